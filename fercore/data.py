@@ -1,0 +1,182 @@
+"""Folder datasets ``root/<split>/<emotion>/*``: discovery, torch Dataset and DataLoader factory.
+
+Labels are canonical indices (:mod:`fercore.labels`); folder names are matched through the
+aliases, and an unknown folder name is an error listing the accepted names.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .images import Preprocess, is_image_file, load_rgb
+from .labels import CLASSES, UnknownLabelError, accepted_names, canonical_name, to_index
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = ["path", "split", "folder", "label", "emotion"]
+
+
+class DatasetLayoutError(ValueError):
+    """A dataset folder that does not have the ``root/<split>/<emotion>/*`` layout."""
+
+
+def list_splits(root: str | Path) -> list[str]:
+    """Split folder names under ``root`` (sorted), e.g. ``['test', 'train']``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetLayoutError(
+            f"dataset folder {root} does not exist: expected {root}/<split>/<emotion>/<images>, "
+            "e.g. data/real/fer2013/train/happy/0001.png"
+        )
+    splits = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not splits:
+        raise DatasetLayoutError(f"{root} has no split folders: expected {root}/<split>/<emotion>/<images>")
+    return splits
+
+
+def discover(root: str | Path, splits: Sequence[str] | None = None) -> pd.DataFrame:
+    """Table of every image under ``root/<split>/<emotion>/``: path, split, folder, label, emotion.
+
+    Rows are sorted by split, then path, so the order is the same on every machine.
+    Non-image files are skipped (logged); an emotion folder no alias matches is an error.
+    """
+    root = Path(root)
+    available = list_splits(root)
+    wanted = list(splits) if splits is not None else available
+    missing = [s for s in wanted if s not in available]
+    if missing:
+        raise DatasetLayoutError(f"{root} has no split folder(s) {missing}; found {available}")
+    rows: list[tuple[str, str, str, int, str]] = []
+    skipped = 0
+    for split in wanted:
+        class_dirs = sorted(p for p in (root / split).iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not class_dirs:
+            raise DatasetLayoutError(f"{root / split} has no emotion folders (expected e.g. happy/, sad/)")
+        for class_dir in class_dirs:
+            try:
+                emotion = canonical_name(class_dir.name)
+            except UnknownLabelError:
+                raise DatasetLayoutError(
+                    f"{class_dir}: folder name {class_dir.name!r} is not an emotion fercore knows. "
+                    f"Rename it to one of: {', '.join(accepted_names())}"
+                ) from None
+            for path in sorted(class_dir.rglob("*")):
+                if not path.is_file():
+                    continue
+                if not is_image_file(path):
+                    skipped += 1
+                    continue
+                rows.append((str(path), split, class_dir.name, to_index(emotion), emotion))
+    if skipped:
+        log.info("%s: skipped %d non-image files", root, skipped)
+    table = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+    if table.empty:
+        raise DatasetLayoutError(f"{root}: no images found in splits {wanted}")
+    return table
+
+
+def class_counts(samples: pd.DataFrame) -> pd.DataFrame:
+    """Images per split (rows) and canonical class (columns, all 8, zeros kept)."""
+    counts = pd.crosstab(samples["split"], samples["emotion"])
+    return counts.reindex(columns=list(CLASSES), fill_value=0)
+
+
+def present_classes(samples: pd.DataFrame) -> list[str]:
+    """Canonical names of the classes that occur in ``samples`` (canonical order)."""
+    have = set(samples["emotion"])
+    return [c for c in CLASSES if c in have]
+
+
+def stratified_split(samples: pd.DataFrame, val_fraction: float = 0.15, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a sample table into (train, val) with the same class proportions, reproducibly."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    train, val = train_test_split(samples, test_size=val_fraction, random_state=seed, stratify=samples["label"])
+    return train.sort_values("path").reset_index(drop=True), val.sort_values("path").reset_index(drop=True)
+
+
+class FaceDataset(Dataset):
+    """Images and canonical labels from a sample table (as made by :func:`discover`)."""
+
+    def __init__(self, samples: pd.DataFrame, transform: Callable | None = None):
+        if not {"path", "label"} <= set(samples.columns):
+            raise ValueError("samples need at least the columns 'path' and 'label'")
+        self.samples = samples.reset_index(drop=True)
+        self.paths: list[str] = self.samples["path"].astype(str).tolist()
+        self.labels: np.ndarray = self.samples["label"].to_numpy(dtype=np.int64)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path = self.paths[index]
+        try:
+            image = load_rgb(path)
+        except Exception as err:
+            raise OSError(f"cannot read image {path}: {err}. Run `fercore check-data` on the dataset") from err
+        x = self.transform(image) if self.transform is not None else image
+        return x, int(self.labels[index])
+
+    @classmethod
+    def from_folder(
+        cls, root: str | Path, split: str, image_size: int, transform: Callable | None = None
+    ) -> FaceDataset:
+        """Dataset of one split with HSEmotion preprocessing at ``image_size``."""
+        return cls(discover(root, [split]), transform or Preprocess(image_size))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _seed_worker(worker_id: int) -> None:
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int = 32,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+    workers: int | None = None,
+    device: str | torch.device = "cpu",
+    drop_last: bool = False,
+) -> DataLoader:
+    """DataLoader with seeded, reproducible order, worker seeding and pinned memory on CUDA.
+
+    ``workers=None`` picks ``min(4, cpu_count - 1)``; 0 loads in the main process.
+    """
+    if workers is None:
+        import os
+
+        workers = max(0, min(4, (os.cpu_count() or 1) - 1))
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        pin_memory=torch.device(device).type == "cuda",
+        worker_init_fn=_seed_worker,
+        generator=generator,
+        persistent_workers=workers > 0,
+        drop_last=drop_last,
+    )

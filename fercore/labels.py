@@ -1,0 +1,182 @@
+"""Canonical emotion classes, folder-name aliases, per-dataset label maps and emotion groups.
+
+Every label inside fercore is an index into :data:`CLASSES` (HSEmotion's 8-class order).
+Datasets that lack a class (FER2013 has no Contempt) keep canonical indices; only the
+evaluation restricts the model's logits to the classes the dataset can contain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+#: Canonical classes; the index of a class is its position (HSEmotion's order).
+CLASSES: tuple[str, ...] = (
+    "Anger",
+    "Contempt",
+    "Disgust",
+    "Fear",
+    "Happiness",
+    "Neutral",
+    "Sadness",
+    "Surprise",
+)
+NUM_CLASSES = len(CLASSES)
+CLASS_TO_INDEX: dict[str, int] = {name: i for i, name in enumerate(CLASSES)}
+CONTEMPT = CLASS_TO_INDEX["Contempt"]
+
+#: The 7 classes of FER2013-style datasets (canonical order, Contempt removed).
+SEVEN_CLASSES: tuple[str, ...] = tuple(c for c in CLASSES if c != "Contempt")
+
+#: Folder / label-name aliases, matched case-insensitively after stripping spaces, '-' and '_'.
+ALIASES: dict[str, str] = {
+    **{name.lower(): name for name in CLASSES},
+    "angry": "Anger",
+    "anger": "Anger",
+    "mad": "Anger",
+    "contemptuous": "Contempt",
+    "disgusted": "Disgust",
+    "fearful": "Fear",
+    "afraid": "Fear",
+    "scared": "Fear",
+    "happy": "Happiness",
+    "joy": "Happiness",
+    "neutrality": "Neutral",
+    "calm": "Neutral",
+    "sad": "Sadness",
+    "surprised": "Surprise",
+    "suprise": "Surprise",  # common misspelling in public dataset folders
+}
+
+#: AffectNet's numeric expression ids (0-7). Ids 8-10 (None, Uncertain, Non-face) are not emotions.
+AFFECTNET_IDS: dict[int, str] = {
+    0: "Neutral",
+    1: "Happiness",
+    2: "Sadness",
+    3: "Surprise",
+    4: "Fear",
+    5: "Disgust",
+    6: "Anger",
+    7: "Contempt",
+}
+
+#: FER2013's numeric ids in its CSV release (0 Angry ... 6 Neutral).
+FER2013_IDS: dict[int, str] = {
+    0: "Anger",
+    1: "Disgust",
+    2: "Fear",
+    3: "Happiness",
+    4: "Sadness",
+    5: "Surprise",
+    6: "Neutral",
+}
+
+#: Emotion groups by valence. Choice: Surprise counts as positive (as in most FER valence
+#: groupings, e.g. the circumplex places it near neutral-positive valence); Contempt as negative.
+#: Pass another mapping to :func:`group_of` to use a different grouping.
+EMOTION_GROUPS: dict[str, str] = {
+    "Anger": "negative",
+    "Contempt": "negative",
+    "Disgust": "negative",
+    "Fear": "negative",
+    "Happiness": "positive",
+    "Neutral": "neutral",
+    "Sadness": "negative",
+    "Surprise": "positive",
+}
+GROUPS: tuple[str, ...] = ("positive", "negative", "neutral")
+
+
+class UnknownLabelError(ValueError):
+    """A label or folder name that no alias maps to a canonical class."""
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace(" ", "").replace("-", "").replace("_", "")
+
+
+_ALIAS_KEYS: dict[str, str] = {_key(k): v for k, v in ALIASES.items()}
+
+
+def accepted_names() -> list[str]:
+    """All accepted label spellings (lower case), sorted."""
+    return sorted(ALIASES)
+
+
+def canonical_name(label: str | int) -> str:
+    """Map a folder name, alias or canonical index to the canonical class name.
+
+    >>> canonical_name("happy"), canonical_name("SURPRISED"), canonical_name(0)
+    ('Happiness', 'Surprise', 'Anger')
+    """
+    if isinstance(label, (int, np.integer)):
+        if 0 <= int(label) < NUM_CLASSES:
+            return CLASSES[int(label)]
+        raise UnknownLabelError(f"class index {label} is outside 0..{NUM_CLASSES - 1}")
+    name = _ALIAS_KEYS.get(_key(str(label)))
+    if name is None:
+        raise UnknownLabelError(
+            f"unknown emotion label {label!r}; accepted names (case-insensitive): "
+            + ", ".join(accepted_names())
+        )
+    return name
+
+
+def to_index(label: str | int) -> int:
+    """Canonical index of a label given by name, alias or index."""
+    return CLASS_TO_INDEX[canonical_name(label)]
+
+
+def from_affectnet(expression_id: int) -> int:
+    """Canonical index of an AffectNet expression id (0 Neutral ... 7 Contempt)."""
+    try:
+        return CLASS_TO_INDEX[AFFECTNET_IDS[int(expression_id)]]
+    except KeyError:
+        raise UnknownLabelError(
+            f"AffectNet id {expression_id} is not an emotion (valid: 0-7; 8 None, 9 Uncertain, 10 Non-face)"
+        ) from None
+
+
+def from_fer2013(emotion_id: int) -> int:
+    """Canonical index of a FER2013 CSV emotion id (0 Angry ... 6 Neutral)."""
+    try:
+        return CLASS_TO_INDEX[FER2013_IDS[int(emotion_id)]]
+    except KeyError:
+        raise UnknownLabelError(f"FER2013 id {emotion_id} is outside 0-6") from None
+
+
+def class_indices(classes: Iterable[str | int]) -> list[int]:
+    """Canonical indices (sorted) of a set of classes given by name, alias or index."""
+    return sorted({to_index(c) for c in classes})
+
+
+def restrict_logits(
+    logits: torch.Tensor | np.ndarray, classes: Sequence[str | int] = SEVEN_CLASSES
+) -> torch.Tensor | np.ndarray:
+    """Keep only the logit columns of ``classes`` (canonical order).
+
+    Used to score an 8-class model on a dataset without Contempt: the Contempt logit is
+    dropped *before* softmax / argmax, so the model can never predict an absent class.
+    """
+    cols = class_indices(classes)
+    if logits.shape[-1] != NUM_CLASSES:
+        raise ValueError(f"expected {NUM_CLASSES} logits per row, got {logits.shape[-1]}")
+    return logits[..., cols]
+
+
+def predict_restricted(
+    logits: torch.Tensor | np.ndarray, classes: Sequence[str | int] = SEVEN_CLASSES
+) -> np.ndarray:
+    """Canonical class index predicted from 8-class logits when only ``classes`` can occur."""
+    cols = np.asarray(class_indices(classes))
+    sub = restrict_logits(logits, classes)
+    arg = sub.argmax(-1)
+    arg = arg.cpu().numpy() if isinstance(arg, torch.Tensor) else np.asarray(arg)
+    return cols[arg]
+
+
+def group_of(label: str | int, groups: dict[str, str] | None = None) -> str:
+    """Valence group ('positive', 'negative', 'neutral') of a class."""
+    return (groups or EMOTION_GROUPS)[canonical_name(label)]
