@@ -60,6 +60,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = DemoRunConfig(
         data_dir=Path(args.data),
         results_dir=Path(args.results),
+        arch=args.arch,
+        weights=Path(args.weights) if args.weights else None,
+        trust_pickle=args.trust,
         epochs=args.epochs,
         image_size=args.image_size,
         seed=args.seed,
@@ -122,7 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "evaluate it, and write results under RESULTS/<run-id>/ (never overwriting a run).")
     r.add_argument("--data", default="data/demo", help="demo data folder (default data/demo)")
     r.add_argument("--results", default="results/demo", help="results parent folder (default results/demo)")
-    r.add_argument("--epochs", type=int, default=12)
+    r.add_argument("--arch", default="resnet10t",
+                   help="timm architecture (default resnet10t: B0 from scratch does not learn the small demo set)")
+    r.add_argument("--weights", help="start from a local weight file (e.g. an HSEmotion or VGGFace2 file with --arch b0)")
+    r.add_argument("--trust", action="store_true", help="allow unpickling --weights (HSEmotion checkpoints)")
+    r.add_argument("--epochs", type=int, default=20)
     r.add_argument("--image-size", type=int, default=64)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

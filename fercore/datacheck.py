@@ -47,15 +47,19 @@ class FileCheck:
 def check_file(path: str) -> FileCheck:
     """Decode one image fully and measure it; never raises for a bad file."""
     try:
-        with Image.open(path) as handle:
+        handle = Image.open(path)
+    except Exception as err:  # no valid header: not an image, or a corrupt one
+        return FileCheck(path, "unreadable", f"{type(err).__name__}: {err}")
+    try:
+        with handle:
             mode, (width, height) = handle.mode, handle.size
             handle.load()
             rgb = to_rgb(handle)
-    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError ... for bad files
+    except Exception as err:  # header fine, pixel data cut short or damaged
         message = f"{type(err).__name__}: {err}"
         lowered = message.lower()
         status = "truncated" if ("truncat" in lowered or "broken data stream" in lowered) else "unreadable"
-        return FileCheck(path, status, message)
+        return FileCheck(path, status, message, mode, width, height)
     pixels = np.asarray(rgb)
     gray = np.asarray(rgb.convert("L"), dtype=np.float32)
     digest = hashlib.blake2b(digest_size=16)

@@ -38,14 +38,16 @@ class DemoRunConfig:
     results_dir: Path = Path("results/demo")
     arch: str = "resnet10t"
     weights: Path | None = None
+    trust_pickle: bool = False
     image_size: int = 64
-    epochs: int = 12
+    epochs: int = 20
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.05
     val_fraction: float = 0.15
     seed: int = 0
     workers: int = 1
+    spec: DemoSpec = field(default_factory=DemoSpec)
     progress: bool = True
 
 
@@ -89,7 +91,7 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
     """Run the demo end to end; results go to a new folder under ``config.results_dir``."""
     start = time.perf_counter()
     seed_everything(config.seed)
-    make_demo_data(config.data_dir, DemoSpec(), progress=config.progress)
+    make_demo_data(config.data_dir, config.spec, progress=config.progress)
     real = config.data_dir / "real"
     train_val = discover(real, ["train"])
     train, val = stratified_split(train_val, config.val_fraction, config.seed)
@@ -103,7 +105,7 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
     val_loader = make_loader(FaceDataset(val, preprocess), 64, workers=config.workers, device=device)
     test_loader = make_loader(FaceDataset(test, preprocess), 64, workers=config.workers, device=device)
 
-    model = create_model(config.arch, len(CLASSES), config.weights, head="auto")
+    model = create_model(config.arch, len(CLASSES), config.weights, trust_pickle=config.trust_pickle, head="auto")
     result = fit(
         model,
         train_loader,
@@ -121,7 +123,9 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
 
     run_dir = new_run_dir(config.results_dir)
     with atomic_open(run_dir / "config.yaml", "w") as handle:
-        yaml.safe_dump({k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}, handle, sort_keys=False)
+        settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+        settings["spec"] = {k: list(v) if isinstance(v, tuple) else v for k, v in settings["spec"].items()}
+        yaml.safe_dump(settings, handle, sort_keys=False)
     with atomic_open(run_dir / "log.csv", "w", newline="") as handle:
         pd.DataFrame([asdict(e) for e in result.history]).to_csv(handle, index=False)
     write_json(

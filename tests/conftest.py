@@ -47,3 +47,13 @@ def tiny_dataset(tmp_path: Path) -> Path:
                 pattern_image(32, 32, seed=k).save(root / split / folder / f"{i}.png")
                 k += 1
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    """The default demo dataset, written once per test session."""
+    from fercore.demo import make_demo_data
+
+    root = tmp_path_factory.mktemp("demo")
+    make_demo_data(root, progress=False)
+    return root

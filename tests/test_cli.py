@@ -1,0 +1,43 @@
+import subprocess
+import sys
+
+import pytest
+import timm
+import torch
+
+from fercore import cli
+
+SUBCOMMANDS = [["check-data"], ["weights"], ["weights", "inspect"], ["weights", "convert"], ["demo-data"], ["demo"]]
+
+
+def test_help_lists_subcommands():
+    result = subprocess.run([sys.executable, "-m", "fercore.cli", "--help"], capture_output=True, text=True, check=True)
+    for name in ("check-data", "weights", "demo-data", "demo"):
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w))
+def test_every_subcommand_has_help(words, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*words, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: fercore " + " ".join(words) in capsys.readouterr().out
+
+
+def test_weights_inspect_and_convert(tmp_path, capsys):
+    model = timm.create_model("tf_efficientnet_b0", num_classes=8)
+    torch.save(model, tmp_path / "enet_b0_8.pt")
+    assert cli.main(["weights", "inspect", str(tmp_path / "enet_b0_8.pt")]) == 2
+    assert "--trust" in capsys.readouterr().err
+    assert cli.main(["weights", "inspect", str(tmp_path / "enet_b0_8.pt"), "--trust"]) == 0
+    out = capsys.readouterr().out
+    assert "pickled_module" in out and "tf_efficientnet_b0" in out and "sha256" in out
+    assert cli.main(["weights", "convert", str(tmp_path / "enet_b0_8.pt"), str(tmp_path / "plain.pt"), "--trust"]) == 0
+    assert set(torch.load(tmp_path / "plain.pt", weights_only=True)) == set(model.state_dict())
+    assert cli.main(["weights", "convert", str(tmp_path / "enet_b0_8.pt"), str(tmp_path / "plain.pt"), "--trust"]) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+def test_missing_dataset_is_a_clear_cli_error(tmp_path, capsys):
+    assert cli.main(["check-data", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,65 @@
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from fercore import demo
+from fercore.data import class_counts, discover
+from fercore.labels import CLASSES
+
+
+def test_grid_boundaries_cover_every_pixel_once():
+    edges = demo.grid_boundaries(1024, 6)
+    assert edges[0] == 0 and edges[-1] == 1024
+    widths = np.diff(edges)
+    assert widths.sum() == 1024 and set(widths) <= {170, 171}
+
+
+def test_faces_are_deterministic_and_expressions_differ():
+    def face(emotion, seed=3):
+        return np.asarray(demo.draw_face(np.random.default_rng(seed), emotion, "female", 64, intensity=1.0, vivid=True))
+
+    assert np.array_equal(face("Anger"), face("Anger"))
+    assert not np.array_equal(face("Anger"), face("Surprise"))
+    assert face("Happiness").shape == (64, 64, 3)
+
+
+def test_demo_layout_and_counts(demo_root):
+    spec = demo.DemoSpec()
+    real = discover(demo_root / "real")
+    counts = class_counts(real)
+    assert (counts.loc["train"] == spec.real_train_per_class).all()
+    assert (counts.loc["test"] == spec.real_test_per_class).all()
+    assert Image.open(real["path"].iloc[0]).size == (spec.real_size, spec.real_size)
+    for split, expected in (("train", 16), ("test", 16)):
+        folder = demo_root / "synthetic" / "raw_grids" / split
+        table = pd.read_csv(folder / "grids.csv")
+        assert len(table) == expected
+        assert {"file", "emotion", "gender", "prompt", "intensity", "generator", "seed"} <= set(table.columns)
+        assert set(table["emotion"]) == set(CLASSES) and set(table["gender"]) == {"female", "male"}
+        assert all((folder / f).is_file() for f in table["file"])
+        assert "6x6" in table["prompt"].iloc[0] and table["emotion"].iloc[0].lower() in table["prompt"].iloc[0]
+        with Image.open(folder / table["file"].iloc[0]) as grid:
+            assert grid.size == (1024, 1024) and grid.mode == "RGB"
+
+
+def test_domains_look_different(demo_root):
+    """Real-style faces are muted and noisy, synthetic cells saturated and clean."""
+    real = discover(demo_root / "real", ["train"])["path"][:40]
+    sat_real = np.mean([np.asarray(Image.open(p).convert("HSV"))[..., 1].mean() for p in real])
+    grid = np.asarray(Image.open(next((demo_root / "synthetic" / "raw_grids" / "train").glob("*.png"))).convert("HSV"))
+    assert grid[..., 1].mean() > 1.5 * sat_real
+
+
+def test_demo_data_is_reused_and_guarded(demo_root):
+    stamp = demo_root / "demo.json"
+    before = stamp.stat().st_mtime_ns
+    grid = next((demo_root / "synthetic" / "raw_grids" / "train").glob("*.png"))
+    grid_before = grid.stat().st_mtime_ns
+    assert demo.make_demo_data(demo_root, progress=False)["real_images"] == 1000
+    assert stamp.stat().st_mtime_ns == before and grid.stat().st_mtime_ns == grid_before
+    with pytest.raises(FileExistsError, match="other settings"):
+        demo.make_demo_data(demo_root, demo.DemoSpec(seed=1), progress=False)
+    assert not any(name.endswith(".tmp") for name in os.listdir(demo_root))
