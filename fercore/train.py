@@ -151,7 +151,11 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
             seconds=time.perf_counter() - start,
         )
         result.history.append(entry)
-        log.info("epoch %d: %s", epoch, entry)
+        log.info(
+            "epoch %d/%d: train loss %.3f acc %.3f | val loss %.3f acc %.3f | lr %.2g | %.1f s",
+            epoch, config.epochs, entry.train_loss, entry.train_accuracy, entry.val_loss, entry.val_accuracy,
+            entry.lr, entry.seconds,
+        )
         if val_loader is not None and (result.best_epoch < 0 or entry.val_accuracy > result.best_val_accuracy):
             result.best_epoch, result.best_val_accuracy = epoch, entry.val_accuracy
             best_state = copy.deepcopy(model.state_dict())

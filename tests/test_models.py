@@ -90,19 +90,20 @@ def test_state_dict_round_trip(tmp_path, arch):
     assert torch.allclose(logits(model), logits(source), atol=1e-5)
 
 
-def test_vggface2_backbone_only_gets_a_fresh_head(tmp_path, b0_source):
-    backbone = randomised(timm.create_model("tf_efficientnet_b0", num_classes=1000), seed=3)
+@pytest.mark.parametrize("family", ["b0", "b2"])
+def test_vggface2_backbone_only_gets_a_fresh_head(tmp_path, family):
+    backbone = randomised(timm.create_model(f"tf_efficientnet_{family}", num_classes=1000), seed=3)
     backbone.classifier = nn.Identity()  # how state_vggface2_enet0_new.pt was saved
     path = tmp_path / "state_vggface2_enet0_new.pt"
     torch.save(backbone.state_dict(), path)
     assert not any(k.startswith("classifier") for k in torch.load(path, weights_only=True))
-    model = M.create_model("tf_efficientnet_b0_ns", num_classes=7, weights=path)
+    model = M.create_model(f"tf_efficientnet_{family}_ns", num_classes=7, weights=path)
     assert model.fercore_load_report.head == "fresh: file has no head"
     with torch.inference_mode():
         assert torch.allclose(M.features(model.eval(), X64), backbone(X64), atol=1e-5)
         assert tuple(model(X64).shape) == (2, 7)
     with pytest.raises(M.WeightsError, match="backbone-only"):
-        M.create_model("b0", weights=path, head="load")
+        M.create_model(family, weights=path, head="load")
 
 
 def test_wrapper_prefix_and_sequential_head_are_remapped(tmp_path, b0_source):
@@ -134,20 +135,20 @@ def test_safetensors_round_trip(tmp_path, b0_source):
 # ----------------------------------------------------------------------------- pickled HSEmotion-style
 
 
-def test_pickled_module_needs_trust(tmp_path, b0_source):
-    import copy
-
-    whole = copy.deepcopy(b0_source)
-    whole.classifier = nn.Sequential(whole.classifier)  # HSEmotion's head
-    path = tmp_path / "enet_b0_8_best_afew.pt"
-    torch.save(whole, path)
+@pytest.mark.parametrize("family", ["b0", "b2"])
+def test_pickled_module_needs_trust(tmp_path, family):
+    source = randomised(timm.create_model(f"tf_efficientnet_{family}", num_classes=8))
+    expected = logits(source)
+    source.classifier = nn.Sequential(source.classifier)  # HSEmotion's head
+    path = tmp_path / f"enet_{family}_8_best_afew.pt"
+    torch.save(source, path)
     with pytest.raises(M.UntrustedCheckpointError) as err:
-        M.create_model("tf_efficientnet_b0_ns", weights=path)
+        M.create_model(f"tf_efficientnet_{family}_ns", weights=path)
     message = str(err.value)
     assert str(path) in message and "trust_pickle=True" in message and "fercore weights convert" in message
-    model = M.create_model("tf_efficientnet_b0_ns", weights=path, trust_pickle=True)
+    model = M.create_model(f"tf_efficientnet_{family}_ns", weights=path, trust_pickle=True)
     assert model.fercore_load_report.format == "pickled_module"
-    assert torch.allclose(logits(model), logits(b0_source), atol=1e-5)
+    assert torch.allclose(logits(model), expected, atol=1e-5)
 
 
 OLD_TIMM_SCRIPT = textwrap.dedent(
