@@ -73,6 +73,70 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    from .train import TrainConfig
+
+    overrides = list(args.set or [])
+    if args.data_root:
+        overrides.append(f"data_root={args.data_root}")
+    return TrainConfig.from_yaml(args.config, overrides)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    if args.resume:
+        result = train(resume=args.resume)
+    else:
+        result = train(_train_config(args), out=args.out)
+    if result.run_dir is None:  # a non-zero DDP rank
+        return 0
+    best = result.best
+    print(f"run {result.run_dir}: best epoch {result.best_epoch}, val accuracy {best['accuracy']:.4f}, "
+          f"macro-F1 {best['macro_f1']:.4f}" + (f"; test accuracy {result.test['accuracy']:.4f}" if result.test else "")
+          + f" ({result.seconds:.0f} s)")
+    return 0
+
+
+def _cmd_cv(args: argparse.Namespace) -> int:
+    from .data import load_samples
+    from .experiments import run_cv, summarise
+
+    config = _train_config(args)
+    samples = load_samples(args.samples) if args.samples else None
+    if samples is not None and "split" in samples.columns:
+        samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
+    table = run_cv(config, args.k, samples=samples, out=args.out)
+    print(table.to_string(index=False))
+    print(f"accuracy {summarise(table['accuracy'])}, macro-F1 {summarise(table['macro_f1'])}")
+    return 0
+
+
+def _cmd_gender_splits(args: argparse.Namespace) -> int:
+    from .data import load_samples
+    from .experiments import run_gender_splits
+
+    config = _train_config(args)
+    samples = load_samples(args.samples)
+    if args.test_samples:
+        train_samples, test_samples = samples, load_samples(args.test_samples)
+    elif "split" in samples.columns:
+        train_samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
+        test_samples = samples[samples["split"] == (config.test_split or "test")].reset_index(drop=True)
+    else:
+        raise SystemExit("gender-splits: give --test-samples, or a --samples table with a 'split' column")
+    table = run_gender_splits(config, train_samples, test_samples, args.percents, out=args.out)
+    print(table.pivot_table(index=["base", "percent"], columns="test_on", values="accuracy").round(3).to_string())
+    return 0
+
+
+def _add_config_options(parser: argparse.ArgumentParser, *, config_required: bool = True) -> None:
+    parser.add_argument("--config", required=config_required, help="training config YAML (see configs/)")
+    parser.add_argument("--data-root", help="dataset folder ROOT/<split>/<emotion>/ (overrides data_root)")
+    parser.add_argument("--out", help="run folder (default results/<experiment>/<run-id>/); must be new or empty")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fercore",
@@ -120,6 +184,32 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=_cmd_demo_data)
 
+    t = sub.add_parser("train", help="train / fine-tune a model from a config (SAM, staged unfreezing, resumable)",
+                       description="Train or fine-tune as the config says. Writes config.yaml, log.csv, checkpoint.pt "
+                       "(best validation epoch), last.pt (resumable state) and metrics.json into a new run folder. "
+                       "Under `torchrun --nproc_per_node N` it trains with DistributedDataParallel.")
+    _add_config_options(t, config_required=False)
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its config is used)")
+    t.set_defaults(func=_cmd_train)
+
+    c = sub.add_parser("cv", help="k-fold cross-validation, grouped by source grid when known",
+                       description="Train k models, each scored on its held-out fold; faces from one grid image are "
+                       "never on both sides when the samples have a 'source' column. Writes folds.csv and summary.json.")
+    _add_config_options(c)
+    c.add_argument("--samples", help="sample table CSV (path, emotion, source ...; e.g. the extraction manifest) "
+                   "instead of the config's data_root")
+    c.add_argument("--k", type=int, default=5)
+    c.set_defaults(func=_cmd_cv)
+
+    g = sub.add_parser("gender-splits", help="train on one gender + p%% of the other; test per gender",
+                       description="For each p: train on 100%% women + p%% men and on 100%% men + p%% women; "
+                       "evaluate on women, men and all test faces. Writes results.csv and an accuracy-vs-p plot.")
+    _add_config_options(g)
+    g.add_argument("--samples", required=True, help="sample table CSV with path, emotion, gender (and split)")
+    g.add_argument("--test-samples", help="test table CSV (default: rows of --samples whose split is the test split)")
+    g.add_argument("--percents", type=float, nargs="+", default=[0, 25, 50, 75, 100])
+    g.set_defaults(func=_cmd_gender_splits)
+
     r = sub.add_parser("demo", help="run the main job on the demo data (data, train, evaluate)",
                        description="Make the demo data if missing, train a small B0 on the real-style faces, "
                        "evaluate it, and write results under RESULTS/<run-id>/ (never overwriting a run).")
@@ -147,10 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from .data import DatasetLayoutError
     from .models import WeightsError
+    from .train import TrainingDivergedError
 
+    if getattr(args, "func", None) is _cmd_train and not (args.config or args.resume):
+        parser.error("train needs --config CFG (or --resume RUN_DIR)")
     try:
         return int(args.func(args) or 0)
-    except (WeightsError, DatasetLayoutError, FileExistsError, FileNotFoundError) as err:
+    except (WeightsError, DatasetLayoutError, FileExistsError, FileNotFoundError, TrainingDivergedError) as err:
         print(f"fercore {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -180,3 +180,120 @@ def make_loader(
         persistent_workers=workers > 0,
         drop_last=drop_last,
     )
+
+
+# --------------------------------------------------------------------------- splits for experiments
+
+
+def manifest_hash(samples: pd.DataFrame, root: str | Path | None = None) -> str:
+    """SHA-256 over (path, label) rows in sorted order: identifies the data a model saw."""
+    import hashlib
+
+    root_str = str(Path(root)) + "/" if root is not None else None
+    rows = sorted(
+        (str(Path(p).relative_to(root_str)) if root_str and str(p).startswith(root_str) else str(p), int(label))
+        for p, label in zip(samples["path"], samples["label"], strict=True)
+    )
+    digest = hashlib.sha256()
+    for path, label in rows:
+        digest.update(f"{path}\t{label}\n".encode())
+    return digest.hexdigest()
+
+
+def load_samples(path: str | Path) -> pd.DataFrame:
+    """Sample table from a CSV (e.g. the grid-extraction manifest): needs ``path`` and
+    ``emotion`` (or ``label``); optional ``split``, ``gender``, ``source``, ``kept``.
+
+    Relative paths are taken relative to the CSV's folder; rows with ``kept`` false are dropped.
+    """
+    path = Path(path)
+    table = pd.read_csv(path)
+    if "path" not in table.columns:
+        raise ValueError(f"{path} has no 'path' column (columns: {', '.join(table.columns)})")
+    if "kept" in table.columns:
+        table = table[table["kept"].astype(str).str.lower().isin(["true", "1", "yes"])]
+    if "emotion" in table.columns:
+        try:
+            table = table.assign(emotion=[canonical_name(e) for e in table["emotion"]])
+        except UnknownLabelError as err:
+            raise ValueError(f"{path}: {err}") from None
+        table = table.assign(label=[to_index(e) for e in table["emotion"]])
+    elif "label" in table.columns:
+        table = table.assign(emotion=[CLASSES[int(i)] for i in table["label"]])
+    else:
+        raise ValueError(f"{path} needs an 'emotion' or 'label' column")
+    table = table.assign(path=[str(p if Path(p).is_absolute() else path.parent / p) for p in table["path"]])
+    if "gender" in table.columns:
+        table = table.assign(gender=table["gender"].astype(str).str.lower())
+    return table.reset_index(drop=True)
+
+
+def grouped_folds(samples: pd.DataFrame, k: int = 5, *, group: str = "source", seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """k (train_index, held_out_index) folds, stratified by label; grouped by ``group`` when the
+    column exists (faces from one grid image are never on both sides), else plain stratified."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    labels = samples["label"].to_numpy()
+    if group in samples.columns:
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        folds = splitter.split(np.zeros(len(samples)), labels, samples[group].to_numpy())
+    else:
+        folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(samples)), labels)
+    return [(np.sort(train), np.sort(held)) for train, held in folds]
+
+
+def grouped_split(samples: pd.DataFrame, val_fraction: float, *, group: str = "source", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, val) split: grouped by ``group`` when present (about ``val_fraction`` held out), else stratified."""
+    if group not in samples.columns:
+        return stratified_split(samples, val_fraction, seed)
+    k = max(2, round(1 / val_fraction))
+    train_index, val_index = grouped_folds(samples, k, group=group, seed=seed)[0]
+    return samples.iloc[train_index].reset_index(drop=True), samples.iloc[val_index].reset_index(drop=True)
+
+
+def _stratified_order(samples: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Rows shuffled so that every prefix holds the classes in about their overall proportions."""
+    rng = np.random.default_rng(seed)
+    shuffled = samples.iloc[rng.permutation(len(samples))]
+    rank = shuffled.groupby("label").cumcount()
+    size = shuffled.groupby("label")["label"].transform("size")
+    key = (rank + rng.uniform(0, 1, len(shuffled))) / size
+    return shuffled.assign(_key=key.to_numpy()).sort_values("_key", kind="stable").drop(columns="_key")
+
+
+def gender_training_sets(
+    samples: pd.DataFrame,
+    percents: Sequence[float] = (0, 25, 50, 75, 100),
+    *,
+    genders: tuple[str, str] = ("female", "male"),
+    seed: int = 0,
+) -> dict[tuple[str, float], pd.DataFrame]:
+    """Training sets of the study plan: all of one gender plus p% of the other, for each p.
+
+    Keys are (base gender, p). The added p% is exactly ``round(p / 100 * n_other)`` faces,
+    stratified by emotion and nested (the 25% set is inside the 50% set).
+    """
+    if "gender" not in samples.columns:
+        raise ValueError("gender splits need a 'gender' column (e.g. from the grid-extraction manifest)")
+    by_gender = {g: samples[samples["gender"] == g] for g in genders}
+    for g, part in by_gender.items():
+        if part.empty:
+            raise ValueError(f"no samples with gender {g!r}; found {sorted(samples['gender'].unique())}")
+    sets = {}
+    for base, other in (genders, genders[::-1]):
+        ordered = _stratified_order(by_gender[other], seed)
+        for p in percents:
+            if not 0 <= p <= 100:
+                raise ValueError(f"percent must be within 0-100, got {p}")
+            extra = ordered.iloc[: int(round(p / 100 * len(ordered)))]
+            sets[(base, p)] = pd.concat([by_gender[base], extra]).sort_values("path").reset_index(drop=True)
+    return sets
+
+
+def split_by_gender(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Test subsets: one table per gender plus ``all``."""
+    if "gender" not in samples.columns:
+        raise ValueError("samples have no 'gender' column")
+    parts = {str(g): part.reset_index(drop=True) for g, part in samples.groupby("gender")}
+    parts["all"] = samples.reset_index(drop=True)
+    return parts

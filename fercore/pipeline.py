@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-import yaml
+from torch.utils.data import DataLoader
 
-from .data import FaceDataset, discover, make_loader, seed_everything, stratified_split
+from .data import FaceDataset, discover
 from .demo import DemoSpec, make_demo_data
 from .fileio import atomic_open, new_run_dir, write_json
-from .images import Preprocess, augment_transform
+from .images import Preprocess
 from .labels import CLASSES
-from .models import create_model, save_model
-from .train import FitConfig, evaluate, fit, pick_device
+from .models import load_model
+from .train import TrainConfig, pick_device, train
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,32 @@ class DemoRunConfig:
     val_fraction: float = 0.15
     seed: int = 0
     workers: int = 1
-    spec: DemoSpec = field(default_factory=DemoSpec)
     progress: bool = True
+    spec: DemoSpec = field(default_factory=DemoSpec)
+
+    def train_config(self) -> TrainConfig:
+        """The training run this demo makes (AdamW with warm-up and augmentation: from scratch)."""
+        return TrainConfig(
+            experiment="demo",
+            data_root=str(self.data_dir / "real"),
+            train_split="train",
+            val_fraction=self.val_fraction,
+            test_split="test",
+            arch=self.arch,
+            weights=str(self.weights) if self.weights else None,
+            trust_pickle=self.trust_pickle,
+            image_size=self.image_size,
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            lr=self.lr,
+            optimizer="adamw",
+            weight_decay=self.weight_decay,
+            warmup_epochs=1.0,
+            augment=True,
+            seed=self.seed,
+            workers=self.workers,
+            progress=self.progress,
+        )
 
 
 @dataclass
@@ -77,9 +100,10 @@ class DemoSummary:
         return "\n".join(lines)
 
 
-def _confusion(model: torch.nn.Module, loader, device: torch.device) -> np.ndarray:
+def confusion_matrix(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
+    """8x8 counts, rows = true class, columns = predicted class (canonical order)."""
     matrix = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
-    model.eval()
+    model.to(device).eval()
     with torch.inference_mode():
         for x, y in loader:
             pred = model(x.to(device).contiguous(memory_format=torch.channels_last)).argmax(1).cpu().numpy()
@@ -90,71 +114,31 @@ def _confusion(model: torch.nn.Module, loader, device: torch.device) -> np.ndarr
 def run_demo(config: DemoRunConfig) -> DemoSummary:
     """Run the demo end to end; results go to a new folder under ``config.results_dir``."""
     start = time.perf_counter()
-    seed_everything(config.seed)
     make_demo_data(config.data_dir, config.spec, progress=config.progress)
-    real = config.data_dir / "real"
-    train_val = discover(real, ["train"])
-    train, val = stratified_split(train_val, config.val_fraction, config.seed)
-    test = discover(real, ["test"])
-    device = pick_device("auto")
-    preprocess = Preprocess(config.image_size)
-    train_loader = make_loader(
-        FaceDataset(train, augment_transform(config.image_size)),
-        config.batch_size, shuffle=True, seed=config.seed, workers=config.workers, device=device,
-    )
-    val_loader = make_loader(FaceDataset(val, preprocess), 64, workers=config.workers, device=device)
-    test_loader = make_loader(FaceDataset(test, preprocess), 64, workers=config.workers, device=device)
-
-    model = create_model(config.arch, len(CLASSES), config.weights, trust_pickle=config.trust_pickle, head="auto")
-    result = fit(
-        model,
-        train_loader,
-        val_loader,
-        FitConfig(
-            epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay,
-            warmup_epochs=1.0, progress=config.progress,
-        ),
-    )
-    test_metrics = evaluate(model, test_loader, device)
-    confusion = _confusion(model, test_loader, device)
-    per_class = {
-        name: float(confusion[i, i] / confusion[i].sum()) for i, name in enumerate(CLASSES) if confusion[i].sum()
-    }
-
     run_dir = new_run_dir(config.results_dir)
-    with atomic_open(run_dir / "config.yaml", "w") as handle:
-        settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
-        settings["spec"] = {k: list(v) if isinstance(v, tuple) else v for k, v in settings["spec"].items()}
-        yaml.safe_dump(settings, handle, sort_keys=False)
-    with atomic_open(run_dir / "log.csv", "w", newline="") as handle:
-        pd.DataFrame([asdict(e) for e in result.history]).to_csv(handle, index=False)
-    write_json(
-        run_dir / "metrics.json",
-        {
-            "accuracy": test_metrics["accuracy"],
-            "loss": test_metrics["loss"],
-            "per_class_accuracy": per_class,
-            "confusion_matrix": {"labels": list(CLASSES), "matrix": confusion.tolist()},
-            "best_epoch": result.best_epoch,
-            "best_val_accuracy": result.best_val_accuracy,
-            "split_sizes": {"train": len(train), "val": len(val), "test": len(test)},
-            "note": "procedural demo data: not a research result",
-        },
-    )
-    save_model(run_dir / "checkpoint.pt", model, image_size=config.image_size, best_epoch=result.best_epoch)
-    _plot_confusion(confusion, run_dir / "figures" / "confusion_test.png")
+    result = train(config.train_config(), out=run_dir)
+
+    device = pick_device("auto")
+    model = load_model(run_dir / "checkpoint.pt")
+    test = discover(config.data_dir / "real", ["test"])
+    loader = DataLoader(FaceDataset(test, Preprocess(config.image_size)), batch_size=64, num_workers=config.workers)
+    matrix = confusion_matrix(model, loader, device)
+    per_class = {name: float(matrix[i, i] / matrix[i].sum()) for i, name in enumerate(CLASSES) if matrix[i].sum()}
+    write_json(run_dir / "confusion_test.json", {"labels": list(CLASSES), "matrix": matrix.tolist(), "per_class_accuracy": per_class})
+    plot_confusion(matrix, run_dir / "figures" / "confusion_test.png")
     return DemoSummary(
         run_dir=run_dir,
         data_dir=config.data_dir,
-        test_accuracy=test_metrics["accuracy"],
-        best_val_accuracy=result.best_val_accuracy,
+        test_accuracy=result.test["accuracy"],
+        best_val_accuracy=result.best["accuracy"],
         best_epoch=result.best_epoch,
         per_class_accuracy=per_class,
         seconds=time.perf_counter() - start,
     )
 
 
-def _plot_confusion(matrix: np.ndarray, path: Path) -> Path:
+def plot_confusion(matrix: np.ndarray, path: Path, title: str = "Demo test set") -> Path:
+    """Heat map: colour row-normalised, numbers raw counts; saved as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,7 +151,7 @@ def _plot_confusion(matrix: np.ndarray, path: Path) -> Path:
     sns.heatmap(normalised, annot=matrix, fmt="d", cmap="Blues", vmin=0, vmax=1, xticklabels=CLASSES, yticklabels=CLASSES, ax=ax)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("Demo test set (colour: row-normalised, numbers: counts)")
+    ax.set_title(f"{title} (colour: row-normalised, numbers: counts)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as handle:

@@ -1,27 +1,183 @@
-"""Training: a plain supervised loop with per-epoch validation (SAM and staged schedules build on it).
+"""Training and fine-tuning: SAM (or Adam/AdamW), staged unfreezing, resumable runs, DDP.
 
-``fit`` trains a model on a DataLoader, validates after every epoch, keeps the weights of the
-best validation epoch, and returns the history. Model selection uses the validation loader
-only; the test split is never seen here.
+``train(config)`` reads the data, builds the model, runs the stages (e.g. head only at
+lr 1e-3, then everything at lr 1e-4), validates after every epoch, keeps the best
+validation epoch as ``checkpoint.pt`` and writes ``config.yaml``, ``log.csv``,
+``metrics.json`` into a run folder that never replaces an earlier run. ``last.pt`` holds
+the full training state after every epoch, so ``train(resume=run_dir)`` continues an
+interrupted run and ends with the same weights as an uninterrupted one (same seed, CPU).
+Under ``torchrun --nproc_per_node N`` it trains with DistributedDataParallel.
+
+Model selection uses the validation split only; a ``test_split`` is scored once, at the end,
+with the selected model.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import logging
-import math
+import os
+import random
 import time
-from dataclasses import dataclass, field
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
+import timm
 import torch
+import torch.distributed as dist
+import yaml
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from .models import train_mode
+from . import __version__
+from .data import FaceDataset, discover, grouped_split, manifest_hash, present_classes, seed_everything
+from .fileio import atomic_open, new_run_dir, write_json
+from .images import Preprocess, augment_transform
+from .labels import CLASSES, NUM_CLASSES, class_indices
+from .models import create_model, set_trainable, train_mode
+from .sam import SAM
 
 log = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class Stage:
+    """A part of the schedule: ``epochs`` at ``lr`` with ``trainable`` = head | all | N last stages."""
+
+    epochs: int
+    trainable: str | int = "all"
+    lr: float = 1e-4
+
+    def __post_init__(self) -> None:
+        self.epochs, self.lr = int(self.epochs), float(self.lr)  # YAML reads 1e-4 as a string
+
+
+def _coerce_fields(obj: Any) -> None:
+    """Give float / int / bool fields their type (PyYAML reads ``3e-4`` as a string)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        value, hint = getattr(obj, f.name), hints[f.name]
+        allowed = set(typing.get_args(hint)) or {hint}
+        if value is None or not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            continue
+        for kind in (float, int):
+            if kind in allowed and str not in allowed and not isinstance(value, kind):
+                try:
+                    setattr(obj, f.name, kind(value))
+                except ValueError:
+                    raise ValueError(f"config {f.name}={value!r} is not a {kind.__name__}") from None
+                break
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; loadable from YAML (``TrainConfig.from_yaml``)."""
+
+    experiment: str = "train"
+    data_root: str = ""
+    train_split: str = "train"
+    val_split: str | None = None  # None: a stratified (or grid-grouped) part of the train split
+    val_fraction: float = 0.1
+    test_split: str | None = None  # scored once with the selected model; never used for selection
+    max_train_samples: int | None = None  # stratified subset, for CPU budgets
+    max_val_samples: int | None = None
+    arch: str = "tf_efficientnet_b0"
+    weights: str | None = None
+    trust_pickle: bool = False
+    head: str = "auto"  # auto | fresh | load (see models.load_weights)
+    drop_rate: float = 0.0
+    image_size: int = 224
+    batch_size: int = 32
+    epochs: int = 6  # used when `stages` is empty: one stage, everything trainable, at `lr`
+    lr: float = 1e-4
+    stages: list[Stage] = field(default_factory=list)
+    optimizer: str = "sam"  # sam | adam | adamw
+    base_optimizer: str = "adam"  # what SAM wraps: adam | adamw | sgd
+    sam_rho: float = 0.05
+    sam_adaptive: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # cosine | constant, within each stage
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.1
+    class_weights: bool = True  # inverse-frequency weighted cross-entropy
+    augment: bool = False
+    select_metric: str = "accuracy"  # accuracy | macro_f1, on validation
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # auto | bf16 | fp16 | off (CUDA only; auto = bf16 where supported)
+    channels_last: bool = True
+    grad_clip: float | None = None
+    workers: int = 2
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _coerce_fields(self)
+        self.stages = [s if isinstance(s, Stage) else Stage(**s) for s in self.stages]
+        checks = {
+            "optimizer": (self.optimizer, {"sam", "adam", "adamw"}),
+            "base_optimizer": (self.base_optimizer, {"adam", "adamw", "sgd"}),
+            "schedule": (self.schedule, {"cosine", "constant"}),
+            "amp": (self.amp, {"auto", "bf16", "fp16", "off"}),
+            "select_metric": (self.select_metric, {"accuracy", "macro_f1"}),
+            "head": (self.head, {"auto", "fresh", "load"}),
+        }
+        for name, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"config {name}={value!r}: choose one of {sorted(allowed)}")
+
+    @property
+    def schedule_stages(self) -> list[Stage]:
+        return self.stages or [Stage(self.epochs, "all", self.lr)]
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(s.epochs for s in self.schedule_stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+        """Read a YAML config and apply ``key=value`` overrides (values parsed as YAML)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist (configs live in configs/)")
+        data = yaml.safe_load(path.read_text()) or {}
+        return cls.from_dict(apply_overrides(data, overrides or []))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``["lr=3e-4", "stages=[{epochs: 2, trainable: head, lr: 1e-3}]"]`` -> updated copy."""
+    data = dict(data)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not key=value")
+        data[key.strip()] = yaml.safe_load(value)
+    return data
+
+
+# --------------------------------------------------------------------------- devices, DDP
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -36,37 +192,79 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 @dataclass
-class FitConfig:
-    """Options of :func:`fit`."""
+class Dist:
+    """Process-group facts: rank 0 logs and writes files."""
 
-    epochs: int = 6
-    lr: float = 1e-4
-    weight_decay: float = 1e-5
-    label_smoothing: float = 0.1
-    warmup_epochs: float = 0.0
-    device: str = "auto"
-    channels_last: bool = True
-    amp: bool = True  # bf16 autocast on CUDA only
-    grad_clip: float | None = None
-    progress: bool = True
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
 
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
 
-@dataclass
-class EpochLog:
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    lr: float
-    seconds: float
+    @property
+    def active(self) -> bool:
+        return self.world > 1
 
 
-@dataclass
-class FitResult:
-    history: list[EpochLog] = field(default_factory=list)
-    best_epoch: int = -1
-    best_val_accuracy: float = float("nan")
+def init_distributed(device: str) -> Dist:
+    """Join the process group torchrun describes (WORLD_SIZE > 1); gloo on CPU, nccl on CUDA."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        use_cuda = pick_device(device).type == "cuda"
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Dist(rank, world, local_rank)
+
+
+def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or config.amp == "off":
+        return None
+    if config.amp == "fp16" or (config.amp == "auto" and not torch.cuda.is_bf16_supported()):
+        if config.optimizer == "sam":
+            raise ValueError("SAM with fp16 needs loss scaling per pass; use amp: bf16 (Ampere or newer) or amp: off")
+        return torch.float16
+    return torch.bfloat16
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _limit(samples: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    if n is None or n >= len(samples):
+        return samples
+    from sklearn.model_selection import train_test_split
+
+    subset, _ = train_test_split(samples, train_size=n, random_state=seed, stratify=samples["label"])
+    return subset.sort_values("path").reset_index(drop=True)
+
+
+def load_split_samples(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """(train, val, test) sample tables for a folder dataset, as the config asks."""
+    if not config.data_root:
+        raise ValueError("config data_root is empty: set it in the YAML or pass --data-root")
+    train = discover(config.data_root, [config.train_split])
+    if config.val_split:
+        val = discover(config.data_root, [config.val_split])
+    else:
+        train, val = grouped_split(train, config.val_fraction, seed=config.seed)
+    test = discover(config.data_root, [config.test_split]) if config.test_split else None
+    return _limit(train, config.max_train_samples, config.seed), _limit(val, config.max_val_samples, config.seed), test
+
+
+def class_weights(labels: np.ndarray, classes: list[int]) -> torch.Tensor:
+    """Inverse-frequency weights over ``classes`` (mean weight 1 over the samples)."""
+    counts = np.array([(labels == c).sum() for c in classes], dtype=np.float64)
+    weights = len(labels) / (len(classes) * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+# --------------------------------------------------------------------------- steps and evaluation
 
 
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -76,90 +274,394 @@ def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> to
 
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module, loader: DataLoader, device: torch.device | str = "cpu", *, channels_last: bool = True
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device | str = "cpu",
+    *,
+    classes: list[int] | None = None,
+    channels_last: bool = True,
+    amp_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``loader`` (eval mode)."""
+    """Loss, accuracy and macro-F1 of ``model`` on ``loader``; logits are restricted to
+    ``classes`` (canonical indices, default all 8) before loss and argmax."""
+    from sklearn.metrics import f1_score
+
     device = torch.device(device)
+    cols = torch.tensor(classes if classes is not None else list(range(NUM_CLASSES)), device=device)
+    position = {int(c): i for i, c in enumerate(cols.tolist())}
     was_training = model.training
     model.eval()
-    total_loss, correct, count = 0.0, 0, 0
+    total_loss, truth, preds = 0.0, [], []
     for x, y in loader:
-        x, y = _to_device(x, device, channels_last), y.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(x)
-        total_loss += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-        count += len(y)
+        x = _to_device(x, device, channels_last)
+        target = torch.tensor([position[int(v)] for v in y], device=device)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+            logits = model(x)[:, cols].float()
+        total_loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
+        truth.append(y.numpy())
+        preds.append(cols[logits.argmax(1)].cpu().numpy())
     if was_training:
         train_mode(model)
-    return {"loss": total_loss / max(count, 1), "accuracy": correct / max(count, 1)}
+    truth_all, pred_all = np.concatenate(truth), np.concatenate(preds)
+    return {
+        "loss": total_loss / max(len(truth_all), 1),
+        "accuracy": float((truth_all == pred_all).mean()) if len(truth_all) else float("nan"),
+        "macro_f1": float(f1_score(truth_all, pred_all, labels=sorted(set(truth_all)), average="macro", zero_division=0)),
+    }
 
 
-def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None, config: FitConfig) -> FitResult:
-    """Train with AdamW, linear warm-up then cosine decay; keep the best validation epoch's weights."""
-    device = pick_device(config.device)
+def train_step(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    cols: torch.Tensor | None = None,
+    amp_dtype: torch.dtype | None = None,
+    grad_clip: float | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step (two forward/backward passes under SAM); returns (loss, logits).
+
+    ``cols`` restricts the logits to the trained classes; a non-finite loss raises
+    :class:`TrainingDivergedError` before any weight changes. ``scaler`` (fp16 only, not
+    with SAM) scales the loss against gradient underflow.
+    """
+
+    def forward_loss() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(x.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+            logits = net(x)
+        logits = (logits if cols is None else logits[:, cols]).float()
+        return loss_fn(logits, target), logits
+
+    loss, logits = forward_loss()
+    if not torch.isfinite(loss):
+        raise TrainingDivergedError(f"loss became {loss.item()}")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    optimizer.zero_grad(set_to_none=True)
+    if isinstance(optimizer, SAM):
+        loss.backward()
+        optimizer.first_step(zero_grad=True)
+        forward_loss()[0].backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.second_step(zero_grad=True)
+    elif scaler is not None:
+        scaler.scale(loss).backward()
+        if grad_clip:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+    return loss.detach(), logits.detach()
+
+
+def _make_optimizer(config: TrainConfig, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    bases = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+    kwargs: dict[str, Any] = {"lr": lr, "weight_decay": config.weight_decay}
+    if config.optimizer == "sam":
+        base = bases[config.base_optimizer]
+        if base is torch.optim.SGD:
+            kwargs["momentum"] = 0.9
+        return SAM(params, base, rho=config.sam_rho, adaptive=config.sam_adaptive, **kwargs)
+    return bases[config.optimizer](params, **kwargs)
+
+
+def _make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    warmup = int(config.warmup_epochs * steps / max(1, config.total_epochs))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if config.schedule == "constant":
+            return 1.0
+        return float(0.5 * (1 + np.cos(np.pi * min(1.0, (step - warmup) / max(1, steps - warmup)))))
+
+    # SAM steps through its base optimizer (second_step); schedule that one, it shares the groups
+    return torch.optim.lr_scheduler.LambdaLR(getattr(optimizer, "base_optimizer", optimizer), factor)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns (rank 0; other ranks get the same numbers without files)."""
+
+    run_dir: Path | None
+    best_epoch: int
+    best: dict[str, float]
+    history: list[dict[str, Any]]
+    test: dict[str, float] | None = None
+    seconds: float = 0.0
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
+    with atomic_open(path, "w", newline="") as handle:
+        pd.DataFrame(rows).to_csv(handle, index=False)
+
+
+def _save_torch(path: Path, payload: dict[str, Any]) -> None:
+    with atomic_open(path, "wb") as handle:
+        torch.save(payload, handle)
+
+
+def train(
+    config: TrainConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    samples: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None] | None = None,
+    stop_after_epochs: int | None = None,
+) -> TrainResult:
+    """Run (or resume) a training run; see the module docstring.
+
+    ``samples`` = (train, val, test) tables overrides reading ``config.data_root`` (used by
+    cross-validation and gender splits). ``stop_after_epochs`` ends the call early, as an
+    interruption would (the run stays resumable).
+    """
+    start_time = time.perf_counter()
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "last.pt").is_file():
+            raise FileNotFoundError(f"{run_dir} has no last.pt to resume from (was any epoch completed?)")
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        config = TrainConfig.from_dict(saved)
+        state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    elif config is None:
+        raise ValueError("pass a TrainConfig or resume=<run folder>")
+    else:
+        state = None
+    ddp = init_distributed(config.device)
+    device = torch.device(f"cuda:{ddp.local_rank}") if ddp.active and pick_device(config.device).type == "cuda" else pick_device(config.device)
+    amp_dtype = _amp_dtype(config, device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    seed_everything(config.seed + ddp.rank)
+
+    train_samples, val_samples, test_samples = samples if samples is not None else load_split_samples(config)
+    classes = class_indices(present_classes(pd.concat([train_samples, val_samples])))
+    data_hash = manifest_hash(pd.concat([train_samples, val_samples]), config.data_root or None)
+    if state is not None and state["data_hash"] != data_hash:
+        raise RuntimeError(f"{resume}: the data changed since the run started (manifest hash differs); start a new run")
+
+    run_dir = None
+    if ddp.main:
+        if resume is not None:
+            run_dir = Path(resume)
+        elif out is not None:
+            run_dir = Path(out)
+            if run_dir.exists() and any(run_dir.iterdir()):
+                raise FileExistsError(f"{run_dir} exists and is not empty; choose another --out or --resume it")
+            run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            run_dir = new_run_dir(Path("results") / config.experiment)
+        if state is None:
+            with atomic_open(run_dir / "config.yaml", "w") as handle:
+                yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
+        log.info("run folder %s (%d train / %d val images, classes %s)", run_dir, len(train_samples),
+                 len(val_samples), [CLASSES[c] for c in classes])
+
+    train_tf = augment_transform(config.image_size) if config.augment else Preprocess(config.image_size)
+    eval_tf = Preprocess(config.image_size)
+    train_set = FaceDataset(train_samples, train_tf)
+    sampler = DistributedSampler(train_set, num_replicas=ddp.world, rank=ddp.rank, shuffle=True, seed=config.seed)
+    generator = torch.Generator()
+    train_loader = DataLoader(
+        train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+        pin_memory=device.type == "cuda", generator=generator, drop_last=len(train_set) > config.batch_size * ddp.world,
+        persistent_workers=False,
+    )
+    val_loader = DataLoader(
+        FaceDataset(val_samples, eval_tf), batch_size=max(64, config.batch_size), num_workers=config.workers,
+        pin_memory=device.type == "cuda", persistent_workers=config.workers > 0,
+    )
+
+    model = create_model(config.arch, NUM_CLASSES, config.weights, trust_pickle=config.trust_pickle,
+                         head=config.head, drop_rate=config.drop_rate)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("no trainable parameters: unfreeze part of the model first (models.set_trainable)")
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    steps = config.epochs * len(train_loader)
-    warmup = int(config.warmup_epochs * len(train_loader))
+    core = model
+    weights = class_weights(train_samples["label"].to_numpy(), classes).to(device) if config.class_weights else None
+    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+    cols = torch.tensor(classes, device=device)
+    position = torch.full((NUM_CLASSES,), -1, dtype=torch.long)
+    position[classes] = torch.arange(len(classes))
+    position = position.to(device)
 
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, steps - warmup)
-        return 0.5 * (1 + math.cos(math.pi * progress))
+    stages = config.schedule_stages
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"epoch": -1}
+    first_epoch = 1
+    if state is not None:
+        core.load_state_dict(state["model"])
+        history, best, first_epoch = state["history"], state["best"], state["epoch"] + 1
+    epoch_stage = [i for i, s in enumerate(stages) for _ in range(s.epochs)]
+    steps_per_epoch = len(train_loader)
+    optimizer = scheduler = None
+    active_stage = -1
+    net: nn.Module = model
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    result = FitResult()
-    best_state = None
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        train_mode(model)
-        losses, correct, count = [], 0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not config.progress)
-        for x, y in bar:
+    for epoch in range(first_epoch, config.total_epochs + 1):
+        stage_index = epoch_stage[epoch - 1]
+        if stage_index != active_stage:  # a new stage: freeze/unfreeze, fresh optimizer + schedule
+            stage = stages[stage_index]
+            trainable = int(stage.trainable) if str(stage.trainable).isdigit() else stage.trainable
+            set_trainable(core, trainable)
+            net = nn.parallel.DistributedDataParallel(core, device_ids=[ddp.local_rank] if device.type == "cuda" else None) if ddp.active else core
+            optimizer = _make_optimizer(config, [p for p in core.parameters() if p.requires_grad], stage.lr)
+            scheduler = _make_scheduler(config, optimizer, stage.epochs * steps_per_epoch)
+            active_stage = stage_index
+            if state is not None and state["stage"] == stage_index:
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+                if scaler is not None and state.get("scaler"):
+                    scaler.load_state_dict(state["scaler"])
+        if state is not None:
+            _set_rng_state(state["rng"][ddp.rank] if ddp.rank < len(state["rng"]) else state["rng"][0])
+            state = None
+        sampler.set_epoch(epoch)
+        generator.manual_seed(config.seed * 1_000_003 + epoch)
+        train_mode(net)
+        epoch_start = time.perf_counter()
+        loss_sum, correct, count = torch.zeros((), device=device), torch.zeros((), device=device), 0
+        bar = tqdm(train_loader, desc=f"epoch {epoch}/{config.total_epochs}", leave=False,
+                   disable=not (config.progress and ddp.main))
+        for step, (x, y) in enumerate(bar):
             x, y = _to_device(x, device, config.channels_last), y.to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda"):
-                logits = model(x)
-                loss = loss_fn(logits.float(), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} in epoch {epoch}; lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(params, config.grad_clip)
-            optimizer.step()
+            target = position[y]
+            try:
+                loss, logits = train_step(net, optimizer, loss_fn, x, target, cols=cols, amp_dtype=amp_dtype,
+                                          grad_clip=config.grad_clip, scaler=scaler)
+            except TrainingDivergedError as err:
+                good = f"{run_dir / 'last.pt'} (epoch {epoch - 1})" if epoch > 1 else "none yet (no epoch completed)"
+                raise TrainingDivergedError(
+                    f"{err} in epoch {epoch}, step {step + 1}; training stopped. Last good checkpoint: {good}. "
+                    "Lower the learning rate, set grad_clip, or check the inputs."
+                ) from None
             scheduler.step()
-            losses.append(loss.item())
-            correct += (logits.argmax(1) == y).sum().item()
+            loss_sum += loss * len(y)
+            correct += (logits.argmax(1) == target).sum()
             count += len(y)
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        val = evaluate(model, val_loader, device, channels_last=config.channels_last) if val_loader else {"loss": float("nan"), "accuracy": float("nan")}
-        entry = EpochLog(
-            epoch=epoch,
-            train_loss=float(np.mean(losses)),
-            train_accuracy=correct / max(count, 1),
-            val_loss=val["loss"],
-            val_accuracy=val["accuracy"],
-            lr=optimizer.param_groups[0]["lr"],
-            seconds=time.perf_counter() - start,
-        )
-        result.history.append(entry)
-        log.info(
-            "epoch %d/%d: train loss %.3f acc %.3f | val loss %.3f acc %.3f | lr %.2g | %.1f s",
-            epoch, config.epochs, entry.train_loss, entry.train_accuracy, entry.val_loss, entry.val_accuracy,
-            entry.lr, entry.seconds,
-        )
-        if val_loader is not None and (result.best_epoch < 0 or entry.val_accuracy > result.best_val_accuracy):
-            result.best_epoch, result.best_val_accuracy = epoch, entry.val_accuracy
-            best_state = copy.deepcopy(model.state_dict())
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+            if config.progress and ddp.main and step % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(count), device=device)])
+        if ddp.active:
+            dist.all_reduce(totals)
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "stage": stage_index,
+            "train_loss": float(totals[0] / totals[2]),
+            "train_accuracy": float(totals[1] / totals[2]),
+        }
+        if ddp.main:
+            val = evaluate(core, val_loader, device, classes=classes, channels_last=config.channels_last, amp_dtype=amp_dtype)
+            row.update({f"val_{k}": v for k, v in val.items()})
+            row.update({"lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start})
+            if device.type == "cuda":
+                row["gpu_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+            history.append(row)
+            log.info("epoch %d/%d: train loss %.3f acc %.3f | val loss %.3f acc %.3f F1 %.3f | %.1f s", epoch,
+                     config.total_epochs, row["train_loss"], row["train_accuracy"], val["loss"], val["accuracy"],
+                     val["macro_f1"], row["seconds"])
+            score = val[config.select_metric]
+            if best["epoch"] < 0 or score > best[config.select_metric]:
+                best = {"epoch": epoch, **val}
+                _save_torch(run_dir / "checkpoint.pt", _checkpoint_payload(core, config, classes, data_hash, best))
+            _write_table(run_dir / "log.csv", history)
+            _save_torch(run_dir / "last.pt", {
+                "model": {k: v.detach().cpu() for k, v in core.state_dict().items()},
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "epoch": epoch, "stage": stage_index, "history": history, "best": best,
+                "rng": _gather_rng(ddp), "data_hash": data_hash,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+            })
+        elif ddp.active:
+            _gather_rng(ddp)
+        if ddp.active:
+            dist.barrier()
+        if stop_after_epochs is not None and epoch - first_epoch + 1 >= stop_after_epochs and epoch < config.total_epochs:
+            log.info("stopping after epoch %d as asked; resume with train(resume=%s)", epoch, run_dir)
+            return TrainResult(run_dir, best["epoch"], best, history, seconds=time.perf_counter() - start_time)
+
+    result = TrainResult(run_dir, best["epoch"], best, history, seconds=time.perf_counter() - start_time)
+    if ddp.main:
+        result.test = _final_metrics(run_dir, core, config, classes, test_samples, device, amp_dtype, result)
+    if ddp.active:
+        dist.barrier()
     return result
+
+
+def _gather_rng(ddp: Dist) -> list[dict[str, Any]]:
+    """Every rank's RNG state (rank 0 keeps the list)."""
+    mine = _rng_state()
+    if not ddp.active:
+        return [mine]
+    states: list[Any] = [None] * ddp.world
+    dist.all_gather_object(states, mine)
+    return states
+
+
+def _checkpoint_payload(model: nn.Module, config: TrainConfig, classes: list[int], data_hash: str, best: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "arch": model.fercore_arch,
+        "num_classes": NUM_CLASSES,
+        "classes": list(CLASSES),
+        "trained_classes": [CLASSES[c] for c in classes],
+        "image_size": config.image_size,
+        "config": config.to_dict(),
+        "best_epoch": best["epoch"],
+        "val": {k: v for k, v in best.items() if k != "epoch"},
+        "data_manifest_sha256": data_hash,
+        "versions": {"fercore": __version__, "timm": str(timm.__version__), "torch": str(torch.__version__)},
+    }
+
+
+def _final_metrics(run_dir, core, config, classes, test_samples, device, amp_dtype, result) -> dict[str, float] | None:
+    """Reload the selected epoch's weights, score the test split if any, write metrics.json."""
+    payload = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    core.load_state_dict(payload["state_dict"])
+    test = None
+    if test_samples is not None:
+        loader = DataLoader(FaceDataset(test_samples, Preprocess(config.image_size)), batch_size=max(64, config.batch_size),
+                            num_workers=config.workers)
+        test_classes = class_indices(present_classes(test_samples))
+        test = evaluate(core, loader, device, classes=test_classes, channels_last=config.channels_last, amp_dtype=amp_dtype)
+    write_json(run_dir / "metrics.json", {
+        "best_epoch": result.best_epoch,
+        "val": {k: v for k, v in result.best.items() if k != "epoch"},
+        "test": test,
+        "trained_classes": [CLASSES[c] for c in classes],
+        "epochs": len(result.history),
+        "seconds_total": sum(r["seconds"] for r in result.history),
+        "seconds_per_epoch": float(np.mean([r["seconds"] for r in result.history])) if result.history else None,
+    })
+    return test

@@ -15,15 +15,17 @@ def test_demo_run_learns_and_never_overwrites(demo_root, tmp_path):
     # 8 classes: chance is 0.125; the procedural faces are learnable but not trivially
     assert summary.test_accuracy >= 0.25, summary.text()
     run = summary.run_dir
-    for name in ("config.yaml", "log.csv", "metrics.json", "checkpoint.pt", "figures/confusion_test.png"):
+    for name in ("config.yaml", "log.csv", "metrics.json", "checkpoint.pt", "last.pt", "confusion_test.json",
+                 "figures/confusion_test.png"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["accuracy"] == pytest.approx(summary.test_accuracy)
-    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 200
+    assert metrics["test"]["accuracy"] == pytest.approx(summary.test_accuracy)
+    confusion = json.loads((run / "confusion_test.json").read_text())
+    assert sum(map(sum, confusion["matrix"])) == 200
     assert len(pd.read_csv(run / "log.csv")) == 12
     model = load_model(run / "checkpoint.pt")
     assert model.fercore_metadata["image_size"] == 64
     with torch.inference_mode():
         assert model(torch.randn(1, 3, 64, 64)).shape == (1, 8)
     second = run_demo(DemoRunConfig(data_dir=demo_root, results_dir=tmp_path / "results", epochs=1, progress=False))
-    assert second.run_dir != run and (run / "metrics.json").read_text() == json.dumps(metrics, indent=2) + "\n"
+    assert second.run_dir != run and json.loads((run / "metrics.json").read_text()) == metrics

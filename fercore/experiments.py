@@ -1,0 +1,142 @@
+"""Experiments made of several training runs: grouped cross-validation and the gender-split study.
+
+Both are resumable: a finished run (its ``metrics.json`` exists) is skipped, an interrupted
+one (``last.pt`` without ``metrics.json``) is resumed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import DataLoader
+
+from .data import FaceDataset, discover, gender_training_sets, grouped_folds, grouped_split, present_classes, split_by_gender
+from .fileio import atomic_open, new_run_dir, write_json
+from .images import Preprocess
+from .labels import class_indices
+from .models import load_model
+from .train import TrainConfig, evaluate, pick_device, train
+
+log = logging.getLogger(__name__)
+
+
+def _run_or_resume(config: TrainConfig, run_dir: Path, samples) -> Path:
+    if (run_dir / "metrics.json").is_file():
+        log.info("%s is finished; skipping", run_dir)
+    elif (run_dir / "last.pt").is_file():
+        log.info("%s was interrupted; resuming", run_dir)
+        train(resume=run_dir, samples=samples)
+    else:
+        if run_dir.exists():  # started but no epoch finished: nothing worth keeping
+            for child in run_dir.iterdir():
+                child.unlink()
+        train(config, out=run_dir, samples=samples)
+    return run_dir
+
+
+def evaluate_checkpoint(checkpoint: Path, samples: pd.DataFrame, *, workers: int = 2) -> dict[str, float]:
+    """Loss, accuracy, macro-F1 of a saved model on a sample table (logits restricted to its classes)."""
+    model = load_model(checkpoint)
+    device = pick_device("auto")
+    size = int(model.fercore_metadata["image_size"])
+    loader = DataLoader(FaceDataset(samples, Preprocess(size)), batch_size=64, num_workers=workers)
+    return evaluate(model.to(device), loader, device, classes=class_indices(present_classes(samples)))
+
+
+def run_cv(
+    config: TrainConfig, k: int = 5, *, samples: pd.DataFrame | None = None, out: str | Path | None = None
+) -> pd.DataFrame:
+    """k-fold cross-validation, grouped by source grid when ``samples`` has a ``source`` column.
+
+    Each fold trains on k-1 parts (with an inner, also grouped, validation split for model
+    selection) and is scored on its held-out part. Writes ``folds.csv`` and ``summary.json``.
+    """
+    if samples is None:
+        samples = discover(config.data_root, [config.train_split])
+    out_dir = Path(out) if out else new_run_dir(Path("results") / f"{config.experiment}-cv")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for fold, (train_index, held_index) in enumerate(grouped_folds(samples, k, seed=config.seed)):
+        train_part, held_out = samples.iloc[train_index], samples.iloc[held_index].reset_index(drop=True)
+        inner_train, inner_val = grouped_split(train_part.reset_index(drop=True), config.val_fraction, seed=config.seed)
+        run_dir = _run_or_resume(config, out_dir / f"fold{fold}", (inner_train, inner_val, held_out))
+        test = evaluate_checkpoint(run_dir / "checkpoint.pt", held_out, workers=config.workers)
+        rows.append({"fold": fold, "n_train": len(inner_train), "n_val": len(inner_val), "n_test": len(held_out),
+                     "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
+    table = pd.DataFrame(rows)
+    with atomic_open(out_dir / "folds.csv", "w", newline="") as handle:
+        table.to_csv(handle, index=False)
+    write_json(out_dir / "summary.json", {
+        "k": k,
+        "grouped_by": "source" if "source" in samples.columns else None,
+        **{f"{m}_mean": float(table[m].mean()) for m in ("accuracy", "macro_f1")},
+        **{f"{m}_std": float(table[m].std(ddof=1)) if k > 1 else 0.0 for m in ("accuracy", "macro_f1")},
+    })
+    return table
+
+
+def run_gender_splits(
+    config: TrainConfig,
+    train_samples: pd.DataFrame,
+    test_samples: pd.DataFrame,
+    percents: Sequence[float] = (0, 25, 50, 75, 100),
+    *,
+    out: str | Path | None = None,
+) -> pd.DataFrame:
+    """The gender-split study: train on all of one gender + p% of the other, test per gender.
+
+    Writes ``results.csv`` (base, percent, n_train, test_on, accuracy, macro_f1) and
+    ``figures/accuracy_vs_percent.png``.
+    """
+    sets = gender_training_sets(train_samples, percents, seed=config.seed)
+    tests = split_by_gender(test_samples)
+    out_dir = Path(out) if out else new_run_dir(Path("results") / f"{config.experiment}-gender")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for (base, percent), training in sets.items():
+        inner_train, inner_val = grouped_split(training, config.val_fraction, seed=config.seed)
+        run_dir = _run_or_resume(config, out_dir / f"{base}_plus_{int(percent)}", (inner_train, inner_val, None))
+        for test_on, part in tests.items():
+            metrics = evaluate_checkpoint(run_dir / "checkpoint.pt", part, workers=config.workers)
+            rows.append({"base": base, "percent": percent, "n_train": len(training), "test_on": test_on,
+                         "n_test": len(part), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})
+    table = pd.DataFrame(rows)
+    with atomic_open(out_dir / "results.csv", "w", newline="") as handle:
+        table.to_csv(handle, index=False)
+    plot_gender_splits(table, out_dir / "figures" / "accuracy_vs_percent.png")
+    return table
+
+
+def plot_gender_splits(table: pd.DataFrame, path: Path) -> Path:
+    """Accuracy against the percentage of the other gender added, one line per (base, test set)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, table["base"].nunique(), figsize=(5.5 * table["base"].nunique(), 4), sharey=True, squeeze=False)
+    for ax, (base, part) in zip(axes[0], table.groupby("base"), strict=True):
+        sns.lineplot(data=part, x="percent", y="accuracy", hue="test_on", marker="o", ax=ax)
+        other = "men" if base == "female" else "women"
+        ax.set_title(f"all {'women' if base == 'female' else 'men'} + p% {other}")
+        ax.set_xlabel("p (% of the other gender added)")
+        ax.set_xticks(sorted(part["percent"].unique()))
+    axes[0][0].set_ylabel("test accuracy")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def summarise(values: Sequence[float]) -> str:
+    """'mean ± sd' of a list of numbers."""
+    arr = np.asarray(values, dtype=float)
+    return f"{arr.mean():.3f} ± {arr.std(ddof=1) if len(arr) > 1 else 0.0:.3f}"
+
