@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv test test-fast demo clean
 
 help:
-	@echo "make test      create .venv if missing, install fercore[test,book] with pinned versions, run pytest"
+	@echo "make test      create .venv if missing, install fercore[test,book,explain,onnx] with pinned versions, run pytest"
 	@echo "make test-fast the same without tests marked slow"
 	@echo "make demo      the same set-up, then the main job on the embedded demo data"
 	@echo "make venv      only the set-up"
@@ -16,7 +16,7 @@ help:
 # Re-run the install when the project's requirements change; otherwise reuse the environment.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,book]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,book,explain,onnx]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name fercore --display-name "Python (fercore)" >/dev/null
 	@touch $(STAMP)
 

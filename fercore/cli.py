@@ -130,11 +130,56 @@ def _cmd_gender_splits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .models import load_model
+    from .predict import collect_images, predict, write_predictions
+
+    model = load_model(args.checkpoint, trust_pickle=args.trust)
+    preds = predict(model, collect_images(args.inputs), batch_size=args.batch_size, workers=args.workers,
+                    device=args.device, progress=not args.quiet)
+    write_predictions(preds, args.out, logits=args.logits)
+    failed = int((preds["error"] != "").sum())
+    print(f"{len(preds)} images -> {args.out}" + (f" ({failed} unreadable: see the 'error' column)" if failed else ""))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .models import load_model
+    from .predict import evaluate_folder
+
+    model = load_model(args.checkpoint, trust_pickle=args.trust)
+    metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, workers=args.workers,
+                              batch_size=args.batch_size, progress=not args.quiet)
+    ci = metrics["bootstrap_95ci"]["accuracy"]
+    print(f"{args.data_root}/{args.split}: accuracy {metrics['accuracy']:.4f} (95% CI {ci['low']:.4f}-{ci['high']:.4f}), "
+          f"macro-F1 {metrics['macro avg']['f1-score']:.4f}, ECE {metrics['calibration']['ece']:.4f}; "
+          f"written to {args.out}/ (predictions.csv, metrics.json, figures/)")
+    return 0
+
+
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    report = export_onnx(args.checkpoint, args.out, opset=args.opset, overwrite=args.force)
+    parity = report["parity"]
+    print(f"wrote {report['path']} (input N x 3 x {report['image_size']} x {report['image_size']})"
+          + (f"; max |onnx - torch| = {parity['max_abs_diff']:.2e}" if parity else "; parity not checked (no onnxruntime)"))
+    return 0
+
+
 def _add_config_options(parser: argparse.ArgumentParser, *, config_required: bool = True) -> None:
     parser.add_argument("--config", required=config_required, help="training config YAML (see configs/)")
     parser.add_argument("--data-root", help="dataset folder ROOT/<split>/<emotion>/ (overrides data_root)")
     parser.add_argument("--out", help="run folder (default results/<experiment>/<run-id>/); must be new or empty")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+
+
+def _add_inference_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=None, help="loader processes (default: 0 on <= 2 cores, else up to 4)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps")
+    parser.add_argument("--trust", action="store_true", help="allow unpickling the checkpoint (trusted files only)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +254,37 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--test-samples", help="test table CSV (default: rows of --samples whose split is the test split)")
     g.add_argument("--percents", type=float, nargs="+", default=[0, 25, 50, 75, 100])
     g.set_defaults(func=_cmd_gender_splits)
+
+    pr = sub.add_parser("predict", help="predict images or folders with a trained model into a CSV",
+                        description="One row per image: path, label (when a parent folder names an emotion), pred, "
+                        "p_<Class> for the 8 classes (or logit_<Class> with --logits). Unreadable files are listed "
+                        "with their error instead of stopping the run.")
+    pr.add_argument("checkpoint", help="checkpoint.pt written by fercore train")
+    pr.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIRS")
+    pr.add_argument("--out", required=True, help="CSV to write")
+    pr.add_argument("--logits", action="store_true", help="write raw logits instead of probabilities")
+    _add_inference_options(pr)
+    pr.set_defaults(func=_cmd_predict)
+
+    ev = sub.add_parser("evaluate", help="predictions, metrics and figures of a model on a dataset split",
+                        description="Writes OUT/predictions.csv, OUT/metrics.json (classification-report shape at top "
+                        "level plus balanced accuracy, top-k, ROC/AUC, AP, calibration, bootstrap CIs, group metrics) and "
+                        "OUT/figures/. Predictions are restricted to the classes the split holds (FER2013: 7).")
+    ev.add_argument("checkpoint")
+    ev.add_argument("data_root", help="dataset folder ROOT/<split>/<emotion>/")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--out", required=True, help="new (or empty) folder")
+    _add_inference_options(ev)
+    ev.set_defaults(func=_cmd_evaluate)
+
+    ex = sub.add_parser("export-onnx", help="export a checkpoint to ONNX (parity-checked with onnxruntime)",
+                        description="Dynamic batch axis; input 'image' N x 3 x S x S preprocessed like fercore, output "
+                        "'logits' N x 8. Needs the onnx extra: pip install 'fercore[onnx]'.")
+    ex.add_argument("checkpoint")
+    ex.add_argument("out", metavar="OUT.onnx")
+    ex.add_argument("--opset", type=int, default=18)
+    ex.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    ex.set_defaults(func=_cmd_export_onnx)
 
     r = sub.add_parser("demo", help="run the main job on the demo data (data, train, evaluate)",
                        description="Make the demo data if missing, train a small B0 on the real-style faces, "

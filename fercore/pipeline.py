@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from . import plots
 from .data import FaceDataset, discover
 from .demo import DemoSpec, make_demo_data
-from .fileio import atomic_open, new_run_dir, write_json
+from .fileio import new_run_dir, write_json
 from .images import Preprocess
 from .labels import CLASSES
 from .models import load_model
@@ -125,7 +126,7 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
     matrix = confusion_matrix(model, loader, device)
     per_class = {name: float(matrix[i, i] / matrix[i].sum()) for i, name in enumerate(CLASSES) if matrix[i].sum()}
     write_json(run_dir / "confusion_test.json", {"labels": list(CLASSES), "matrix": matrix.tolist(), "per_class_accuracy": per_class})
-    plot_confusion(matrix, run_dir / "figures" / "confusion_test.png")
+    plots.confusion_matrix(matrix, run_dir / "figures" / "confusion_test", title="Demo test set")
     return DemoSummary(
         run_dir=run_dir,
         data_dir=config.data_dir,
@@ -135,26 +136,3 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
         per_class_accuracy=per_class,
         seconds=time.perf_counter() - start,
     )
-
-
-def plot_confusion(matrix: np.ndarray, path: Path, title: str = "Demo test set") -> Path:
-    """Heat map: colour row-normalised, numbers raw counts; saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    rows = matrix.sum(axis=1, keepdims=True)
-    normalised = np.divide(matrix, rows, out=np.zeros(matrix.shape, dtype=float), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    sns.heatmap(normalised, annot=matrix, fmt="d", cmap="Blues", vmin=0, vmax=1, xticklabels=CLASSES, yticklabels=CLASSES, ax=ax)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"{title} (colour: row-normalised, numbers: counts)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=120)
-    plt.close(fig)
-    return path

@@ -1,0 +1,125 @@
+"""How real and synthetic faces differ inside the model: penultimate embeddings and domain-gap numbers.
+
+* ``extract`` : penultimate features for a sample table (batched, inference mode);
+* ``project`` : 2-D PCA or t-SNE coordinates for plots;
+* ``domain_auc`` : cross-validated ROC AUC of a logistic-regression domain classifier
+  (0.5: indistinguishable, 1.0: perfectly separable);
+* ``mmd_test`` : squared MMD with an RBF kernel (median-heuristic bandwidth) and a
+  permutation p-value;
+* ``centroid_distances`` : per-class distance between the domains' class centroids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .data import FaceDataset, default_workers
+from .images import Preprocess
+from .models import features
+from .predict import model_image_size
+from .train import pick_device
+
+
+def extract(model: nn.Module, samples: pd.DataFrame, *, batch_size: int = 64, workers: int | None = None, progress: bool = True) -> np.ndarray:
+    """Penultimate embeddings (N x D) of the images in ``samples`` (needs ``path`` and ``label``)."""
+    device = pick_device("auto")
+    model = model.to(device).eval().to(memory_format=torch.channels_last)
+    loader = DataLoader(FaceDataset(samples, Preprocess(model_image_size(model))), batch_size=batch_size,
+                        num_workers=default_workers() if workers is None else workers)
+    chunks = []
+    with torch.inference_mode():
+        for x, _ in tqdm(loader, desc="embeddings", unit="batch", disable=not progress):
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                chunks.append(features(model, x).float().cpu().numpy())
+    return np.concatenate(chunks)
+
+
+def project(feats: np.ndarray, method: str = "pca", *, seed: int = 0) -> np.ndarray:
+    """2-D coordinates: ``pca`` or ``tsne`` (on standardised features, t-SNE after a 50-d PCA)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    scaled = StandardScaler().fit_transform(feats)
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(scaled)
+    if method == "tsne":
+        reduced = PCA(n_components=min(50, *scaled.shape), random_state=seed).fit_transform(scaled)
+        perplexity = float(min(30.0, max(2.0, (len(reduced) - 1) / 3)))
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
+    raise ValueError(f"method must be 'pca' or 'tsne', not {method!r}")
+
+
+def domain_auc(feats: np.ndarray, domains: np.ndarray, *, folds: int = 5, seed: int = 0) -> dict[str, float]:
+    """Cross-validated ROC AUC of a logistic-regression classifier telling the two domains apart."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    values = np.asarray(domains)
+    kinds = sorted(set(values.tolist()))
+    if len(kinds) != 2:
+        raise ValueError(f"domain_auc needs exactly two domains, got {kinds}")
+    y = (values == kinds[1]).astype(int)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
+    scores = cross_val_score(clf, feats, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring="roc_auc")
+    return {"auc_mean": float(scores.mean()), "auc_std": float(scores.std(ddof=1)), "folds": folds, "positive": kinds[1]}
+
+
+def _rbf_gram(z: np.ndarray, gamma: float) -> np.ndarray:
+    sq = (z * z).sum(axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0)
+    return np.exp(-gamma * d2)
+
+
+def mmd_test(x: np.ndarray, y: np.ndarray, *, permutations: int = 500, seed: int = 0, gamma: float | None = None) -> dict[str, Any]:
+    """Unbiased squared MMD between samples ``x`` and ``y`` (RBF kernel) and its permutation p-value.
+
+    ``gamma`` defaults to 1 / median squared pairwise distance of the pooled sample.
+    """
+    z = np.concatenate([x, y]).astype(np.float64)
+    n, m = len(x), len(y)
+    if gamma is None:
+        sq = (z * z).sum(axis=1)
+        d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0)
+        median = np.median(d2[np.triu_indices(len(z), 1)])
+        gamma = 1.0 / median if median > 0 else 1.0
+    k = _rbf_gram(z, gamma)
+
+    def mmd2(index: np.ndarray) -> float:
+        a, b = index[:n], index[n:]
+        kxx, kyy, kxy = k[np.ix_(a, a)], k[np.ix_(b, b)], k[np.ix_(a, b)]
+        return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
+
+    rng = np.random.default_rng(seed)
+    observed = mmd2(np.arange(n + m))
+    null = np.array([mmd2(rng.permutation(n + m)) for _ in range(permutations)])
+    return {"mmd2": observed, "p_value": float((1 + (null >= observed).sum()) / (1 + permutations)),
+            "gamma": float(gamma), "permutations": permutations}
+
+
+def centroid_distances(feats: np.ndarray, table: pd.DataFrame, *, domain: str = "domain", label: str = "emotion") -> pd.DataFrame:
+    """Per class: Euclidean and cosine distance between the two domains' centroids, and counts."""
+    table = table.reset_index(drop=True)
+    kinds = sorted(table[domain].unique())
+    if len(kinds) != 2:
+        raise ValueError(f"centroid_distances needs two domains, got {kinds}")
+    rows = []
+    for cls, part in table.groupby(label):
+        idx = [part.index[part[domain] == k].to_numpy() for k in kinds]
+        if any(len(i) == 0 for i in idx):
+            continue
+        a, b = feats[idx[0]].mean(axis=0), feats[idx[1]].mean(axis=0)
+        cosine = 1 - float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+        rows.append({label: cls, "euclidean": float(np.linalg.norm(a - b)), "cosine": cosine,
+                     f"n_{kinds[0]}": len(idx[0]), f"n_{kinds[1]}": len(idx[1])})
+    return pd.DataFrame(rows)

@@ -1,0 +1,144 @@
+"""Where the model looks: Grad-CAM (pytorch-grad-cam), Integrated Gradients (captum, optional),
+and the share of attribution mass in the eye, brow, nose and mouth regions.
+
+Regions use a fixed canonical layout for aligned, square face crops (128 / 224 px, face
+filling the frame, eyes about 40 % down), given as fractions of width and height, so the
+same numbers apply at any size. Pass your own ``regions`` for other alignments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from torch import nn
+
+#: Canonical face regions (x0, y0, x1, y1) as fractions of the crop; disjoint by construction.
+FACE_REGIONS: dict[str, tuple[float, float, float, float]] = {
+    "brows": (0.12, 0.20, 0.88, 0.33),
+    "eyes": (0.12, 0.33, 0.88, 0.47),
+    "nose": (0.33, 0.47, 0.67, 0.65),
+    "mouth": (0.22, 0.65, 0.78, 0.86),
+}
+
+
+def target_layer(model: nn.Module) -> nn.Module:
+    """Grad-CAM layer: EfficientNet's last BN of the head (``bn2``, after ``conv_head``);
+    ResNet's last block; otherwise the last module with parameters before the classifier."""
+    if hasattr(model, "conv_head") and hasattr(model, "bn2"):
+        return model.bn2
+    if hasattr(model, "layer4"):
+        return model.layer4[-1]
+    if hasattr(model, "stages"):
+        return model.stages[-1]
+    raise ValueError(f"no known Grad-CAM layer for {type(model).__name__}; pass target_layer= explicitly")
+
+
+class CamExplainer:
+    """Build once, call many: Grad-CAM maps (N, H, W) in [0, 1] for given target classes."""
+
+    def __init__(self, model: nn.Module, layer: nn.Module | None = None):
+        from pytorch_grad_cam import GradCAM
+
+        self.model = model.eval()
+        self.cam = GradCAM(model=self.model, target_layers=[layer or target_layer(model)])
+
+    def __call__(self, images: torch.Tensor, targets: Sequence[int] | None = None) -> np.ndarray:
+        """CAMs for ``targets`` (canonical indices; default: the predicted class)."""
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        device = next(self.model.parameters()).device
+        images = images.to(device)
+        if targets is None:
+            with torch.no_grad():
+                targets = self.model(images).argmax(1).tolist()
+        return self.cam(input_tensor=images, targets=[ClassifierOutputTarget(int(t)) for t in targets])
+
+
+def integrated_gradients(model: nn.Module, images: torch.Tensor, targets: Sequence[int], steps: int = 32) -> np.ndarray:
+    """Integrated Gradients (captum) from a black baseline; returns (N, H, W) absolute
+    attributions summed over channels and scaled to [0, 1] per image. Needs ``captum``."""
+    try:
+        from captum.attr import IntegratedGradients
+    except ImportError:
+        raise ImportError("Integrated Gradients needs captum: pip install 'fercore[explain]' (or pip install captum)") from None
+    model = model.eval()
+    device = next(model.parameters()).device
+    images = images.to(device).requires_grad_(True)
+    attributions = IntegratedGradients(model).attribute(
+        images, baselines=torch.zeros_like(images), target=torch.as_tensor(list(targets), device=device), n_steps=steps,
+        internal_batch_size=max(1, len(images)),
+    )
+    maps = attributions.abs().sum(dim=1).detach().cpu().numpy()
+    peak = maps.reshape(len(maps), -1).max(axis=1)[:, None, None]
+    return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
+
+
+def region_masks(height: int, width: int, regions: dict[str, tuple[float, float, float, float]] | None = None) -> dict[str, np.ndarray]:
+    """Boolean masks of the canonical regions at a given size."""
+    masks = {}
+    for name, (x0, y0, x1, y1) in (regions or FACE_REGIONS).items():
+        mask = np.zeros((height, width), dtype=bool)
+        mask[int(round(y0 * height)): int(round(y1 * height)), int(round(x0 * width)): int(round(x1 * width))] = True
+        masks[name] = mask
+    return masks
+
+
+def region_shares(maps: np.ndarray, regions: dict[str, tuple[float, float, float, float]] | None = None) -> pd.DataFrame:
+    """Share of each map's total mass inside each region (rows: maps; columns: regions + ``other``)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    masks = region_masks(maps.shape[1], maps.shape[2], regions)
+    total = maps.sum(axis=(1, 2))
+    total = np.where(total > 0, total, 1.0)
+    shares = {name: (maps * mask).sum(axis=(1, 2)) / total for name, mask in masks.items()}
+    frame = pd.DataFrame(shares)
+    frame["other"] = 1.0 - frame.sum(axis=1)
+    return frame
+
+
+@dataclass
+class RegionComparison:
+    """Real vs synthetic region shares: means, difference and a Mann-Whitney U test per region."""
+
+    table: pd.DataFrame
+
+    def significant(self, alpha: float = 0.05) -> list[str]:
+        return self.table.index[self.table["p_value_holm"] < alpha].tolist()
+
+
+def compare_regions(shares_a: pd.DataFrame, shares_b: pd.DataFrame, names: tuple[str, str] = ("real", "synthetic")) -> RegionComparison:
+    """Two-sided Mann-Whitney U per region, Holm-corrected over the regions."""
+    rows = []
+    for region in shares_a.columns:
+        a, b = shares_a[region].to_numpy(), shares_b[region].to_numpy()
+        test = stats.mannwhitneyu(a, b, alternative="two-sided")
+        rows.append({"region": region, f"mean_{names[0]}": a.mean(), f"mean_{names[1]}": b.mean(),
+                     "difference": a.mean() - b.mean(), "u_statistic": float(test.statistic), "p_value": float(test.pvalue)})
+    table = pd.DataFrame(rows).set_index("region")
+    order = np.argsort(table["p_value"].to_numpy())
+    m = len(table)
+    holm = np.empty(m)
+    running = 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * table["p_value"].iloc[idx]))
+        holm[idx] = running
+    table["p_value_holm"] = holm
+    return RegionComparison(table)
+
+
+def mean_maps(maps: np.ndarray, table: pd.DataFrame, by: Sequence[str] = ("domain", "emotion")) -> dict[tuple, np.ndarray]:
+    """Mean map per group (e.g. per class per domain)."""
+    table = table.reset_index(drop=True)
+    return {key if isinstance(key, tuple) else (key,): maps[idx.to_numpy()].mean(axis=0)
+            for key, idx in table.groupby(list(by)).groups.items()}
+
+
+def overlay(image: np.ndarray, cam: np.ndarray, weight: float = 0.55) -> np.ndarray:
+    """CAM heat map over an RGB float image in [0, 1] (pytorch-grad-cam's overlay, RGB order)."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    return show_cam_on_image(np.clip(image, 0, 1).astype(np.float32), cam, use_rgb=True, image_weight=weight)

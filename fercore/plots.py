@@ -1,0 +1,127 @@
+"""Figures: each function draws one figure, saves it (PNG, plus SVG/PDF when asked) and returns it.
+
+``path`` is given without suffix (``figures/confusion``); ``formats`` picks the files written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; notebooks still show the returned figures
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .fileio import atomic_open  # noqa: E402
+from .labels import CLASSES  # noqa: E402
+
+
+def save(fig: plt.Figure, path: str | Path, formats: Sequence[str] = ("png",), dpi: int = 120) -> list[Path]:
+    """Write ``fig`` as ``path.<format>`` for each format, atomically; returns the files."""
+    base = Path(path)
+    written = []
+    for fmt in formats:
+        target = base.with_suffix(f".{fmt}")
+        with atomic_open(target, "wb") as handle:
+            fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight")
+        written.append(target)
+    return written
+
+
+def _finish(fig: plt.Figure, path: str | Path | None, formats: Sequence[str]) -> plt.Figure:
+    if path is not None:
+        save(fig, path, formats)
+    plt.close(fig)
+    return fig
+
+
+def confusion_matrix(counts: np.ndarray, path: str | Path | None = None, *, title: str = "", formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Row-normalised colours, raw counts as numbers; classes without samples keep a blank row."""
+    counts = np.asarray(counts)
+    rows = counts.sum(axis=1, keepdims=True)
+    normalised = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    sns.heatmap(normalised, annot=counts, fmt="d", cmap="Blues", vmin=0, vmax=1, xticklabels=CLASSES, yticklabels=CLASSES, ax=ax)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title} (colour: row share, numbers: counts)".strip())
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def roc_curves(curves: dict[str, dict[str, Any]], path: str | Path | None = None, *, formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """One-vs-rest ROC curve per class with its AUC."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, c in curves.items():
+        ax.plot(c["fpr"], c["tpr"], label=f"{name} (AUC {c['auc']:.2f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, one vs rest")
+    ax.legend(fontsize=8)
+    return _finish(fig, path, formats)
+
+
+def pr_curves(curves: dict[str, dict[str, Any]], path: str | Path | None = None, *, formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Precision-recall curve per class with its average precision."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, c in curves.items():
+        ax.plot(c["recall"], c["precision"], label=f"{name} (AP {c['ap']:.2f})")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, one vs rest", xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(fontsize=8)
+    return _finish(fig, path, formats)
+
+
+def reliability(bins: pd.DataFrame, path: str | Path | None = None, *, title: str = "Reliability", formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Accuracy against confidence per bin (bars) with the diagonal; bar shade = sample count."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    filled = bins.dropna()
+    width = float(bins["high"].iloc[0] - bins["low"].iloc[0])
+    ax.bar(filled["low"], filled["accuracy"], width=width, align="edge", edgecolor="black",
+           color=plt.cm.Blues(0.3 + 0.7 * filled["count"] / max(filled["count"].max(), 1)), label="accuracy")
+    ax.plot([0, 1], [0, 1], color="red", linestyle="--", label="perfect calibration")
+    ax.set(xlabel="confidence (top-1 probability)", ylabel="accuracy", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    return _finish(fig, path, formats)
+
+
+def confidence_histogram(preds: pd.DataFrame, path: str | Path | None = None, *, formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Top-1 confidence for correct and incorrect predictions."""
+    probs = preds[[f"p_{c}" for c in CLASSES]].to_numpy()
+    frame = pd.DataFrame({"confidence": probs.max(axis=1),
+                          "outcome": np.where(preds["label"] == preds["pred"], "correct", "incorrect")})
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.histplot(frame, x="confidence", hue="outcome", bins=20, binrange=(0, 1), stat="density", common_norm=False,
+                 element="step", ax=ax)
+    ax.set_title("Confidence of correct and incorrect predictions")
+    return _finish(fig, path, formats)
+
+
+def gallery(images: Sequence[np.ndarray], titles: Sequence[str], path: str | Path | None = None, *, ncols: int = 6,
+            formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """A grid of images (HxWx3 uint8 or float in [0, 1]) with titles."""
+    n = max(len(images), 1)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2 * ncols, 2.2 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles, strict=False):
+        ax.imshow(image)
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def embedding_scatter(coords: np.ndarray, table: pd.DataFrame, path: str | Path | None = None, *, hue: str = "domain",
+                      style: str | None = "emotion", title: str = "", formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """2-D embedding (PCA / t-SNE) coloured by ``hue`` and marked by ``style``."""
+    frame = table.reset_index(drop=True).assign(x=coords[:, 0], y=coords[:, 1])
+    fig, ax = plt.subplots(figsize=(7, 6))
+    sns.scatterplot(frame, x="x", y="y", hue=hue, style=style if style in frame.columns else None, s=18, alpha=0.8, ax=ax)
+    ax.set(title=title, xlabel="", ylabel="")
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return _finish(fig, path, formats)

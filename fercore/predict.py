@@ -1,0 +1,192 @@
+"""Batched prediction into a table, and ``evaluate``: predictions + metrics + figures for a split.
+
+A file that cannot be read does not stop the run: its row has an ``error`` and no prediction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .data import default_workers, discover, present_classes
+from .fileio import atomic_open, write_json
+from .images import Preprocess, is_image_file, load_rgb
+from .labels import CLASSES, UnknownLabelError, canonical_name, class_indices
+from .models import default_image_size
+from .train import pick_device
+
+log = logging.getLogger(__name__)
+
+PASS_THROUGH = ("split", "domain", "gender", "intensity", "source")
+
+
+class _SafeImages(Dataset):
+    """(image tensor, index, error message); unreadable files give zeros and the message."""
+
+    def __init__(self, paths: Sequence[str], preprocess: Preprocess):
+        self.paths, self.preprocess = list(paths), preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, str]:
+        try:
+            return self.preprocess(load_rgb(self.paths[index])), index, ""
+        except Exception as err:  # PIL raises many types for bad files
+            size = self.preprocess.image_size
+            return torch.zeros(3, size, size), index, f"{type(err).__name__}: {err}"
+
+
+def model_image_size(model: nn.Module) -> int:
+    """The size a fercore model was trained at (checkpoint metadata), else the architecture's."""
+    meta = getattr(model, "fercore_metadata", None) or {}
+    if "image_size" in meta:
+        return int(meta["image_size"])
+    return default_image_size(getattr(model, "fercore_arch", None) or model.pretrained_cfg["architecture"])
+
+
+def predict(
+    model: nn.Module,
+    samples: pd.DataFrame | Sequence[str | Path],
+    *,
+    classes: Sequence[str] | None = None,
+    image_size: int | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Predict every image; returns path, label, pred, ``p_<Class>``, ``logit_<Class>``, error,
+    and the columns split / domain / gender / intensity / source when ``samples`` has them.
+
+    ``classes`` restricts the prediction to those classes (e.g. the 7 of FER2013): their
+    logits are soft-maxed among themselves, the others get probability 0.
+    """
+    table = samples.reset_index(drop=True) if isinstance(samples, pd.DataFrame) else pd.DataFrame({"path": [str(p) for p in samples]})
+    device = pick_device(str(device)) if not isinstance(device, torch.device) else device
+    size = image_size or model_image_size(model)
+    allowed = torch.zeros(len(CLASSES), dtype=torch.bool)
+    allowed[class_indices(classes) if classes is not None else slice(None)] = True
+    loader = DataLoader(_SafeImages(table["path"].astype(str).tolist(), Preprocess(size)), batch_size=batch_size,
+                        num_workers=default_workers() if workers is None else workers, pin_memory=device.type == "cuda")
+    model = model.to(device).eval().to(memory_format=torch.channels_last)
+    logits_all = np.zeros((len(table), len(CLASSES)), dtype=np.float32)
+    errors = [""] * len(table)
+    mask = allowed.to(device)
+    with torch.inference_mode():
+        for x, index, err in tqdm(loader, desc="predict", unit="batch", disable=not progress):
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(x)
+            logits_all[index.numpy()] = logits.float().cpu().numpy()
+            for i, message in zip(index.tolist(), err, strict=True):
+                errors[i] = message
+    masked = np.where(allowed.numpy(), logits_all, -np.inf)
+    probs = np.exp(masked - masked.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    failed = np.array([bool(e) for e in errors])
+    pred = np.array(CLASSES, dtype=object)[probs.argmax(axis=1)]
+    pred[failed] = None
+    out = pd.DataFrame({"path": table["path"].astype(str)})
+    out["label"] = _labels(table)
+    out["pred"] = pred
+    for i, name in enumerate(CLASSES):
+        out[f"p_{name}"] = np.where(failed, np.nan, probs[:, i])
+    for i, name in enumerate(CLASSES):
+        out[f"logit_{name}"] = np.where(failed, np.nan, logits_all[:, i])
+    for column in PASS_THROUGH:
+        if column in table.columns:
+            out[column] = table[column].to_numpy()
+    out["error"] = errors
+    if failed.any():
+        log.warning("%d of %d images could not be read (see the 'error' column)", int(failed.sum()), len(out))
+    return out
+
+
+def _labels(table: pd.DataFrame) -> list[Any]:
+    if "emotion" in table.columns:
+        return [canonical_name(e) for e in table["emotion"]]
+    if "label" in table.columns:
+        return [CLASSES[int(i)] for i in table["label"]]
+    return [None] * len(table)
+
+
+def collect_images(inputs: Sequence[str | Path]) -> pd.DataFrame:
+    """Files and folders (searched recursively) -> table of image paths; a parent folder named
+    after an emotion (``happy/``) gives the label."""
+    rows = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files = sorted(p for p in item.rglob("*") if p.is_file() and is_image_file(p))
+        elif item.is_file():
+            files = [item]
+        else:
+            raise FileNotFoundError(f"{item} does not exist")
+        for path in files:
+            try:
+                emotion = canonical_name(path.parent.name)
+            except UnknownLabelError:
+                emotion = None
+            rows.append({"path": str(path), "emotion": emotion})
+    table = pd.DataFrame(rows, columns=["path", "emotion"])
+    if table["emotion"].isna().any():
+        table = table.drop(columns="emotion") if table["emotion"].isna().all() else table
+    return table
+
+
+def write_predictions(preds: pd.DataFrame, path: str | Path, *, logits: bool = False) -> Path:
+    """predictions.csv: probabilities (default) or raw logits, written atomically."""
+    drop = [c for c in preds.columns if c.startswith("p_" if logits else "logit_")]
+    with atomic_open(path, "w", newline="") as handle:
+        preds.drop(columns=drop).to_csv(handle, index=False)
+    return Path(path)
+
+
+def evaluate_folder(
+    model: nn.Module,
+    data_root: str | Path,
+    out: str | Path,
+    *,
+    split: str = "test",
+    workers: int | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Predict a split, write predictions.csv, metrics.json and figures/ under ``out`` (a new folder).
+
+    Predictions are restricted to the classes the split contains (FER2013: 7, no Contempt).
+    """
+    from . import plots
+    from .metrics import arrays, calibration_bins, evaluate_predictions, roc_pr
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty; fercore never overwrites an evaluation")
+    samples = discover(data_root, [split])
+    classes = present_classes(samples)
+    preds = predict(model, samples, classes=classes, workers=workers, batch_size=batch_size, progress=progress)
+    write_predictions(preds, out / "predictions.csv")
+    scored = preds[preds["error"] == ""]
+    metrics = evaluate_predictions(scored)
+    metrics["restricted_to_classes"] = classes
+    metrics["unreadable"] = preds.loc[preds["error"] != "", ["path", "error"]].to_dict(orient="records")
+    write_json(out / "metrics.json", metrics)
+    y_true, _, probs = arrays(scored)
+    figures = out / "figures"
+    counts = np.array(metrics["confusion_matrix"]["counts"])
+    plots.confusion_matrix(counts, figures / "confusion", title=f"{Path(data_root).name}/{split}")
+    curves = roc_pr(y_true, probs)
+    plots.roc_curves(curves, figures / "roc")
+    plots.pr_curves(curves, figures / "pr")
+    plots.reliability(calibration_bins(y_true, probs), figures / "reliability")
+    plots.confidence_histogram(scored, figures / "confidence")
+    return metrics

@@ -1,0 +1,114 @@
+"""Prediction, evaluation, CLI and ONNX export with small models the tests save."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fercore import cli
+from fercore.data import discover
+from fercore.models import create_model, load_model, save_model
+from fercore.predict import collect_images, evaluate_folder, predict
+
+
+@pytest.fixture(scope="module")
+def small_checkpoint(tmp_path_factory):
+    model = create_model("resnet10t")
+    path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
+    save_model(path, model, image_size=32)
+    return path
+
+
+def test_predict_rows_probabilities_and_bad_files(tiny_dataset, small_checkpoint):
+    bad = tiny_dataset / "test" / "sad" / "broken.png"
+    bad.write_bytes(b"not a png")
+    samples = discover(tiny_dataset, ["test"])
+    preds = predict(load_model(small_checkpoint), samples, workers=0, progress=False)
+    assert len(preds) == len(samples) == 7
+    assert {"path", "label", "pred", "error", "p_Contempt", "logit_Surprise"} <= set(preds.columns)
+    broken = preds[preds.path.str.endswith("broken.png")].iloc[0]
+    assert broken.error.startswith("UnidentifiedImageError") and pd.isna(broken.pred) and np.isnan(broken.p_Anger)
+    good = preds[preds.error == ""]
+    assert np.allclose(good[[c for c in good.columns if c.startswith("p_")]].sum(axis=1), 1.0)
+    assert set(good.label) == {"Anger", "Happiness", "Sadness"}
+    restricted = predict(load_model(small_checkpoint), samples, classes=["Anger", "Happiness"], workers=0, progress=False)
+    ok = restricted[restricted.error == ""]
+    assert set(ok.pred) <= {"Anger", "Happiness"} and (ok.p_Sadness == 0).all()
+    assert np.allclose(ok.logit_Sadness, good.logit_Sadness)  # logits are the raw ones
+
+
+def test_collect_images_labels_from_folders(tiny_dataset):
+    table = collect_images([tiny_dataset / "train", tiny_dataset / "test" / "happy" / "0.png"])
+    assert len(table) == 13 and set(table.emotion) == {"Anger", "Happiness", "Sadness"}
+    with pytest.raises(FileNotFoundError):
+        collect_images([tiny_dataset / "nope"])
+
+
+def test_evaluate_folder_writes_predictions_metrics_figures(tiny_dataset, small_checkpoint, tmp_path):
+    out = tmp_path / "eval"
+    metrics = evaluate_folder(load_model(small_checkpoint), tiny_dataset, out, split="test", workers=0, progress=False)
+    assert (out / "predictions.csv").is_file() and (out / "metrics.json").is_file()
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["accuracy"] == metrics["accuracy"] and saved["Contempt"]["support"] == 0
+    assert saved["restricted_to_classes"] == ["Anger", "Happiness", "Sadness"]
+    for name in ("confusion", "roc", "pr", "reliability", "confidence"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 5000, name
+    with pytest.raises(FileExistsError):
+        evaluate_folder(load_model(small_checkpoint), tiny_dataset, out, split="test", workers=0, progress=False)
+
+
+def test_predict_and_evaluate_cli(tiny_dataset, small_checkpoint, tmp_path, capsys):
+    csv = tmp_path / "preds.csv"
+    assert cli.main(["predict", str(small_checkpoint), str(tiny_dataset / "test"), "--out", str(csv), "--workers", "0", "-q"]) == 0
+    table = pd.read_csv(csv)
+    assert len(table) == 6 and "p_Anger" in table.columns and "logit_Anger" not in table.columns
+    assert cli.main(["predict", str(small_checkpoint), str(tiny_dataset / "test"), "--out", str(tmp_path / "l.csv"),
+                     "--logits", "--workers", "0", "-q"]) == 0
+    assert "logit_Anger" in pd.read_csv(tmp_path / "l.csv").columns
+    assert cli.main(["evaluate", str(small_checkpoint), str(tiny_dataset), "--split", "test", "--out", str(tmp_path / "ev"),
+                     "--workers", "0", "-q"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_predict_on_shared_fer2013_val(fer2013_root, small_checkpoint):
+    samples = discover(fer2013_root, ["val"])
+    preds = predict(load_model(small_checkpoint), samples, classes=["Anger", "Disgust", "Fear", "Happiness", "Neutral",
+                    "Sadness", "Surprise"], batch_size=256, workers=2, progress=False)
+    assert len(preds) == 3589 and (preds.error == "").all()
+    assert preds.label.value_counts()["Happiness"] == 895 and "Contempt" not in set(preds.pred)
+
+
+def test_export_onnx_parity(small_checkpoint, tmp_path, capsys):
+    pytest.importorskip("onnxruntime", reason="onnx extra not installed (pip install 'fercore[onnx]')")
+    out = tmp_path / "model.onnx"
+    assert cli.main(["export-onnx", str(small_checkpoint), str(out)]) == 0
+    assert "max |onnx - torch|" in capsys.readouterr().out
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = torch.randn(5, 3, 32, 32)
+    with torch.inference_mode():
+        expected = load_model(small_checkpoint)(x).numpy()
+    got = session.run(["logits"], {"image": x.numpy()})[0]
+    assert got.shape == (5, 8) and np.abs(got - expected).max() < 1e-4
+    assert cli.main(["export-onnx", str(small_checkpoint), str(out)]) == 2  # never replaced silently
+
+
+def test_embeddings_and_figures(tiny_dataset, small_checkpoint, tmp_path):
+    from fercore import embeddings as E
+    from fercore import plots
+
+    samples = discover(tiny_dataset).assign(domain=lambda t: np.where(t.split == "train", "real", "synthetic"))
+    feats = E.extract(load_model(small_checkpoint), samples, workers=0, progress=False)
+    assert feats.shape == (18, 512)  # resnet10t's pooled features
+    coords = E.project(feats, "pca")
+    fig = plots.embedding_scatter(coords, samples, tmp_path / "pca", hue="domain", style="emotion", formats=("png", "svg"))
+    assert (tmp_path / "pca.png").stat().st_size > 5000 and (tmp_path / "pca.svg").is_file() and fig is not None
+    images = [np.random.default_rng(i).random((16, 16, 3)) for i in range(5)]
+    plots.gallery(images, [f"#{i}" for i in range(5)], tmp_path / "gallery", ncols=3)
+    assert (tmp_path / "gallery.png").is_file()
