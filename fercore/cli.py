@@ -148,8 +148,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .predict import evaluate_folder
 
     model = load_model(args.checkpoint, trust_pickle=args.trust)
-    metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, workers=args.workers,
-                              batch_size=args.batch_size, progress=not args.quiet)
+    metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, calibrate_on=args.calibrate_on,
+                              workers=args.workers, batch_size=args.batch_size, progress=not args.quiet)
     ci = metrics["bootstrap_95ci"]["accuracy"]
     print(f"{args.data_root}/{args.split}: accuracy {metrics['accuracy']:.4f} (95% CI {ci['low']:.4f}-{ci['high']:.4f}), "
           f"macro-F1 {metrics['macro avg']['f1-score']:.4f}, ECE {metrics['calibration']['ece']:.4f}; "
@@ -273,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint")
     ev.add_argument("data_root", help="dataset folder ROOT/<split>/<emotion>/")
     ev.add_argument("--split", default="test")
+    ev.add_argument("--calibrate-on", metavar="SPLIT", help="fit temperature scaling on this (validation) split")
     ev.add_argument("--out", required=True, help="new (or empty) folder")
     _add_inference_options(ev)
     ev.set_defaults(func=_cmd_evaluate)

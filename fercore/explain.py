@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
 from torch import nn
+
+from .fileio import atomic_open
 
 #: Canonical face regions (x0, y0, x1, y1) as fractions of the crop; disjoint by construction.
 FACE_REGIONS: dict[str, tuple[float, float, float, float]] = {
@@ -142,3 +146,69 @@ def overlay(image: np.ndarray, cam: np.ndarray, weight: float = 0.55) -> np.ndar
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
     return show_cam_on_image(np.clip(image, 0, 1).astype(np.float32), cam, use_rgb=True, image_weight=weight)
+
+
+def cam_report(
+    model: nn.Module,
+    samples: pd.DataFrame,
+    out: str | Path,
+    *,
+    per_class: int = 4,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Grad-CAM for every image in ``samples`` (``path``, ``label``; ``domain`` optional), for its true class.
+
+    Writes under ``out``: ``cam_regions.csv`` (per image: region shares, prediction),
+    ``region_comparison.csv`` (when there are two domains: means, difference, Mann-Whitney U,
+    Holm-corrected p), ``figures/cam_mean.png`` (mean CAM per domain x emotion) and
+    ``figures/cam_<domain>_<correct|incorrect>.png`` overlay galleries (up to ``per_class`` per class).
+    """
+    from tqdm.auto import tqdm
+
+    from . import plots
+    from .images import Preprocess, denormalize, load_rgb
+    from .labels import CLASSES
+    from .predict import model_image_size
+
+    out = Path(out)
+    table = samples.reset_index(drop=True).copy()
+    if "domain" not in table.columns:
+        table["domain"] = "all"
+    table["emotion"] = [CLASSES[int(i)] for i in table["label"]]
+    preprocess = Preprocess(model_image_size(model))
+    explainer = CamExplainer(model)
+    device = next(model.parameters()).device
+    cams, preds, shown = [], [], []
+    for start in tqdm(range(0, len(table), batch_size), desc="grad-cam", unit="batch", disable=not progress):
+        rows = table.iloc[start:start + batch_size]
+        x = torch.stack([preprocess(load_rgb(p)) for p in rows["path"]])
+        with torch.no_grad():
+            preds.extend(model(x.to(device)).argmax(1).tolist())
+        cams.append(explainer(x, rows["label"].astype(int).tolist()))
+        shown.extend(denormalize(x).permute(0, 2, 3, 1).numpy())
+    maps = np.concatenate(cams)
+    table["pred"] = [CLASSES[i] for i in preds]
+    table["correct"] = table["pred"] == table["emotion"]
+    shares = region_shares(maps)
+    regions = pd.concat([table[["path", "domain", "emotion", "pred", "correct"]], shares], axis=1)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / "cam_regions.csv", "w", newline="") as handle:
+        regions.to_csv(handle, index=False)
+    result: dict[str, Any] = {"images": len(table), "mean_shares": shares.mean().to_dict()}
+    domains = sorted(table["domain"].unique())
+    if len(domains) == 2:
+        comparison = compare_regions(shares[table["domain"] == domains[0]].reset_index(drop=True),
+                                     shares[table["domain"] == domains[1]].reset_index(drop=True), names=tuple(domains))
+        with atomic_open(out / "region_comparison.csv", "w", newline="") as handle:
+            comparison.table.to_csv(handle)
+        result["significant_regions"] = comparison.significant()
+    plots.cam_grid(mean_maps(maps, table), out / "figures" / "cam_mean")
+    for domain in domains:
+        for outcome, flag in (("correct", True), ("incorrect", False)):
+            chosen = table[(table["domain"] == domain) & (table["correct"] == flag)].groupby("emotion").head(per_class)
+            if len(chosen):
+                plots.gallery([overlay(shown[i], maps[i]) for i in chosen.index],
+                              [f"{e} -> {p}" for e, p in zip(chosen["emotion"], chosen["pred"], strict=True)],
+                              out / "figures" / f"cam_{domain}_{outcome}")
+    return result

@@ -125,3 +125,47 @@ def embedding_scatter(coords: np.ndarray, table: pd.DataFrame, path: str | Path 
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
     return _finish(fig, path, formats)
+
+
+def reliability_per_class(y_true: np.ndarray, probs: np.ndarray, path: str | Path | None = None, *, n_bins: int = 10,
+                          formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """One-vs-rest reliability per emotion: observed frequency of the class against its predicted probability."""
+    present = [i for i in range(len(CLASSES)) if (y_true == i).any()]
+    ncols = 4
+    nrows = int(np.ceil(len(present) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.2 * nrows), squeeze=False, sharex=True, sharey=True)
+    edges = np.linspace(0, 1, n_bins + 1)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, present, strict=False):
+        ax.axis("on")
+        p, hit = probs[:, i], (y_true == i)
+        which = np.clip(np.digitize(p, edges[1:-1], right=True), 0, n_bins - 1)
+        centres = [p[which == b].mean() for b in range(n_bins) if (which == b).any()]
+        freq = [hit[which == b].mean() for b in range(n_bins) if (which == b).any()]
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+        ax.plot(centres, freq, marker="o")
+        ax.set_title(CLASSES[i], fontsize=9)
+    fig.supxlabel("predicted probability")
+    fig.supylabel("observed frequency")
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def cam_grid(maps: dict[tuple, np.ndarray], path: str | Path | None = None, *, formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Mean attribution maps: rows = first key part (e.g. domain), columns = second (e.g. emotion)."""
+    rows = sorted({k[0] for k in maps})
+    cols = sorted({k[1] for k in maps}, key=lambda c: CLASSES.index(c) if c in CLASSES else 99)
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(1.9 * len(cols), 2.1 * len(rows)), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, col in enumerate(cols):
+            ax = axes[r][c]
+            ax.axis("off")
+            if (row, col) in maps:
+                ax.imshow(maps[(row, col)], cmap="jet", vmin=0, vmax=1)
+            if r == 0:
+                ax.set_title(str(col), fontsize=9)
+            if c == 0:
+                ax.text(-0.1, 0.5, str(row), transform=ax.transAxes, rotation=90, va="center", ha="right", fontsize=9)
+    fig.tight_layout()
+    return _finish(fig, path, formats)

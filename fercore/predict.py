@@ -30,7 +30,7 @@ PASS_THROUGH = ("split", "domain", "gender", "intensity", "source")
 
 
 class _SafeImages(Dataset):
-    """(image tensor, index, error message); unreadable files give zeros and the message."""
+    """(resized uint8 image, index, error message); unreadable files give zeros and the message."""
 
     def __init__(self, paths: Sequence[str], preprocess: Preprocess):
         self.paths, self.preprocess = list(paths), preprocess
@@ -40,10 +40,10 @@ class _SafeImages(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, str]:
         try:
-            return self.preprocess(load_rgb(self.paths[index])), index, ""
+            return self.preprocess.resized_uint8(load_rgb(self.paths[index])), index, ""
         except Exception as err:  # PIL raises many types for bad files
             size = self.preprocess.image_size
-            return torch.zeros(3, size, size), index, f"{type(err).__name__}: {err}"
+            return torch.zeros(3, size, size, dtype=torch.uint8), index, f"{type(err).__name__}: {err}"
 
 
 def model_image_size(model: nn.Module) -> int:
@@ -76,7 +76,8 @@ def predict(
     size = image_size or model_image_size(model)
     allowed = torch.zeros(len(CLASSES), dtype=torch.bool)
     allowed[class_indices(classes) if classes is not None else slice(None)] = True
-    loader = DataLoader(_SafeImages(table["path"].astype(str).tolist(), Preprocess(size)), batch_size=batch_size,
+    preprocess = Preprocess(size)
+    loader = DataLoader(_SafeImages(table["path"].astype(str).tolist(), preprocess), batch_size=batch_size,
                         num_workers=default_workers() if workers is None else workers, pin_memory=device.type == "cuda")
     model = model.to(device).eval().to(memory_format=torch.channels_last)
     logits_all = np.zeros((len(table), len(CLASSES)), dtype=np.float32)
@@ -84,7 +85,8 @@ def predict(
     mask = allowed.to(device)
     with torch.inference_mode():
         for x, index, err in tqdm(loader, desc="predict", unit="batch", disable=not progress):
-            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            # uint8 crosses process and device boundaries; normalisation runs on the device
+            x = preprocess.normalize(x.to(device, non_blocking=True)).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 logits = model(x)
             logits_all[index.numpy()] = logits.float().cpu().numpy()
@@ -157,6 +159,7 @@ def evaluate_folder(
     out: str | Path,
     *,
     split: str = "test",
+    calibrate_on: str | None = None,
     workers: int | None = None,
     batch_size: int = 64,
     progress: bool = True,
@@ -164,9 +167,11 @@ def evaluate_folder(
     """Predict a split, write predictions.csv, metrics.json and figures/ under ``out`` (a new folder).
 
     Predictions are restricted to the classes the split contains (FER2013: 7, no Contempt).
+    ``calibrate_on`` names a validation split on which a temperature is fitted; metrics.json
+    then reports the test calibration before and after scaling (predictions stay unscaled).
     """
     from . import plots
-    from .metrics import arrays, calibration_bins, evaluate_predictions, roc_pr
+    from .metrics import arrays, calibration_bins, evaluate_predictions, most_confident_errors, roc_pr
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -188,5 +193,28 @@ def evaluate_folder(
     plots.roc_curves(curves, figures / "roc")
     plots.pr_curves(curves, figures / "pr")
     plots.reliability(calibration_bins(y_true, probs), figures / "reliability")
+    plots.reliability_per_class(y_true, probs, figures / "reliability_per_class")
     plots.confidence_histogram(scored, figures / "confidence")
+    errors = most_confident_errors(scored, 12)
+    if len(errors):
+        images = [np.asarray(load_rgb(p)) for p in errors["path"]]
+        titles = [f"true {t}\npred {p} ({c:.2f})" for t, p, c in zip(errors["label"], errors["pred"], errors["confidence"], strict=True)]
+        plots.gallery(images, titles, figures / "confident_errors")
+    if calibrate_on:
+        metrics["temperature_scaling"] = _temperature_report(model, data_root, calibrate_on, scored, classes, workers, batch_size, progress)
+        write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _temperature_report(model, data_root, split, scored, classes, workers, batch_size, progress) -> dict[str, Any]:
+    """Fit T on ``split`` (validation), report test ECE before and after dividing logits by T."""
+    from .metrics import arrays, ece_mce, fit_temperature, softmax
+
+    val = predict(model, discover(data_root, [split]), classes=classes, workers=workers, batch_size=batch_size, progress=progress)
+    val = val[val["error"] == ""]
+    cols = [f"logit_{c}" for c in classes]
+    temperature = fit_temperature(val[cols].to_numpy(), np.array([classes.index(c) for c in val["label"]]))
+    y_test = np.array([classes.index(c) for c in scored["label"]])
+    test_logits = scored[cols].to_numpy()
+    return {"fitted_on": split, "temperature": temperature,
+            "test_before": ece_mce(y_test, softmax(test_logits)), "test_after": ece_mce(y_test, softmax(test_logits, temperature))}

@@ -112,3 +112,39 @@ def test_embeddings_and_figures(tiny_dataset, small_checkpoint, tmp_path):
     images = [np.random.default_rng(i).random((16, 16, 3)) for i in range(5)]
     plots.gallery(images, [f"#{i}" for i in range(5)], tmp_path / "gallery", ncols=3)
     assert (tmp_path / "gallery.png").is_file()
+
+
+def test_predict_logits_equal_the_reference_preprocessing(tiny_dataset, small_checkpoint):
+    from fercore.images import Preprocess, load_rgb
+
+    model = load_model(small_checkpoint)
+    path = str(tiny_dataset / "test" / "happy" / "0.png")
+    preds = predict(model, [path], workers=0, progress=False)
+    with torch.inference_mode():
+        expected = model.eval()(Preprocess(32)(load_rgb(path)).unsqueeze(0))[0].numpy()
+    got = preds[[f"logit_{c}" for c in ("Anger", "Contempt", "Disgust", "Fear", "Happiness", "Neutral", "Sadness", "Surprise")]]
+    assert np.allclose(got.to_numpy()[0], expected, atol=1e-5)
+
+
+def test_cam_report_writes_tables_and_figures(tiny_dataset, small_checkpoint, tmp_path):
+    from fercore.explain import cam_report
+
+    samples = discover(tiny_dataset).assign(domain=lambda t: np.where(t.split == "train", "real", "synthetic"))
+    result = cam_report(load_model(small_checkpoint), samples, tmp_path / "cam", per_class=2, progress=False)
+    regions = pd.read_csv(tmp_path / "cam" / "cam_regions.csv")
+    assert len(regions) == 18 and {"eyes", "mouth", "brows", "nose", "other", "correct"} <= set(regions.columns)
+    assert np.allclose(regions[["brows", "eyes", "nose", "mouth", "other"]].sum(axis=1), 1.0)
+    comparison = pd.read_csv(tmp_path / "cam" / "region_comparison.csv", index_col=0)
+    assert {"mean_real", "mean_synthetic", "p_value_holm"} <= set(comparison.columns)
+    assert (tmp_path / "cam" / "figures" / "cam_mean.png").is_file() and result["images"] == 18
+    assert list((tmp_path / "cam" / "figures").glob("cam_real_*.png"))
+
+
+def test_evaluate_with_temperature_scaling(tiny_dataset, small_checkpoint, tmp_path):
+    metrics = evaluate_folder(load_model(small_checkpoint), tiny_dataset, tmp_path / "ev", split="test",
+                              calibrate_on="train", workers=0, progress=False)
+    scaling = metrics["temperature_scaling"]
+    assert scaling["fitted_on"] == "train" and scaling["temperature"] > 0
+    assert scaling["test_after"]["ece"] >= 0
+    assert (tmp_path / "ev" / "figures" / "reliability_per_class.png").is_file()
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["temperature_scaling"]["temperature"] == scaling["temperature"]
