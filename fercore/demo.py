@@ -29,11 +29,13 @@ from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
 from .fileio import atomic_open, write_json
+from .grids import edges
+from .prompts import build_prompt
 from .labels import CLASSES
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 GRID_SIZE = 1024
 GENDERS = ("female", "male")
 
@@ -56,12 +58,6 @@ HAIR_COLOURS = [(25, 20, 18), (60, 40, 28), (105, 70, 40), (200, 160, 95), (150,
 CLOTHES = [(40, 60, 120), (150, 30, 40), (30, 110, 70), (200, 200, 200), (60, 60, 60), (180, 120, 40)]
 BACKDROPS = [(214, 226, 240), (240, 220, 214), (222, 240, 214), (236, 232, 210), (225, 214, 240), (205, 232, 232)]
 
-PROMPT = (
-    "A photo grid of a 6x6 dimension headshot movie portraits, each image cell containing a distinct "
-    "{gender} individuals with diverse ethnicities, hair, age ranges and skin tones. Faces are front-facing "
-    "and show {intensity} {emotion} emotional expressions and well light environment. It is important that "
-    "the layout must be equally spaced, and each face should be full shown and clearly separated from the others."
-)
 
 
 @dataclass(frozen=True)
@@ -252,15 +248,10 @@ def _write_real(out: Path, spec: DemoSpec, progress: bool) -> int:
     return len(jobs)
 
 
-def grid_boundaries(length: int, parts: int) -> list[int]:
-    """Exact integer cell edges: ``parts`` cells covering ``0..length`` with no pixel lost."""
-    return [round(i * length / parts) for i in range(parts + 1)]
-
-
 def make_grid(rng: np.random.Generator, emotion: str, gender: str, rows: int, cols: int) -> Image.Image:
     """A 1024x1024 generator-style grid of one emotion and gender, thin light gutters."""
     canvas = Image.new("RGB", (GRID_SIZE, GRID_SIZE), (248, 248, 246))
-    ys, xs = grid_boundaries(GRID_SIZE, rows), grid_boundaries(GRID_SIZE, cols)
+    ys, xs = edges(GRID_SIZE, rows), edges(GRID_SIZE, cols)
     gutter = int(rng.integers(2, 6))
     for r in range(rows):
         for c in range(cols):
@@ -296,7 +287,8 @@ def _write_synthetic(out: Path, spec: DemoSpec, progress: bool) -> int:
                 "layout": f"{spec.grid_rows}x{spec.grid_cols}",
                 "generator": "fercore-demo",
                 "seed": "-".join(str(int(s)) for s in seed),
-                "prompt": PROMPT.format(gender=gender, intensity=intensity if intensity != "none" else "", emotion=emotion.lower()).replace("  ", " "),
+                "prompt": build_prompt(emotion, gender, intensity=intensity if intensity != "none" else "high",
+                                       rows=spec.grid_rows, cols=spec.grid_cols),
             }
         )
     for split, rows in rows_by_split.items():

@@ -1,0 +1,605 @@
+"""Faces out of generated grid images: layout, validation, quality checks, export and manifest.
+
+``extract_grids(raw_dir, out_dir)`` reads ``raw_dir/<split>/*.png|jpg`` (+ ``grids.csv`` with
+file, emotion, gender ...), finds each image's layout (uniform n x m, or ``auto``: gutters,
+seams between abutting portraits, face detections clustered into rows and columns), checks
+every cell (exactly one face, blur, exposure, contrast, face size, near-duplicates) and
+writes 128x128 faces to ``out_dir/<split>/<emotion>/<stem>_r<row>c<col>.png`` and one
+manifest row per cell to ``out_dir/manifest.csv``. Raw images are only read. Each finished
+grid is recorded under ``out_dir/.grids/`` (by content hash), so a rerun skips it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+from tqdm.auto import tqdm
+
+from .fileio import atomic_open, sha256_file
+from .images import is_image_file, load_rgb
+from .labels import UnknownLabelError, canonical_name
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = [
+    "source", "split", "row", "col", "x0", "y0", "x1", "y1", "emotion", "gender", "kept", "reason",
+    "path", "intensity", "layout", "layout_method", "n_faces", "face_frac", "blur", "brightness",
+    "clipped", "contrast", "phash", "grid_sha256",
+]
+
+
+class GridInputError(ValueError):
+    """A raw grid folder or image that cannot be extracted; the message names the file and the fix."""
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def parse_layout(text: str) -> tuple[int, int]:
+    """'6x6' -> (6, 6) as (rows, cols)."""
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"layout {text!r} is not ROWSxCOLS (e.g. 6x6) or 'auto'") from None
+    if rows < 1 or cols < 1:
+        raise ValueError(f"layout {text!r} needs at least one row and column")
+    return rows, cols
+
+
+def edges(length: int, parts: int) -> list[int]:
+    """Exact integer cell edges: ``parts`` cells cover ``0..length``, no pixel lost or doubled."""
+    return [round(i * length / parts) for i in range(parts + 1)]
+
+
+@dataclass
+class Layout:
+    """Cell edges in source pixels and how they were found."""
+
+    row_edges: list[int]
+    col_edges: list[int]
+    method: str = "uniform"
+    note: str = ""
+
+    @property
+    def rows(self) -> int:
+        return len(self.row_edges) - 1
+
+    @property
+    def cols(self) -> int:
+        return len(self.col_edges) - 1
+
+    @property
+    def name(self) -> str:
+        return f"{self.rows}x{self.cols}"
+
+    def boxes(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(row, col, x0, y0, x1, y1) per cell, row-major."""
+        return [
+            (r, c, self.col_edges[c], self.row_edges[r], self.col_edges[c + 1], self.row_edges[r + 1])
+            for r in range(self.rows)
+            for c in range(self.cols)
+        ]
+
+
+def uniform_layout(width: int, height: int, rows: int, cols: int) -> Layout:
+    return Layout(edges(height, rows), edges(width, cols), "uniform")
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of consecutive True runs."""
+    padded = np.concatenate([[False], mask, [False]])
+    change = np.flatnonzero(np.diff(padded.astype(int)))
+    return list(zip(change[::2], change[1::2], strict=True))
+
+
+def _gutter_edges(gray: np.ndarray, axis: int, max_std: float = 0.035) -> list[int] | None:
+    """Interior cell edges from gutters: full-length lines of near-constant colour."""
+    length = gray.shape[1 - axis]
+    line_std = gray.std(axis=axis)
+    bands = [(a, b) for a, b in _runs(line_std < max_std) if a > 0 and b < length]  # interior bands only
+    centres: list[int] = []
+    for a, b in bands:  # bands closer than a plausible cell are one gutter
+        centre = int(round((a + b) / 2))
+        if centres and centre - centres[-1] < length // 12:
+            continue
+        centres.append(centre)
+    centres = [c for c in centres if min(c, length - c) >= length // 12]
+    return centres or None
+
+
+def _seam_edges(gray: np.ndarray, axis: int, min_ratio: float = 3.0, max_cells: int = 10) -> list[int] | None:
+    """Interior edges from seams: lines where the picture jumps along the whole length
+    (abutting portraits), found as strong, spaced peaks of the mean absolute difference."""
+    length = gray.shape[1 - axis]
+    jump = np.abs(np.diff(gray, axis=1 - axis)).mean(axis=axis)  # jump[i]: between line i and i+1
+    baseline = np.median(jump) + 1e-6
+    score = jump / baseline
+    min_gap = length // (max_cells + 2)
+    peaks = []
+    for i in np.argsort(-score):
+        if score[i] < min_ratio:
+            break
+        if min(i + 1, length - i - 1) < min_gap or any(abs(i - p) < min_gap for p in peaks):
+            continue
+        peaks.append(int(i))
+    return sorted(p + 1 for p in peaks) or None
+
+
+def _cluster_1d(values: np.ndarray, min_gap: float) -> list[np.ndarray]:
+    order = np.sort(values)
+    splits = np.flatnonzero(np.diff(order) > min_gap) + 1
+    return np.split(order, splits)
+
+
+def _face_edges(centres: np.ndarray, sizes: np.ndarray, length: int) -> list[int] | None:
+    """Interior edges halfway between clusters of face centres along one axis."""
+    if len(centres) < 2:
+        return None
+    clusters = _cluster_1d(centres, 0.5 * float(np.median(sizes)))
+    if len(clusters) < 2:
+        return None
+    means = [float(c.mean()) for c in clusters]
+    return [int(round((a + b) / 2)) for a, b in zip(means, means[1:], strict=False) if 0 < (a + b) / 2 < length]
+
+
+def find_layout(
+    rgb: np.ndarray, expected: tuple[int, int] | None = None, detector: FaceDetector | None = None
+) -> Layout:
+    """The grid's real layout: gutters first, then seams, then clustered face detections;
+    the expected uniform layout when none of them gives a consistent answer."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    height, width = gray.shape
+    found: dict[str, tuple[list[int], str]] = {}
+    faces = None
+    for axis_name, axis, length in (("rows", 1, height), ("cols", 0, width)):
+        inner = _gutter_edges(gray, axis)
+        method = "gutters"
+        if inner is None:
+            inner, method = _seam_edges(gray, axis), "seams"
+        if inner is None and detector is not None:
+            if faces is None:
+                faces = detector.detect(rgb)
+            if len(faces):
+                centre = (faces[:, 1] + faces[:, 3] / 2) if axis_name == "rows" else (faces[:, 0] + faces[:, 2] / 2)
+                inner, method = _face_edges(centre, faces[:, 3] if axis_name == "rows" else faces[:, 2], length), "faces"
+        if inner is None:
+            count = (expected[0] if axis_name == "rows" else expected[1]) if expected else 1
+            found[axis_name] = (edges(length, count), "expected")
+        else:
+            found[axis_name] = ([0, *inner, length], method)
+    methods = {found["rows"][1], found["cols"][1]}
+    layout = Layout(found["rows"][0], found["cols"][0], "+".join(sorted(methods)))
+    if expected and (layout.rows, layout.cols) != tuple(expected):
+        layout.note = f"found {layout.name}, expected {expected[0]}x{expected[1]}"
+    return layout
+
+
+# --------------------------------------------------------------------------- detection
+
+
+class FaceDetector:
+    """Faces as an (N, 4) int array of x, y, w, h boxes."""
+
+    name = "none"
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        return np.zeros((0, 4), dtype=int)
+
+
+class HaarDetector(FaceDetector):
+    """OpenCV's frontal-face Haar cascade (ships with opencv-python-headless < 5; offline)."""
+
+    name = "haar"
+
+    def __init__(self, min_neighbors: int = 5):
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        if not path.is_file():
+            raise GridInputError(f"the Haar cascade {path} is missing: install opencv-python-headless<5 (5.x dropped it)")
+        self.cascade = cv2.CascadeClassifier(str(path))
+        self.min_neighbors = min_neighbors
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        side = min(gray.shape)
+        found = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=self.min_neighbors,
+                                              minSize=(max(20, side // 8),) * 2)
+        return np.asarray(found, dtype=int).reshape(-1, 4)
+
+
+class MTCNNDetector(FaceDetector):
+    """MTCNN from facenet-pytorch (optional; weights ship inside that package)."""
+
+    name = "mtcnn"
+
+    def __init__(self, threshold: float = 0.9):
+        try:
+            from facenet_pytorch import MTCNN
+        except ImportError:
+            raise GridInputError("--detector mtcnn needs facenet-pytorch: pip install facenet-pytorch") from None
+        self.mtcnn = MTCNN(keep_all=True, device="cpu")
+        self.threshold = threshold
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        boxes, probs = self.mtcnn.detect(Image.fromarray(rgb))
+        if boxes is None:
+            return np.zeros((0, 4), dtype=int)
+        keep = [b for b, p in zip(boxes, probs, strict=True) if p >= self.threshold]
+        return np.array([[x0, y0, x1 - x0, y1 - y0] for x0, y0, x1, y1 in keep], dtype=int).reshape(-1, 4)
+
+
+@cache
+def make_detector(name: str) -> FaceDetector:
+    """'haar' | 'mtcnn' | 'none' (one instance per process)."""
+    if name == "haar":
+        return HaarDetector()
+    if name == "mtcnn":
+        return MTCNNDetector()
+    if name == "none":
+        return FaceDetector()
+    raise ValueError(f"detector must be haar, mtcnn or none, not {name!r}")
+
+
+# --------------------------------------------------------------------------- quality
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Rejection thresholds (gray levels scaled to 0-1; blur measured on the exported face)."""
+
+    min_blur: float = 12.0  # variance of the Laplacian (0-255 scale) of the exported face; measured:
+    # sharp faces 19-3000 (FER2013 faces upscaled 48 -> 128 px are the softest), Gaussian blur r=5: < 8
+    min_brightness: float = 0.12
+    max_brightness: float = 0.92
+    max_clipped: float = 0.5  # share of pixels at 0-2 or 253-255
+    max_empty_variation: float = 0.05  # grey std / mean below this: an empty (flat) cell
+    min_contrast: float = 0.04  # grey standard deviation of a face that is not too dark
+    min_face_frac: float = 0.08  # detected face area / cell area
+    max_duplicate_distance: int = 8  # perceptual-hash Hamming distance of duplicate candidates
+    min_duplicate_correlation: float = 0.98  # thumbnail correlation that confirms a duplicate
+
+
+def phash(gray: np.ndarray) -> int:
+    """64-bit perceptual hash: signs of the 8x8 low-frequency DCT of a 32x32 grey image."""
+    small = cv2.resize(gray.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+    low = cv2.dct(small)[:8, :8].flatten()
+    bits = low > np.median(low[1:])
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def hamming(a: int, b: int) -> int:
+    return bin(a ^ b).count("1")
+
+
+def quality(face_rgb: np.ndarray) -> dict[str, float]:
+    """Blur (Laplacian variance of the central 80 %), brightness, clipped share, contrast, perceptual hash."""
+    gray = cv2.cvtColor(face_rgb, cv2.COLOR_RGB2GRAY)
+    scaled = gray.astype(np.float32) / 255.0
+    h, w = gray.shape
+    inner = gray[h // 10: h - h // 10, w // 10: w - w // 10]  # the face, not the crop's border
+    return {
+        "blur": float(cv2.Laplacian(inner, cv2.CV_64F).var()),
+        "brightness": float(scaled.mean()),
+        "clipped": float(((gray <= 2) | (gray >= 253)).mean()),
+        "contrast": float(scaled.std()),
+        "phash": phash(gray),
+    }
+
+
+def rejection(scores: dict[str, float], n_faces: int | None, face_frac: float | None, t: QualityThresholds) -> str:
+    """The first reason to reject a cell, or '' to keep it."""
+    if scores["contrast"] < t.max_empty_variation * max(scores["brightness"], 1e-3):
+        return "empty"
+    if n_faces is not None and n_faces == 0:
+        return "no_face"
+    if n_faces is not None and n_faces > 1:
+        return "multiple_faces"
+    if scores["brightness"] < t.min_brightness:
+        return "too_dark"
+    if scores["brightness"] > t.max_brightness:
+        return "too_bright"
+    if scores["clipped"] > t.max_clipped:
+        return "clipped"
+    if scores["contrast"] < t.min_contrast:
+        return "low_contrast"
+    if face_frac is not None and face_frac < t.min_face_frac:
+        return "face_too_small"
+    if scores["blur"] < t.min_blur:
+        return "blurred"
+    return ""
+
+
+# --------------------------------------------------------------------------- one grid
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """How to extract (the CLI's options)."""
+
+    layout: str = "6x6"  # ROWSxCOLS, or 'auto'
+    expected: str = "6x6"  # what the prompt asked for, compared with an auto layout
+    detector: str = "haar"
+    face_size: int = 128
+    margin: float = 0.25  # crop margin around a detected face, as a share of its size
+    thresholds: QualityThresholds = field(default_factory=QualityThresholds)
+
+
+def trim_gutters(rgb: np.ndarray, box: tuple[int, int, int, int], max_std: float = 9.0, max_share: float = 0.2) -> tuple[int, int, int, int]:
+    """Shrink a cell box past flat border lines (gutter remains), at most ``max_share`` per side."""
+    x0, y0, x1, y1 = box
+    gray = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+    h, w = gray.shape
+    top, bottom, left, right = 0, h, 0, w
+    while top < h * max_share and gray[top].std() < max_std:
+        top += 1
+    while h - bottom < h * max_share and gray[bottom - 1].std() < max_std:
+        bottom -= 1
+    while left < w * max_share and gray[:, left].std() < max_std:
+        left += 1
+    while w - right < w * max_share and gray[:, right - 1].std() < max_std:
+        right -= 1
+    return x0 + left, y0 + top, x0 + right, y0 + bottom
+
+
+def _crop_box(cell: tuple[int, int, int, int], face: np.ndarray | None, margin: float) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = cell
+    if face is None:
+        return cell
+    fx, fy, fw, fh = (int(v) for v in face)
+    side = int(round(max(fw, fh) * (1 + 2 * margin)))
+    cx, cy = x0 + fx + fw / 2, y0 + fy + fh / 2
+    side = min(side, x1 - x0, y1 - y0)
+    left = int(round(min(max(cx - side / 2, x0), x1 - side)))
+    top = int(round(min(max(cy - side / 2, y0), y1 - side)))
+    return left, top, left + side, top + side
+
+
+def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str, options: ExtractOptions) -> list[dict[str, Any]]:
+    """Manifest rows for one grid image; writes its kept faces (atomically). Never modifies the source."""
+    path = Path(image_path)
+    try:
+        rgb = np.asarray(load_rgb(path))
+    except Exception as err:
+        raise GridInputError(f"{path}: cannot read the image ({type(err).__name__}: {err}); remove or replace it") from None
+    height, width = rgb.shape[:2]
+    expected = parse_layout(options.expected)
+    detector = make_detector(options.detector)
+    if options.layout == "auto":
+        layout = find_layout(rgb, expected, detector if detector.name != "none" else None)
+    else:
+        layout = uniform_layout(width, height, *parse_layout(options.layout))
+    grid_hash = sha256_file(path)
+    emotion, gender = meta["emotion"], meta.get("gender", "")
+    rows = []
+    for r, c, x0, y0, x1, y1 in layout.boxes():
+        cell = rgb[y0:y1, x0:x1]
+        n_faces = face_frac = None
+        face = None
+        if detector.name != "none":
+            found = detector.detect(cell)
+            n_faces = len(found)
+            if n_faces == 1:
+                face = found[0]
+                face_frac = float(face[2] * face[3]) / float((x1 - x0) * (y1 - y0))
+        box = _crop_box((x0, y0, x1, y1), face, options.margin) if face is not None else trim_gutters(rgb, (x0, y0, x1, y1))
+        crop = Image.fromarray(rgb[box[1]:box[3], box[0]:box[2]]).resize((options.face_size,) * 2, Image.LANCZOS)
+        face_rgb = np.asarray(crop)
+        scores = quality(face_rgb)
+        reason = rejection(scores, n_faces, face_frac, options.thresholds)
+        rel = f"{split}/{emotion.lower()}/{path.stem}_r{r}c{c}.png"
+        if not reason:
+            buffer = io.BytesIO()
+            crop.save(buffer, format="PNG")
+            with atomic_open(Path(out_dir) / rel, "wb") as handle:
+                handle.write(buffer.getvalue())
+        rows.append({
+            "source": str(path), "split": split, "row": r, "col": c,
+            "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3],
+            "emotion": emotion, "gender": gender, "kept": not reason, "reason": reason,
+            "path": rel if not reason else "", "intensity": meta.get("intensity", ""),
+            "layout": layout.name + (f" ({layout.note})" if layout.note else ""), "layout_method": layout.method,
+            "n_faces": n_faces if n_faces is not None else "", "face_frac": face_frac if face_frac is not None else "",
+            **{k: v for k, v in scores.items() if k != "phash"}, "phash": f"{scores['phash']:016x}", "grid_sha256": grid_hash,
+        })
+    return rows
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def plan_inputs(raw_dir: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(image path, split, metadata) for every grid under ``raw_dir/<split>/``, checked up front."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise GridInputError(f"{raw_dir} does not exist: expected {raw_dir}/<split>/*.png with a grids.csv")
+    splits = sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not splits:
+        raise GridInputError(f"{raw_dir} has no split folders (train/, test/ ...)")
+    jobs = []
+    for split_dir in splits:
+        images = sorted(p for p in split_dir.iterdir() if p.is_file() and is_image_file(p))
+        others = sorted(p.name for p in split_dir.iterdir() if p.is_file() and not is_image_file(p) and p.name != "grids.csv")
+        if others:
+            raise GridInputError(f"{split_dir}: not images: {', '.join(others[:5])}; move them out of the grid folder")
+        table = _grids_table(split_dir)
+        listed = set(table.index)
+        missing = sorted(listed - {p.name for p in images})
+        if missing:
+            raise GridInputError(f"{split_dir / 'grids.csv'} lists files that do not exist: {', '.join(missing[:5])}")
+        for image in images:
+            if image.name not in listed:
+                raise GridInputError(f"{image} has no row in {split_dir / 'grids.csv'}; add one (file, emotion, gender)")
+            _check_header(image, str(table.loc[image.name].get("layout", "") or "6x6"))
+            meta = table.loc[image.name].to_dict()
+            try:
+                meta["emotion"] = canonical_name(str(meta["emotion"]))
+            except UnknownLabelError as err:
+                raise GridInputError(f"{split_dir / 'grids.csv'}, {image.name}: {err}") from None
+            jobs.append((str(image), split_dir.name, meta))
+    if not jobs:
+        raise GridInputError(f"{raw_dir}: no grid images found")
+    return jobs
+
+
+def _check_header(path: Path, layout: str) -> None:
+    """Fail before any work on files that are not images, far from square or too small."""
+    try:
+        with Image.open(path) as handle:
+            width, height = handle.size
+    except Exception as err:
+        raise GridInputError(f"{path}: not a readable image ({type(err).__name__}: {err}); remove or replace it") from None
+    if max(width, height) > 1.5 * min(width, height):
+        raise GridInputError(f"{path}: {width}x{height} is far from square; grid images are square (e.g. 1024x1024)")
+    rows, cols = parse_layout(layout) if "x" in layout else (6, 6)
+    if min(width, height) < 16 * max(rows, cols):
+        raise GridInputError(f"{path}: {width}x{height} is too small for a {rows}x{cols} grid of faces (>= {16 * max(rows, cols)} px)")
+
+
+def _grids_table(split_dir: Path) -> pd.DataFrame:
+    csv = split_dir / "grids.csv"
+    if not csv.is_file():
+        raise GridInputError(f"{csv} is missing: each split folder needs grids.csv with columns file, emotion, gender")
+    table = pd.read_csv(csv, dtype=str).fillna("")
+    needed = {"file", "emotion"} - set(table.columns)
+    if needed:
+        raise GridInputError(f"{csv} lacks columns {sorted(needed)}")
+    return table.set_index("file")
+
+
+def _record_path(out_dir: Path, image: str, split: str) -> Path:
+    """Where a finished grid is recorded: by content hash and name (identical files under two
+    names are two grids; a changed file is a new grid)."""
+    return out_dir / ".grids" / f"{split}__{Path(image).name}__{sha256_file(image)[:16]}.csv"
+
+
+def _load_record(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path, dtype={"phash": str, "reason": str, "path": str, "gender": str, "intensity": str})
+    table[["reason", "path", "gender", "intensity"]] = table[["reason", "path", "gender", "intensity"]].fillna("")
+    return table.assign(kept=table["kept"].astype(bool))
+
+
+def _run_grid(job: tuple[str, str, dict[str, Any], str, ExtractOptions]) -> str:
+    image, split, meta, out_dir, options = job
+    rows = extract_grid(image, split, meta, out_dir, options)
+    with atomic_open(_record_path(Path(out_dir), image, split), "w", newline="") as handle:
+        pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(handle, index=False)
+    return image
+
+
+def _thumbnail(path: Path) -> np.ndarray:
+    gray = cv2.resize(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    gray -= gray.mean()
+    return gray / (np.linalg.norm(gray) + 1e-6)
+
+
+def _restore_face(row: pd.Series, target: Path, face_size: int) -> None:
+    crop = load_rgb(row["source"]).crop((int(row["x0"]), int(row["y0"]), int(row["x1"]), int(row["y1"])))
+    buffer = io.BytesIO()
+    crop.resize((face_size, face_size), Image.LANCZOS).save(buffer, format="PNG")
+    with atomic_open(target, "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
+def _mark_duplicates(manifest: pd.DataFrame, out_dir: Path, t: QualityThresholds, face_size: int) -> pd.DataFrame:
+    """Reject later near-duplicates of earlier kept faces (sorted order: deterministic), removing their files.
+
+    Candidates share a perceptual hash within ``max_duplicate_distance`` bits; a candidate is a
+    duplicate when the two faces' 32x32 grey thumbnails also correlate above ``min_duplicate_correlation``
+    (centred portraits of different people can share a coarse hash, not their pixels).
+    """
+    kept: list[tuple[int, str, Path]] = []
+    thumbs: dict[Path, np.ndarray] = {}
+
+    def thumb(path: Path) -> np.ndarray:
+        if path not in thumbs:
+            thumbs[path] = _thumbnail(path)
+        return thumbs[path]
+
+    for i in manifest.index[manifest["kept"]]:
+        value, face = int(manifest.at[i, "phash"], 16), out_dir / manifest.at[i, "path"]
+        if not face.is_file():  # removed as a duplicate by an earlier run: crop it again from the source
+            _restore_face(manifest.loc[i], face, face_size)
+        twin = next((name for h, name, other in kept if hamming(h, value) <= t.max_duplicate_distance
+                     and float((thumb(face) * thumb(other)).sum()) >= t.min_duplicate_correlation), None)
+        if twin is None:
+            kept.append((value, f"{Path(manifest.at[i, 'source']).name} r{manifest.at[i, 'row']}c{manifest.at[i, 'col']}", face))
+            continue
+        face.unlink(missing_ok=True)
+        manifest.loc[i, ["kept", "reason", "path"]] = [False, f"duplicate of {twin}", ""]
+    return manifest
+
+
+def extract_grids(
+    raw_dir: str | Path,
+    out_dir: str | Path,
+    options: ExtractOptions | None = None,
+    *,
+    workers: int = 1,
+    force: bool = False,
+    progress: bool = True,
+    contact_sheets: bool = True,
+) -> pd.DataFrame:
+    """Extract every grid; returns the manifest (also written to ``out_dir/manifest.csv``)."""
+    options = options or ExtractOptions()
+    out_dir = Path(out_dir)
+    if out_dir.resolve() == Path(raw_dir).resolve() or Path(raw_dir).resolve() in out_dir.resolve().parents:
+        raise GridInputError(f"write the faces outside the raw folder {raw_dir} (raw data is never modified)")
+    jobs = plan_inputs(raw_dir)
+    records = {image: _record_path(out_dir, image, split) for image, split, _ in jobs}
+    todo = [(image, split, meta, str(out_dir), options) for image, split, meta in jobs
+            if force or not records[image].is_file()]
+    if len(todo) < len(jobs):
+        log.info("%d of %d grids already extracted; skipping them (--force redoes)", len(jobs) - len(todo), len(jobs))
+    bar = tqdm(total=len(todo), desc="extract", unit="grid", disable=not progress)
+    if workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(_run_grid, todo):
+                bar.update()
+    else:
+        for job in todo:
+            _run_grid(job)
+            bar.update()
+    bar.close()
+    manifest = pd.concat([_load_record(records[image]) for image, _, _ in jobs], ignore_index=True)[MANIFEST_COLUMNS]
+    manifest = _mark_duplicates(manifest, out_dir, options.thresholds, options.face_size)
+    with atomic_open(out_dir / "manifest.csv", "w", newline="") as handle:
+        manifest.to_csv(handle, index=False)
+    if contact_sheets:
+        for source, part in manifest.groupby("source", sort=False):
+            contact_sheet(source, part, out_dir / "contact_sheets" / part["split"].iloc[0] / f"{Path(source).stem}.png")
+    return manifest
+
+
+def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Kept and rejected cells by reason, per emotion and gender."""
+    reason = manifest["reason"].where(~manifest["kept"], "kept").str.replace(r"duplicate of .*", "duplicate", regex=True)
+    return pd.crosstab([manifest["emotion"], manifest["gender"]], reason, margins=True, margins_name="total")
+
+
+def contact_sheet(source: str, rows: pd.DataFrame, path: Path, width: int = 768) -> Path:
+    """The grid, downscaled, with kept cells outlined green and rejected ones red with their reason."""
+    image = load_rgb(source)
+    scale = width / image.width
+    sheet = image.resize((width, int(round(image.height * scale))), Image.BILINEAR)
+    draw = ImageDraw.Draw(sheet)
+    for row in rows.itertuples(index=False):
+        box = [row.x0 * scale, row.y0 * scale, row.x1 * scale - 1, row.y1 * scale - 1]
+        colour = (40, 200, 60) if row.kept else (230, 40, 40)
+        draw.rectangle(box, outline=colour, width=3)
+        if not row.kept:
+            draw.rectangle([box[0] + 3, box[1] + 3, box[0] + 6 * len(row.reason[:18]) + 6, box[1] + 15], fill=(255, 255, 255))
+            draw.text((box[0] + 5, box[1] + 4), row.reason[:18], fill=colour)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    with atomic_open(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+    return path
