@@ -67,6 +67,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         seed=args.seed,
         progress=not args.quiet,
+        force_data=args.force_data,
     )
     summary = run_demo(config)
     print(summary.text())
@@ -337,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=int, default=20)
     r.add_argument("--image-size", type=int, default=64)
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--force-data", action="store_true", help="rewrite demo data made with other settings or an older version")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_demo)
     return parser

@@ -312,8 +312,8 @@ def make_demo_data(out: str | Path, spec: DemoSpec | None = None, *, force: bool
             log.info("demo data in %s is complete and current; reusing it", out)
             return stamp
         raise FileExistsError(
-            f"{out} holds demo data made with other settings ({stamp_path}); pass force=True "
-            "(CLI --force) to rewrite it or choose another folder"
+            f"{out} holds demo data made with other settings or an older fercore ({stamp_path}); rewrite it with "
+            f"`fercore demo-data {out} --force` (or `fercore demo --force-data`), or choose another folder"
         )
     n_real = _write_real(out, spec, progress)
     n_grids = _write_synthetic(out, spec, progress)

@@ -371,7 +371,7 @@ def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str
     except Exception as err:
         raise GridInputError(f"{path}: cannot read the image ({type(err).__name__}: {err}); remove or replace it") from None
     height, width = rgb.shape[:2]
-    expected = parse_layout(options.expected)
+    expected = parse_layout(str(meta.get("layout") or options.expected))  # grids.csv may record what was asked
     detector = make_detector(options.detector)
     if options.layout == "auto":
         layout = find_layout(rgb, expected, detector if detector.name != "none" else None)

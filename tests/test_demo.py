@@ -63,5 +63,5 @@ def test_demo_data_is_reused_and_guarded(demo_root):
     assert demo.make_demo_data(demo_root, progress=False)["real_images"] == 1000
     assert stamp.stat().st_mtime_ns == before and grid.stat().st_mtime_ns == grid_before
     with pytest.raises(FileExistsError, match="other settings"):
-        demo.make_demo_data(demo_root, demo.DemoSpec(seed=1), progress=False)
+        demo.make_demo_data(demo_root, demo.DemoSpec(seed=1), progress=False)  # other settings: refused
     assert not any(name.endswith(".tmp") for name in os.listdir(demo_root))

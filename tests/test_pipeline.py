@@ -14,9 +14,10 @@ def test_demo_run_learns_and_never_overwrites(demo_root, tmp_path):
     summary = run_demo(config)
     # 8 classes: chance is 0.125; the procedural faces are learnable but not trivially
     assert summary.test_accuracy >= 0.25, summary.text()
+    assert 0.0 <= summary.synthetic_accuracy <= 1.0 and (demo_root / "synthetic" / "processed" / "manifest.csv").is_file()
     run = summary.run_dir
     for name in ("config.yaml", "log.csv", "metrics.json", "checkpoint.pt", "last.pt", "confusion_test.json",
-                 "figures/confusion_test.png"):
+                 "figures/confusion_test.png", "synthetic_test_metrics.json"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"]["accuracy"] == pytest.approx(summary.test_accuracy)
