@@ -15,18 +15,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from . import plots
-from .data import FaceDataset, discover
+from .data import discover
 from .demo import DemoSpec, make_demo_data
 from .fileio import new_run_dir, write_json
-from .images import Preprocess
 from .labels import CLASSES
+from .metrics import arrays, confusion, evaluate_predictions
 from .models import load_model
-from .train import TrainConfig, pick_device, train
+from .predict import predict
+from .train import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +104,6 @@ class DemoSummary:
         return "\n".join(lines)
 
 
-def confusion_matrix(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
-    """8x8 counts, rows = true class, columns = predicted class (canonical order)."""
-    matrix = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
-    model.to(device).eval()
-    with torch.inference_mode():
-        for x, y in loader:
-            pred = model(x.to(device).contiguous(memory_format=torch.channels_last)).argmax(1).cpu().numpy()
-            np.add.at(matrix, (y.numpy(), pred), 1)
-    return matrix
-
-
 def run_demo(config: DemoRunConfig) -> DemoSummary:
     """Run the demo end to end; results go to a new folder under ``config.results_dir``."""
     start = time.perf_counter()
@@ -123,11 +111,9 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
     run_dir = new_run_dir(config.results_dir)
     result = train(config.train_config(), out=run_dir)
 
-    device = pick_device("auto")
     model = load_model(run_dir / "checkpoint.pt")
-    test = discover(config.data_dir / "real", ["test"])
-    loader = DataLoader(FaceDataset(test, Preprocess(config.image_size)), batch_size=64, num_workers=config.workers)
-    matrix = confusion_matrix(model, loader, device)
+    preds = predict(model, discover(config.data_dir / "real", ["test"]), workers=config.workers, progress=config.progress)
+    matrix, _ = confusion(*arrays(preds)[:2])
     per_class = {name: float(matrix[i, i] / matrix[i].sum()) for i, name in enumerate(CLASSES) if matrix[i].sum()}
     write_json(run_dir / "confusion_test.json", {"labels": list(CLASSES), "matrix": matrix.tolist(), "per_class_accuracy": per_class})
     plots.confusion_matrix(matrix, run_dir / "figures" / "confusion_test", title="Demo test set")
@@ -148,8 +134,6 @@ def _synthetic_accuracy(model: torch.nn.Module, config: DemoRunConfig, run_dir: 
     """Extract the demo's synthetic test grids (once) and score the real-trained model on them (RQ1 in small)."""
     from .data import load_samples
     from .grids import ExtractOptions, extract_grids
-    from .metrics import evaluate_predictions
-    from .predict import predict
 
     processed = config.data_dir / "synthetic" / "processed"
     extract_grids(config.data_dir / "synthetic" / "raw_grids", processed, ExtractOptions(layout="auto", detector="none"),
