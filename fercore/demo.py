@@ -16,7 +16,6 @@ classes clearly above chance but not perfectly. Demo numbers are not research re
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -28,7 +27,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
-from .fileio import atomic_open, write_json
+from .fileio import write_csv, write_image, write_json
 from .grids import edges
 from .prompts import build_prompt
 from .labels import CLASSES
@@ -223,13 +222,6 @@ def _photographic(img: Image.Image, rng: np.random.Generator) -> Image.Image:
 # --------------------------------------------------------------------------- writing
 
 
-def _save_image(img: Image.Image, path: Path, **kwargs) -> None:
-    buffer = io.BytesIO()
-    img.save(buffer, format="JPEG" if path.suffix == ".jpg" else "PNG", **kwargs)
-    with atomic_open(path, "wb") as handle:
-        handle.write(buffer.getvalue())
-
-
 def _write_real(out: Path, spec: DemoSpec, progress: bool) -> int:
     jobs = [
         (split, emotion, i)
@@ -244,7 +236,8 @@ def _write_real(out: Path, spec: DemoSpec, progress: bool) -> int:
             rng, emotion, gender, spec.real_size, intensity=rng.uniform(0.4, 1.0), vivid=False, zoom=1.3, jitter=0.6
         )
         face = _photographic(face, rng)
-        _save_image(face, out / "real" / split / emotion.lower() / f"{split}_{emotion.lower()}_{i:04d}.jpg", quality=int(rng.integers(60, 90)))
+        path = out / "real" / split / emotion.lower() / f"{split}_{emotion.lower()}_{i:04d}.jpg"
+        write_image(path, face, quality=int(rng.integers(60, 90)))
     return len(jobs)
 
 
@@ -276,7 +269,7 @@ def _write_synthetic(out: Path, spec: DemoSpec, progress: bool) -> int:
         seed = [spec.seed, 2, split == "test", CLASSES.index(emotion), GENDERS.index(gender), k]
         rng = np.random.default_rng(seed)
         name = f"{split}_{emotion.lower()}_{gender}_{k:02d}.png"
-        _save_image(make_grid(rng, emotion, gender, spec.grid_rows, spec.grid_cols), out / "synthetic" / "raw_grids" / split / name)
+        write_image(out / "synthetic" / "raw_grids" / split / name, make_grid(rng, emotion, gender, spec.grid_rows, spec.grid_cols))
         intensity = "extreme" if emotion != "Neutral" else "none"
         rows_by_split[split].append(
             {
@@ -292,8 +285,7 @@ def _write_synthetic(out: Path, spec: DemoSpec, progress: bool) -> int:
             }
         )
     for split, rows in rows_by_split.items():
-        with atomic_open(out / "synthetic" / "raw_grids" / split / "grids.csv", "w", newline="") as handle:
-            pd.DataFrame(rows).to_csv(handle, index=False)
+        write_csv(out / "synthetic" / "raw_grids" / split / "grids.csv", pd.DataFrame(rows))
     return len(plan)
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 from torch.utils.data import DataLoader
 
 from .data import FaceDataset, discover, gender_training_sets, grouped_folds, grouped_split, present_classes, split_by_gender
-from .fileio import atomic_open, new_run_dir, write_json
+from . import plots
+from .fileio import new_run_dir, write_csv, write_json
 from .images import Preprocess
 from .labels import class_indices
 from .models import load_model
@@ -68,8 +69,7 @@ def run_cv(
         rows.append({"fold": fold, "n_train": len(inner_train), "n_val": len(inner_val), "n_test": len(held_out),
                      "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
     table = pd.DataFrame(rows)
-    with atomic_open(out_dir / "folds.csv", "w", newline="") as handle:
-        table.to_csv(handle, index=False)
+    write_csv(out_dir / "folds.csv", table)
     write_json(out_dir / "summary.json", {
         "k": k,
         "grouped_by": "source" if "source" in samples.columns else None,
@@ -105,34 +105,9 @@ def run_gender_splits(
             rows.append({"base": base, "percent": percent, "n_train": len(training), "test_on": test_on,
                          "n_test": len(part), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})
     table = pd.DataFrame(rows)
-    with atomic_open(out_dir / "results.csv", "w", newline="") as handle:
-        table.to_csv(handle, index=False)
-    plot_gender_splits(table, out_dir / "figures" / "accuracy_vs_percent.png")
+    write_csv(out_dir / "results.csv", table)
+    plots.gender_splits(table, out_dir / "figures" / "accuracy_vs_percent")
     return table
-
-
-def plot_gender_splits(table: pd.DataFrame, path: Path) -> Path:
-    """Accuracy against the percentage of the other gender added, one line per (base, test set)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    fig, axes = plt.subplots(1, table["base"].nunique(), figsize=(5.5 * table["base"].nunique(), 4), sharey=True, squeeze=False)
-    for ax, (base, part) in zip(axes[0], table.groupby("base"), strict=True):
-        sns.lineplot(data=part, x="percent", y="accuracy", hue="test_on", marker="o", ax=ax)
-        other = "men" if base == "female" else "women"
-        ax.set_title(f"all {'women' if base == 'female' else 'men'} + p% {other}")
-        ax.set_xlabel("p (% of the other gender added)")
-        ax.set_xticks(sorted(part["percent"].unique()))
-    axes[0][0].set_ylabel("test accuracy")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=120)
-    plt.close(fig)
-    return path
 
 
 def summarise(values: Sequence[float]) -> str:

@@ -19,7 +19,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from .fileio import atomic_open
+from .fileio import write_csv
 
 #: Canonical face regions (x0, y0, x1, y1) as fractions of the crop; disjoint by construction.
 FACE_REGIONS: dict[str, tuple[float, float, float, float]] = {
@@ -193,15 +193,13 @@ def cam_report(
     shares = region_shares(maps)
     regions = pd.concat([table[["path", "domain", "emotion", "pred", "correct"]], shares], axis=1)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out / "cam_regions.csv", "w", newline="") as handle:
-        regions.to_csv(handle, index=False)
+    write_csv(out / "cam_regions.csv", regions)
     result: dict[str, Any] = {"images": len(table), "mean_shares": shares.mean().to_dict()}
     domains = sorted(table["domain"].unique())
     if len(domains) == 2:
         comparison = compare_regions(shares[table["domain"] == domains[0]].reset_index(drop=True),
                                      shares[table["domain"] == domains[1]].reset_index(drop=True), names=tuple(domains))
-        with atomic_open(out / "region_comparison.csv", "w", newline="") as handle:
-            comparison.table.to_csv(handle)
+        write_csv(out / "region_comparison.csv", comparison.table.reset_index())
         result["significant_regions"] = comparison.significant()
     plots.cam_grid(mean_maps(maps, table), out / "figures" / "cam_mean")
     for domain in domains:

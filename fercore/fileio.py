@@ -67,3 +67,28 @@ def new_run_dir(parent: str | Path, name: str | None = None) -> Path:
             continue
         return candidate
     raise RuntimeError(f"could not create a new run folder under {parent}")
+
+
+def write_csv(path: str | Path, frame: Any) -> Path:
+    """Write a pandas DataFrame as CSV (no index), atomically."""
+    with atomic_open(path, "w", newline="") as handle:
+        frame.to_csv(handle, index=False)
+    return Path(path)
+
+
+def write_image(path: str | Path, image: Any, **save_options: Any) -> Path:
+    """Write a PIL image (format from the suffix: .png, .jpg ...), atomically."""
+    path = Path(path)
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower(), path.suffix.lstrip(".").upper() or "PNG")
+    with atomic_open(path, "wb") as handle:
+        image.save(handle, format=fmt, **save_options)
+    return path
+
+
+def save_torch(path: str | Path, obj: Any) -> Path:
+    """``torch.save`` to ``path``, atomically."""
+    import torch
+
+    with atomic_open(path, "wb") as handle:
+        torch.save(obj, handle)
+    return Path(path)

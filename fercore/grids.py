@@ -11,7 +11,6 @@ grid is recorded under ``out_dir/.grids/`` (by content hash), so a rerun skips i
 
 from __future__ import annotations
 
-import io
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
-from .fileio import atomic_open, sha256_file
+from .fileio import sha256_file, write_csv, write_image
 from .images import is_image_file, load_rgb
 from .labels import UnknownLabelError, canonical_name
 
@@ -397,10 +396,7 @@ def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str
         reason = rejection(scores, n_faces, face_frac, options.thresholds)
         rel = f"{split}/{emotion.lower()}/{path.stem}_r{r}c{c}.png"
         if not reason:
-            buffer = io.BytesIO()
-            crop.save(buffer, format="PNG")
-            with atomic_open(Path(out_dir) / rel, "wb") as handle:
-                handle.write(buffer.getvalue())
+            write_image(Path(out_dir) / rel, crop)
         rows.append({
             "source": str(path), "split": split, "row": r, "col": c,
             "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3],
@@ -490,8 +486,7 @@ def _load_record(path: Path) -> pd.DataFrame:
 def _run_grid(job: tuple[str, str, dict[str, Any], str, ExtractOptions]) -> str:
     image, split, meta, out_dir, options = job
     rows = extract_grid(image, split, meta, out_dir, options)
-    with atomic_open(_record_path(Path(out_dir), image, split), "w", newline="") as handle:
-        pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(handle, index=False)
+    write_csv(_record_path(Path(out_dir), image, split), pd.DataFrame(rows, columns=MANIFEST_COLUMNS))
     return image
 
 
@@ -503,10 +498,7 @@ def _thumbnail(path: Path) -> np.ndarray:
 
 def _restore_face(row: pd.Series, target: Path, face_size: int) -> None:
     crop = load_rgb(row["source"]).crop((int(row["x0"]), int(row["y0"]), int(row["x1"]), int(row["y1"])))
-    buffer = io.BytesIO()
-    crop.resize((face_size, face_size), Image.LANCZOS).save(buffer, format="PNG")
-    with atomic_open(target, "wb") as handle:
-        handle.write(buffer.getvalue())
+    write_image(target, crop.resize((face_size, face_size), Image.LANCZOS))
 
 
 def _mark_duplicates(manifest: pd.DataFrame, out_dir: Path, t: QualityThresholds, face_size: int) -> pd.DataFrame:
@@ -571,8 +563,7 @@ def extract_grids(
     bar.close()
     manifest = pd.concat([_load_record(records[image]) for image, _, _ in jobs], ignore_index=True)[MANIFEST_COLUMNS]
     manifest = _mark_duplicates(manifest, out_dir, options.thresholds, options.face_size)
-    with atomic_open(out_dir / "manifest.csv", "w", newline="") as handle:
-        manifest.to_csv(handle, index=False)
+    write_csv(out_dir / "manifest.csv", manifest)
     if contact_sheets:
         for source, part in manifest.groupby("source", sort=False):
             contact_sheet(source, part, out_dir / "contact_sheets" / part["split"].iloc[0] / f"{Path(source).stem}.png")
@@ -598,8 +589,4 @@ def contact_sheet(source: str, rows: pd.DataFrame, path: Path, width: int = 768)
         if not row.kept:
             draw.rectangle([box[0] + 3, box[1] + 3, box[0] + 6 * len(row.reason[:18]) + 6, box[1] + 15], fill=(255, 255, 255))
             draw.text((box[0] + 5, box[1] + 4), row.reason[:18], fill=colour)
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    with atomic_open(path, "wb") as handle:
-        handle.write(buffer.getvalue())
-    return path
+    return write_image(path, sheet)

@@ -30,7 +30,7 @@ import timm
 import torch
 from torch import nn
 
-from .fileio import atomic_open, sha256_file
+from .fileio import save_torch, sha256_file
 from .labels import NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -557,8 +557,7 @@ def convert_weights(src: str | Path, dst: str | Path, *, trust_pickle: bool = Fa
         raise FileExistsError(f"{dst} exists; choose another name or pass --force to replace it")
     ckpt = read_checkpoint(src, trust_pickle=trust_pickle)
     state = {k: v.detach().clone().contiguous() for k, v in ckpt.state_dict.items()}
-    with atomic_open(dst, "wb") as handle:
-        torch.save(state, handle)
+    save_torch(dst, state)
     torch.load(dst, map_location="cpu", weights_only=True)  # the promise: a safe file
     return dst
 
@@ -613,20 +612,14 @@ def features(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- fercore checkpoints
 
 
-def save_model(path: str | Path, model: nn.Module, *, image_size: int, **metadata: Any) -> Path:
-    """Save weights plus what is needed to rebuild the model, as a ``weights_only``-safe file.
-
-    The file is a dict: ``state_dict`` and plain metadata (``arch``, ``num_classes``,
-    ``classes``, ``image_size``, versions, and whatever is passed in ``metadata``).
-    Written atomically; an existing file is never replaced.
-    """
+def checkpoint_payload(model: nn.Module, *, image_size: int, **metadata: Any) -> dict[str, Any]:
+    """What a fercore checkpoint holds: ``state_dict`` (on CPU) and plain metadata (``arch``,
+    ``num_classes``, ``classes``, ``image_size``, versions, and whatever ``metadata`` adds);
+    ``torch.load(weights_only=True)`` reads it and :func:`load_model` rebuilds the model."""
     from . import __version__
     from .labels import CLASSES
 
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f"{path} exists; fercore never overwrites a saved model")
-    payload = {
+    return {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "arch": getattr(model, "fercore_arch", None) or model.pretrained_cfg["architecture"],
         "num_classes": int(model.num_classes),
@@ -635,9 +628,14 @@ def save_model(path: str | Path, model: nn.Module, *, image_size: int, **metadat
         "versions": {"fercore": __version__, "timm": str(timm.__version__), "torch": str(torch.__version__)},
         **metadata,
     }
-    with atomic_open(path, "wb") as handle:
-        torch.save(payload, handle)
-    return path
+
+
+def save_model(path: str | Path, model: nn.Module, *, image_size: int, **metadata: Any) -> Path:
+    """Save :func:`checkpoint_payload` atomically; an existing file is never replaced."""
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; fercore never overwrites a saved model")
+    return save_torch(path, checkpoint_payload(model, image_size=image_size, **metadata))
 
 
 def load_model(path: str | Path, *, trust_pickle: bool = False) -> nn.Module:

@@ -169,3 +169,17 @@ def cam_grid(maps: dict[tuple, np.ndarray], path: str | Path | None = None, *, f
                 ax.text(-0.1, 0.5, str(row), transform=ax.transAxes, rotation=90, va="center", ha="right", fontsize=9)
     fig.tight_layout()
     return _finish(fig, path, formats)
+
+
+def gender_splits(table: pd.DataFrame, path: str | Path | None = None, *, formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Accuracy against the percentage of the other gender added, one line per (base, test set)."""
+    fig, axes = plt.subplots(1, table["base"].nunique(), figsize=(5.5 * table["base"].nunique(), 4), sharey=True, squeeze=False)
+    for ax, (base, part) in zip(axes[0], table.groupby("base"), strict=True):
+        sns.lineplot(data=part, x="percent", y="accuracy", hue="test_on", marker="o", ax=ax)
+        other = "men" if base == "female" else "women"
+        ax.set_title(f"all {'women' if base == 'female' else 'men'} + p% {other}")
+        ax.set_xlabel("p (% of the other gender added)")
+        ax.set_xticks(sorted(part["percent"].unique()))
+    axes[0][0].set_ylabel("test accuracy")
+    fig.tight_layout()
+    return _finish(fig, path, formats)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .data import default_workers, discover, present_classes
-from .fileio import atomic_open, write_json
+from .fileio import write_csv, write_json
 from .images import Preprocess, is_image_file, load_rgb
 from .labels import CLASSES, UnknownLabelError, canonical_name, class_indices
 from .models import default_image_size
@@ -82,7 +82,6 @@ def predict(
     model = model.to(device).eval().to(memory_format=torch.channels_last)
     logits_all = np.zeros((len(table), len(CLASSES)), dtype=np.float32)
     errors = [""] * len(table)
-    mask = allowed.to(device)
     with torch.inference_mode():
         for x, index, err in tqdm(loader, desc="predict", unit="batch", disable=not progress):
             # uint8 crosses process and device boundaries; normalisation runs on the device
@@ -148,9 +147,7 @@ def collect_images(inputs: Sequence[str | Path]) -> pd.DataFrame:
 def write_predictions(preds: pd.DataFrame, path: str | Path, *, logits: bool = False) -> Path:
     """predictions.csv: probabilities (default) or raw logits, written atomically."""
     drop = [c for c in preds.columns if c.startswith("p_" if logits else "logit_")]
-    with atomic_open(path, "w", newline="") as handle:
-        preds.drop(columns=drop).to_csv(handle, index=False)
-    return Path(path)
+    return write_csv(path, preds.drop(columns=drop))
 
 
 def evaluate_folder(
@@ -208,7 +205,7 @@ def evaluate_folder(
 
 def _temperature_report(model, data_root, split, scored, classes, workers, batch_size, progress) -> dict[str, Any]:
     """Fit T on ``split`` (validation), report test ECE before and after dividing logits by T."""
-    from .metrics import arrays, ece_mce, fit_temperature, softmax
+    from .metrics import ece_mce, fit_temperature, softmax
 
     val = predict(model, discover(data_root, [split]), classes=classes, workers=workers, batch_size=batch_size, progress=progress)
     val = val[val["error"] == ""]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .fileio import atomic_open
+from .fileio import write_csv, write_image
 from .images import is_image_file
 from .labels import CLASSES, canonical_name
 
@@ -93,9 +93,7 @@ def write_plan(plan: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists; a plan is a record of what was asked for: write a new one elsewhere")
-    with atomic_open(path, "w", newline="") as handle:
-        plan.to_csv(handle, index=False)
-    return path
+    return write_csv(path, plan)
 
 
 @dataclass
@@ -156,6 +154,5 @@ class DiffusersBackend:
             generator = torch.Generator(self.device).manual_seed(int(row["seed"]))
             image = pipe(row["prompt"], height=size, width=size, num_inference_steps=self.steps,
                          guidance_scale=self.guidance, generator=generator).images[0]
-            with atomic_open(target, "wb") as handle:
-                image.save(handle, format="PNG")
+            write_image(target, image)
         return plan

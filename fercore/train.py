@@ -14,7 +14,6 @@ with the selected model.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -26,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import timm
 import torch
 import torch.distributed as dist
 import yaml
@@ -34,12 +32,11 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from . import __version__
 from .data import FaceDataset, discover, grouped_split, manifest_hash, present_classes, seed_everything
-from .fileio import atomic_open, new_run_dir, write_json
+from .fileio import atomic_open, new_run_dir, save_torch, write_csv, write_json
 from .images import Preprocess, augment_transform
 from .labels import CLASSES, NUM_CLASSES, class_indices
-from .models import create_model, set_trainable, train_mode
+from .models import checkpoint_payload, create_model, set_trainable, train_mode
 from .sam import SAM
 
 log = logging.getLogger(__name__)
@@ -423,16 +420,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
-def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_open(path, "w", newline="") as handle:
-        pd.DataFrame(rows).to_csv(handle, index=False)
-
-
-def _save_torch(path: Path, payload: dict[str, Any]) -> None:
-    with atomic_open(path, "wb") as handle:
-        torch.save(payload, handle)
-
-
 def train(
     config: TrainConfig | None = None,
     *,
@@ -594,9 +581,12 @@ def train(
             score = val[config.select_metric]
             if best["epoch"] < 0 or score > best[config.select_metric]:
                 best = {"epoch": epoch, **val}
-                _save_torch(run_dir / "checkpoint.pt", _checkpoint_payload(core, config, classes, data_hash, best))
-            _write_table(run_dir / "log.csv", history)
-            _save_torch(run_dir / "last.pt", {
+                save_torch(run_dir / "checkpoint.pt", checkpoint_payload(
+                    core, image_size=config.image_size, trained_classes=[CLASSES[c] for c in classes],
+                    config=config.to_dict(), best_epoch=best["epoch"], val={k: v for k, v in best.items() if k != "epoch"},
+                    data_manifest_sha256=data_hash))
+            write_csv(run_dir / "log.csv", pd.DataFrame(history))
+            save_torch(run_dir / "last.pt", {
                 "model": {k: v.detach().cpu() for k, v in core.state_dict().items()},
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "epoch": epoch, "stage": stage_index, "history": history, "best": best,
@@ -627,22 +617,6 @@ def _gather_rng(ddp: Dist) -> list[dict[str, Any]]:
     states: list[Any] = [None] * ddp.world
     dist.all_gather_object(states, mine)
     return states
-
-
-def _checkpoint_payload(model: nn.Module, config: TrainConfig, classes: list[int], data_hash: str, best: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "arch": model.fercore_arch,
-        "num_classes": NUM_CLASSES,
-        "classes": list(CLASSES),
-        "trained_classes": [CLASSES[c] for c in classes],
-        "image_size": config.image_size,
-        "config": config.to_dict(),
-        "best_epoch": best["epoch"],
-        "val": {k: v for k, v in best.items() if k != "epoch"},
-        "data_manifest_sha256": data_hash,
-        "versions": {"fercore": __version__, "timm": str(timm.__version__), "torch": str(torch.__version__)},
-    }
 
 
 def _final_metrics(run_dir, core, config, classes, test_samples, device, amp_dtype, result) -> dict[str, float] | None:

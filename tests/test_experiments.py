@@ -9,7 +9,7 @@ import pytest
 
 from fercore import cli
 from fercore.data import discover, load_samples
-from fercore.experiments import run_cv, run_gender_splits
+from fercore.experiments import run_cv
 from fercore.train import TrainConfig
 
 

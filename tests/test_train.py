@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from fercore import train as T
-from fercore.data import discover, gender_training_sets, grouped_folds, split_by_gender
+from fercore.data import gender_training_sets, grouped_folds, split_by_gender
 
 
 def small_config(root, **overrides):
