@@ -95,6 +95,17 @@ def present_classes(samples: pd.DataFrame) -> list[str]:
     return [c for c in CLASSES if c in have]
 
 
+def per_class_subset(samples: pd.DataFrame, max_per_class: int | None, seed: int = 0) -> pd.DataFrame:
+    """At most ``max_per_class`` rows of each emotion, drawn reproducibly (None: all rows)."""
+    if max_per_class is None:
+        return samples.reset_index(drop=True)
+    if int(max_per_class) < 1:
+        raise ValueError(f"max_per_class must be at least 1 (or None for all), got {max_per_class}")
+    shuffled = samples.sample(frac=1.0, random_state=seed)
+    picked = shuffled[shuffled.groupby("label").cumcount() < int(max_per_class)]
+    return picked.sort_values("path").reset_index(drop=True)
+
+
 def stratified_split(samples: pd.DataFrame, val_fraction: float = 0.15, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a sample table into (train, val) with the same class proportions, reproducibly."""
     from sklearn.model_selection import train_test_split

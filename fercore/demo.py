@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 
 from .fileio import write_csv, write_image, write_json
 from .grids import edges
-from .prompts import build_prompt
 from .labels import CLASSES
+from .prompts import build_prompt
 
 log = logging.getLogger(__name__)
 

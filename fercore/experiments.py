@@ -14,8 +14,16 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import DataLoader
 
-from .data import FaceDataset, discover, gender_training_sets, grouped_folds, grouped_split, present_classes, split_by_gender
 from . import plots
+from .data import (
+    FaceDataset,
+    discover,
+    gender_training_sets,
+    grouped_folds,
+    grouped_split,
+    present_classes,
+    split_by_gender,
+)
 from .fileio import new_run_dir, write_csv, write_json
 from .images import Preprocess
 from .labels import class_indices
@@ -25,7 +33,8 @@ from .train import TrainConfig, evaluate, pick_device, train
 log = logging.getLogger(__name__)
 
 
-def _run_or_resume(config: TrainConfig, run_dir: Path, samples) -> Path:
+def run_or_resume(config: TrainConfig, run_dir: Path, samples) -> Path:
+    """Train into ``run_dir``: skip when finished (metrics.json), resume when interrupted (last.pt)."""
     if (run_dir / "metrics.json").is_file():
         log.info("%s is finished; skipping", run_dir)
     elif (run_dir / "last.pt").is_file():
@@ -64,7 +73,7 @@ def run_cv(
     for fold, (train_index, held_index) in enumerate(grouped_folds(samples, k, seed=config.seed)):
         train_part, held_out = samples.iloc[train_index], samples.iloc[held_index].reset_index(drop=True)
         inner_train, inner_val = grouped_split(train_part.reset_index(drop=True), config.val_fraction, seed=config.seed)
-        run_dir = _run_or_resume(config, out_dir / f"fold{fold}", (inner_train, inner_val, held_out))
+        run_dir = run_or_resume(config, out_dir / f"fold{fold}", (inner_train, inner_val, held_out))
         test = evaluate_checkpoint(run_dir / "checkpoint.pt", held_out, workers=config.workers)
         rows.append({"fold": fold, "n_train": len(inner_train), "n_val": len(inner_val), "n_test": len(held_out),
                      "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
@@ -99,7 +108,7 @@ def run_gender_splits(
     rows = []
     for (base, percent), training in sets.items():
         inner_train, inner_val = grouped_split(training, config.val_fraction, seed=config.seed)
-        run_dir = _run_or_resume(config, out_dir / f"{base}_plus_{int(percent)}", (inner_train, inner_val, None))
+        run_dir = run_or_resume(config, out_dir / f"{base}_plus_{int(percent)}", (inner_train, inner_val, None))
         for test_on, part in tests.items():
             metrics = evaluate_checkpoint(run_dir / "checkpoint.pt", part, workers=config.workers)
             rows.append({"base": base, "percent": percent, "n_train": len(training), "test_on": test_on,

@@ -69,6 +69,18 @@ def new_run_dir(parent: str | Path, name: str | None = None) -> Path:
     raise RuntimeError(f"could not create a new run folder under {parent}")
 
 
+def mark_latest(run_dir: str | Path, name: str = "latest") -> Path:
+    """Point ``<parent>/latest`` at ``run_dir`` (a relative symlink, replaced atomically)."""
+    run_dir = Path(run_dir)
+    link = run_dir.parent / name
+    tmp = run_dir.parent / f".{name}.{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name, target_is_directory=True)
+    os.replace(tmp, link)
+    return link
+
+
 def write_csv(path: str | Path, frame: Any) -> Path:
     """Write a pandas DataFrame as CSV (no index), atomically."""
     with atomic_open(path, "w", newline="") as handle:

@@ -255,7 +255,7 @@ def evaluate_predictions(preds: pd.DataFrame, *, n_boot: int = 1000, seed: int =
     curves = roc_pr(y_true, probs)
     out: dict[str, Any] = dict(report)
     out.update({
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
         "top_k_accuracy": {str(k): top_k_accuracy(y_true, probs, k) for k in (1, 2, 3)},
         "confusion_matrix": {"labels": list(CLASSES), "counts": counts.tolist(), "row_normalised": normalised.round(4).tolist()},

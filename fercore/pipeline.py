@@ -1,7 +1,8 @@
 """The main job on the embedded demo: demo data -> train on real-style faces -> evaluate on
 real-style and on synthetic faces extracted from the demo grids -> results folder.
 
-Later stages (grid extraction, the notebook suite, the book) hook in here. The demo model
+``results/demo/latest`` then points at the run; the notebook suite (``configs/suite_demo.yaml``)
+starts from its checkpoint. The demo model
 is trained from scratch because a fresh machine has no pretrained weights: EfficientNet-B0
 from scratch does not learn from ~850 small images in a CPU budget (measured: chance level
 after 12 epochs), so the demo uses timm's small ``resnet10t`` unless ``arch`` says otherwise.
@@ -20,7 +21,7 @@ import torch
 from . import plots
 from .data import discover
 from .demo import DemoSpec, make_demo_data
-from .fileio import new_run_dir, write_json
+from .fileio import mark_latest, new_run_dir, write_json
 from .labels import CLASSES
 from .metrics import arrays, confusion, evaluate_predictions
 from .models import load_model
@@ -118,6 +119,7 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
     write_json(run_dir / "confusion_test.json", {"labels": list(CLASSES), "matrix": matrix.tolist(), "per_class_accuracy": per_class})
     plots.confusion_matrix(matrix, run_dir / "figures" / "confusion_test", title="Demo test set")
     synthetic = _synthetic_accuracy(model, config, run_dir)
+    mark_latest(run_dir)  # configs/suite_demo.yaml reads results/demo/latest/checkpoint.pt
     return DemoSummary(
         run_dir=run_dir,
         data_dir=config.data_dir,

@@ -12,13 +12,13 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only; notebooks still show the returned figures
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-from .fileio import atomic_open  # noqa: E402
-from .labels import CLASSES  # noqa: E402
+from .fileio import atomic_open
+from .labels import CLASSES
 
 
 def save(fig: plt.Figure, path: str | Path, formats: Sequence[str] = ("png",), dpi: int = 120) -> list[Path]:
@@ -181,5 +181,48 @@ def gender_splits(table: pd.DataFrame, path: str | Path | None = None, *, format
         ax.set_xlabel("p (% of the other gender added)")
         ax.set_xticks(sorted(part["percent"].unique()))
     axes[0][0].set_ylabel("test accuracy")
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def reliability_overlay(curves: dict[str, pd.DataFrame], path: str | Path | None = None, *, title: str = "Reliability by test set",
+                        formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Accuracy against mean confidence per bin, one line per test set (marker size ~ bin count)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+    for name, bins in curves.items():
+        filled = bins.dropna()
+        ax.plot(filled["confidence"], filled["accuracy"], marker="o", label=name)
+        ax.scatter(filled["confidence"], filled["accuracy"], s=10 + 200 * filled["count"] / max(filled["count"].sum(), 1), alpha=0.3)
+    ax.set(xlabel="mean confidence (top-1 probability)", ylabel="accuracy", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def grouped_bars(frame: pd.DataFrame, path: str | Path | None = None, *, ylabel: str = "", title: str = "",
+                 formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Bars per row of ``frame`` (x axis), one colour per column (e.g. emotion x test set)."""
+    long = frame.rename_axis("item").reset_index().melt(id_vars="item", var_name="series", value_name="value")
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.9 * len(frame) + 2), 4))
+    sns.barplot(long, x="item", y="value", hue="series", ax=ax)
+    ax.set(xlabel="", ylabel=ylabel, title=title, ylim=(0, 1))
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(fontsize=8, title=None)
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def training_curves(log: pd.DataFrame, path: str | Path | None = None, *, title: str = "", formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Loss and accuracy per epoch (train and validation) from a run's ``log.csv``."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for part in ("train", "val"):
+            column = f"{part}_{metric}"
+            if column in log.columns:
+                ax.plot(log["epoch"], log[column], marker="o", label=part)
+        ax.set(xlabel="epoch", ylabel=metric)
+        ax.legend()
+    fig.suptitle(title)
     fig.tight_layout()
     return _finish(fig, path, formats)

@@ -30,3 +30,4 @@ def test_demo_run_learns_and_never_overwrites(demo_root, tmp_path):
         assert model(torch.randn(1, 3, 64, 64)).shape == (1, 8)
     second = run_demo(DemoRunConfig(data_dir=demo_root, results_dir=tmp_path / "results", epochs=1, progress=False))
     assert second.run_dir != run and json.loads((run / "metrics.json").read_text()) == metrics
+    assert (tmp_path / "results" / "latest").resolve() == second.run_dir.resolve()  # what suite_demo.yaml reads
