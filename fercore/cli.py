@@ -74,6 +74,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_suite_run(args: argparse.Namespace) -> int:
+    from .suite import SuiteParams, run_suite
+
+    if not (args.params or args.resume):
+        raise SystemExit("fercore suite run: error: give --params configs/<name>.yaml (or --resume RUN_DIR)")
+    params = SuiteParams.from_yaml(args.params, args.set or []) if args.params and not args.resume else None
+    run = run_suite(params, resume=args.resume, only=args.only, progress=not args.quiet)
+    for name, seconds in run.seconds.items():
+        print(f"  {name}: {seconds:.0f} s")
+    print(f"executed notebooks and chapter outputs in {run.run_dir} ({run.total_seconds:.0f} s)")
+    return 0
+
+
+def _cmd_suite_book(args: argparse.Namespace) -> int:
+    from .suite import build_book
+
+    out = build_book(args.run, builder=args.builder)
+    print(f"book ({args.builder}) built from the executed notebooks: {out.resolve()}")
+    return 0
+
+
 def _train_config(args: argparse.Namespace):
     from .train import TrainConfig
 
@@ -326,6 +347,25 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--force", action="store_true", help="replace OUT if it exists")
     ex.set_defaults(func=_cmd_export_onnx)
 
+    su = sub.add_parser("suite", help="run the thesis notebooks (papermill) and build the book (Jupyter Book)",
+                        description="Execute notebooks/NN_*.ipynb with a parameter file, then render them as HTML or PDF.")
+    susub = su.add_subparsers(dest="suite_command", required=True)
+    sr = susub.add_parser("run", help="execute all notebooks with a parameter file into results/suite/<name>/<run-id>/",
+                          description="Stops at the first failing notebook, naming the cell; --resume carries on.")
+    sr.add_argument("--params", help="suite parameter file, e.g. configs/suite_demo.yaml")
+    sr.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a parameter (YAML value); NN.KEY=VALUE for one notebook, e.g. 02.epochs=1")
+    sr.add_argument("--resume", metavar="RUN_DIR", help="carry on with an interrupted or failed run")
+    sr.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (numbers or names)")
+    sr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sr.set_defaults(func=_cmd_suite_run)
+    sb = susub.add_parser("book", help="render the newest finished run (or --run DIR) into book/_build/",
+                          description="Copies the executed notebooks into book/chapters/ and runs jupyter-book "
+                          "(execute_notebooks off). PDF: --builder pdflatex, needs LaTeX (make pdf installs it).")
+    sb.add_argument("--run", help="suite run folder (default: the newest finished one under results/suite/)")
+    sb.add_argument("--builder", choices=["html", "pdflatex"], default="html")
+    sb.set_defaults(func=_cmd_suite_book)
+
     r = sub.add_parser("demo", help="run the main job on the demo data (data, train, evaluate)",
                        description="Make the demo data if missing, train a small B0 on the real-style faces, "
                        "evaluate it, and write results under RESULTS/<run-id>/ (never overwriting a run).")
@@ -355,13 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .data import DatasetLayoutError
     from .grids import GridInputError
     from .models import WeightsError
+    from .suite import SuiteError
     from .train import TrainingDivergedError
 
     if getattr(args, "func", None) is _cmd_train and not (args.config or args.resume):
         parser.error("train needs --config CFG (or --resume RUN_DIR)")
     try:
         return int(args.func(args) or 0)
-    except (WeightsError, DatasetLayoutError, GridInputError, FileExistsError, FileNotFoundError, TrainingDivergedError) as err:
+    except (WeightsError, DatasetLayoutError, GridInputError, FileExistsError, FileNotFoundError, TrainingDivergedError,
+            SuiteError) as err:
         print(f"fercore {args.command}: error: {err}", file=sys.stderr)
         return 2
 

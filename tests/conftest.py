@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,27 @@ def demo_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo")
     make_demo_data(root, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_suite(demo_root, tmp_path_factory) -> tuple[Path, Path]:
+    """The demo end to end at test sizes: train on the real-style faces, run the four notebooks
+    with configs/suite_demo.yaml (fast overrides), build the HTML book from a copy of the book
+    sources. Returns (suite run folder, index.html)."""
+    from fercore.pipeline import DemoRunConfig, run_demo
+    from fercore.suite import SuiteParams, build_book, run_suite
+
+    base = tmp_path_factory.mktemp("suite")
+    demo = run_demo(DemoRunConfig(data_dir=demo_root, results_dir=base / "demo", epochs=10, progress=False))
+    overrides = [f"weights={demo.run_dir / 'checkpoint.pt'}", f"real_roots={{demo-real: {demo_root / 'real'}}}",
+                 f"synthetic_root={demo_root / 'synthetic' / 'processed'}", "max_per_class=12", "02.epochs=3",
+                 "02.gender_epochs=1", "03.cam_per_class=3", "04.permutations=50"]
+    params = SuiteParams.from_yaml(REPO / "configs" / "suite_demo.yaml", overrides)
+    params.results_dir, params.notebooks_dir = str(base / "results"), str(REPO / "notebooks")
+    run = run_suite(params, progress=False)
+    root = base / "book_root"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("_build", "chapters"))
+    return run.run_dir, build_book(run.run_dir, root=root)

@@ -7,7 +7,8 @@ import torch
 
 from fercore import cli
 
-SUBCOMMANDS = [["check-data"], ["weights"], ["weights", "inspect"], ["weights", "convert"], ["demo-data"], ["demo"]]
+SUBCOMMANDS = [["check-data"], ["weights"], ["weights", "inspect"], ["weights", "convert"], ["demo-data"], ["demo"],
+               ["suite", "run"], ["suite", "book"]]
 
 
 def test_help_lists_subcommands():
@@ -41,3 +42,11 @@ def test_weights_inspect_and_convert(tmp_path, capsys):
 def test_missing_dataset_is_a_clear_cli_error(tmp_path, capsys):
     assert cli.main(["check-data", str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_suite_run_reports_a_bad_parameter_file(tmp_path, capsys):
+    bad = tmp_path / "suite_bad.yaml"
+    bad.write_text("parameters: {epochz: 1}\n")
+    assert cli.main(["suite", "run", "--params", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "['epochz'] are declared by no notebook" in err and "fercore suite: error" in err

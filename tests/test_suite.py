@@ -1,0 +1,198 @@
+"""The notebook suite: parameter files, the notebooks as stored, failures named by cell, the demo end to end."""
+
+import ast
+import json
+import shutil
+
+import nbformat
+import pytest
+import yaml
+from conftest import REPO
+
+from fercore.chapter import check_chapter
+from fercore.suite import (
+    SuiteError,
+    SuiteParams,
+    build_book,
+    chapter_id,
+    declared_parameters,
+    executed_errors,
+    find_notebooks,
+    notebook_parameters,
+    run_suite,
+    toc_files,
+)
+
+NOTEBOOKS = find_notebooks(REPO / "notebooks")
+SHARED = {"real_roots", "real_test_split", "synthetic_root", "synthetic_test_split", "weights", "trust_pickle", "arch",
+          "image_size", "batch_size", "max_per_class", "seed", "workers", "device", "progress", "output_dir"}
+
+
+def test_the_four_research_notebooks_exist_in_order():
+    assert [nb.name[:6] for nb in NOTEBOOKS] == ["01_rq1", "02_rq2", "03_rq3", "04_rq4"]
+    assert [chapter_id(nb) for nb in NOTEBOOKS] == ["rq1", "rq2", "rq3", "rq4"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_stored_clean_and_thin(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "fercore"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "store notebooks without outputs"
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# RQ")
+    assert SHARED <= set(declared_parameters(path))
+    first_code_after = next(c for c in nb.cells[tagged[0] + 1:] if c.cell_type == "code")
+    assert "require_paths(" in first_code_after.source, "the first cell after the parameters checks the paths"
+    for cell in code:
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                raise AssertionError(f"plain import in {path.name}: only `from fercore... import` belongs in a notebook")
+            if isinstance(node, ast.ImportFrom):
+                assert node.module.split(".")[0] == "fercore", f"{path.name} imports {node.module}: call fercore instead"
+    assert "chapter.finish(" in code[-1].source, "the closing cell writes the computed findings"
+
+
+def test_toc_lists_every_notebook_and_the_book_chapters():
+    files = toc_files(REPO)
+    assert files[:2] == ["book/intro", "book/method"]
+    assert [f"book/chapters/{nb.stem}" for nb in NOTEBOOKS] == files[2:-1] and files[-1] == "book/chapters/run"
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+
+
+def write_params(tmp_path, text: str):
+    path = tmp_path / "suite_x.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_params_file_overrides_and_typos(tmp_path):
+    path = write_params(tmp_path, "parameters: {epochs: 3, seed: 0}\nnotebooks: {'02': {gender_epochs: 2}}\n")
+    params = SuiteParams.from_yaml(path, ["seed=5", "02.gender_epochs=1", "real_roots={a: x}"])
+    assert params.name == "x" and params.parameters == {"epochs": 3, "seed": 5, "real_roots": {"a": "x"}}
+    assert params.notebooks == {"02": {"gender_epochs": 1}}
+    with pytest.raises(SuiteError, match="unknown top-level keys"):
+        SuiteParams.from_yaml(write_params(tmp_path, "parameter: {}\n"))
+    with pytest.raises(SuiteError, match="set by the suite runner"):
+        SuiteParams.from_yaml(write_params(tmp_path, "parameters: {output_dir: x}\n"))
+    with pytest.raises(SuiteError, match="does not exist"):
+        SuiteParams.from_yaml(tmp_path / "absent.yaml")
+
+
+def test_notebook_parameters_take_what_each_declares(tmp_path):
+    params = SuiteParams("x", parameters={"seed": 3, "finetuned_weights": "{output_dir}/rq2/finetune/checkpoint.pt"},
+                         notebooks={"03": {"cam_per_class": 2}}, source="suite_x.yaml")
+    rq1, rq3 = NOTEBOOKS[0], NOTEBOOKS[2]
+    got = notebook_parameters(params, rq3, declared_parameters(rq3), tmp_path)
+    assert got == {"seed": 3, "finetuned_weights": f"{tmp_path}/rq2/finetune/checkpoint.pt", "cam_per_class": 2,
+                   "output_dir": str(tmp_path)}
+    assert "finetuned_weights" not in notebook_parameters(params, rq1, declared_parameters(rq1), tmp_path)
+    params.notebooks = {"01": {"cam_per_class": 2}}
+    with pytest.raises(SuiteError, match="does not declare"):
+        notebook_parameters(params, rq1, declared_parameters(rq1), tmp_path)
+
+
+def test_unknown_parameter_stops_before_anything_runs(tmp_path):
+    params = SuiteParams("x", parameters={"epochz": 1}, results_dir=str(tmp_path), notebooks_dir=str(REPO / "notebooks"),
+                         source="suite_x.yaml")
+    with pytest.raises(SuiteError, match=r"\['epochz'\] are declared by no notebook"):
+        run_suite(params)
+    assert not any(tmp_path.iterdir())
+
+
+def test_thesis_params_with_missing_data_fail_in_the_first_cell(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative data paths of the thesis file resolve to nothing here
+    params = SuiteParams.from_yaml(REPO / "configs" / "suite_thesis.yaml")
+    params.notebooks_dir, params.results_dir = str(REPO / "notebooks"), str(tmp_path / "results")
+    with pytest.raises(SuiteError) as err:
+        run_suite(params, progress=False)
+    message = str(err.value)
+    assert "01_rq1_pretrained_on_synthetic.ipynb failed in cell [3]" in message and "MissingPathError" in message
+    assert "configs/suite_thesis.yaml: edit it there" in message
+    for name in ("real_roots['fer2013']", "real_roots['affectnet']", "synthetic_root", "weights"):
+        assert name in message
+    assert "data/real/fer2013" in message and "--resume" in message
+    run_dir = next((tmp_path / "results" / "thesis").iterdir())
+    status = json.loads((run_dir / "suite.json").read_text())
+    assert list(status["notebooks"]) == ["01_rq1_pretrained_on_synthetic.ipynb"]  # stopped at the first notebook
+    executed = nbformat.read(run_dir / "notebooks" / NOTEBOOKS[0].name, as_version=4)
+    failing = [i for i, c in enumerate(executed.cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    ran = [i for i, c in enumerate(executed.cells) if c.cell_type == "code" and c.get("execution_count")]
+    assert failing == [ran[2]]  # parameters, injected parameters, then the first cell of the notebook's own
+    assert executed_errors(run_dir / "notebooks" / NOTEBOOKS[0].name)[0].split(": ")[1] == "MissingPathError"
+
+
+def tiny_notebook(path, body: str) -> None:
+    params = nbformat.v4.new_code_cell("output_dir = 'x'\nfail = True")
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(body)])
+    nb.metadata["kernelspec"] = {"name": "fercore", "display_name": "Python (fercore)", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_failure_names_the_cell_and_resume_carries_on(tmp_path):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    record = ("import matplotlib.pyplot as plt\nfrom fercore.chapter import Chapter\n"
+              "c = Chapter(output_dir, '{id}')\nc.figure(plt.figure(), 'f')\nc.finish(['done'], {{}})")
+    tiny_notebook(books / "01_t1_ok.ipynb", record.format(id="t1"))
+    tiny_notebook(books / "02_t2_flaky.ipynb", "if fail:\n    raise ValueError('boom: set fail')\n" + record.format(id="t2"))
+    params = SuiteParams("tiny", results_dir=str(tmp_path / "results"), notebooks_dir=str(books), source="suite_tiny.yaml")
+    with pytest.raises(SuiteError, match=r"02_t2_flaky.ipynb failed in cell \[\d+\] \(`if fail:`\): ValueError: boom"):
+        run_suite(params, progress=False)
+    run_dir = next((tmp_path / "results" / "tiny").iterdir())
+    status = json.loads((run_dir / "suite.json").read_text())
+    assert status["notebooks"]["01_t1_ok.ipynb"]["status"] == "ok" and status["notebooks"]["02_t2_flaky.ipynb"]["status"] == "failed"
+    assert "finished" not in status
+    saved = yaml.safe_load((run_dir / "suite.yaml").read_text())
+    saved["parameters"] = {"fail": False}  # the fix: resume uses the run's saved parameters
+    (run_dir / "suite.yaml").write_text(yaml.safe_dump(saved))
+    first_mtime = (run_dir / "notebooks" / "01_t1_ok.ipynb").stat().st_mtime_ns
+    run = run_suite(None, resume=run_dir, progress=False)
+    assert (run_dir / "notebooks" / "01_t1_ok.ipynb").stat().st_mtime_ns == first_mtime  # not run again
+    assert json.loads((run_dir / "suite.json").read_text())["finished"] and run.run_dir == run_dir.resolve()
+    assert check_chapter(run_dir / "t2") == []
+
+
+@pytest.mark.slow
+def test_demo_suite_runs_every_chapter_with_figures(demo_suite):
+    run_dir, _ = demo_suite
+    status = json.loads((run_dir / "suite.json").read_text())
+    assert status["finished"] and all(r["status"] == "ok" for r in status["notebooks"].values())
+    for notebook in NOTEBOOKS:
+        executed = run_dir / "notebooks" / notebook.name
+        assert executed_errors(executed) == []
+        assert check_chapter(run_dir / chapter_id(notebook)) == []
+        record = json.loads((run_dir / chapter_id(notebook) / "chapter.json").read_text())
+        nb = nbformat.read(executed, as_version=4)
+        shown = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+        assert shown == len(record["figures"]) >= 3, notebook.name
+        assert len(record["findings"]) >= 2
+    rq2 = json.loads((run_dir / "rq2" / "chapter.json").read_text())
+    assert rq2["numbers"]["gender"], "the gender-split study ran"
+    rq1 = json.loads((run_dir / "rq1" / "chapter.json").read_text())
+    assert {"reliability.png", "confidence_synthetic.png"} <= {p.split("/")[-1] for p in rq1["figures"]}
+    assert "ECE" in " ".join(rq1["findings"])
+
+
+@pytest.mark.slow
+def test_demo_book_holds_the_chapters(demo_suite):
+    _, index = demo_suite
+    html = index.parent
+    for notebook in NOTEBOOKS:
+        page = (html / "book" / "chapters" / f"{notebook.stem}.html").read_text()
+        assert "<h1>RQ" in page and "Findings" in page
+    assert len(list((html / "_images").glob("*.png"))) >= 15
+    assert shutil.which("jupyter-book") or (REPO / ".venv" / "bin" / "jupyter-book").is_file()
+
+
+@pytest.mark.slow
+def test_demo_book_as_pdf_when_tex_is_installed(demo_suite):
+    if not all(shutil.which(tool) for tool in ("latexmk", "xelatex", "xindy")):
+        pytest.skip("TeX is not installed (latexmk, xelatex, xindy): `make pdf` installs the Debian packages")
+    run_dir, index = demo_suite
+    pdf = build_book(run_dir, root=index.parents[3], builder="pdflatex")
+    assert pdf.name == "fercore-appendix.pdf" and pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf.stat().st_size > 200_000  # the figures are in it
