@@ -5,12 +5,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fercore-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-fast demo clean
+# Debian packages for the PDF (XeLaTeX: the findings use Unicode; xindy for the index).
+TEX_PACKAGES := latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-xetex \
+	texlive-plain-generic tex-gyre fonts-freefont-otf xindy
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help venv test test-fast demo book pdf clean
 
 help:
 	@echo "make test      create .venv if missing, install fercore[test,book,explain,onnx] with pinned versions, run pytest"
 	@echo "make test-fast the same without tests marked slow"
-	@echo "make demo      the same set-up, then the main job on the embedded demo data"
+	@echo "make demo      the same set-up, then everything on the embedded demo: data, training, grid extraction,"
+	@echo "               the four thesis notebooks (configs/suite_demo.yaml) and the HTML book"
+	@echo "make book      rebuild the HTML book from the newest finished suite run"
+	@echo "make pdf       the book as PDF (installs the Debian TeX packages when missing)"
 	@echo "make venv      only the set-up"
 
 # Re-run the install when the project's requirements change; otherwise reuse the environment.
@@ -30,6 +38,19 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/fercore demo --data data/demo --results results/demo
+	$(BIN)/fercore suite run --params configs/suite_demo.yaml
+	$(BIN)/fercore suite book
+
+book: $(STAMP)
+	$(BIN)/fercore suite book
+
+pdf: $(STAMP)
+	@if ! (command -v latexmk && command -v xelatex && command -v xindy) >/dev/null; then \
+		echo "installing TeX: $(TEX_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES); \
+	fi
+	$(BIN)/fercore suite book --builder pdflatex
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
