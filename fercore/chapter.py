@@ -10,6 +10,7 @@ findings). The suite runner checks ``chapter.json`` against the files on disk.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,23 @@ log = logging.getLogger(__name__)
 
 class MissingPathError(FileNotFoundError):
     """A notebook parameter points at a file or folder that does not exist."""
+
+
+def work_in_project(start: str | Path | None = None) -> Path:
+    """Make relative parameter paths mean the same in JupyterLab as under the suite runner.
+
+    JupyterLab starts a kernel in the notebook's folder (``notebooks/``); papermill runs in the
+    project folder. This moves to the nearest folder at or above ``start`` (default: the current
+    one) that holds ``_toc.yml`` and ``notebooks/``, and returns the working folder.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
+            if folder != Path.cwd().resolve():
+                log.info("working in the project folder %s", folder)
+                os.chdir(folder)
+            return folder
+    return Path.cwd()
 
 
 def require_paths(parameters: Mapping[str, Any], *, kind: Mapping[str, str] | None = None, params_file: str | None = None) -> None:

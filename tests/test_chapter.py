@@ -1,10 +1,11 @@
 import json
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from fercore.chapter import Chapter, MissingPathError, check_chapter, require_paths
+from fercore.chapter import Chapter, MissingPathError, check_chapter, require_paths, work_in_project
 
 
 def test_require_paths_names_every_missing_parameter(tmp_path):
@@ -52,3 +53,13 @@ def test_show_file_refuses_a_missing_figure(tmp_path):
     chapter = Chapter(tmp_path, "rq9", show=False)
     with pytest.raises(FileNotFoundError, match="was not written"):
         chapter.show_file(tmp_path / "rq9" / "figures" / "absent.png")
+
+
+def test_work_in_project_moves_from_the_notebook_folder(tmp_path, monkeypatch):
+    (tmp_path / "proj" / "notebooks").mkdir(parents=True)
+    (tmp_path / "proj" / "_toc.yml").write_text("root: x\n")
+    monkeypatch.chdir(tmp_path / "proj" / "notebooks")  # where JupyterLab starts the kernel
+    assert work_in_project() == (tmp_path / "proj").resolve()
+    assert Path.cwd() == (tmp_path / "proj").resolve()
+    monkeypatch.chdir(tmp_path)  # outside any project: stay put
+    assert work_in_project() == tmp_path and Path.cwd() == tmp_path
