@@ -134,14 +134,13 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
 
 def _synthetic_accuracy(model: torch.nn.Module, config: DemoRunConfig, run_dir: Path) -> float:
     """Extract the demo's synthetic test grids (once) and score the real-trained model on them (RQ1 in small)."""
-    from .data import load_samples
     from .grids import ExtractOptions, extract_grids
+    from .studies import face_table
 
     processed = config.data_dir / "synthetic" / "processed"
     extract_grids(config.data_dir / "synthetic" / "raw_grids", processed, ExtractOptions(layout="auto", detector="none"),
                   workers=2, progress=config.progress)
-    faces = load_samples(processed / "manifest.csv")
-    faces = faces[faces["split"] == "test"].reset_index(drop=True)
+    faces = face_table(processed, "test")
     preds = predict(model, faces, workers=config.workers, progress=config.progress)
     metrics = evaluate_predictions(preds, n_boot=200)
     write_json(run_dir / "synthetic_test_metrics.json", metrics)

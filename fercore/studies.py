@@ -27,7 +27,6 @@ from .labels import CLASSES
 from .metrics import (
     accuracy,
     arrays,
-    bootstrap_ci,
     calibration_bins,
     ece_mce,
     evaluate_predictions,
@@ -483,12 +482,6 @@ def rq4_findings(table: pd.DataFrame, centroids: Mapping[str, pd.DataFrame]) -> 
         out.append(f"Going from {a} to {b} {verb} (AUC {ra['domain AUC']:.3f} → {rb['domain AUC']:.3f}; "
                    f"MMD² {ra['MMD²']:.4f} → {rb['MMD²']:.4f}).")
     return out
-
-
-def bootstrap_accuracy(preds: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
-    """Accuracy and its percentile bootstrap interval from a predictions table."""
-    y_true, y_pred, _ = arrays(preds)
-    return bootstrap_ci(y_true, y_pred, accuracy, n_boot=n_boot, seed=seed)
 
 
 def gender_breakdown(preds: pd.DataFrame) -> dict[str, dict[str, float]] | None:

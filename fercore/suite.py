@@ -306,8 +306,6 @@ def toc_files(root: Path) -> list[str]:
             if "file" in item:
                 found.append(item["file"])
             walk(item.get("sections", []))
-            for part in item.get("chapters", []) if "chapters" in item else []:
-                walk([part])
 
     walk(toc.get("chapters", []))
     for part in toc.get("parts", []):

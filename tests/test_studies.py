@@ -180,3 +180,13 @@ def test_finetune_config_is_the_staged_recipe():
     assert studies.finetune_config("w.pt", "b0", image_size=224, epochs=3).stages == []
     with pytest.raises(ValueError, match="head_epochs"):
         studies.finetune_config("w.pt", "b0", image_size=224, epochs=2, head_epochs=3)
+
+
+def test_rq3_findings_name_significant_regions():
+    table = pd.DataFrame({"region": ["eyes", "mouth", "other"], "mean_real": [0.30, 0.20, 0.50], "mean_synthetic": [0.10, 0.21, 0.69],
+                          "difference": [0.20, -0.01, -0.19], "p_value_holm": [0.001, 0.9, 0.02]})
+    text = " ".join(studies.rq3_findings({"pretrained": table}, {"pretrained": {"real": 0.7, "synthetic": 0.4}}))
+    assert "differs significantly" in text and "for eyes, other" in text and "largest difference is in the eyes region" in text
+    assert "real 30.0% vs synthetic 10.0%" in text and "synthetic 40.0%" in text
+    table["p_value_holm"] = 0.5
+    assert "no region's attention share differs significantly" in " ".join(studies.rq3_findings({"m": table}, {}))
