@@ -232,6 +232,15 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def restricted_logits(preds: pd.DataFrame, classes: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(logits over ``classes``, true indices into ``classes``) of the readable rows of a predictions
+    table; ``classes`` defaults to those in its ``label`` column (what ``predict`` was restricted to)."""
+    ok = preds[preds["label"].notna() & preds["pred"].notna()]
+    classes = list(classes) if classes is not None else [c for c in CLASSES if c in set(ok["label"])]
+    logits = ok[[f"logit_{c}" for c in classes]].to_numpy(dtype=np.float64)
+    return logits, np.array([classes.index(c) for c in ok["label"]], dtype=np.int64)
+
+
 def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
     """Temperature T minimising the validation negative log-likelihood of softmax(logits / T)."""
     from scipy.optimize import minimize_scalar

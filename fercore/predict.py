@@ -205,13 +205,10 @@ def evaluate_folder(
 
 def _temperature_report(model, data_root, split, scored, classes, workers, batch_size, progress) -> dict[str, Any]:
     """Fit T on ``split`` (validation), report test ECE before and after dividing logits by T."""
-    from .metrics import ece_mce, fit_temperature, softmax
+    from .metrics import ece_mce, fit_temperature, restricted_logits, softmax
 
     val = predict(model, discover(data_root, [split]), classes=classes, workers=workers, batch_size=batch_size, progress=progress)
-    val = val[val["error"] == ""]
-    cols = [f"logit_{c}" for c in classes]
-    temperature = fit_temperature(val[cols].to_numpy(), np.array([classes.index(c) for c in val["label"]]))
-    y_test = np.array([classes.index(c) for c in scored["label"]])
-    test_logits = scored[cols].to_numpy()
+    temperature = fit_temperature(*restricted_logits(val, classes))
+    test_logits, y_test = restricted_logits(scored, classes)
     return {"fitted_on": split, "temperature": temperature,
             "test_before": ece_mce(y_test, softmax(test_logits)), "test_after": ece_mce(y_test, softmax(test_logits, temperature))}

@@ -32,6 +32,7 @@ from .metrics import (
     evaluate_predictions,
     fit_temperature,
     mcnemar,
+    restricted_logits,
     softmax,
 )
 from .models import create_model, default_image_size, load_model, read_checkpoint
@@ -211,26 +212,17 @@ def accuracy_gap_table(gaps: Mapping[str, dict[str, float]]) -> pd.DataFrame:
                           "95% high": g["high"], "Fisher p": g["p_value"]} for name, g in gaps.items()]).set_index("real test set")
 
 
-def _logits(preds: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(logits with classes outside the prediction set at -inf, true indices) of readable rows."""
-    ok = preds["pred"].notna()
-    logits = preds.loc[ok, [f"logit_{c}" for c in CLASSES]].to_numpy(dtype=np.float64)
-    allowed = preds.loc[ok, [f"p_{c}" for c in CLASSES]].to_numpy() > 0
-    y_true = arrays(preds[ok])[0]
-    return np.where(allowed, logits, -np.inf), y_true
-
-
 def temperature_transfer(results: Mapping[str, DomainResult], fit_on: str, *, seed: int = 0) -> pd.DataFrame:
     """Does calibration learnt on real faces carry over? A temperature is fitted on a random half
     of ``fit_on``; ECE before and after it is reported on the other half and on every other set."""
-    logits, y_true = _logits(results[fit_on].preds)
+    logits, y_true = restricted_logits(results[fit_on].preds)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y_true))
     fit_idx, held_idx = order[: len(order) // 2], order[len(order) // 2:]
     temperature = fit_temperature(logits[fit_idx], y_true[fit_idx])
     rows = []
     for name, r in results.items():
-        z, y = _logits(r.preds)
+        z, y = restricted_logits(r.preds)
         if name == fit_on:
             z, y, name = z[held_idx], y[held_idx], f"{name} (held-out half)"
         before, after = softmax(z), softmax(z, temperature)

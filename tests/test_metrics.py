@@ -134,3 +134,18 @@ def test_evaluate_predictions_has_every_section():
     assert len(wrong) == 5 and (wrong.label != wrong.pred).all()
     cross = M.cross_domain_table({("real", "real"): out, ("real", "synthetic"): {"accuracy": 0.4}})
     assert cross.loc["real", "synthetic"] == 0.4 and cross.index.name == "trained on"
+
+
+def test_restricted_logits_keep_the_classes_of_the_labels():
+    import pandas as pd
+
+    from fercore.labels import CLASSES
+    from fercore.metrics import restricted_logits
+
+    table = pd.DataFrame({"label": ["Anger", "Sadness", "Anger", None], "pred": ["Anger", "Anger", None, "Anger"]})
+    for i, c in enumerate(CLASSES):
+        table[f"logit_{c}"] = [float(i), float(i) + 10, 0.0, 0.0]
+    logits, y = restricted_logits(table)  # unreadable and unlabelled rows drop out
+    assert logits.tolist() == [[0.0, 6.0], [10.0, 16.0]] and y.tolist() == [0, 1]
+    logits, y = restricted_logits(table, ["Anger", "Contempt", "Sadness"])
+    assert logits.shape == (2, 3) and y.tolist() == [0, 2]
