@@ -114,9 +114,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if result.run_dir is None:  # a non-zero DDP rank
         return 0
     best = result.best
-    print(f"run {result.run_dir}: best epoch {result.best_epoch}, val accuracy {best['accuracy']:.4f}, "
-          f"macro-F1 {best['macro_f1']:.4f}" + (f"; test accuracy {result.test['accuracy']:.4f}" if result.test else "")
-          + f" ({result.seconds:.0f} s)")
+    config = result.config
+    selection = config.val_split or f"{config.val_fraction:.0%} of {config.train_split}"
+    print(f"run {result.run_dir}: best epoch {result.best_epoch}; selection split ({selection}) accuracy {best['accuracy']:.4f}, "
+          f"macro-F1 {best['macro_f1']:.4f}"
+          + (f"; test split ({config.test_split}) accuracy {result.test['accuracy']:.4f}, macro-F1 {result.test['macro_f1']:.4f}"
+             if result.test else "; no test split scored") + f" ({result.seconds:.0f} s)")
     return 0
 
 
@@ -156,12 +159,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .models import load_model
     from .predict import collect_images, predict, write_predictions
 
+    from .labels import class_set
+    from .models import trained_classes
+
     model = load_model(args.checkpoint, trust_pickle=args.trust)
-    preds = predict(model, collect_images(args.inputs), batch_size=args.batch_size, workers=args.workers,
+    classes = class_set(args.classes, within=trained_classes(model))
+    preds = predict(model, collect_images(args.inputs), classes=classes, batch_size=args.batch_size, workers=args.workers,
                     device=args.device, progress=not args.quiet)
     write_predictions(preds, args.out, logits=args.logits)
     failed = int((preds["error"] != "").sum())
     print(f"{len(preds)} images -> {args.out}" + (f" ({failed} unreadable: see the 'error' column)" if failed else ""))
+    print(f"predictions among {len(classes)} classes ({', '.join(classes)})"
+          + ("" if args.classes else ": the classes the model was trained on; --classes to choose"))
     return 0
 
 
@@ -170,8 +179,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .predict import evaluate_folder
 
     model = load_model(args.checkpoint, trust_pickle=args.trust)
-    metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, calibrate_on=args.calibrate_on,
+    metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, classes=args.classes,
+                              calibrate_on=args.calibrate_on, keep_duplicates=args.keep_duplicates, train_root=args.train_root,
                               workers=args.workers, batch_size=args.batch_size, progress=not args.quiet)
+    dup = metrics["duplicates"]
+    if "dropped_total" in dup:
+        from .dedup import DuplicateReport
+
+        print(DuplicateReport(**{k: v for k, v in dup.items() if k != "dropped_total"}).line())
+    else:
+        print("duplicates: kept (--keep-duplicates)")
+    print(f"scored on {len(metrics['restricted_to_classes'])} classes: {', '.join(metrics['restricted_to_classes'])}")
     ci = metrics["bootstrap_95ci"]["accuracy"]
     print(f"{args.data_root}/{args.split}: accuracy {metrics['accuracy']:.4f} (95% CI {ci['low']:.4f}-{ci['high']:.4f}), "
           f"macro-F1 {metrics['macro avg']['f1-score']:.4f}, ECE {metrics['calibration']['ece']:.4f}; "
@@ -323,17 +341,27 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIRS")
     pr.add_argument("--out", required=True, help="CSV to write")
     pr.add_argument("--logits", action="store_true", help="write raw logits instead of probabilities")
+    pr.add_argument("--classes", nargs="+", metavar="CLASS",
+                    help="predict among these classes only (names or folder aliases; default: the classes the model was trained on)")
     _add_inference_options(pr)
     pr.set_defaults(func=_cmd_predict)
 
     ev = sub.add_parser("evaluate", help="predictions, metrics and figures of a model on a dataset split",
                         description="Writes OUT/predictions.csv, OUT/metrics.json (classification-report shape at top "
                         "level plus balanced accuracy, top-k, ROC/AUC, AP, calibration, bootstrap CIs, group metrics) and "
-                        "OUT/figures/. Predictions are restricted to the classes the split holds (FER2013: 7).")
+                        "OUT/figures/. Predictions are restricted to the classes of the data set (FER2013: 7). Test images with a "
+                        "pixel-identical twin in the training data, or with another label elsewhere, are dropped and counted "
+                        "(--keep-duplicates keeps them).")
     ev.add_argument("checkpoint")
     ev.add_argument("data_root", help="dataset folder ROOT/<split>/<emotion>/")
     ev.add_argument("--split", default="test")
     ev.add_argument("--calibrate-on", metavar="SPLIT", help="fit temperature scaling on this (validation) split")
+    ev.add_argument("--classes", nargs="+", metavar="CLASS",
+                    help="score on these classes (default: the class folders of every split of DATA_ROOT, within the model's trained classes)")
+    ev.add_argument("--keep-duplicates", action="store_true",
+                    help="keep test images that have a pixel-identical twin in the training data or another label (default: drop them)")
+    ev.add_argument("--train-root", metavar="DIR",
+                    help="training data to check for twins (ROOT or ROOT/<split>), besides DATA_ROOT/train and the checkpoint's own data")
     ev.add_argument("--out", required=True, help="new (or empty) folder")
     _add_inference_options(ev)
     ev.set_defaults(func=_cmd_evaluate)
@@ -394,6 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from .data import DatasetLayoutError
     from .grids import GridInputError
+    from .labels import UnknownLabelError
     from .models import WeightsError
     from .suite import SuiteError
     from .train import TrainingDivergedError
@@ -402,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("train needs --config CFG (or --resume RUN_DIR)")
     try:
         return int(args.func(args) or 0)
-    except (WeightsError, DatasetLayoutError, GridInputError, FileExistsError, FileNotFoundError, TrainingDivergedError,
+    except (WeightsError, DatasetLayoutError, GridInputError, UnknownLabelError, FileExistsError, FileNotFoundError, TrainingDivergedError,
             SuiteError) as err:
         print(f"fercore {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -95,6 +95,46 @@ def present_classes(samples: pd.DataFrame) -> list[str]:
     return [c for c in CLASSES if c in have]
 
 
+def dataset_classes(source: str | Path | pd.DataFrame) -> list[str]:
+    """Classes a data set can hold: the union of the emotion folders over *all* splits of a dataset
+    root, or the emotions of a whole sample table / manifest (CSV path or DataFrame), canonical order.
+
+    This is the ``available`` input of :func:`fercore.labels.class_set`: a test split or a fold
+    that lacks a class by chance is still scored on the data set's classes.
+    """
+    if isinstance(source, pd.DataFrame):
+        return present_classes(source)
+    source = Path(source)
+    if source.is_file():
+        return present_classes(load_samples(source))
+    if (source / "manifest.csv").is_file():
+        return present_classes(load_samples(source / "manifest.csv"))
+    names = set()
+    for split in list_splits(source):
+        for folder in (source / split).iterdir():
+            if folder.is_dir() and not folder.name.startswith("."):
+                try:
+                    names.add(canonical_name(folder.name))
+                except UnknownLabelError:
+                    raise DatasetLayoutError(
+                        f"{folder}: folder name {folder.name!r} is not an emotion fercore knows. "
+                        f"Rename it to one of: {', '.join(accepted_names())}"
+                    ) from None
+    if not names:
+        raise DatasetLayoutError(f"{source} has no emotion folders under its splits")
+    return [c for c in CLASSES if c in names]
+
+
+def within_classes(samples: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    """Rows whose emotion is in ``classes``; the rest (a declared class set may leave classes out)
+    cannot be scored and are left out, with a log line."""
+    wanted = {canonical_name(c) for c in classes}
+    keep = samples["emotion"].isin(wanted) if "emotion" in samples.columns else samples["label"].map(lambda i: CLASSES[int(i)]).isin(wanted)
+    if not keep.all():
+        log.info("leaving out %d images of classes outside %s", int((~keep).sum()), sorted(wanted))
+    return samples[keep].reset_index(drop=True)
+
+
 def per_class_subset(samples: pd.DataFrame, max_per_class: int | None, seed: int = 0) -> pd.DataFrame:
     """At most ``max_per_class`` rows of each emotion, drawn reproducibly (None: all rows)."""
     if max_per_class is None:
@@ -261,9 +301,19 @@ def grouped_folds(samples: pd.DataFrame, k: int = 5, *, group: str = "source", s
 
 
 def grouped_split(samples: pd.DataFrame, val_fraction: float, *, group: str = "source", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, val) split: grouped by ``group`` when present (about ``val_fraction`` held out), else stratified."""
-    if group not in samples.columns:
+    """(train, val) split that never puts two rows of one ``group`` on both sides.
+
+    No such column, or every row its own group: a plain stratified split. ``content_group``
+    (pixel-identical copies, :mod:`fercore.dedup`): a stratified split of the groups, each
+    group following its first row. Otherwise (source grids): grouped, stratified folds, one
+    of about ``val_fraction`` held out."""
+    if group not in samples.columns or samples[group].is_unique:
         return stratified_split(samples, val_fraction, seed)
+    if group == "content_group":
+        firsts = samples.drop_duplicates(group)
+        _, val_firsts = stratified_split(firsts, val_fraction, seed)
+        held = samples[group].isin(set(val_firsts[group]))
+        return samples[~held].reset_index(drop=True), samples[held].reset_index(drop=True)
     k = max(2, round(1 / val_fraction))
     train_index, val_index = grouped_folds(samples, k, group=group, seed=seed)[0]
     return samples.iloc[train_index].reset_index(drop=True), samples.iloc[val_index].reset_index(drop=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +16,20 @@ import pandas as pd
 from torch.utils.data import DataLoader
 
 from . import plots
+from . import labels
 from .data import (
     FaceDataset,
+    dataset_classes,
     discover,
     gender_training_sets,
     grouped_folds,
     grouped_split,
-    present_classes,
     split_by_gender,
+    within_classes,
 )
 from .fileio import new_run_dir, write_csv, write_json
 from .images import Preprocess
-from .labels import class_indices
-from .models import load_model
+from .models import load_model, trained_classes
 from .train import TrainConfig, evaluate, pick_device, train
 
 log = logging.getLogger(__name__)
@@ -48,13 +50,16 @@ def run_or_resume(config: TrainConfig, run_dir: Path, samples) -> Path:
     return run_dir
 
 
-def evaluate_checkpoint(checkpoint: Path, samples: pd.DataFrame, *, workers: int = 2) -> dict[str, float]:
-    """Loss, accuracy, macro-F1 of a saved model on a sample table (logits restricted to its classes)."""
+def evaluate_checkpoint(checkpoint: Path, samples: pd.DataFrame, classes: list[str], *, workers: int = 2) -> dict[str, float]:
+    """Loss, accuracy, macro-F1 of a saved model on a sample table, its logits restricted to
+    ``labels.class_set(classes, within=<trained classes>)``: a part of the data that lacks a
+    class is still scored on the whole data set's classes."""
     model = load_model(checkpoint)
     device = pick_device("auto")
     size = int(model.fercore_metadata["image_size"])
-    loader = DataLoader(FaceDataset(samples, Preprocess(size)), batch_size=64, num_workers=workers)
-    return evaluate(model.to(device), loader, device, classes=class_indices(present_classes(samples)))
+    scored = labels.class_set(classes, within=trained_classes(model))
+    loader = DataLoader(FaceDataset(within_classes(samples, scored), Preprocess(size)), batch_size=64, num_workers=workers)
+    return evaluate(model.to(device), loader, device, classes=scored)
 
 
 def run_cv(
@@ -67,6 +72,10 @@ def run_cv(
     """
     if samples is None:
         samples = discover(config.data_root, [config.train_split])
+        available = dataset_classes(config.data_root)
+    else:
+        available = dataset_classes(samples)
+    config = replace(config, classes=labels.class_set(config.classes, available=available))
     out_dir = Path(out) if out else new_run_dir(Path("results") / f"{config.experiment}-cv")
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -74,7 +83,7 @@ def run_cv(
         train_part, held_out = samples.iloc[train_index], samples.iloc[held_index].reset_index(drop=True)
         inner_train, inner_val = grouped_split(train_part.reset_index(drop=True), config.val_fraction, seed=config.seed)
         run_dir = run_or_resume(config, out_dir / f"fold{fold}", (inner_train, inner_val, held_out))
-        test = evaluate_checkpoint(run_dir / "checkpoint.pt", held_out, workers=config.workers)
+        test = evaluate_checkpoint(run_dir / "checkpoint.pt", held_out, config.classes, workers=config.workers)
         rows.append({"fold": fold, "n_train": len(inner_train), "n_val": len(inner_val), "n_test": len(held_out),
                      "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
     table = pd.DataFrame(rows)
@@ -82,6 +91,7 @@ def run_cv(
     write_json(out_dir / "summary.json", {
         "k": k,
         "grouped_by": "source" if "source" in samples.columns else None,
+        "classes": config.classes,
         **{f"{m}_mean": float(table[m].mean()) for m in ("accuracy", "macro_f1")},
         **{f"{m}_std": float(table[m].std(ddof=1)) if k > 1 else 0.0 for m in ("accuracy", "macro_f1")},
     })
@@ -101,6 +111,7 @@ def run_gender_splits(
     Writes ``results.csv`` (base, percent, n_train, test_on, accuracy, macro_f1) and
     ``figures/accuracy_vs_percent.png``.
     """
+    config = replace(config, classes=labels.class_set(config.classes, available=dataset_classes(pd.concat([train_samples, test_samples]))))
     sets = gender_training_sets(train_samples, percents, seed=config.seed)
     tests = split_by_gender(test_samples)
     out_dir = Path(out) if out else new_run_dir(Path("results") / f"{config.experiment}-gender")
@@ -110,7 +121,7 @@ def run_gender_splits(
         inner_train, inner_val = grouped_split(training, config.val_fraction, seed=config.seed)
         run_dir = run_or_resume(config, out_dir / f"{base}_plus_{int(percent)}", (inner_train, inner_val, None))
         for test_on, part in tests.items():
-            metrics = evaluate_checkpoint(run_dir / "checkpoint.pt", part, workers=config.workers)
+            metrics = evaluate_checkpoint(run_dir / "checkpoint.pt", part, config.classes, workers=config.workers)
             rows.append({"base": base, "percent": percent, "n_train": len(training), "test_on": test_on,
                          "n_test": len(part), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})
     table = pd.DataFrame(rows)

@@ -8,7 +8,7 @@ same numbers apply at any size. Pass your own ``regions`` for other alignments.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import torch
 from scipy import stats
 from torch import nn
 
+from . import labels
 from .fileio import write_csv
 
 #: Canonical face regions (x0, y0, x1, y1) as fractions of the crop; disjoint by construction.
@@ -43,29 +44,65 @@ def target_layer(model: nn.Module) -> nn.Module:
 
 
 class CamExplainer:
-    """Build once, call many: Grad-CAM maps (N, H, W) in [0, 1] for given target classes."""
+    """Build once, call many: Grad-CAM maps (N, H, W) in [0, 1] for given target classes.
 
-    def __init__(self, model: nn.Module, layer: nn.Module | None = None):
+    ``classes``: the classes a default target (the prediction) is chosen among; default the
+    model's trained classes (:func:`fercore.labels.class_set`)."""
+
+    def __init__(self, model: nn.Module, layer: nn.Module | None = None, classes: Sequence[str] | None = None):
         from pytorch_grad_cam import GradCAM
 
+        from .models import trained_classes
+
         self.model = model.eval()
+        self.classes = labels.class_set(classes, within=trained_classes(model))
         self.cam = GradCAM(model=self.model, target_layers=[layer or target_layer(model)])
 
     def __call__(self, images: torch.Tensor, targets: Sequence[int] | None = None) -> np.ndarray:
-        """CAMs for ``targets`` (canonical indices; default: the predicted class)."""
+        """CAMs for ``targets`` (canonical indices; default: the restricted prediction)."""
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
         device = next(self.model.parameters()).device
         images = images.to(device)
         if targets is None:
             with torch.no_grad():
-                targets = self.model(images).argmax(1).tolist()
+                targets = labels.predict_restricted(self.model(images), self.classes).tolist()
         return self.cam(input_tensor=images, targets=[ClassifierOutputTarget(int(t)) for t in targets])
 
 
-def integrated_gradients(model: nn.Module, images: torch.Tensor, targets: Sequence[int], steps: int = 32) -> np.ndarray:
-    """Integrated Gradients (captum) from a black baseline; returns (N, H, W) absolute
-    attributions summed over channels and scaled to [0, 1] per image. Needs ``captum``."""
+IG_BASELINES = ("mean", "black", "blur")
+
+
+def ig_baseline(images: torch.Tensor, kind: str = "mean") -> torch.Tensor:
+    """Integrated-Gradients baseline for normalised images (ImageNet mean/std):
+
+    * ``mean``: all zeros in normalised space, i.e. the ImageNet-mean grey (RGB 124, 116, 104);
+    * ``black``: RGB (0, 0, 0) normalised, i.e. -mean/std per channel;
+    * ``blur``: the image under a strong Gaussian blur (sigma 1/8 of its size): keeps colour and
+      layout, removes the detail an expression is made of.
+    """
+    from .images import IMAGENET_MEAN, IMAGENET_STD
+
+    if kind == "mean":
+        return torch.zeros_like(images)
+    if kind == "black":
+        mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        return (-mean / std).expand_as(images).clone()
+    if kind == "blur":
+        from torchvision.transforms.functional import gaussian_blur
+
+        sigma = max(1.0, images.shape[-1] / 8)
+        size = int(2 * round(3 * sigma) + 1)
+        return gaussian_blur(images, [size, size], [sigma, sigma])
+    raise ValueError(f"baseline must be one of {IG_BASELINES}, not {kind!r}")
+
+
+def integrated_gradients(model: nn.Module, images: torch.Tensor, targets: Sequence[int], steps: int = 32,
+                         baseline: str = "mean") -> np.ndarray:
+    """Integrated Gradients (captum) from a ``baseline`` (:func:`ig_baseline`: ``mean`` grey,
+    the default; ``black``; ``blur``); returns (N, H, W) absolute attributions summed over
+    channels and scaled to [0, 1] per image. Needs ``captum``."""
     try:
         from captum.attr import IntegratedGradients
     except ImportError:
@@ -74,7 +111,7 @@ def integrated_gradients(model: nn.Module, images: torch.Tensor, targets: Sequen
     device = next(model.parameters()).device
     images = images.to(device).requires_grad_(True)
     attributions = IntegratedGradients(model).attribute(
-        images, baselines=torch.zeros_like(images), target=torch.as_tensor(list(targets), device=device), n_steps=steps,
+        images, baselines=ig_baseline(images.detach(), baseline), target=torch.as_tensor(list(targets), device=device), n_steps=steps,
         internal_batch_size=max(1, len(images)),
     )
     maps = attributions.abs().sum(dim=1).detach().cpu().numpy()
@@ -153,11 +190,16 @@ def cam_report(
     samples: pd.DataFrame,
     out: str | Path,
     *,
+    classes: Sequence[str] | Mapping[str, Sequence[str]],
     per_class: int = 4,
     batch_size: int = 16,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Grad-CAM for every image in ``samples`` (``path``, ``label``; ``domain`` optional), for its true class.
+
+    ``classes`` is the class set of the data (one list, or ``{dataset: list}`` keyed by the
+    ``dataset`` column); the prediction that decides right / wrong is restricted to
+    ``labels.class_set(classes, within=<trained classes>)``, as in ``predict``.
 
     Writes under ``out``: ``cam_regions.csv`` (per image: region shares, prediction),
     ``region_comparison.csv`` (when there are two domains: means, difference, Mann-Whitney U,
@@ -169,6 +211,7 @@ def cam_report(
     from . import plots
     from .images import Preprocess, denormalize, load_rgb
     from .labels import CLASSES
+    from .models import trained_classes
     from .predict import model_image_size
 
     out = Path(out)
@@ -176,6 +219,17 @@ def cam_report(
     if "domain" not in table.columns:
         table["domain"] = "all"
     table["emotion"] = [CLASSES[int(i)] for i in table["label"]]
+    trained = trained_classes(model)
+    if isinstance(classes, Mapping):
+        if "dataset" not in table.columns:
+            raise ValueError("classes given per data set need a 'dataset' column in samples")
+        row_classes = [labels.class_set(classes[d], within=trained) for d in table["dataset"]]
+    else:
+        row_classes = [labels.class_set(classes, within=trained)] * len(table)
+    inside = np.array([e in c for e, c in zip(table["emotion"], row_classes, strict=True)], dtype=bool)
+    if not inside.all():  # images of a class outside the scored set cannot be right or wrong
+        table = table[inside].reset_index(drop=True)
+        row_classes = [c for c, keep in zip(row_classes, inside, strict=True) if keep]
     preprocess = Preprocess(model_image_size(model))
     explainer = CamExplainer(model)
     device = next(model.parameters()).device
@@ -184,7 +238,8 @@ def cam_report(
         rows = table.iloc[start:start + batch_size]
         x = torch.stack([preprocess(load_rgb(p)) for p in rows["path"]])
         with torch.no_grad():
-            preds.extend(model(x.to(device)).argmax(1).tolist())
+            logits = model(x.to(device))
+        preds.extend(int(labels.predict_restricted(logits[i: i + 1], row_classes[start + i])[0]) for i in range(len(rows)))
         cams.append(explainer(x, rows["label"].astype(int).tolist()))
         shown.extend(denormalize(x).permute(0, 2, 3, 1).numpy())
     maps = np.concatenate(cams)

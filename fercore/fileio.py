@@ -34,10 +34,25 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
         raise
 
 
+def json_safe(data: Any) -> Any:
+    """``data`` with NaN and infinite floats as None, so that the JSON is valid (``null``)."""
+    import math
+
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    if hasattr(data, "item") and getattr(data, "ndim", None) == 0:  # numpy scalars
+        return json_safe(data.item())
+    return data
+
+
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
+    """Write ``data`` as indented JSON, atomically; undefined numbers (NaN) become ``null``."""
     with atomic_open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=False, default=str)
+        json.dump(json_safe(data), handle, indent=2, sort_keys=False, default=str, allow_nan=False)
         handle.write("\n")
     return Path(path)
 

@@ -152,17 +152,53 @@ def class_indices(classes: Iterable[str | int]) -> list[int]:
     return sorted({to_index(c) for c in classes})
 
 
+def class_set(
+    declared: Iterable[str | int] | None = None,
+    *,
+    available: Iterable[str | int] | None = None,
+    within: Iterable[str | int] | None = None,
+) -> list[str]:
+    """The one rule that decides which classes a model is scored (or trained) on.
+
+    In this order: the ``declared`` list (a config or notebook parameter) if given; else the
+    classes ``available`` in the data (the union of the class folders over *all* splits of a
+    dataset root, or the emotions of a whole manifest; see :func:`fercore.data.dataset_classes`);
+    else all 8. The result is then intersected with ``within`` (the checkpoint's
+    ``trained_classes`` when the model was trained on fewer, or a second set's classes).
+    A subset of the data that lacks a class by chance is still scored on this full set.
+
+    >>> class_set(available=["happy", "sad", "angry"], within=CLASSES)
+    ['Anger', 'Happiness', 'Sadness']
+    """
+    base = declared if declared is not None else available if available is not None else CLASSES
+    chosen = set(class_indices(base))
+    if within is not None:
+        chosen &= set(class_indices(within))
+    if not chosen:
+        raise ValueError(
+            f"no class left to score: declared={_names(declared)}, available={_names(available)}, within={_names(within)}"
+        )
+    return [CLASSES[i] for i in sorted(chosen)]
+
+
+def _names(classes: Iterable[str | int] | None) -> list[str] | None:
+    return None if classes is None else [canonical_name(c) for c in classes]
+
+
 def restrict_logits(
     logits: torch.Tensor | np.ndarray, classes: Sequence[str | int] = SEVEN_CLASSES
 ) -> torch.Tensor | np.ndarray:
-    """Keep only the logit columns of ``classes`` (canonical order).
+    """Keep only the logit columns of ``classes`` (canonical order): the one restriction.
 
-    Used to score an 8-class model on a dataset without Contempt: the Contempt logit is
-    dropped *before* softmax / argmax, so the model can never predict an absent class.
+    Every path that turns logits into a prediction, a probability or a loss (predict,
+    evaluate, calibration, training, Grad-CAM targets) goes through this function, so a
+    model can never predict a class outside the set (e.g. Contempt on FER2013).
     """
     cols = class_indices(classes)
     if logits.shape[-1] != NUM_CLASSES:
         raise ValueError(f"expected {NUM_CLASSES} logits per row, got {logits.shape[-1]}")
+    if isinstance(logits, torch.Tensor):
+        return logits[..., torch.as_tensor(cols, device=logits.device)]
     return logits[..., cols]
 
 
@@ -171,10 +207,19 @@ def predict_restricted(
 ) -> np.ndarray:
     """Canonical class index predicted from 8-class logits when only ``classes`` can occur."""
     cols = np.asarray(class_indices(classes))
-    sub = restrict_logits(logits, classes)
-    arg = sub.argmax(-1)
+    arg = restrict_logits(logits, classes).argmax(-1)
     arg = arg.cpu().numpy() if isinstance(arg, torch.Tensor) else np.asarray(arg)
     return cols[arg]
+
+
+def restricted_probabilities(logits: np.ndarray, classes: Sequence[str | int]) -> np.ndarray:
+    """N x 8 softmax probabilities over ``classes`` only (0 for the other columns)."""
+    cols = class_indices(classes)
+    sub = np.asarray(restrict_logits(np.asarray(logits, dtype=np.float64), classes))
+    sub = np.exp(sub - sub.max(axis=-1, keepdims=True))
+    probs = np.zeros(np.asarray(logits).shape, dtype=np.float64)
+    probs[..., cols] = sub / sub.sum(axis=-1, keepdims=True)
+    return probs
 
 
 def group_of(label: str | int, groups: dict[str, str] | None = None) -> str:

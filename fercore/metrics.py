@@ -4,10 +4,13 @@ A predictions table (``predict`` writes it) has ``label`` and ``pred`` (canonica
 names) and ``p_<Class>`` for the 8 classes; optional columns ``gender``, ``intensity``,
 ``domain`` group the metrics.
 
-Rule for classes absent from the test set (FER2013 has no Contempt): they appear in the
-per-class report with support 0 (and precision 0 when never predicted), and the macro
-average is taken over the classes *present in the test set* only; the report says so
-under ``"averaging"``. Weighted averages are unaffected (weight 0).
+Rule for classes without support in the scored rows (FER2013 has no Contempt; a CV fold may
+lack a class by chance): their recall and F1 are undefined and reported as NaN (``null`` in
+metrics.json), their precision too unless the class was predicted (then it is 0, a real
+number of false alarms); the macro average is taken over the classes *with support*, and the
+report states how many under ``"macro avg"["classes"]`` and ``"averaging"``. Weighted averages
+are unaffected (weight 0). Which classes a model could *predict* is decided before, by
+:func:`fercore.labels.class_set` and the restriction in :func:`fercore.predict.predict`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
+from . import labels
 from .labels import CLASSES, EMOTION_GROUPS
 
 PROB_COLUMNS = [f"p_{c}" for c in CLASSES]
@@ -42,32 +46,36 @@ def arrays(preds: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     """scikit-learn's ``classification_report(output_dict=True)`` shape over all 8 canonical
-    classes, macro average over the classes present in ``y_true``."""
-    labels = list(range(len(CLASSES)))
-    precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    classes; undefined per-class values are NaN; macro average over the classes with support."""
+    all_labels = list(range(len(CLASSES)))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=all_labels, zero_division=np.nan)
+    present = sorted(set(y_true.tolist()))
+    recall = np.where(support > 0, recall, np.nan)
+    f1 = np.where(support > 0, f1, np.nan)
     report: dict[str, Any] = {
         name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1-score": float(f1[i]), "support": int(support[i])}
         for i, name in enumerate(CLASSES)
     }
-    present = sorted(set(y_true.tolist()))
     report["accuracy"] = float(skm.accuracy_score(y_true, y_pred))
     report["macro avg"] = {
-        "precision": float(precision[present].mean()),
-        "recall": float(recall[present].mean()),
-        "f1-score": float(f1[present].mean()),
+        "precision": float(np.nan_to_num(precision[present], nan=0.0).mean()) if present else float("nan"),
+        "recall": float(recall[present].mean()) if present else float("nan"),
+        "f1-score": float(f1[present].mean()) if present else float("nan"),
         "support": int(support.sum()),
+        "classes": len(present),
     }
     weights = support / max(support.sum(), 1)
     report["weighted avg"] = {
-        "precision": float((precision * weights).sum()),
-        "recall": float((recall * weights).sum()),
-        "f1-score": float((f1 * weights).sum()),
+        "precision": float((np.nan_to_num(precision) * weights).sum()),
+        "recall": float((np.nan_to_num(recall) * weights).sum()),
+        "f1-score": float((np.nan_to_num(f1) * weights).sum()),
         "support": int(support.sum()),
     }
-    absent = [CLASSES[i] for i in labels if i not in present]
+    absent = [CLASSES[i] for i in all_labels if i not in present]
     report["averaging"] = (
-        "macro avg over the classes present in the test set"
-        + (f" (absent, support 0: {', '.join(absent)})" if absent else "")
+        f"macro avg over the {len(present)} classes with support"
+        + (f"; no support, recall and F1 undefined (null): {', '.join(absent)}" if absent else "")
     )
     return report
 
@@ -232,13 +240,16 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def restricted_logits(preds: pd.DataFrame, classes: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(logits over ``classes``, true indices into ``classes``) of the readable rows of a predictions
-    table; ``classes`` defaults to those in its ``label`` column (what ``predict`` was restricted to)."""
+def restricted_logits(preds: pd.DataFrame, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(logits over ``classes``, true indices into ``classes``) of the readable, labelled rows of a
+    predictions table, through :func:`fercore.labels.restrict_logits`."""
     ok = preds[preds["label"].notna() & preds["pred"].notna()]
-    classes = list(classes) if classes is not None else [c for c in CLASSES if c in set(ok["label"])]
-    logits = ok[[f"logit_{c}" for c in classes]].to_numpy(dtype=np.float64)
-    return logits, np.array([classes.index(c) for c in ok["label"]], dtype=np.int64)
+    classes = labels.class_set(classes)
+    logits = labels.restrict_logits(ok[[f"logit_{c}" for c in CLASSES]].to_numpy(dtype=np.float64), classes)
+    outside = sorted(set(ok["label"]) - set(classes))
+    if outside:
+        raise ValueError(f"labels {outside} are outside the scored classes {classes}")
+    return np.asarray(logits), np.array([classes.index(c) for c in ok["label"]], dtype=np.int64)
 
 
 def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
@@ -256,14 +267,25 @@ def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
 # --------------------------------------------------------------------------- everything at once
 
 
-def evaluate_predictions(preds: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """metrics.json content: the classification report at top level plus every other metric."""
+def evaluate_predictions(preds: pd.DataFrame, *, classes: Sequence[str], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """metrics.json content: the classification report at top level plus every other metric.
+
+    ``classes`` is the class set the predictions were restricted to (recorded as
+    ``restricted_to_classes``); a prediction outside it is an error, not a silent wrong number."""
     y_true, y_pred, probs = arrays(preds)
+    outside = sorted({CLASSES[i] for i in y_pred} - set(classes))
+    if outside:
+        raise ValueError(f"predictions {outside} lie outside the scored classes {list(classes)}: predict with classes=...")
+    unscorable = sorted({CLASSES[i] for i in y_true} - set(classes))
+    if unscorable:
+        raise ValueError(f"labels {unscorable} lie outside the scored classes {list(classes)}: leave those images out first "
+                         "(fercore.data.within_classes)")
     report = classification_report(y_true, y_pred)
     counts, normalised = confusion(y_true, y_pred)
     curves = roc_pr(y_true, probs)
     out: dict[str, Any] = dict(report)
     out.update({
+        "restricted_to_classes": list(classes),
         "n": len(y_true),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
         "top_k_accuracy": {str(k): top_k_accuracy(y_true, probs, k) for k in (1, 2, 3)},

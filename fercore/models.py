@@ -609,6 +609,17 @@ def features(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return model.forward_head(model.forward_features(images), pre_logits=True)
 
 
+def trained_classes(model: nn.Module) -> list[str]:
+    """The classes a model was trained to tell apart: a fercore checkpoint's ``trained_classes``
+    (e.g. the 7 of FER2013), else every class its head has (all 8 for an HSEmotion file)."""
+    from .labels import CLASSES, canonical_name
+
+    meta = getattr(model, "fercore_metadata", None) or {}
+    if meta.get("trained_classes"):
+        return [canonical_name(c) for c in meta["trained_classes"]]
+    return list(CLASSES[: int(getattr(model, "num_classes", len(CLASSES)))])
+
+
 # --------------------------------------------------------------------------- fercore checkpoints
 
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 
-from . import plots
-from .data import discover
+from . import labels, plots
+from .data import dataset_classes, discover
 from .demo import DemoSpec, make_demo_data
 from .fileio import mark_latest, new_run_dir, write_json
 from .labels import CLASSES
 from .metrics import arrays, confusion, evaluate_predictions
-from .models import load_model
+from .models import load_model, trained_classes
 from .predict import predict
 from .train import TrainConfig, train
 
@@ -113,7 +113,9 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
     result = train(config.train_config(), out=run_dir)
 
     model = load_model(run_dir / "checkpoint.pt")
-    preds = predict(model, discover(config.data_dir / "real", ["test"]), workers=config.workers, progress=config.progress)
+    real_classes = dataset_classes(config.data_dir / "real")
+    preds = predict(model, discover(config.data_dir / "real", ["test"]), classes=real_classes, workers=config.workers,
+                    progress=config.progress)
     matrix, _ = confusion(*arrays(preds)[:2])
     per_class = {name: float(matrix[i, i] / matrix[i].sum()) for i, name in enumerate(CLASSES) if matrix[i].sum()}
     write_json(run_dir / "confusion_test.json", {"labels": list(CLASSES), "matrix": matrix.tolist(), "per_class_accuracy": per_class})
@@ -141,7 +143,8 @@ def _synthetic_accuracy(model: torch.nn.Module, config: DemoRunConfig, run_dir: 
     extract_grids(config.data_dir / "synthetic" / "raw_grids", processed, ExtractOptions(layout="auto", detector="none"),
                   workers=2, progress=config.progress)
     faces = face_table(processed, "test")
-    preds = predict(model, faces, workers=config.workers, progress=config.progress)
-    metrics = evaluate_predictions(preds, n_boot=200)
+    classes = labels.class_set(dataset_classes(processed), within=trained_classes(model))
+    preds = predict(model, faces, classes=classes, workers=config.workers, progress=config.progress)
+    metrics = evaluate_predictions(preds, classes=classes, n_boot=200)
     write_json(run_dir / "synthetic_test_metrics.json", metrics)
     return float(metrics["accuracy"])

@@ -17,11 +17,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .data import default_workers, discover, present_classes
+from . import labels
+from .data import dataset_classes, default_workers, discover, within_classes
 from .fileio import write_csv, write_json
 from .images import Preprocess, is_image_file, load_rgb
-from .labels import CLASSES, UnknownLabelError, canonical_name, class_indices
-from .models import default_image_size
+from .labels import CLASSES, UnknownLabelError, canonical_name
+from .models import default_image_size, trained_classes
 from .train import pick_device
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,15 @@ def predict(
     """Predict every image; returns path, label, pred, ``p_<Class>``, ``logit_<Class>``, error,
     and the columns split / domain / gender / intensity / source when ``samples`` has them.
 
-    ``classes`` restricts the prediction to those classes (e.g. the 7 of FER2013): their
-    logits are soft-maxed among themselves, the others get probability 0.
+    The prediction is restricted to ``labels.class_set(classes, within=trained_classes(model))``:
+    the given classes (e.g. the 7 of a FER2013 root, from :func:`fercore.data.dataset_classes`)
+    or, without them, the classes the model was trained on (all 8 for an HSEmotion file). Their
+    logits are soft-maxed among themselves; the other classes get probability 0.
     """
     table = samples.reset_index(drop=True) if isinstance(samples, pd.DataFrame) else pd.DataFrame({"path": [str(p) for p in samples]})
     device = pick_device(str(device)) if not isinstance(device, torch.device) else device
     size = image_size or model_image_size(model)
-    allowed = torch.zeros(len(CLASSES), dtype=torch.bool)
-    allowed[class_indices(classes) if classes is not None else slice(None)] = True
+    scored_classes = labels.class_set(classes, within=trained_classes(model))
     preprocess = Preprocess(size)
     loader = DataLoader(_SafeImages(table["path"].astype(str).tolist(), preprocess), batch_size=batch_size,
                         num_workers=default_workers() if workers is None else workers, pin_memory=device.type == "cuda")
@@ -91,9 +93,7 @@ def predict(
             logits_all[index.numpy()] = logits.float().cpu().numpy()
             for i, message in zip(index.tolist(), err, strict=True):
                 errors[i] = message
-    masked = np.where(allowed.numpy(), logits_all, -np.inf)
-    probs = np.exp(masked - masked.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = labels.restricted_probabilities(logits_all, scored_classes)
     failed = np.array([bool(e) for e in errors])
     pred = np.array(CLASSES, dtype=object)[probs.argmax(axis=1)]
     pred[failed] = None
@@ -150,36 +150,89 @@ def write_predictions(preds: pd.DataFrame, path: str | Path, *, logits: bool = F
     return write_csv(path, preds.drop(columns=drop))
 
 
+def training_references(
+    model: nn.Module, data_root: str | Path, split: str, train_root: str | Path | None = None
+) -> tuple[dict[str, pd.DataFrame], str]:
+    """Training data a test split is checked against for pixel-identical twins, and a note.
+
+    The union of: ``train_root`` (``ROOT`` or ``ROOT/<split>``) when given; the ``train`` split of
+    the same dataset root; the data named in a fercore checkpoint's config. An HSEmotion file
+    names no training data, which the note says."""
+    refs: dict[str, pd.DataFrame] = {}
+    notes = []
+
+    def add(root: Path, train_split: str) -> None:
+        key = f"{root}/{train_split}"
+        if (root / train_split).is_dir() and key not in refs and not (root.resolve() == Path(data_root).resolve() and train_split == split):
+            refs[key] = discover(root, [train_split])
+
+    if train_root is not None:
+        given = Path(train_root)
+        if not given.is_dir():
+            raise FileNotFoundError(f"--train-root {given} does not exist")
+        if (given / "train").is_dir():
+            add(given, "train")
+        else:  # a split folder itself: ROOT/<split>
+            add(given.parent, given.name)
+    add(Path(data_root), "train")
+    config = (getattr(model, "fercore_metadata", None) or {}).get("config") or {}
+    if config.get("data_root"):
+        trained_on = Path(config["data_root"])
+        if (trained_on / config.get("train_split", "train")).is_dir():
+            add(trained_on, config.get("train_split", "train"))
+        else:
+            notes.append(f"the model's training data {trained_on} is not on this machine")
+    elif not config:
+        notes.append("the weights file names no training data (not a fercore checkpoint): "
+                     "no twin check against the model's own training data was possible")
+    return refs, "; ".join(notes)
+
+
 def evaluate_folder(
     model: nn.Module,
     data_root: str | Path,
     out: str | Path,
     *,
     split: str = "test",
+    classes: Sequence[str] | None = None,
     calibrate_on: str | None = None,
+    keep_duplicates: bool = False,
+    train_root: str | Path | None = None,
     workers: int | None = None,
     batch_size: int = 64,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Predict a split, write predictions.csv, metrics.json and figures/ under ``out`` (a new folder).
 
-    Predictions are restricted to the classes the split contains (FER2013: 7, no Contempt).
-    ``calibrate_on`` names a validation split on which a temperature is fitted; metrics.json
-    then reports the test calibration before and after scaling (predictions stay unscaled).
+    Predictions are restricted to ``labels.class_set(classes, available=<classes of every split
+    of data_root>, within=<the model's trained classes>)`` (FER2013: 7, no Contempt). Test images
+    with a pixel-identical twin in the training data (see :func:`training_references`) or
+    duplicated with another label are dropped first, unless ``keep_duplicates``; metrics.json
+    says how many under ``"duplicates"``. ``calibrate_on`` names a validation split on which a
+    temperature is fitted; metrics.json then reports the test calibration before and after
+    scaling (predictions stay unscaled).
     """
     from . import plots
+    from .dedup import drop_test_duplicates
     from .metrics import arrays, calibration_bins, evaluate_predictions, most_confident_errors, roc_pr
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty; fercore never overwrites an evaluation")
     samples = discover(data_root, [split])
-    classes = present_classes(samples)
-    preds = predict(model, samples, classes=classes, workers=workers, batch_size=batch_size, progress=progress)
+    scored_classes = labels.class_set(classes, available=dataset_classes(data_root), within=trained_classes(model))
+    duplicates = None
+    if not keep_duplicates:
+        refs, note = training_references(model, data_root, split, train_root)
+        samples, report = drop_test_duplicates(samples, refs, note=note, workers=max(1, workers or 2), progress=progress)
+        log.info("%s", report.line())
+        duplicates = report.to_json()
+    samples = within_classes(samples, scored_classes)
+    preds = predict(model, samples, classes=scored_classes, workers=workers, batch_size=batch_size, progress=progress)
     write_predictions(preds, out / "predictions.csv")
     scored = preds[preds["error"] == ""]
-    metrics = evaluate_predictions(scored)
-    metrics["restricted_to_classes"] = classes
+    metrics = evaluate_predictions(scored, classes=scored_classes)
+    metrics["duplicates"] = duplicates or {"policy": "kept (--keep-duplicates)"}
     metrics["unreadable"] = preds.loc[preds["error"] != "", ["path", "error"]].to_dict(orient="records")
     write_json(out / "metrics.json", metrics)
     y_true, _, probs = arrays(scored)
@@ -198,7 +251,8 @@ def evaluate_folder(
         titles = [f"true {t}\npred {p} ({c:.2f})" for t, p, c in zip(errors["label"], errors["pred"], errors["confidence"], strict=True)]
         plots.gallery(images, titles, figures / "confident_errors")
     if calibrate_on:
-        metrics["temperature_scaling"] = _temperature_report(model, data_root, calibrate_on, scored, classes, workers, batch_size, progress)
+        metrics["temperature_scaling"] = _temperature_report(model, data_root, calibrate_on, scored, scored_classes, workers,
+                                                             batch_size, progress)
         write_json(out / "metrics.json", metrics)
     return metrics
 
@@ -207,7 +261,8 @@ def _temperature_report(model, data_root, split, scored, classes, workers, batch
     """Fit T on ``split`` (validation), report test ECE before and after dividing logits by T."""
     from .metrics import ece_mce, fit_temperature, restricted_logits, softmax
 
-    val = predict(model, discover(data_root, [split]), classes=classes, workers=workers, batch_size=batch_size, progress=progress)
+    val = predict(model, within_classes(discover(data_root, [split]), classes), classes=classes, workers=workers,
+                  batch_size=batch_size, progress=progress)
     temperature = fit_temperature(*restricted_logits(val, classes))
     test_logits, y_test = restricted_logits(scored, classes)
     return {"fitted_on": split, "temperature": temperature,

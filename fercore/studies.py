@@ -22,7 +22,8 @@ import pandas as pd
 from scipy import stats
 from torch import nn
 
-from .data import discover, load_samples, per_class_subset, present_classes
+from . import labels
+from .data import dataset_classes, discover, load_samples, per_class_subset, within_classes
 from .labels import CLASSES
 from .metrics import (
     accuracy,
@@ -35,7 +36,7 @@ from .metrics import (
     restricted_logits,
     softmax,
 )
-from .models import create_model, default_image_size, load_model, read_checkpoint
+from .models import create_model, default_image_size, load_model, read_checkpoint, trained_classes
 from .predict import predict
 from .train import Stage, TrainConfig
 
@@ -83,6 +84,28 @@ def face_table(root: str | Path, split: str) -> pd.DataFrame:
     return discover(root, [split])
 
 
+class TestSets(dict):
+    """``{name: samples}`` test sets, plus per set the class set it is scored on (``classes``: every
+    class of the data set over all its splits) and what the duplicate policy dropped (``duplicates``)."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, sets: Mapping[str, pd.DataFrame], classes: Mapping[str, list[str]],
+                 duplicates: Mapping[str, dict[str, Any]] | None = None):
+        super().__init__(sets)
+        self.classes = dict(classes)
+        self.duplicates = dict(duplicates or {})
+
+
+def _drop_train_twins(test: pd.DataFrame, reference: pd.DataFrame | None, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    from .dedup import drop_test_duplicates
+
+    kept, report = drop_test_duplicates(test, {f"{name} train": reference} if reference is not None else {},
+                                        note="" if reference is not None else "no train split to compare with")
+    log.info("%s: %s", name, report.line())
+    return kept, report.to_json()
+
+
 def test_sets(
     real_roots: Mapping[str, str | Path],
     synthetic_root: str | Path,
@@ -91,15 +114,46 @@ def test_sets(
     synthetic_split: str = "test",
     max_per_class: int | None = None,
     seed: int = 0,
-) -> dict[str, pd.DataFrame]:
+    keep_duplicates: bool = False,
+) -> TestSets:
     """``{name: samples}`` for each real dataset and ``synthetic``, each with a ``domain`` column
-    (``real`` / ``synthetic``) and at most ``max_per_class`` images per emotion (seeded)."""
-    sets = {}
+    (``real`` / ``synthetic``) and ``dataset`` (its name), and at most ``max_per_class`` images per
+    emotion (seeded). Unless ``keep_duplicates``, test images with a pixel-identical twin in the
+    same data set's ``train`` split, or duplicated with another label, are dropped first."""
+    sets, classes, duplicates = {}, {}, {}
     for name, root in real_roots.items():
-        sets[name] = per_class_subset(discover(root, [real_split]), max_per_class, seed=seed).assign(domain="real", dataset=name)
-    sets["synthetic"] = per_class_subset(face_table(synthetic_root, synthetic_split), max_per_class, seed=seed).assign(
-        domain="synthetic", dataset="synthetic")
-    return sets
+        test = discover(root, [real_split])
+        if not keep_duplicates:
+            reference = discover(root, ["train"]) if (Path(root) / "train").is_dir() and real_split != "train" else None
+            test, duplicates[name] = _drop_train_twins(test, reference, name)
+        sets[name] = per_class_subset(test, max_per_class, seed=seed).assign(domain="real", dataset=name)
+        classes[name] = dataset_classes(root)
+    synthetic = face_table(synthetic_root, synthetic_split)
+    if not keep_duplicates:
+        try:
+            reference = face_table(synthetic_root, "train") if synthetic_split != "train" else None
+        except (ValueError, FileNotFoundError):
+            reference = None
+        synthetic, duplicates["synthetic"] = _drop_train_twins(synthetic, reference, "synthetic")
+    sets["synthetic"] = per_class_subset(synthetic, max_per_class, seed=seed).assign(domain="synthetic", dataset="synthetic")
+    classes["synthetic"] = dataset_classes(synthetic_root)
+    return TestSets(sets, classes, duplicates)
+
+
+def duplicate_table(sets: TestSets) -> pd.DataFrame:
+    """Rows: test sets; images checked, dropped as twins of training images, dropped for
+    conflicting labels, and what they were compared with."""
+    rows = [{"test set": name, "checked": d["checked_images"], "dropped: twin in train": d["dropped_train_twins"],
+             "dropped: other label": d["dropped_conflicting_labels"], "compared with": ", ".join(d["compared_with"]) or d["note"]}
+            for name, d in sets.duplicates.items()]
+    columns = ["test set", "checked", "dropped: twin in train", "dropped: other label", "compared with"]
+    return pd.DataFrame(rows, columns=columns).set_index("test set")
+
+
+def shared_classes(sets: TestSets, names: tuple[str, str] | None = None) -> list[str]:
+    """Classes both of two test sets hold (default: the first real set and the synthetic one)."""
+    a, b = names or (next(n for n in sets if n != "synthetic"), "synthetic")
+    return labels.class_set(sets.classes[a], within=sets.classes[b])
 
 
 def class_table(sets: Mapping[str, pd.DataFrame], column: str = "emotion") -> pd.DataFrame:
@@ -152,22 +206,28 @@ class DomainResult:
     name: str
     preds: pd.DataFrame
     metrics: dict[str, Any]
+    classes: list[str]
 
 
 def evaluate_sets(
-    model: nn.Module, sets: Mapping[str, pd.DataFrame], *, batch_size: int = 64, workers: int | None = None,
-    device: str = "auto", progress: bool = True, n_boot: int = 1000, seed: int = 0, out: str | Path | None = None,
+    model: nn.Module, sets: TestSets, *, classes: Mapping[str, list[str]] | None = None, batch_size: int = 64,
+    workers: int | None = None, device: str = "auto", progress: bool = True, n_boot: int = 1000, seed: int = 0,
+    out: str | Path | None = None,
 ) -> dict[str, DomainResult]:
-    """Predict each test set on the classes it has (FER2013: 7) and compute every metric; with
-    ``out``, write ``predictions_<set>.csv`` and ``metrics_<set>.json`` there."""
+    """Predict each test set on its data set's classes (``classes`` or ``sets.classes``; FER2013: 7),
+    intersected with the model's trained classes, and compute every metric; with ``out``, write
+    ``predictions_<set>.csv`` and ``metrics_<set>.json`` there."""
     from .fileio import write_json
     from .predict import write_predictions
 
+    classes = classes if classes is not None else sets.classes
     results = {}
     for name, samples in sets.items():
-        preds = predict(model, samples, classes=present_classes(samples), batch_size=batch_size, workers=workers,
+        scored = labels.class_set(classes[name], within=trained_classes(model))
+        samples = within_classes(samples, scored)
+        preds = predict(model, samples, classes=scored, batch_size=batch_size, workers=workers,
                         device=device, progress=progress)
-        results[name] = DomainResult(name, preds, evaluate_predictions(preds, n_boot=n_boot, seed=seed))
+        results[name] = DomainResult(name, preds, evaluate_predictions(preds, classes=scored, n_boot=n_boot, seed=seed), scored)
         if out is not None:
             write_predictions(preds, Path(out) / f"predictions_{name}.csv")
             write_json(Path(out) / f"metrics_{name}.json", results[name].metrics)
@@ -215,14 +275,14 @@ def accuracy_gap_table(gaps: Mapping[str, dict[str, float]]) -> pd.DataFrame:
 def temperature_transfer(results: Mapping[str, DomainResult], fit_on: str, *, seed: int = 0) -> pd.DataFrame:
     """Does calibration learnt on real faces carry over? A temperature is fitted on a random half
     of ``fit_on``; ECE before and after it is reported on the other half and on every other set."""
-    logits, y_true = restricted_logits(results[fit_on].preds)
+    logits, y_true = restricted_logits(results[fit_on].preds, results[fit_on].classes)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y_true))
     fit_idx, held_idx = order[: len(order) // 2], order[len(order) // 2:]
     temperature = fit_temperature(logits[fit_idx], y_true[fit_idx])
     rows = []
     for name, r in results.items():
-        z, y = restricted_logits(r.preds)
+        z, y = restricted_logits(r.preds, r.classes)
         if name == fit_on:
             z, y, name = z[held_idx], y[held_idx], f"{name} (held-out half)"
         before, after = softmax(z), softmax(z, temperature)
@@ -375,14 +435,14 @@ def rq2_findings(comparison: pd.DataFrame, n_train: int, gender: pd.DataFrame | 
 # --------------------------------------------------------------------------- RQ3
 
 
-def gradcam_study(model: nn.Module, samples: pd.DataFrame, out: str | Path, *, per_class: int = 4, batch_size: int = 16,
-                  progress: bool = True) -> dict[str, Any]:
+def gradcam_study(model: nn.Module, samples: pd.DataFrame, out: str | Path, *, classes: Mapping[str, list[str]] | list[str],
+                  per_class: int = 4, batch_size: int = 16, progress: bool = True) -> dict[str, Any]:
     """Grad-CAM for the true class of each image (``explain.cam_report``) and what the chapter shows:
     the region comparison table, accuracy per domain on the explained images, the figure files."""
     from .explain import cam_report
 
     out = Path(out)
-    report = cam_report(model, samples, out, per_class=per_class, batch_size=batch_size, progress=progress)
+    report = cam_report(model, samples, out, classes=classes, per_class=per_class, batch_size=batch_size, progress=progress)
     regions = pd.read_csv(out / "cam_regions.csv")
     comparison = pd.read_csv(out / "region_comparison.csv").set_index("region") if (out / "region_comparison.csv").is_file() else None
     figures = [out / "figures" / "cam_mean.png", *sorted((out / "figures").glob("cam_*_correct.png")),
@@ -425,8 +485,10 @@ class GapResult:
     within_class_ratio: float  # mean cross-domain same-emotion distance / mean between-emotion distance (real)
 
 
-def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, permutations: int = 500, seed: int = 0) -> GapResult:
-    """Domain classifier AUC, MMD test and per-emotion centroid distances between the two domains."""
+def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, classes: list[str] | None = None, permutations: int = 500,
+               seed: int = 0) -> GapResult:
+    """Domain classifier AUC, MMD test and per-emotion centroid distances between the two domains;
+    the centroids are compared for ``classes`` (the classes both sets hold, :func:`shared_classes`)."""
     from .embeddings import centroid_distances, domain_auc, mmd_test
 
     table = table.reset_index(drop=True)
@@ -437,6 +499,8 @@ def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, permutations: int = 50
     kinds = sorted(set(domains.tolist()))
     mmd = mmd_test(normed[domains == kinds[0]], normed[domains == kinds[1]], permutations=permutations, seed=seed)
     centroids = centroid_distances(normed, table)
+    if classes is not None:
+        centroids = centroids[centroids["emotion"].isin(labels.class_set(classes))].reset_index(drop=True)
     real = table["domain"] == kinds[0]
     means = np.stack([normed[(real & (table["emotion"] == c)).to_numpy()].mean(0) for c in centroids["emotion"]])
     between = np.linalg.norm(means[:, None] - means[None], axis=-1)[np.triu_indices(len(means), 1)].mean() if len(means) > 1 else np.nan

@@ -75,7 +75,7 @@ def test_train_cli_and_resume(demo_root, tmp_path, capsys):
     config.write_text(f"experiment: t\ndata_root: {demo_root / 'real'}\nmax_train_samples: 64\nmax_val_samples: 32\n"
                       "arch: resnet10t\nimage_size: 32\nbatch_size: 16\nepochs: 1\noptimizer: sam\nworkers: 0\nprogress: false\n")
     assert cli.main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--set", "lr=3e-4"]) == 0
-    assert "val accuracy" in capsys.readouterr().out
+    assert "selection split (10% of train) accuracy" in capsys.readouterr().out
     assert "lr: 0.0003" in (tmp_path / "run" / "config.yaml").read_text()
     assert cli.main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
     assert "not empty" in capsys.readouterr().err

@@ -41,12 +41,32 @@ def test_seven_class_test_set_scored_by_an_eight_class_model():
     y_pred = predict_restricted(logits)
     assert CONTEMPT not in y_pred
     ours = M.classification_report(y_true, y_pred)
-    assert ours["Contempt"] == {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0}
+    contempt = ours["Contempt"]  # no support and never predicted: every value undefined, not 0
+    assert contempt["support"] == 0 and all(np.isnan(contempt[k]) for k in ("precision", "recall", "f1-score"))
     ref = sk_report(y_true, y_pred, labels=seven, output_dict=True, zero_division=0)
     assert ours["macro avg"]["f1-score"] == pytest.approx(ref["macro avg"]["f1-score"])
     assert ours["macro avg"]["precision"] == pytest.approx(ref["macro avg"]["precision"])
     assert ours["weighted avg"]["f1-score"] == pytest.approx(ref["weighted avg"]["f1-score"])
-    assert "absent, support 0: Contempt" in ours["averaging"]
+    assert ours["macro avg"]["classes"] == 7
+    assert "macro avg over the 7 classes with support" in ours["averaging"] and "Contempt" in ours["averaging"]
+
+
+def test_a_class_without_support_but_predicted_has_precision_zero_and_no_recall():
+    y_true = np.array([0, 0, 4, 4])
+    y_pred = np.array([0, 2, 4, 4])  # Disgust predicted once, never true
+    report = M.classification_report(y_true, y_pred)
+    assert report["Disgust"]["precision"] == 0.0 and np.isnan(report["Disgust"]["recall"])
+    assert np.isnan(report["Disgust"]["f1-score"]) and report["macro avg"]["classes"] == 2
+    assert report["macro avg"]["recall"] == pytest.approx((0.5 + 1.0) / 2)
+
+
+def test_undefined_metrics_are_null_in_json(tmp_path):
+    import json
+
+    from fercore.fileio import write_json
+
+    path = write_json(tmp_path / "m.json", {"Contempt": M.classification_report(np.array([0]), np.array([0]))["Contempt"]})
+    assert json.loads(path.read_text())["Contempt"] == {"precision": None, "recall": None, "f1-score": None, "support": 0}
 
 
 def test_hand_computed_small_case():
@@ -123,7 +143,10 @@ def test_evaluate_predictions_has_every_section():
     y_pred = np.where(rng.random(200) < 0.5, y_true, rng.integers(0, 8, 200))
     frame = table(y_true, y_pred).assign(gender=np.where(np.arange(200) % 2, "female", "male"),
                                          intensity=np.where(np.arange(200) % 3, "high", "extreme"))
-    out = M.evaluate_predictions(frame, n_boot=100)
+    out = M.evaluate_predictions(frame, classes=list(CLASSES), n_boot=100)
+    assert out["restricted_to_classes"] == list(CLASSES)
+    with pytest.raises(ValueError, match="outside the scored classes"):
+        M.evaluate_predictions(frame, classes=["Anger", "Happiness"], n_boot=10)
     for key in ("accuracy", "macro avg", "weighted avg", "Anger", "balanced_accuracy", "top_k_accuracy", "roc_auc",
                 "average_precision", "confidence", "calibration", "emotion_groups", "bootstrap_95ci", "confusion_matrix",
                 "by_gender", "by_intensity"):
@@ -145,7 +168,9 @@ def test_restricted_logits_keep_the_classes_of_the_labels():
     table = pd.DataFrame({"label": ["Anger", "Sadness", "Anger", None], "pred": ["Anger", "Anger", None, "Anger"]})
     for i, c in enumerate(CLASSES):
         table[f"logit_{c}"] = [float(i), float(i) + 10, 0.0, 0.0]
-    logits, y = restricted_logits(table)  # unreadable and unlabelled rows drop out
+    logits, y = restricted_logits(table, ["Anger", "Sadness"])  # unreadable and unlabelled rows drop out
     assert logits.tolist() == [[0.0, 6.0], [10.0, 16.0]] and y.tolist() == [0, 1]
     logits, y = restricted_logits(table, ["Anger", "Contempt", "Sadness"])
     assert logits.shape == (2, 3) and y.tolist() == [0, 2]
+    with pytest.raises(ValueError, match="outside the scored classes"):
+        restricted_logits(table, ["Anger", "Happiness"])

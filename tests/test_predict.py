@@ -130,7 +130,8 @@ def test_cam_report_writes_tables_and_figures(tiny_dataset, small_checkpoint, tm
     from fercore.explain import cam_report
 
     samples = discover(tiny_dataset).assign(domain=lambda t: np.where(t.split == "train", "real", "synthetic"))
-    result = cam_report(load_model(small_checkpoint), samples, tmp_path / "cam", per_class=2, progress=False)
+    result = cam_report(load_model(small_checkpoint), samples, tmp_path / "cam", classes=["Anger", "Happiness", "Sadness"],
+                        per_class=2, progress=False)
     regions = pd.read_csv(tmp_path / "cam" / "cam_regions.csv")
     assert len(regions) == 18 and {"eyes", "mouth", "brows", "nose", "other", "correct"} <= set(regions.columns)
     assert np.allclose(regions[["brows", "eyes", "nose", "mouth", "other"]].sum(axis=1), 1.0)

@@ -57,8 +57,8 @@ def test_temperature_fitted_on_real_halves_and_transfers():
     y = rng.integers(0, 8, n)
     base = rng.normal(0, 1, (n, 8))
     base[np.arange(n), y] += 1.5  # a calibrated-ish score; scaled by 4 it is over-confident
-    real = studies.DomainResult("real", preds_table(y, None, logits=4 * base), {})
-    synthetic = studies.DomainResult("synthetic", preds_table(y, None, logits=4 * base), {})
+    real = studies.DomainResult("real", preds_table(y, None, logits=4 * base), {}, list(CLASSES))
+    synthetic = studies.DomainResult("synthetic", preds_table(y, None, logits=4 * base), {}, list(CLASSES))
     table = studies.temperature_transfer({"real": real, "synthetic": synthetic}, fit_on="real")
     assert table.index.tolist() == ["real (held-out half)", "synthetic"]
     assert table["temperature"].iloc[0] > 2.5
@@ -71,7 +71,8 @@ def test_temperature_respects_missing_classes():
     y = rng.choice([0, 2, 3, 4, 5, 6, 7], 300)  # FER2013: no Contempt
     logits = rng.normal(0, 1, (300, 8))
     logits[:, 1] = 50.0  # a huge Contempt logit must not matter
-    fer = studies.DomainResult("fer", preds_table(y, None, logits=logits, classes=[c for c in CLASSES if c != "Contempt"]), {})
+    seven = [c for c in CLASSES if c != "Contempt"]
+    fer = studies.DomainResult("fer", preds_table(y, None, logits=logits, classes=seven), {}, seven)
     table = studies.temperature_transfer({"fer": fer}, fit_on="fer")
     assert np.isfinite(table.to_numpy(dtype=float)).all()
 
@@ -82,14 +83,14 @@ def test_model_comparison_counts_discordant_pairs():
     a[:10] = (y[:10] + 1) % 8  # A wrong on the first 10
     b = y.copy()
     b[30:] = (y[30:] + 1) % 8  # B wrong on the last 10
-    before = {"real": studies.DomainResult("real", preds_table(y, a), {"macro avg": {"f1-score": 0.7}})}
-    after = {"real": studies.DomainResult("real", preds_table(y, b), {"macro avg": {"f1-score": 0.7}})}
+    before = {"real": studies.DomainResult("real", preds_table(y, a), {"macro avg": {"f1-score": 0.7}}, list(CLASSES))}
+    after = {"real": studies.DomainResult("real", preds_table(y, b), {"macro avg": {"f1-score": 0.7}}, list(CLASSES))}
     table = studies.model_comparison(before, after)
     row = table.loc["real"]
     assert row["only pretrained right"] == 10 and row["only fine-tuned right"] == 10
     assert row["accuracy pretrained"] == pytest.approx(0.75) and row["McNemar p"] == pytest.approx(1.0)
     assert list(studies.accuracy_columns(table).columns) == ["pretrained", "fine-tuned"]
-    shuffled = {"real": studies.DomainResult("real", preds_table(y, b).iloc[::-1].reset_index(drop=True), {})}
+    shuffled = {"real": studies.DomainResult("real", preds_table(y, b).iloc[::-1].reset_index(drop=True), {}, list(CLASSES))}
     with pytest.raises(ValueError, match="different images"):
         studies.model_comparison(before, shuffled)
 
