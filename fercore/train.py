@@ -9,7 +9,10 @@ interrupted run and ends with the same weights as an uninterrupted one (same see
 Under ``torchrun --nproc_per_node N`` it trains with DistributedDataParallel.
 
 Model selection uses the validation split only; a ``test_split`` is scored once, at the end,
-with the selected model.
+with the selected model. Data hygiene (:mod:`fercore.dedup`): every copy of an image that
+carries two labels is dropped from training; a selection split carved from ``train`` keeps
+pixel-identical twins on one side; an explicit validation split and the test split lose
+their images with a twin in ``train``. ``keep_duplicates: true`` turns this off.
 """
 
 from __future__ import annotations
@@ -32,7 +35,17 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from .data import FaceDataset, discover, grouped_split, manifest_hash, present_classes, seed_everything
+from . import labels
+from .data import (
+    FaceDataset,
+    dataset_classes,
+    discover,
+    grouped_split,
+    manifest_hash,
+    present_classes,
+    seed_everything,
+    within_classes,
+)
 from .fileio import atomic_open, new_run_dir, save_torch, write_csv, write_json
 from .images import Preprocess, augment_transform
 from .labels import CLASSES, NUM_CLASSES, class_indices
@@ -51,14 +64,18 @@ class TrainingDivergedError(FloatingPointError):
 
 @dataclass
 class Stage:
-    """A part of the schedule: ``epochs`` at ``lr`` with ``trainable`` = head | all | N last stages."""
+    """A part of the schedule: ``epochs`` at ``lr`` with ``trainable`` = head | all | N last stages;
+    ``warmup_epochs`` (None: the config's) of linear warm-up at the start of this stage."""
 
     epochs: int
     trainable: str | int = "all"
     lr: float = 1e-4
+    warmup_epochs: float | None = None
 
     def __post_init__(self) -> None:
         self.epochs, self.lr = int(self.epochs), float(self.lr)  # YAML reads 1e-4 as a string
+        if self.warmup_epochs is not None:
+            self.warmup_epochs = float(self.warmup_epochs)
 
 
 def _coerce_fields(obj: Any) -> None:
@@ -80,7 +97,14 @@ def _coerce_fields(obj: Any) -> None:
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on; loadable from YAML (``TrainConfig.from_yaml``)."""
+    """Everything a training run depends on; loadable from YAML (``TrainConfig.from_yaml``).
+
+    ``classes``: the class set to train and score on (default: every class folder of
+    ``data_root`` over all splits; see :func:`fercore.labels.class_set`).
+    ``warmup_epochs``: linear warm-up at the start of *each* stage (each stage starts a fresh
+    optimizer and schedule), lasting this many epochs of that stage (capped at the stage's
+    length); a stage may set its own ``warmup_epochs``.
+    """
 
     experiment: str = "train"
     data_root: str = ""
@@ -90,6 +114,8 @@ class TrainConfig:
     test_split: str | None = None  # scored once with the selected model; never used for selection
     max_train_samples: int | None = None  # stratified subset, for CPU budgets
     max_val_samples: int | None = None
+    classes: list[str] | None = None  # None: the data set's classes (all splits)
+    keep_duplicates: bool = False  # True: no duplicate hygiene (see the module docstring)
     arch: str = "tf_efficientnet_b0"
     weights: str | None = None
     trust_pickle: bool = False
@@ -121,6 +147,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _coerce_fields(self)
+        if self.classes is not None:
+            self.classes = labels.class_set(self.classes)
         self.stages = [s if isinstance(s, Stage) else Stage(**s) for s in self.stages]
         checks = {
             "optimizer": (self.optimizer, {"sam", "adam", "adamw"}),
@@ -241,23 +269,48 @@ def _limit(samples: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     return subset.sort_values("path").reset_index(drop=True)
 
 
-def load_split_samples(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-    """(train, val, test) sample tables for a folder dataset, as the config asks."""
+def load_split_samples(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
+    """(train, val, test, hygiene report) sample tables for a folder dataset, as the config asks.
+
+    Unless ``keep_duplicates``: conflicting-label copies leave the train split; a carved
+    selection split is grouped by pixel content (twins stay on one side); an explicit
+    validation split and the test split lose the images that have a twin in ``train``."""
+    from .dedup import drop_conflicting, drop_test_duplicates
+
     if not config.data_root:
         raise ValueError("config data_root is empty: set it in the YAML or pass --data-root")
     train = discover(config.data_root, [config.train_split])
+    full_train = train
+    hygiene: dict[str, Any] = {"policy": "kept (keep_duplicates: true)"} if config.keep_duplicates else {}
+    workers = max(1, config.workers)
+    if not config.keep_duplicates:
+        train, dropped = drop_conflicting(train, workers=workers, progress=config.progress)
+        hygiene["train_conflicting_dropped"] = len(dropped)
+        log.info("%s/%s: dropped %d images duplicated with another label", config.data_root, config.train_split, len(dropped))
+    reference = {f"{config.data_root}/{config.train_split}": full_train}
     if config.val_split:
         val = discover(config.data_root, [config.val_split])
+        if not config.keep_duplicates:
+            val, report = drop_test_duplicates(val, reference, workers=workers, progress=config.progress)
+            hygiene["val"] = report.to_json()
+            log.info("validation split: %s", report.line())
     else:
-        train, val = grouped_split(train, config.val_fraction, seed=config.seed)
+        group = "source" if "source" in train.columns else "content_group" if "content_group" in train.columns else "source"
+        train, val = grouped_split(train, config.val_fraction, group=group, seed=config.seed)
+        hygiene["selection_split"] = f"carved from {config.train_split} ({config.val_fraction:.0%}), grouped by {group}"
     test = discover(config.data_root, [config.test_split]) if config.test_split else None
-    return _limit(train, config.max_train_samples, config.seed), _limit(val, config.max_val_samples, config.seed), test
+    if test is not None and not config.keep_duplicates:
+        test, report = drop_test_duplicates(test, reference, workers=workers, progress=config.progress)
+        hygiene["test"] = report.to_json()
+        log.info("test split: %s", report.line())
+    train, val = train.drop(columns="content_group", errors="ignore"), val.drop(columns="content_group", errors="ignore")
+    return _limit(train, config.max_train_samples, config.seed), _limit(val, config.max_val_samples, config.seed), test, hygiene
 
 
-def class_weights(labels: np.ndarray, classes: list[int]) -> torch.Tensor:
+def class_weights(targets: np.ndarray, classes: list[int]) -> torch.Tensor:
     """Inverse-frequency weights over ``classes`` (mean weight 1 over the samples)."""
-    counts = np.array([(labels == c).sum() for c in classes], dtype=np.float64)
-    weights = len(labels) / (len(classes) * np.maximum(counts, 1))
+    counts = np.array([(targets == c).sum() for c in classes], dtype=np.float64)
+    weights = len(targets) / (len(classes) * np.maximum(counts, 1))
     return torch.tensor(weights, dtype=torch.float32)
 
 
@@ -275,16 +328,16 @@ def evaluate(
     loader: DataLoader,
     device: torch.device | str = "cpu",
     *,
-    classes: list[int] | None = None,
+    classes: list[str],
     channels_last: bool = True,
     amp_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """Loss, accuracy and macro-F1 of ``model`` on ``loader``; logits are restricted to
-    ``classes`` (canonical indices, default all 8) before loss and argmax."""
+    """Loss, accuracy and macro-F1 (over the classes with support) of ``model`` on ``loader``;
+    logits are restricted to ``classes`` (:func:`fercore.labels.restrict_logits`) before loss and argmax."""
     from sklearn.metrics import f1_score
 
     device = torch.device(device)
-    cols = torch.tensor(classes if classes is not None else list(range(NUM_CLASSES)), device=device)
+    cols = torch.tensor(class_indices(classes), device=device)
     position = {int(c): i for i, c in enumerate(cols.tolist())}
     was_training = model.training
     model.eval()
@@ -293,7 +346,7 @@ def evaluate(
         x = _to_device(x, device, channels_last)
         target = torch.tensor([position[int(v)] for v in y], device=device)
         with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-            logits = model(x)[:, cols].float()
+            logits = labels.restrict_logits(model(x), classes).float()
         total_loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
         truth.append(y.numpy())
         preds.append(cols[logits.argmax(1)].cpu().numpy())
@@ -307,6 +360,27 @@ def evaluate(
     }
 
 
+class _FrozenBatchNormStats:
+    """Inside the block, BatchNorm layers normalise with batch statistics as usual (gradients are
+    unchanged) but do not move their running mean / var or ``num_batches_tracked``: SAM's second
+    pass runs at perturbed weights, whose activations must not leak into the statistics."""
+
+    def __init__(self, net: nn.Module):
+        self.layers = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+    def __enter__(self) -> None:
+        self.saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None)
+                      for m in self.layers]
+        for m in self.layers:
+            m.momentum = 0.0
+
+    def __exit__(self, *exc: object) -> None:
+        for m, (momentum, tracked) in zip(self.layers, self.saved, strict=True):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
+
+
 def train_step(
     net: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -314,14 +388,15 @@ def train_step(
     x: torch.Tensor,
     target: torch.Tensor,
     *,
-    cols: torch.Tensor | None = None,
+    classes: list[str] | None = None,
     amp_dtype: torch.dtype | None = None,
     grad_clip: float | None = None,
     scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step (two forward/backward passes under SAM); returns (loss, logits).
 
-    ``cols`` restricts the logits to the trained classes; a non-finite loss raises
+    ``classes`` restricts the logits to the trained classes (:func:`fercore.labels.restrict_logits`);
+    SAM's second pass leaves BatchNorm statistics as the first pass set them; a non-finite loss raises
     :class:`TrainingDivergedError` before any weight changes. ``scaler`` (fp16 only, not
     with SAM) scales the loss against gradient underflow.
     """
@@ -329,7 +404,7 @@ def train_step(
     def forward_loss() -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(x.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
             logits = net(x)
-        logits = (logits if cols is None else logits[:, cols]).float()
+        logits = (logits if classes is None else labels.restrict_logits(logits, classes)).float()
         return loss_fn(logits, target), logits
 
     loss, logits = forward_loss()
@@ -340,7 +415,8 @@ def train_step(
     if isinstance(optimizer, SAM):
         loss.backward()
         optimizer.first_step(zero_grad=True)
-        forward_loss()[0].backward()
+        with _FrozenBatchNormStats(net):
+            forward_loss()[0].backward()
         if grad_clip:
             nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.second_step(zero_grad=True)
@@ -370,8 +446,15 @@ def _make_optimizer(config: TrainConfig, params: list[nn.Parameter], lr: float) 
     return bases[config.optimizer](params, **kwargs)
 
 
-def _make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    warmup = int(config.warmup_epochs * steps / max(1, config.total_epochs))
+def warmup_steps(warmup_epochs: float, steps_per_epoch: int, stage_steps: int) -> int:
+    """Warm-up steps at the start of a stage: ``warmup_epochs`` epochs of it, capped at the stage."""
+    return min(stage_steps, int(round(warmup_epochs * steps_per_epoch)))
+
+
+def _make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, stage: Stage,
+                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    steps = stage.epochs * steps_per_epoch
+    warmup = warmup_steps(config.warmup_epochs if stage.warmup_epochs is None else stage.warmup_epochs, steps_per_epoch, steps)
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -397,6 +480,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     test: dict[str, float] | None = None
     seconds: float = 0.0
+    config: TrainConfig | None = None
 
 
 def _rng_state() -> dict[str, Any]:
@@ -452,8 +536,23 @@ def train(
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     seed_everything(config.seed + ddp.rank)
 
-    train_samples, val_samples, test_samples = samples if samples is not None else load_split_samples(config)
-    classes = class_indices(present_classes(pd.concat([train_samples, val_samples])))
+    if samples is not None:
+        train_samples, val_samples, test_samples = samples
+        available = present_classes(pd.concat([t for t in samples if t is not None]))
+        hygiene: dict[str, Any] = {"policy": "samples given by the caller"}
+        if not config.keep_duplicates:
+            from .dedup import drop_conflicting
+
+            train_samples, dropped_train = drop_conflicting(train_samples, workers=max(1, config.workers))
+            val_samples, dropped_val = drop_conflicting(val_samples, workers=max(1, config.workers))
+            hygiene["conflicting_dropped"] = len(dropped_train) + len(dropped_val)
+    else:
+        train_samples, val_samples, test_samples, hygiene = load_split_samples(config)
+        available = dataset_classes(config.data_root)
+    class_names = labels.class_set(config.classes, available=available)
+    classes = class_indices(class_names)
+    train_samples, val_samples, test_samples = (None if t is None else within_classes(t, class_names)
+                                                for t in (train_samples, val_samples, test_samples))
     data_hash = manifest_hash(pd.concat([train_samples, val_samples]), config.data_root or None)
     if state is not None and state["data_hash"] != data_hash:
         raise RuntimeError(f"{resume}: the data changed since the run started (manifest hash differs); start a new run")
@@ -498,7 +597,6 @@ def train(
     core = model
     weights = class_weights(train_samples["label"].to_numpy(), classes).to(device) if config.class_weights else None
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
-    cols = torch.tensor(classes, device=device)
     position = torch.full((NUM_CLASSES,), -1, dtype=torch.long)
     position[classes] = torch.arange(len(classes))
     position = position.to(device)
@@ -524,7 +622,7 @@ def train(
             set_trainable(core, trainable)
             net = nn.parallel.DistributedDataParallel(core, device_ids=[ddp.local_rank] if device.type == "cuda" else None) if ddp.active else core
             optimizer = _make_optimizer(config, [p for p in core.parameters() if p.requires_grad], stage.lr)
-            scheduler = _make_scheduler(config, optimizer, stage.epochs * steps_per_epoch)
+            scheduler = _make_scheduler(config, optimizer, stage, steps_per_epoch)
             active_stage = stage_index
             if state is not None and state["stage"] == stage_index:
                 optimizer.load_state_dict(state["optimizer"])
@@ -545,7 +643,7 @@ def train(
             x, y = _to_device(x, device, config.channels_last), y.to(device)
             target = position[y]
             try:
-                loss, logits = train_step(net, optimizer, loss_fn, x, target, cols=cols, amp_dtype=amp_dtype,
+                loss, logits = train_step(net, optimizer, loss_fn, x, target, classes=class_names, amp_dtype=amp_dtype,
                                           grad_clip=config.grad_clip, scaler=scaler)
             except TrainingDivergedError as err:
                 good = f"{run_dir / 'last.pt'} (epoch {epoch - 1})" if epoch > 1 else "none yet (no epoch completed)"
@@ -569,7 +667,7 @@ def train(
             "train_accuracy": float(totals[1] / totals[2]),
         }
         if ddp.main:
-            val = evaluate(core, val_loader, device, classes=classes, channels_last=config.channels_last, amp_dtype=amp_dtype)
+            val = evaluate(core, val_loader, device, classes=class_names, channels_last=config.channels_last, amp_dtype=amp_dtype)
             row.update({f"val_{k}": v for k, v in val.items()})
             row.update({"lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start})
             if device.type == "cuda":
@@ -599,11 +697,11 @@ def train(
             dist.barrier()
         if stop_after_epochs is not None and epoch - first_epoch + 1 >= stop_after_epochs and epoch < config.total_epochs:
             log.info("stopping after epoch %d as asked; resume with train(resume=%s)", epoch, run_dir)
-            return TrainResult(run_dir, best["epoch"], best, history, seconds=time.perf_counter() - start_time)
+            return TrainResult(run_dir, best["epoch"], best, history, seconds=time.perf_counter() - start_time, config=config)
 
-    result = TrainResult(run_dir, best["epoch"], best, history, seconds=time.perf_counter() - start_time)
+    result = TrainResult(run_dir, best["epoch"], best, history, seconds=time.perf_counter() - start_time, config=config)
     if ddp.main:
-        result.test = _final_metrics(run_dir, core, config, classes, test_samples, device, amp_dtype, result)
+        result.test = _final_metrics(run_dir, core, config, class_names, test_samples, device, amp_dtype, result, hygiene)
     if ddp.active:
         dist.barrier()
     return result
@@ -619,21 +717,24 @@ def _gather_rng(ddp: Dist) -> list[dict[str, Any]]:
     return states
 
 
-def _final_metrics(run_dir, core, config, classes, test_samples, device, amp_dtype, result) -> dict[str, float] | None:
-    """Reload the selected epoch's weights, score the test split if any, write metrics.json."""
+def _final_metrics(run_dir, core, config, classes, test_samples, device, amp_dtype, result, hygiene) -> dict[str, float] | None:
+    """Reload the selected epoch's weights, score the test split if any (on the run's class set),
+    write metrics.json."""
     payload = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
     core.load_state_dict(payload["state_dict"])
     test = None
     if test_samples is not None:
         loader = DataLoader(FaceDataset(test_samples, Preprocess(config.image_size)), batch_size=max(64, config.batch_size),
                             num_workers=config.workers)
-        test_classes = class_indices(present_classes(test_samples))
-        test = evaluate(core, loader, device, classes=test_classes, channels_last=config.channels_last, amp_dtype=amp_dtype)
+        test = evaluate(core, loader, device, classes=classes, channels_last=config.channels_last, amp_dtype=amp_dtype)
     write_json(run_dir / "metrics.json", {
         "best_epoch": result.best_epoch,
         "val": {k: v for k, v in result.best.items() if k != "epoch"},
         "test": test,
-        "trained_classes": [CLASSES[c] for c in classes],
+        "trained_classes": list(classes),
+        "test_split": config.test_split,
+        "n_test": None if test_samples is None else len(test_samples),
+        "duplicates": hygiene,
         "epochs": len(result.history),
         "seconds_total": sum(r["seconds"] for r in result.history),
         "seconds_per_epoch": float(np.mean([r["seconds"] for r in result.history])) if result.history else None,

@@ -19,6 +19,14 @@ def _two_threads() -> None:
     torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_hash_cache(tmp_path_factory) -> None:
+    """Content-hash cache (fercore.dedup) in a folder of this test session, not the user's."""
+    import os
+
+    os.environ["FERCORE_CACHE"] = str(tmp_path_factory.mktemp("fercore-cache"))
+
+
 @pytest.fixture(scope="session")
 def fer2013_root() -> Path:
     """The shared FER2013 folder (../shared/data/fer2013), skipped with a reason when absent."""

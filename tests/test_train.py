@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -202,3 +203,50 @@ def test_train_step_refuses_non_finite_loss():
         T.train_step(net, torch.optim.SGD(net.parameters(), lr=0.1), torch.nn.CrossEntropyLoss(),
                      torch.full((2, 2), float("nan")), torch.tensor([0, 1]))
     assert torch.equal(before, net.weight)
+
+
+def test_sam_second_pass_leaves_batchnorm_statistics_as_the_first_pass_set_them():
+    import copy
+
+    from fercore.sam import SAM
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 8))
+    x, y = torch.randn(16, 3, 12, 12), torch.randint(0, 8, (16,))
+    reference = copy.deepcopy(net).train()
+    with torch.no_grad():
+        reference(x)  # the first pass alone, at the unperturbed weights
+    net.train()
+    optimizer = SAM(net.parameters(), torch.optim.SGD, rho=0.5, lr=0.1)
+    T.train_step(net, optimizer, torch.nn.CrossEntropyLoss(), x, y)
+    bn, ref = net[1], reference[1]
+    assert torch.equal(bn.running_mean, ref.running_mean) and torch.equal(bn.running_var, ref.running_var)
+    assert int(bn.num_batches_tracked) == int(ref.num_batches_tracked) == 1  # the first pass only
+    assert bn.momentum == 0.1  # restored after the second pass
+    assert not torch.equal(net[0].weight, reference[0].weight)  # the step itself did happen
+
+
+def test_warmup_lasts_its_epochs_in_each_stage_of_a_staged_schedule():
+    config = T.TrainConfig(stages=[{"epochs": 1, "trainable": "head", "lr": 1e-3}, {"epochs": 5, "trainable": "all", "lr": 1e-4}],
+                           warmup_epochs=0.5, schedule="constant")
+    steps_per_epoch = 10
+
+    def factors(stage):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=stage.lr)
+        scheduler = T._make_scheduler(config, opt, stage, steps_per_epoch)
+        out = []
+        for _ in range(stage.epochs * steps_per_epoch):
+            out.append(opt.param_groups[0]["lr"] / stage.lr)
+            opt.step()
+            scheduler.step()
+        return np.array(out)
+
+    head, body = (factors(s) for s in config.stages)
+    # 0.5 epochs = 5 steps of linear warm-up at the start of each stage (it was 0.07 and 0.40 epochs)
+    assert head[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and (head[5:] == 1.0).all()
+    assert body[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and (body[5:] == 1.0).all()
+    assert T.warmup_steps(3.0, 10, 20) == 20  # capped at the stage's length
+    own = T.Stage(epochs=2, lr=1e-4, warmup_epochs=1.0)
+    assert (factors(own)[:10] < 1).sum() == 9 and factors(own)[9] == pytest.approx(1.0)
