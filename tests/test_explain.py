@@ -122,3 +122,17 @@ def test_projection_and_centroids():
     assert E.project(feats, "pca").shape == (60, 2) and E.project(feats, "tsne").shape == (60, 2)
     distances = E.centroid_distances(feats, table)
     assert len(distances) == 2 and (distances.euclidean > 1.5).all() and distances.n_real.tolist() == [15, 15]
+
+
+def test_integrated_gradients_baselines_are_what_their_names_say():
+    from fercore.images import denormalize
+
+    x = torch.randn(2, 3, 32, 32)
+    black = denormalize(X.ig_baseline(x, "black"))
+    assert torch.allclose(black, torch.zeros_like(black), atol=1e-6)  # RGB (0, 0, 0)
+    grey = denormalize(X.ig_baseline(x, "mean"))  # zeros in normalised space: the ImageNet mean colour
+    assert torch.allclose(grey[:, :, 0, 0], torch.tensor([0.485, 0.456, 0.406]).expand(2, 3), atol=1e-6)
+    blurred = X.ig_baseline(x, "blur")
+    assert blurred.shape == x.shape and blurred.std() < 0.5 * x.std()
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        X.ig_baseline(x, "white")
