@@ -305,3 +305,18 @@ def test_drawn_positions_follow_extracted_faces(demo_root, tmp_path):
         image = np.asarray(Image.open(path).convert("RGB"))
         for eye in detection.landmarks[:2]:
             assert np.linalg.norm(pupil_centre(image, eye, 3.0) - eye) < 1.0
+
+
+@pytest.mark.slow
+def test_the_demo_suite_writes_one_framing_table(demo_suite):
+    """RQ1 of a suite run holds the framing table: MTCNN's rows, labelled, and the drawn reference rows."""
+    run_dir, _ = demo_suite
+    table = pd.read_csv(run_dir / "rq1" / "tables" / "framing.csv").set_index("set")
+    assert list(table.index) == ["demo-real", "demo-real (drawn)", "synthetic", "synthetic (drawn)"]
+    assert set(table.loc[["demo-real", "synthetic"], "detector"]) == {"mtcnn"}
+    assert set(table.loc[["demo-real (drawn)", "synthetic (drawn)"], "detector"]) == {demo.DRAWN}
+    assert (table.loc[["demo-real (drawn)", "synthetic (drawn)"], "landmark_rate"] == 1.0).all()
+    assert table.loc["demo-real", "landmark_rate"] < 0.8 < table.loc["synthetic (drawn)", "landmark_rate"]
+    drawn = table.loc[["demo-real (drawn)", "synthetic (drawn)"]]
+    assert (drawn["eye_y"] < drawn["mouth_y"]).all() and (drawn["iod"] > 0.1).all()
+    assert list((run_dir / "rq1" / "faces").glob("mtcnn-*/batch-*.json")), "detections are cached in the run folder"
