@@ -24,6 +24,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -156,26 +157,10 @@ def _curve(x0: float, x1: float, y_at, n: int = 24) -> list[tuple[float, float]]
     return [(x0 + (x + 1) / 2 * (x1 - x0), y_at(x)) for x in xs]
 
 
-def draw_face(
-    rng: np.random.Generator,
-    emotion: str,
-    gender: str,
-    size: int,
-    *,
-    intensity: float,
-    vivid: bool,
-    backdrop: tuple[int, int, int] | None = None,
-    zoom: float = 1.0,
-    jitter: float = 1.0,
-) -> Image.Image:
-    """One procedural face, ``size`` x ``size`` RGB, drawn at 3x and downsampled (antialiasing).
-
-    ``zoom`` > 1 fills the frame with the face (a face-detector crop); 1 is a head-and-shoulders
-    portrait. ``jitter`` scales the random position / roll. :func:`draw_face_with_parts` draws
-    the same image and also returns where its parts are.
-    """
-    return draw_face_with_parts(rng, emotion, gender, size, intensity=intensity, vivid=vivid, backdrop=backdrop,
-                                zoom=zoom, jitter=jitter)[0]
+def draw_face(rng: np.random.Generator, emotion: str, gender: str, size: int, **options: Any) -> Image.Image:
+    """One procedural face, ``size`` x ``size`` RGB (options as :func:`draw_face_with_parts`, which
+    draws the same image and also returns where its parts are)."""
+    return draw_face_with_parts(rng, emotion, gender, size, **options)[0]
 
 
 def draw_face_with_parts(
@@ -190,9 +175,11 @@ def draw_face_with_parts(
     zoom: float = 1.0,
     jitter: float = 1.0,
 ) -> tuple[Image.Image, FaceParts]:
-    """:func:`draw_face`'s image and the positions it drew (:class:`FaceParts`, in the image's pixels).
+    """One procedural face, ``size`` x ``size`` RGB, drawn at 3x and downsampled (antialiasing), and
+    the positions of its parts (:class:`FaceParts`, in the returned image's pixels).
 
-    Uses the random generator exactly as :func:`draw_face` does, so both give the same pixels.
+    ``zoom`` > 1 fills the frame with the face (a face-detector crop); 1 is a head-and-shoulders
+    portrait. ``jitter`` scales the random position / roll.
     """
     ss = 3
     W = size * ss
