@@ -13,7 +13,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: help venv test test-fast demo book pdf clean
 
 help:
-	@echo "make test      create .venv if missing, install fercore[test,book,explain,onnx] with pinned versions, run pytest"
+	@echo "make test      create .venv if missing, install fercore[test,book,explain,onnx] with pinned versions and"
+	@echo "               the MTCNN face detector (facenet-pytorch, --no-deps), run pytest"
 	@echo "make test-fast the same without tests marked slow"
 	@echo "make demo      the same set-up, then everything on the embedded demo: data, training, grid extraction,"
 	@echo "               the four thesis notebooks (configs/suite_demo.yaml) and the HTML book"
@@ -25,6 +26,12 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,book,explain,onnx]'
+	@# The face detector (fercore.faces: MTCNN, its weights inside the wheel). facenet-pytorch 2.6.0 declares
+	@# torch<2.3, numpy<2 and Pillow<10.3, so a normal install would replace our pinned torch / numpy / Pillow;
+	@# measured, it runs on them. --no-deps installs it alone, at the version pinned in constraints.txt (its
+	@# own needs, requests and tqdm, come with the set above). Tests of fercore.faces need it and never skip.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt facenet-pytorch
+	$(BIN)/python -c "import facenet_pytorch, requests"
 	$(BIN)/python -m ipykernel install --sys-prefix --name fercore --display-name "Python (fercore)" >/dev/null
 	@touch $(STAMP)
 

@@ -6,7 +6,10 @@ Nothing is downloaded. ``make_demo_data(out)`` writes, deterministically for a s
   unevenly lit, JPEG-compressed, natural expression intensity (like FER2013 / AffectNet);
 * ``synthetic/raw_grids/{train,test}/*.png`` + ``grids.csv``: "synthetic" 1024x1024 images
   holding a 6x6 grid of vivid, clean, exaggerated faces of one emotion and one gender each,
-  as a text-to-image generator would make them.
+  as a text-to-image generator would make them;
+* ``geometry/real.csv`` and ``geometry/synthetic.csv``: where the generator drew each face's
+  eyes, nose tip, mouth corners, brows and head outline (:class:`FaceParts`), the ground truth
+  for face-landmark tests and the demo's reference framing (:func:`drawn_detections`).
 
 Faces are drawn from parts (head, hair, eyes, brows, nose, mouth) whose geometry follows
 the emotion (e.g. Anger lowers the inner brows, Surprise opens eyes and mouth) scaled by a
@@ -21,12 +24,14 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
+from .faces import Detection, Face
 from .fileio import write_csv, write_image, write_json
 from .grids import edges
 from .labels import CLASSES
@@ -34,7 +39,7 @@ from .prompts import build_prompt
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 2
+DEMO_VERSION = 3  # 3: geometry/ (the drawn positions); images unchanged since 2
 GRID_SIZE = 1024
 GENDERS = ("female", "male")
 
@@ -75,6 +80,65 @@ class DemoSpec:
 
 # --------------------------------------------------------------------------- face drawing
 
+#: Points sampled on the head's outline (an ellipse before the roll).
+OUTLINE_POINTS = 32
+#: The five landmarks a face detector reports, in MTCNN's order (left / right as seen in the image).
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class FaceParts:
+    """Where :func:`draw_face_with_parts` drew a face's parts, as (k, 2) arrays of x, y pixel
+    coordinates in the returned image (x right, y down, pixel centres at whole numbers, as in
+    OpenCV and MTCNN).
+
+    Keys: ``left_eye``, ``right_eye`` (pupil centres; left as seen in the image), ``nose`` (tip),
+    ``mouth_left``, ``mouth_right`` (corners), ``left_brow``, ``right_brow`` (inner, middle and
+    outer point of each brow), ``outline`` (the head's outline, :data:`OUTLINE_POINTS` points).
+    """
+
+    points: dict[str, np.ndarray]
+
+    def landmarks(self) -> np.ndarray:
+        """The five landmarks as a (5, 2) array in :data:`LANDMARKS` order."""
+        return np.stack([self.points[name][0] for name in LANDMARKS])
+
+    def box(self) -> tuple[float, float, float, float]:
+        """The head outline's bounding box (x0, y0, x1, y1)."""
+        outline = self.points["outline"]
+        return (*outline.min(axis=0).tolist(), *outline.max(axis=0).tolist())
+
+    def placed(self, scale_x: float, scale_y: float, left: float, top: float) -> FaceParts:
+        """The parts after the image is resized by (scale_x, scale_y) and pasted at (left, top)."""
+        def move(p: np.ndarray) -> np.ndarray:
+            return np.stack([(p[:, 0] + 0.5) * scale_x - 0.5 + left, (p[:, 1] + 0.5) * scale_y - 0.5 + top], axis=1)
+
+        return FaceParts({name: move(p) for name, p in self.points.items()})
+
+    def row(self) -> dict[str, float]:
+        """Flat columns for a table: the five landmarks, the brows and the outline's box."""
+        out: dict[str, float] = {}
+        for name in (*LANDMARKS, "left_brow", "right_brow"):
+            for k, (x, y) in enumerate(self.points[name]):
+                suffix = "" if len(self.points[name]) == 1 else f"_{('inner', 'mid', 'outer')[k]}"
+                out[f"{name}{suffix}_x"], out[f"{name}{suffix}_y"] = float(x), float(y)
+        out.update(zip(("face_x0", "face_y0", "face_x1", "face_y1"), self.box(), strict=True))
+        return out
+
+
+def _to_output(points: np.ndarray, cx: float, cy: float, roll: float, drawn_size: int, size: int) -> np.ndarray:
+    """Drawing coordinates -> pixel coordinates of the returned image: Pillow's ``rotate(roll,
+    center=(cx, cy))`` (counter-clockwise on screen), then the resize from ``drawn_size`` to ``size``.
+
+    Pillow draws a shape given at x over pixels whose centres lie at x (continuous coordinate
+    x + 0.5), and rotates and resizes in continuous coordinates (pixel edges at whole numbers).
+    """
+    phi = math.radians(roll)
+    dx, dy = points[:, 0] + 0.5 - cx, points[:, 1] + 0.5 - cy
+    x = cx + math.cos(phi) * dx + math.sin(phi) * dy
+    y = cy - math.sin(phi) * dx + math.cos(phi) * dy
+    return np.stack([x, y], axis=1) * (size / drawn_size) - 0.5
+
 
 def _expression(emotion: str, intensity: float, rng: np.random.Generator) -> dict[str, float]:
     neutral, target = EXPRESSIONS["Neutral"], EXPRESSIONS[emotion]
@@ -93,7 +157,13 @@ def _curve(x0: float, x1: float, y_at, n: int = 24) -> list[tuple[float, float]]
     return [(x0 + (x + 1) / 2 * (x1 - x0), y_at(x)) for x in xs]
 
 
-def draw_face(
+def draw_face(rng: np.random.Generator, emotion: str, gender: str, size: int, **options: Any) -> Image.Image:
+    """One procedural face, ``size`` x ``size`` RGB (options as :func:`draw_face_with_parts`, which
+    draws the same image and also returns where its parts are)."""
+    return draw_face_with_parts(rng, emotion, gender, size, **options)[0]
+
+
+def draw_face_with_parts(
     rng: np.random.Generator,
     emotion: str,
     gender: str,
@@ -104,8 +174,9 @@ def draw_face(
     backdrop: tuple[int, int, int] | None = None,
     zoom: float = 1.0,
     jitter: float = 1.0,
-) -> Image.Image:
-    """One procedural face, ``size`` x ``size`` RGB, drawn at 3x and downsampled (antialiasing).
+) -> tuple[Image.Image, FaceParts]:
+    """One procedural face, ``size`` x ``size`` RGB, drawn at 3x and downsampled (antialiasing), and
+    the positions of its parts (:class:`FaceParts`, in the returned image's pixels).
 
     ``zoom`` > 1 fills the frame with the face (a face-detector crop); 1 is a head-and-shoulders
     portrait. ``jitter`` scales the random position / roll.
@@ -144,6 +215,11 @@ def draw_face(
     top = ry * (1.12 if gender == "male" else 1.18)
     d.chord([cx - rx * 1.05, cy - top, cx + rx * 1.05, cy + ry * (0.25 if gender == "female" else 0.1)], 180, 360, fill=hair)
 
+    # where the parts go, in drawing coordinates (mapped to the returned image at the end)
+    outline = np.linspace(0.0, 2 * math.pi, OUTLINE_POINTS, endpoint=False)
+    drawn: dict[str, list[tuple[float, float]]] = {
+        "outline": [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in outline]}
+
     # eyes
     eye_y = cy - ry * 0.12
     ew, eh = rx * 0.25, ry * 0.09 * p["eye"]
@@ -163,9 +239,12 @@ def draw_face(
         outer = (ex + side * ew * 1.15, base + p["brow_tilt"] * ry * 0.04 - raise_one)
         mid = ((inner[0] + outer[0]) / 2, (inner[1] + outer[1]) / 2 - ry * 0.025)
         d.line([inner, mid, outer], fill=hair if hair != (150, 150, 150) else (70, 70, 70), width=int(lw * (2.6 if gender == "male" else 2.1)), joint="curve")
+        drawn["left_eye" if side < 0 else "right_eye"] = [(ex, eye_y)]
+        drawn["left_brow" if side < 0 else "right_brow"] = [inner, mid, outer]
 
     # nose
     nose_y = cy + ry * 0.22
+    drawn["nose"] = [(cx + yaw, nose_y)]  # the tip: where the bridge line meets the nostril arc
     d.line([(cx + yaw, eye_y + ry * 0.05), (cx + yaw - rx * 0.05, nose_y)], fill=shade, width=lw)
     d.arc([cx + yaw - rx * 0.16, nose_y - ry * 0.06, cx + yaw + rx * 0.16, nose_y + ry * 0.05], 10, 170, fill=tuple(int(v * 0.6) for v in skin_c), width=lw)
     for k in range(int(round(max(0.0, p["wrinkle"]) * 3))):  # disgust: wrinkled nose bridge
@@ -186,6 +265,7 @@ def draw_face(
     open_h = p["mouth_open"] * ry * 0.24
     lip = (170, 60, 70) if (vivid or gender == "female") else tuple(int(v * 0.7) for v in skin_c)
     x0, x1 = cx + yaw - mw, cx + yaw + mw
+    drawn["mouth_left"], drawn["mouth_right"] = [(x0, centre(-1.0))], [(x1, centre(1.0))]  # the corners
     if open_h > ry * 0.02:
         upper = _curve(x0, x1, lambda x: centre(x) - (open_h * 0.45 + upper_raise) * (1 - x * x))
         lower = _curve(x0, x1, lambda x: centre(x) + open_h * 0.75 * (1 - x * x))
@@ -200,7 +280,8 @@ def draw_face(
         d.ellipse([cx + rx * 0.4, cy + ry * 0.12, cx + rx * 0.75, cy + ry * 0.32], fill=tuple(min(255, int(v * 1.02 + 12)) for v in (skin[0], skin[1] * 0.9, skin[2] * 0.9)))
     roll = rng.normal(0, 5.0 * jitter)
     img = img.rotate(roll, resample=Image.BICUBIC, center=(cx, cy), fillcolor=bg)
-    return img.resize((size, size), Image.LANCZOS)
+    parts = FaceParts({name: _to_output(np.array(points), cx, cy, roll, W, size) for name, points in drawn.items()})
+    return img.resize((size, size), Image.LANCZOS), parts
 
 
 def _photographic(img: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -223,6 +304,7 @@ def _photographic(img: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def _write_real(out: Path, spec: DemoSpec, progress: bool) -> int:
+    geometry = []
     jobs = [
         (split, emotion, i)
         for split, n in (("train", spec.real_train_per_class), ("test", spec.real_test_per_class))
@@ -232,27 +314,41 @@ def _write_real(out: Path, spec: DemoSpec, progress: bool) -> int:
     for split, emotion, i in tqdm(jobs, desc="demo real faces", disable=not progress):
         rng = np.random.default_rng([spec.seed, 1, split == "test", CLASSES.index(emotion), i])
         gender = GENDERS[int(rng.integers(2))]
-        face = draw_face(
+        face, parts = draw_face_with_parts(
             rng, emotion, gender, spec.real_size, intensity=rng.uniform(0.4, 1.0), vivid=False, zoom=1.3, jitter=0.6
         )
-        face = _photographic(face, rng)
-        path = out / "real" / split / emotion.lower() / f"{split}_{emotion.lower()}_{i:04d}.jpg"
-        write_image(path, face, quality=int(rng.integers(60, 90)))
+        face = _photographic(face, rng)  # light, blur and noise: the parts stay where they were drawn
+        rel = f"{split}/{emotion.lower()}/{split}_{emotion.lower()}_{i:04d}.jpg"
+        write_image(out / "real" / rel, face, quality=int(rng.integers(60, 90)))
+        geometry.append({"path": rel, "split": split, "emotion": emotion, "width": spec.real_size,
+                         "height": spec.real_size, **parts.row()})
+    write_csv(out / "geometry" / "real.csv", pd.DataFrame(geometry))
     return len(jobs)
 
 
 def make_grid(rng: np.random.Generator, emotion: str, gender: str, rows: int, cols: int) -> Image.Image:
     """A 1024x1024 generator-style grid of one emotion and gender, thin light gutters."""
+    return make_grid_with_parts(rng, emotion, gender, rows, cols)[0]
+
+
+def make_grid_with_parts(
+    rng: np.random.Generator, emotion: str, gender: str, rows: int, cols: int
+) -> tuple[Image.Image, dict[tuple[int, int], FaceParts]]:
+    """:func:`make_grid`'s image and each cell's :class:`FaceParts` (keyed by (row, col)), in grid pixels."""
     canvas = Image.new("RGB", (GRID_SIZE, GRID_SIZE), (248, 248, 246))
     ys, xs = edges(GRID_SIZE, rows), edges(GRID_SIZE, cols)
     gutter = int(rng.integers(2, 6))
+    cells = {}
     for r in range(rows):
         for c in range(cols):
             w, h = xs[c + 1] - xs[c] - 2 * gutter, ys[r + 1] - ys[r] - 2 * gutter
             backdrop = BACKDROPS[int(rng.integers(len(BACKDROPS)))]
-            face = draw_face(rng, emotion, gender, max(w, h), intensity=rng.uniform(0.6, 1.1), vivid=True, backdrop=backdrop)
+            side = max(w, h)
+            face, parts = draw_face_with_parts(rng, emotion, gender, side, intensity=rng.uniform(0.6, 1.1), vivid=True,
+                                               backdrop=backdrop)
             canvas.paste(face.resize((w, h), Image.LANCZOS), (xs[c] + gutter, ys[r] + gutter))
-    return canvas
+            cells[r, c] = parts.placed(w / side, h / side, xs[c] + gutter, ys[r] + gutter)
+    return canvas, cells
 
 
 def _write_synthetic(out: Path, spec: DemoSpec, progress: bool) -> int:
@@ -265,11 +361,15 @@ def _write_synthetic(out: Path, spec: DemoSpec, progress: bool) -> int:
                 for k in range(copies):
                     plan.append((split, emotion, gender, k))
     rows_by_split: dict[str, list[dict]] = {"train": [], "test": []}
+    geometry = []
     for split, emotion, gender, k in tqdm(plan, desc="demo synthetic grids", disable=not progress):
         seed = [spec.seed, 2, split == "test", CLASSES.index(emotion), GENDERS.index(gender), k]
         rng = np.random.default_rng(seed)
         name = f"{split}_{emotion.lower()}_{gender}_{k:02d}.png"
-        write_image(out / "synthetic" / "raw_grids" / split / name, make_grid(rng, emotion, gender, spec.grid_rows, spec.grid_cols))
+        grid, cells = make_grid_with_parts(rng, emotion, gender, spec.grid_rows, spec.grid_cols)
+        write_image(out / "synthetic" / "raw_grids" / split / name, grid)
+        geometry += [{"file": name, "split": split, "row": r, "col": c, "width": GRID_SIZE, "height": GRID_SIZE, **parts.row()}
+                     for (r, c), parts in cells.items()]
         intensity = "extreme" if emotion != "Neutral" else "none"
         rows_by_split[split].append(
             {
@@ -286,7 +386,54 @@ def _write_synthetic(out: Path, spec: DemoSpec, progress: bool) -> int:
         )
     for split, rows in rows_by_split.items():
         write_csv(out / "synthetic" / "raw_grids" / split / "grids.csv", pd.DataFrame(rows))
+    write_csv(out / "geometry" / "synthetic.csv", pd.DataFrame(geometry))
     return len(plan)
+
+
+DRAWN = "drawn by the demo generator"
+
+
+def _drawn_face(row: pd.Series, scale_x: float = 1.0, scale_y: float = 1.0, left: float = 0.0, top: float = 0.0) -> Face:
+    """A :class:`fercore.faces.Face` from a geometry table row, optionally moved into a crop
+    whose top-left is (left, top) in the row's pixels and which is resized by (scale_x, scale_y)."""
+    def move(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.stack([(x + 0.5 - left) * scale_x - 0.5, (y + 0.5 - top) * scale_y - 0.5], axis=-1)
+
+    marks = move(np.array([row[f"{n}_x"] for n in LANDMARKS], dtype=float), np.array([row[f"{n}_y"] for n in LANDMARKS], dtype=float))
+    corners = move(np.array([row["face_x0"], row["face_x1"]], dtype=float), np.array([row["face_y0"], row["face_y1"]], dtype=float))
+    return Face((float(corners[0, 0]), float(corners[0, 1]), float(corners[1, 0]), float(corners[1, 1])), 1.0, marks)
+
+
+def drawn_detections(samples: pd.DataFrame, geometry_dir: str | Path) -> list[Detection]:
+    """The faces the demo generator drew, as detections (detector :data:`DRAWN`), for the rows of
+    ``samples`` that are demo images: real-style faces (matched by ``<split>/<emotion>/<file>``)
+    and faces extracted from demo grids (matched by grid file, row and column of the extraction
+    manifest's columns ``source, row, col, x0, y0, x1, y1``). Other rows are left out (logged)."""
+    geometry_dir = Path(geometry_dir)
+    real_csv, synthetic_csv = geometry_dir / "real.csv", geometry_dir / "synthetic.csv"
+    if not real_csv.is_file() or not synthetic_csv.is_file():
+        raise FileNotFoundError(f"{geometry_dir} lacks real.csv / synthetic.csv: write the demo data with this fercore "
+                                "(`fercore demo --force-data`)")
+    real = pd.read_csv(real_csv).set_index("path")
+    cells = pd.read_csv(synthetic_csv).set_index(["file", "row", "col"])
+    found = []
+    for sample in samples.to_dict("records"):
+        path = Path(str(sample["path"]))
+        key = "/".join(path.parts[-3:])
+        if key in real.index:
+            row = real.loc[key]
+            found.append(Detection((_drawn_face(row),), int(row["width"]), int(row["height"]), DRAWN))
+            continue
+        cell = (Path(str(sample.get("source", ""))).name, sample.get("row"), sample.get("col"))
+        if "x0" in sample and cell in cells.index:
+            with Image.open(path) as handle:
+                width, height = handle.size
+            x0, y0, x1, y1 = (float(sample[k]) for k in ("x0", "y0", "x1", "y1"))
+            face = _drawn_face(cells.loc[cell], width / (x1 - x0), height / (y1 - y0), x0, y0)
+            found.append(Detection((face,), width, height, DRAWN))
+    if len(found) < len(samples):
+        log.info("drawn landmarks: %d of %d images are demo images with recorded geometry", len(found), len(samples))
+    return found
 
 
 def make_demo_data(out: str | Path, spec: DemoSpec | None = None, *, force: bool = False, progress: bool = True) -> dict:

@@ -24,6 +24,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
+from . import faces
 from .fileio import sha256_file, write_csv, write_image
 from .images import is_image_file, load_rgb
 from .labels import UnknownLabelError, canonical_name
@@ -195,45 +196,42 @@ class FaceDetector:
         return np.zeros((0, 4), dtype=int)
 
 
-class HaarDetector(FaceDetector):
+class _FacesAdapter(FaceDetector):
+    """A :mod:`fercore.faces` detector as boxes for one cell at a time (no upscaling or padding:
+    grid cells are large enough, and a face cut by the cell edge must not be completed)."""
+
+    def __init__(self, detector: faces.FaceDetector):
+        self.faces = detector
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        (found,) = self.faces.detect([rgb])
+        return np.array([[x0, y0, x1 - x0, y1 - y0] for x0, y0, x1, y1 in (f.box for f in found.faces)],
+                        dtype=int).reshape(-1, 4)
+
+
+class HaarDetector(_FacesAdapter):
     """OpenCV's frontal-face Haar cascade (ships with opencv-python-headless < 5; offline)."""
 
     name = "haar"
 
     def __init__(self, min_neighbors: int = 5):
-        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
-        if not path.is_file():
-            raise GridInputError(f"the Haar cascade {path} is missing: install opencv-python-headless<5 (5.x dropped it)")
-        self.cascade = cv2.CascadeClassifier(str(path))
-        self.min_neighbors = min_neighbors
-
-    def detect(self, rgb: np.ndarray) -> np.ndarray:
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        side = min(gray.shape)
-        found = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=self.min_neighbors,
-                                              minSize=(max(20, side // 8),) * 2)
-        return np.asarray(found, dtype=int).reshape(-1, 4)
+        try:
+            super().__init__(faces.HaarFaces(preparation=faces.Preparation(min_side=0), min_face=1 / 8,
+                                             min_neighbors=min_neighbors, quiet=True))
+        except faces.FaceDetectorUnavailable as err:
+            raise GridInputError(str(err)) from None
 
 
-class MTCNNDetector(FaceDetector):
-    """MTCNN from facenet-pytorch (optional; weights ship inside that package)."""
+class MTCNNDetector(_FacesAdapter):
+    """MTCNN (:class:`fercore.faces.MTCNNFaces`; facenet-pytorch, weights inside that package)."""
 
     name = "mtcnn"
 
     def __init__(self, threshold: float = 0.9):
         try:
-            from facenet_pytorch import MTCNN
-        except ImportError:
-            raise GridInputError("--detector mtcnn needs facenet-pytorch: pip install facenet-pytorch") from None
-        self.mtcnn = MTCNN(keep_all=True, device="cpu")
-        self.threshold = threshold
-
-    def detect(self, rgb: np.ndarray) -> np.ndarray:
-        boxes, probs = self.mtcnn.detect(Image.fromarray(rgb))
-        if boxes is None:
-            return np.zeros((0, 4), dtype=int)
-        keep = [b for b, p in zip(boxes, probs, strict=True) if p >= self.threshold]
-        return np.array([[x0, y0, x1 - x0, y1 - y0] for x0, y0, x1, y1 in keep], dtype=int).reshape(-1, 4)
+            super().__init__(faces.MTCNNFaces(preparation=faces.Preparation(min_side=0), min_face=0.0, min_score=threshold))
+        except faces.FaceDetectorUnavailable as err:
+            raise GridInputError(f"--detector mtcnn: {err}") from None
 
 
 @cache

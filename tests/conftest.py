@@ -80,7 +80,7 @@ def demo_suite(demo_root, tmp_path_factory) -> tuple[Path, Path]:
     demo = run_demo(DemoRunConfig(data_dir=demo_root, results_dir=base / "demo", epochs=10, progress=False))
     overrides = [f"weights={demo.run_dir / 'checkpoint.pt'}", f"real_roots={{demo-real: {demo_root / 'real'}}}",
                  f"synthetic_root={demo_root / 'synthetic' / 'processed'}", "max_per_class=12", "02.epochs=3",
-                 "02.gender_epochs=1", "03.cam_per_class=3", "04.permutations=50"]
+                 "02.gender_epochs=1", "03.cam_per_class=3", "04.permutations=50", f"01.demo_geometry={demo_root / 'geometry'}"]
     params = SuiteParams.from_yaml(REPO / "configs" / "suite_demo.yaml", overrides)
     params.results_dir, params.notebooks_dir = str(base / "results"), str(REPO / "notebooks")
     run = run_suite(params, progress=False)

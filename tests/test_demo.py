@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -65,3 +66,44 @@ def test_demo_data_is_reused_and_guarded(demo_root):
     with pytest.raises(FileExistsError, match="other settings"):
         demo.make_demo_data(demo_root, demo.DemoSpec(seed=1), progress=False)  # other settings: refused
     assert not any(name.endswith(".tmp") for name in os.listdir(demo_root))
+
+
+def test_drawn_parts_are_where_the_pupils_are():
+    """draw_face_with_parts gives draw_face's pixels and the positions drawn: each recorded eye
+    centre lies on the dark pupil drawn there (expressions whose brows do not cover the eyes)."""
+    from fercore.faces import LANDMARKS
+
+    assert demo.LANDMARKS == LANDMARKS
+    worst = 0.0
+    for seed, emotion in enumerate(("Neutral", "Surprise", "Fear", "Happiness", "Contempt") * 4):
+        image, parts = demo.draw_face_with_parts(np.random.default_rng(seed), emotion, ("female", "male")[seed % 2], 300,
+                                                 intensity=1.0, vivid=False, zoom=1.3, jitter=2.0)
+        again = demo.draw_face(np.random.default_rng(seed), emotion, ("female", "male")[seed % 2], 300,
+                               intensity=1.0, vivid=False, zoom=1.3, jitter=2.0)
+        assert np.array_equal(np.asarray(image), np.asarray(again))
+        grey = np.asarray(image, dtype=float).mean(axis=2)
+        yy, xx = np.mgrid[0:300, 0:300]
+        for x, y in parts.landmarks()[:2]:
+            weight = np.clip(30 - grey, 0, None) * (np.hypot(xx - x, yy - y) < 6)
+            worst = max(worst, float(np.hypot((weight * xx).sum() / weight.sum() - x, (weight * yy).sum() / weight.sum() - y)))
+        marks = parts.landmarks()
+        assert marks[0, 0] < marks[2, 0] < marks[1, 0] and marks[3, 0] < marks[4, 0]  # left / right as seen
+        assert marks[:2, 1].mean() < marks[2, 1] < marks[3:, 1].mean()  # eyes above nose above mouth
+        x0, y0, x1, y1 = parts.box()
+        assert x0 < marks[:, 0].min() and marks[:, 0].max() < x1 and y0 < marks[:, 1].min() and marks[:, 1].max() < y1
+        assert parts.points["left_brow"].shape == (3, 2) and parts.points["outline"].shape == (demo.OUTLINE_POINTS, 2)
+    assert worst < 0.5, f"a recorded eye centre is {worst:.2f} px from its pupil"
+
+
+def test_demo_data_records_the_drawn_geometry(demo_root):
+    spec = demo.DemoSpec()
+    real = pd.read_csv(demo_root / "geometry" / "real.csv")
+    assert len(real) == 8 * (spec.real_train_per_class + spec.real_test_per_class)
+    assert all((demo_root / "real" / p).is_file() for p in real["path"])
+    cells = pd.read_csv(demo_root / "geometry" / "synthetic.csv")
+    assert len(cells) == 32 * spec.grid_rows * spec.grid_cols and set(cells["split"]) == {"train", "test"}
+    assert {"left_eye_x", "mouth_right_y", "left_brow_inner_x", "face_x0"} <= set(real.columns)
+    eye_y = (cells["left_eye_y"] + cells["right_eye_y"]) / 2
+    row_top = np.array(demo.edges(demo.GRID_SIZE, spec.grid_rows))[cells["row"]]
+    assert ((eye_y - row_top) / (demo.GRID_SIZE / spec.grid_rows)).between(0.25, 0.6).all()  # eyes inside their own cell
+    assert json.loads((demo_root / "demo.json").read_text())["version"] == demo.DEMO_VERSION == 3

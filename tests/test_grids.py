@@ -189,15 +189,16 @@ def test_bad_inputs_fail_clearly_and_write_nothing(tmp_path, astronaut):
     assert "b.png has no row" in attempt(unlisted)
 
 
-def test_mtcnn_detector_is_optional(astronaut):
-    try:
-        import facenet_pytorch  # noqa: F401
-    except ImportError:
-        with pytest.raises(G.GridInputError, match="facenet-pytorch"):
-            G.MTCNNDetector()
-        return
-    faces = G.make_detector("mtcnn").detect(astronaut[0])
-    assert len(faces) == 1
+def test_mtcnn_detector_uses_the_faces_module(astronaut):
+    """`--detector mtcnn` is fercore.faces' MTCNN (installed by `make venv`), one box per face."""
+    from fercore.faces import MTCNNFaces
+
+    detector = G.make_detector("mtcnn")
+    assert isinstance(detector.faces, MTCNNFaces)
+    faces = detector.detect(astronaut[0])
+    assert len(faces) == 1 and faces.dtype.kind == "i"
+    x, y, w, h = faces[0]
+    assert 0 <= x and 0 <= y and x + w <= astronaut[0].shape[1] + 2 and w > astronaut[0].shape[1] / 3
 
 
 def test_phash_is_stable_and_discriminative(astronaut):
