@@ -186,7 +186,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if "dropped_total" in dup:
         from .dedup import DuplicateReport
 
-        print(DuplicateReport(**{k: v for k, v in dup.items() if k != "dropped_total"}).line())
+        print(DuplicateReport.from_json(dup).line())
     else:
         print("duplicates: kept (--keep-duplicates)")
     print(f"scored on {len(metrics['restricted_to_classes'])} classes: {', '.join(metrics['restricted_to_classes'])}")

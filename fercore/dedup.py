@@ -124,6 +124,11 @@ class DuplicateReport:
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "dropped_total": self.dropped_total}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DuplicateReport:
+        """The report back from :meth:`to_json` (e.g. ``metrics.json["duplicates"]``)."""
+        return cls(**{k: v for k, v in data.items() if k != "dropped_total"})
+
     def line(self) -> str:
         """One line for a terminal or a log."""
         against = ", ".join(self.compared_with) if self.compared_with else "no training data"

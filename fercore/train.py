@@ -42,7 +42,6 @@ from .data import (
     discover,
     grouped_split,
     manifest_hash,
-    present_classes,
     seed_everything,
     within_classes,
 )
@@ -538,14 +537,17 @@ def train(
 
     if samples is not None:
         train_samples, val_samples, test_samples = samples
-        available = present_classes(pd.concat([t for t in samples if t is not None]))
+        available = dataset_classes(pd.concat([t for t in samples if t is not None]))
         hygiene: dict[str, Any] = {"policy": "samples given by the caller"}
-        if not config.keep_duplicates:
+        if not config.keep_duplicates:  # one pass over both parts: a face relabelled across train and val goes too
             from .dedup import drop_conflicting
 
-            train_samples, dropped_train = drop_conflicting(train_samples, workers=max(1, config.workers))
-            val_samples, dropped_val = drop_conflicting(val_samples, workers=max(1, config.workers))
-            hygiene["conflicting_dropped"] = len(dropped_train) + len(dropped_val)
+            both = pd.concat([train_samples.assign(_part="train"), val_samples.assign(_part="val")], ignore_index=True)
+            kept, dropped = drop_conflicting(both, workers=max(1, config.workers))
+            kept = kept.drop(columns="content_group")
+            train_samples, val_samples = (kept[kept["_part"] == part].drop(columns="_part").reset_index(drop=True)
+                                          for part in ("train", "val"))
+            hygiene["conflicting_dropped"] = len(dropped)
     else:
         train_samples, val_samples, test_samples, hygiene = load_split_samples(config)
         available = dataset_classes(config.data_root)
