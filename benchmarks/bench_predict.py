@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_predict.py [--images 192] [--batch 32] [--device auto]
 
 Writes N JPEG faces (48x48 greyscale, like FER2013) to a temporary folder, then times
-``fercore.predict.predict`` on them and the bare forward pass on ready tensors at the same
+``fercore.predict.predict`` (one ``fercore.inference.infer`` pass, no cache) on them and the bare forward pass on ready tensors at the same
 batch size and thread count. On CUDA it uses bf16 autocast and channels_last (as predict
 does). Last line: ``RESULT predict_img_per_s=<x> forward_img_per_s=<y> ratio=<x/y>``.
 """
@@ -20,10 +20,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from fercore.data import default_workers
-from fercore.models import create_model
+from fercore.models import Classifier, create_model
 from fercore.predict import predict
-from fercore.train import pick_device
+from fercore.runtime import default_workers, pick_device
 
 
 def main() -> None:
@@ -40,8 +39,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     workers = args.workers if args.workers is not None else default_workers()
     device = pick_device(args.device)
-    model = create_model(args.arch).eval()
-    model.fercore_metadata = {"image_size": args.image_size}
+    model = Classifier.wrap(create_model(args.arch).eval(), image_size=args.image_size)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
@@ -58,15 +56,15 @@ def main() -> None:
         predict_rate = args.images / (time.perf_counter() - start)
 
     x = torch.randn(args.batch, 3, args.image_size, args.image_size, device=device).contiguous(memory_format=torch.channels_last)
-    model = model.to(device).to(memory_format=torch.channels_last)
+    net = model.net.to(device).to(memory_format=torch.channels_last)
     batches = max(1, args.images // args.batch)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        model(x)
+        net(x)
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(batches):
-            model(x)
+            net(x)
         if device.type == "cuda":
             torch.cuda.synchronize()
         forward_rate = batches * args.batch / (time.perf_counter() - start)

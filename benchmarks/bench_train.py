@@ -19,7 +19,8 @@ from torch import nn
 
 from fercore.models import create_model
 from fercore.sam import SAM
-from fercore.train import pick_device, train_step
+from fercore.runtime import pick_device
+from fercore.train import train_step
 
 
 def main() -> None:

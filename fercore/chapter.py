@@ -10,7 +10,6 @@ findings). The suite runner checks ``chapter.json`` against the files on disk.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,21 +27,31 @@ class MissingPathError(FileNotFoundError):
     """A notebook parameter points at a file or folder that does not exist."""
 
 
-def work_in_project(start: str | Path | None = None) -> Path:
-    """Make relative parameter paths mean the same in JupyterLab as under the suite runner.
+def project_folder(start: str | Path | None = None) -> Path:
+    """The project folder: the nearest folder at or above ``start`` (default: the current one)
+    that holds ``_toc.yml`` and ``notebooks/``; else the current folder.
 
-    JupyterLab starts a kernel in the notebook's folder (``notebooks/``); papermill runs in the
-    project folder. This moves to the nearest folder at or above ``start`` (default: the current
-    one) that holds ``_toc.yml`` and ``notebooks/``, and returns the working folder.
-    """
+    JupyterLab starts a kernel in the notebook's folder (``notebooks/``), papermill in the
+    project folder: relative parameter paths are resolved against this folder in both, without
+    changing the working directory."""
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
-            if folder != Path.cwd().resolve():
-                log.info("working in the project folder %s", folder)
-                os.chdir(folder)
             return folder
-    return Path.cwd()
+    return Path.cwd().resolve()
+
+
+def resolve_paths(value: Any, root: str | Path) -> Any:
+    """``value`` (a path, a list of paths, a ``{name: path}`` dict or None) with relative paths
+    made absolute against ``root``."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return {k: resolve_paths(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [resolve_paths(v, root) for v in value]
+    path = Path(str(value)).expanduser()
+    return str(path if path.is_absolute() else Path(root) / path)
 
 
 def require_paths(parameters: Mapping[str, Any], *, kind: Mapping[str, str] | None = None, params_file: str | None = None) -> None:
@@ -70,6 +79,31 @@ def require_paths(parameters: Mapping[str, Any], *, kind: Mapping[str, str] | No
         raise MissingPathError(
             "these parameters point at missing data; set them in " + where + ":\n" + "\n".join(problems)
         )
+
+
+def open_chapter(
+    name: str,
+    output_dir: str | Path,
+    *,
+    paths: Mapping[str, Any],
+    files: Iterable[str] = (),
+    seed: int | None = None,
+    params_file: str | None = None,
+    show: bool = True,
+) -> tuple[Chapter, dict[str, Any]]:
+    """A notebook's first cell: resolve the path parameters against the project folder and check
+    them (:func:`require_paths`; names in ``files`` must be files), seed everything, show the
+    library's log lines in the notebook, and open the :class:`Chapter`. Returns the chapter and
+    the resolved paths."""
+    from .runtime import seed_everything, show_library_logs
+
+    root = project_folder()
+    resolved = {key: resolve_paths(value, root) for key, value in paths.items()}
+    require_paths(resolved, kind={key: "file" for key in files}, params_file=params_file)
+    if seed is not None:
+        seed_everything(seed)
+    show_library_logs()
+    return Chapter(Path(resolve_paths(output_dir, root)), name, show=show), resolved
 
 
 @dataclass

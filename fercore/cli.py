@@ -55,12 +55,12 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .pipeline import DemoRunConfig, run_demo
+    from .pipeline import DEMO_MODELS, DemoRunConfig, run_demo
 
     config = DemoRunConfig(
         data_dir=Path(args.data),
         results_dir=Path(args.results),
-        arch=args.arch,
+        models={args.arch: args.arch} if args.arch else dict(DEMO_MODELS),
         weights=Path(args.weights) if args.weights else None,
         trust_pickle=args.trust,
         epochs=args.epochs,
@@ -160,10 +160,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .predict import collect_images, predict, write_predictions
 
     from .labels import class_set
-    from .models import trained_classes
 
     model = load_model(args.checkpoint, trust_pickle=args.trust)
-    classes = class_set(args.classes, within=trained_classes(model))
+    classes = class_set(args.classes, within=model.trained_classes)
     preds = predict(model, collect_images(args.inputs), classes=classes, batch_size=args.batch_size, workers=args.workers,
                     device=args.device, progress=not args.quiet)
     write_predictions(preds, args.out, logits=args.logits)
@@ -175,8 +174,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_folder
     from .models import load_model
-    from .predict import evaluate_folder
 
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, classes=args.classes,
@@ -395,13 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     sb.set_defaults(func=_cmd_suite_book)
 
     r = sub.add_parser("demo", help="run the main job on the demo data (data, train, evaluate)",
-                       description="Make the demo data if missing, train a small B0 on the real-style faces, "
-                       "evaluate it, and write results under RESULTS/<run-id>/ (never overwriting a run).")
+                       description="Make the demo data if missing, train the two demo models (resnet10t and a tiny "
+                       "EfficientNet) on the real-style faces, evaluate them, and write results under RESULTS/<run-id>/<model>/ "
+                       "(never overwriting a run).")
     r.add_argument("--data", default="data/demo", help="demo data folder (default data/demo)")
     r.add_argument("--results", default="results/demo", help="results parent folder (default results/demo)")
-    r.add_argument("--arch", default="resnet10t",
-                   help="timm architecture (default resnet10t: B0 from scratch does not learn the small demo set)")
-    r.add_argument("--weights", help="start from a local weight file (e.g. an HSEmotion or VGGFace2 file with --arch b0)")
+    r.add_argument("--arch", default=None,
+                   help="train this one timm architecture instead of the two demo models (B0 from scratch does not learn "
+                   "the small demo set)")
+    r.add_argument("--weights", help="start from a local weight file (with --arch; e.g. an HSEmotion or VGGFace2 file with --arch b0)")
     r.add_argument("--trust", action="store_true", help="allow unpickling --weights (HSEmotion checkpoints)")
     r.add_argument("--epochs", type=int, default=20)
     r.add_argument("--image-size", type=int, default=64)
@@ -413,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command line writes figure files only
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

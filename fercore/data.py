@@ -7,7 +7,6 @@ aliases, and an unknown folder name is an error listing the accepted names.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .images import Preprocess, is_image_file, load_rgb
 from .labels import CLASSES, UnknownLabelError, accepted_names, canonical_name, to_index
+from .runtime import default_workers, seed_worker
 
 log = logging.getLogger(__name__)
 
@@ -187,28 +187,6 @@ class FaceDataset(Dataset):
         return cls(discover(root, [split]), transform or Preprocess(image_size))
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _seed_worker(worker_id: int) -> None:
-    worker_seed = torch.initial_seed() % 2**32
-    np.random.seed(worker_seed)
-    random.seed(worker_seed)
-
-
-def default_workers() -> int:
-    """DataLoader workers for inference: 0 on machines with <= 2 cores (a worker process there
-    steals a core from the model: measured 0.90 vs 0.96 of pure forward speed), else up to 4."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 0 if cores <= 2 else min(4, cores - 1)
-
-
 def make_loader(
     dataset: Dataset,
     batch_size: int = 32,
@@ -233,7 +211,7 @@ def make_loader(
         shuffle=shuffle,
         num_workers=workers,
         pin_memory=torch.device(device).type == "cuda",
-        worker_init_fn=_seed_worker,
+        worker_init_fn=seed_worker,
         generator=generator,
         persistent_workers=workers > 0,
         drop_last=drop_last,

@@ -1,6 +1,6 @@
 """How real and synthetic faces differ inside the model: penultimate embeddings and domain-gap numbers.
 
-* ``extract`` : penultimate features for a sample table (batched, inference mode);
+* ``extract`` : penultimate features for a sample table (the one inference pass);
 * ``project`` : 2-D PCA or t-SNE coordinates for plots;
 * ``domain_auc`` : cross-validated ROC AUC of a logistic-regression domain classifier
   (0.5: indistinguishable, 1.0: perfectly separable);
@@ -15,31 +15,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from .data import FaceDataset, default_workers
-from .images import Preprocess
-from .models import features
-from .predict import model_image_size
-from .train import pick_device
+from . import inference
+from .models import Classifier
 
 
-def extract(model: nn.Module, samples: pd.DataFrame, *, batch_size: int = 64, workers: int | None = None, progress: bool = True) -> np.ndarray:
-    """Penultimate embeddings (N x D) of the images in ``samples`` (needs ``path`` and ``label``)."""
-    device = pick_device("auto")
-    model = model.to(device).eval().to(memory_format=torch.channels_last)
-    loader = DataLoader(FaceDataset(samples, Preprocess(model_image_size(model))), batch_size=batch_size,
-                        num_workers=default_workers() if workers is None else workers)
-    chunks = []
-    with torch.inference_mode():
-        for x, _ in tqdm(loader, desc="embeddings", unit="batch", disable=not progress):
-            x = x.to(device).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                chunks.append(features(model, x).float().cpu().numpy())
-    return np.concatenate(chunks)
+def extract(model: Classifier, samples: pd.DataFrame, *, batch_size: int = 64, workers: int | None = None,
+            device: str = "auto", progress: bool = True, cache_dir: str | None = None) -> np.ndarray:
+    """Penultimate embeddings (N x D) of the images in ``samples`` (:func:`fercore.inference.infer`)."""
+    return inference.infer(model, samples, batch_size=batch_size, workers=workers, device=device, progress=progress,
+                           cache_dir=cache_dir).features
 
 
 def project(feats: np.ndarray, method: str = "pca", *, seed: int = 0) -> np.ndarray:

@@ -13,12 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from torch.utils.data import DataLoader
 
-from . import plots
-from . import labels
+from . import inference, labels, plots
 from .data import (
-    FaceDataset,
     dataset_classes,
     discover,
     gender_training_sets,
@@ -28,9 +25,9 @@ from .data import (
     within_classes,
 )
 from .fileio import new_run_dir, write_csv, write_json
-from .images import Preprocess
-from .models import load_model, trained_classes
-from .train import TrainConfig, evaluate, pick_device, train
+from .models import load_model
+from .predict import prediction_table
+from .train import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +47,36 @@ def run_or_resume(config: TrainConfig, run_dir: Path, samples) -> Path:
     return run_dir
 
 
-def evaluate_checkpoint(checkpoint: Path, samples: pd.DataFrame, classes: list[str], *, workers: int = 2) -> dict[str, float]:
-    """Loss, accuracy, macro-F1 of a saved model on a sample table, its logits restricted to
-    ``labels.class_set(classes, within=<trained classes>)``: a part of the data that lacks a
-    class is still scored on the whole data set's classes."""
+def score_predictions(preds: pd.DataFrame) -> dict[str, float]:
+    """Loss (mean negative log restricted probability of the true class), accuracy and macro-F1
+    (over the classes with support) of a predictions table (:func:`fercore.predict.predict`)."""
+    from .metrics import accuracy, arrays, macro_f1
+
+    y_true, y_pred, probs = arrays(preds)
+    p_true = probs[np.arange(len(y_true)), y_true]
+    return {"loss": float(-np.log(np.clip(p_true, 1e-12, None)).mean()) if len(y_true) else float("nan"),
+            "accuracy": accuracy(y_true, y_pred) if len(y_true) else float("nan"),
+            "macro_f1": macro_f1(y_true, y_pred) if len(y_true) else float("nan")}
+
+
+def evaluate_checkpoint(checkpoint: Path, samples: pd.DataFrame, classes: list[str], *, workers: int = 2,
+                        device: str = "auto", cache_dir: str | Path | None = None) -> dict[str, float]:
+    """Loss, accuracy, macro-F1 of a saved model on a sample table (one :func:`fercore.inference.infer`
+    pass), its logits restricted to ``labels.class_set(classes, within=<trained classes>)``: a part
+    of the data that lacks a class is still scored on the whole data set's classes."""
+    return evaluate_parts(checkpoint, {"all": samples}, classes, workers=workers, device=device, cache_dir=cache_dir)["all"]
+
+
+def evaluate_parts(checkpoint: Path, parts: dict[str, pd.DataFrame], classes: list[str], *, workers: int = 2,
+                   device: str = "auto", cache_dir: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """:func:`evaluate_checkpoint` on several parts of one test set (e.g. per gender), from one
+    inference pass over the images of all parts."""
     model = load_model(checkpoint)
-    device = pick_device("auto")
-    size = int(model.fercore_metadata["image_size"])
-    scored = labels.class_set(classes, within=trained_classes(model))
-    loader = DataLoader(FaceDataset(within_classes(samples, scored), Preprocess(size)), batch_size=64, num_workers=workers)
-    return evaluate(model.to(device), loader, device, classes=scored)
+    scored = labels.class_set(classes, within=model.trained_classes)
+    kept = {name: within_classes(part, scored) for name, part in parts.items()}
+    union = pd.concat(list(kept.values()), ignore_index=True).drop_duplicates("path").reset_index(drop=True)
+    result = inference.infer(model, union, workers=workers, device=device, progress=False, cache_dir=cache_dir)
+    return {name: score_predictions(prediction_table(result, part, scored)) for name, part in kept.items()}
 
 
 def run_cv(
@@ -83,7 +100,8 @@ def run_cv(
         train_part, held_out = samples.iloc[train_index], samples.iloc[held_index].reset_index(drop=True)
         inner_train, inner_val = grouped_split(train_part.reset_index(drop=True), config.val_fraction, seed=config.seed)
         run_dir = run_or_resume(config, out_dir / f"fold{fold}", (inner_train, inner_val, held_out))
-        test = evaluate_checkpoint(run_dir / "checkpoint.pt", held_out, config.classes, workers=config.workers)
+        test = evaluate_checkpoint(run_dir / "checkpoint.pt", held_out, config.classes, workers=config.workers,
+                                   device=config.device, cache_dir=out_dir / "inference")
         rows.append({"fold": fold, "n_train": len(inner_train), "n_val": len(inner_val), "n_test": len(held_out),
                      "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
     table = pd.DataFrame(rows)
@@ -120,8 +138,10 @@ def run_gender_splits(
     for (base, percent), training in sets.items():
         inner_train, inner_val = grouped_split(training, config.val_fraction, seed=config.seed)
         run_dir = run_or_resume(config, out_dir / f"{base}_plus_{int(percent)}", (inner_train, inner_val, None))
+        scored = evaluate_parts(run_dir / "checkpoint.pt", tests, config.classes, workers=config.workers,
+                                device=config.device, cache_dir=out_dir / "inference")
         for test_on, part in tests.items():
-            metrics = evaluate_checkpoint(run_dir / "checkpoint.pt", part, config.classes, workers=config.workers)
+            metrics = scored[test_on]
             rows.append({"base": base, "percent": percent, "n_train": len(training), "test_on": test_on,
                          "n_test": len(part), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})
     table = pd.DataFrame(rows)

@@ -19,8 +19,9 @@ import torch
 from scipy import stats
 from torch import nn
 
-from . import labels
+from . import inference, labels
 from .fileio import write_csv
+from .models import Classifier
 
 #: Canonical face regions (x0, y0, x1, y1) as fractions of the crop; disjoint by construction.
 FACE_REGIONS: dict[str, tuple[float, float, float, float]] = {
@@ -46,28 +47,38 @@ def target_layer(model: nn.Module) -> nn.Module:
 class CamExplainer:
     """Build once, call many: Grad-CAM maps (N, H, W) in [0, 1] for given target classes.
 
-    ``classes``: the classes a default target (the prediction) is chosen among; default the
-    model's trained classes (:func:`fercore.labels.class_set`)."""
+    Works on its own copy of the network (in eval mode, on ``device``), so the caller's model is
+    never changed. ``layer_name``: the module to explain (``net.get_submodule``; default
+    :func:`target_layer`). ``classes``: the classes a default target (the prediction) is chosen
+    among; default the model's trained classes (:func:`fercore.labels.class_set`)."""
 
-    def __init__(self, model: nn.Module, layer: nn.Module | None = None, classes: Sequence[str] | None = None):
+    def __init__(self, model: Classifier | nn.Module, layer_name: str | None = None, classes: Sequence[str] | None = None,
+                 device: str | torch.device = "auto"):
+        import copy
+
         from pytorch_grad_cam import GradCAM
 
-        from .models import trained_classes
+        from .runtime import pick_device
 
-        self.model = model.eval()
-        self.classes = labels.class_set(classes, within=trained_classes(model))
-        self.cam = GradCAM(model=self.model, target_layers=[layer or target_layer(model)])
+        net, trained = (model.net, model.trained_classes) if isinstance(model, Classifier) else (model, None)
+        self.device = pick_device(device)
+        self.net = copy.deepcopy(net).to(self.device).eval()
+        self.classes = labels.class_set(classes, within=trained)
+        layer = self.net.get_submodule(layer_name) if layer_name else target_layer(self.net)
+        self.cam = GradCAM(model=self.net, target_layers=[layer])
 
     def __call__(self, images: torch.Tensor, targets: Sequence[int] | None = None) -> np.ndarray:
         """CAMs for ``targets`` (canonical indices; default: the restricted prediction)."""
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        device = next(self.model.parameters()).device
-        images = images.to(device)
-        if targets is None:
-            with torch.no_grad():
-                targets = labels.predict_restricted(self.model(images), self.classes).tolist()
-        return self.cam(input_tensor=images, targets=[ClassifierOutputTarget(int(t)) for t in targets])
+        from .inference import pass_kind
+
+        images = images.to(self.device)
+        with pass_kind("grad-cam"):
+            if targets is None:
+                with torch.no_grad():
+                    targets = labels.predict_restricted(self.net(images), self.classes).tolist()
+            return self.cam(input_tensor=images, targets=[ClassifierOutputTarget(int(t)) for t in targets])
 
 
 IG_BASELINES = ("mean", "black", "blur")
@@ -186,20 +197,24 @@ def overlay(image: np.ndarray, cam: np.ndarray, weight: float = 0.55) -> np.ndar
 
 
 def cam_report(
-    model: nn.Module,
+    model: Classifier,
     samples: pd.DataFrame,
     out: str | Path,
     *,
     classes: Sequence[str] | Mapping[str, Sequence[str]],
+    predictions: inference.Inference | None = None,
     per_class: int = 4,
     batch_size: int = 16,
+    device: str | torch.device = "auto",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Grad-CAM for every image in ``samples`` (``path``, ``label``; ``domain`` optional), for its true class.
 
     ``classes`` is the class set of the data (one list, or ``{dataset: list}`` keyed by the
-    ``dataset`` column); the prediction that decides right / wrong is restricted to
-    ``labels.class_set(classes, within=<trained classes>)``, as in ``predict``.
+    ``dataset`` column); right / wrong comes from the model's prediction restricted to
+    ``labels.class_set(classes, within=<trained classes>)``, as in ``predict``, taken from
+    ``predictions`` (an :class:`~fercore.inference.Inference` holding these images, e.g. the
+    whole test set's) or else from one :func:`fercore.inference.infer` pass on ``samples``.
 
     Writes under ``out``: ``cam_regions.csv`` (per image: region shares, prediction),
     ``region_comparison.csv`` (when there are two domains: means, difference, Mann-Whitney U,
@@ -211,15 +226,13 @@ def cam_report(
     from . import plots
     from .images import Preprocess, denormalize, load_rgb
     from .labels import CLASSES
-    from .models import trained_classes
-    from .predict import model_image_size
 
     out = Path(out)
     table = samples.reset_index(drop=True).copy()
     if "domain" not in table.columns:
         table["domain"] = "all"
     table["emotion"] = [CLASSES[int(i)] for i in table["label"]]
-    trained = trained_classes(model)
+    trained = model.trained_classes
     if isinstance(classes, Mapping):
         if "dataset" not in table.columns:
             raise ValueError("classes given per data set need a 'dataset' column in samples")
@@ -230,21 +243,19 @@ def cam_report(
     if not inside.all():  # images of a class outside the scored set cannot be right or wrong
         table = table[inside].reset_index(drop=True)
         row_classes = [c for c, keep in zip(row_classes, inside, strict=True) if keep]
-    preprocess = Preprocess(model_image_size(model))
-    explainer = CamExplainer(model)
-    device = next(model.parameters()).device
-    cams, preds, shown = [], [], []
+    scored = (predictions if predictions is not None else inference.infer(model, table, device=device, progress=progress))
+    logits = scored.subset(table["path"].astype(str).tolist()).logits
+    table["pred"] = [CLASSES[int(labels.predict_restricted(logits[i: i + 1], row_classes[i])[0])] for i in range(len(table))]
+    table["correct"] = table["pred"] == table["emotion"]
+    preprocess = Preprocess(model.image_size)
+    explainer = CamExplainer(model, device=device)
+    cams, shown = [], []
     for start in tqdm(range(0, len(table), batch_size), desc="grad-cam", unit="batch", disable=not progress):
         rows = table.iloc[start:start + batch_size]
         x = torch.stack([preprocess(load_rgb(p)) for p in rows["path"]])
-        with torch.no_grad():
-            logits = model(x.to(device))
-        preds.extend(int(labels.predict_restricted(logits[i: i + 1], row_classes[start + i])[0]) for i in range(len(rows)))
         cams.append(explainer(x, rows["label"].astype(int).tolist()))
         shown.extend(denormalize(x).permute(0, 2, 3, 1).numpy())
     maps = np.concatenate(cams)
-    table["pred"] = [CLASSES[i] for i in preds]
-    table["correct"] = table["pred"] == table["emotion"]
     shares = region_shares(maps)
     regions = pd.concat([table[["path", "domain", "emotion", "pred", "correct"]], shares], axis=1)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from .models import load_model
-from .predict import model_image_size
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +30,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, opset: int = 18, che
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
         raise ImportError("ONNX export needs the onnx package: pip install 'fercore[onnx]'") from None
-    model = load_model(checkpoint).eval()
-    size = model_image_size(model)
+    classifier = load_model(checkpoint)
+    model, size = classifier.net.eval(), classifier.image_size
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)

@@ -35,13 +35,17 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
 
 
 def json_safe(data: Any) -> Any:
-    """``data`` with NaN and infinite floats as None, so that the JSON is valid (``null``)."""
+    """``data`` with NaN and infinite floats as None, so that the JSON is valid (``null``);
+    dataclasses become dicts and tuple keys 'a / b' strings."""
+    import dataclasses
     import math
 
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return json_safe(dataclasses.asdict(data))
     if isinstance(data, float):
         return data if math.isfinite(data) else None
     if isinstance(data, dict):
-        return {k: json_safe(v) for k, v in data.items()}
+        return {(" / ".join(map(str, k)) if isinstance(k, tuple) else k): json_safe(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [json_safe(v) for v in data]
     if hasattr(data, "item") and getattr(data, "ndim", None) == 0:  # numpy scalars

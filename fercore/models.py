@@ -20,8 +20,8 @@ import logging
 import pickle
 import types
 from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -110,7 +110,7 @@ def default_image_size(arch: str) -> int:
 def create_model(
     arch: str = "tf_efficientnet_b0",
     num_classes: int = NUM_CLASSES,
-    weights: str | Path | None = None,
+    weights: str | Path | Checkpoint | None = None,
     *,
     trust_pickle: bool = False,
     head: HeadMode = "auto",
@@ -120,16 +120,104 @@ def create_model(
 
     ``head``: ``auto`` loads the file's head when it fits and attaches a fresh one when the
     file has none (VGGFace2 backbones); ``fresh`` always starts a new head (fine-tuning to
-    another class set); ``load`` requires the file's head. The load report is kept on
-    ``model.fercore_load_report``.
+    another class set); ``load`` requires the file's head. :func:`load_weights` does the same
+    and returns its :class:`LoadReport`.
     """
-    name = resolve_arch(arch)
-    model = timm.create_model(name, pretrained=False, num_classes=num_classes, **timm_kwargs)
-    model.fercore_arch = name
-    model.fercore_load_report = None
+    model = timm.create_model(resolve_arch(arch), pretrained=False, num_classes=num_classes, **timm_kwargs)
     if weights is not None:
-        model.fercore_load_report = load_weights(model, weights, trust_pickle=trust_pickle, head=head)
+        load_weights(model, weights, trust_pickle=trust_pickle, head=head)
     return model
+
+
+# --------------------------------------------------------------------------- a model and its facts
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What fercore knows about a classifier besides its tensors."""
+
+    arch: str  # the timm architecture name
+    image_size: int  # the size it is fed
+    trained_classes: tuple[str, ...]  # the classes it was trained to tell apart (canonical order)
+    weights: str | None = None  # the file it was loaded from
+    load_report: LoadReport | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # a fercore checkpoint's metadata ({} otherwise)
+
+    @property
+    def training_config(self) -> dict[str, Any]:
+        """The training configuration a fercore checkpoint records ({} for other files)."""
+        return dict(self.metadata.get("config") or {})
+
+
+@dataclass
+class Classifier:
+    """A network and its :class:`ModelFacts`: what inference, training and the studies pass around."""
+
+    net: nn.Module
+    facts: ModelFacts
+
+    @property
+    def arch(self) -> str:
+        return self.facts.arch
+
+    @property
+    def image_size(self) -> int:
+        return self.facts.image_size
+
+    @property
+    def trained_classes(self) -> list[str]:
+        return list(self.facts.trained_classes)
+
+    @classmethod
+    def wrap(cls, net: nn.Module, *, arch: str | None = None, image_size: int | None = None,
+             trained_classes: Sequence[str] | None = None) -> Classifier:
+        """Facts for a network built in memory (a timm model): its architecture, the size to feed
+        it (default: the architecture's) and its classes (default: every class its head has)."""
+        from .labels import CLASSES
+
+        name = resolve_arch(arch or net.pretrained_cfg["architecture"])
+        classes = tuple(trained_classes) if trained_classes else tuple(CLASSES[: int(net.num_classes)])
+        return cls(net, ModelFacts(name, int(image_size or default_image_size(name)), classes))
+
+    def with_image_size(self, image_size: int) -> Classifier:
+        """The same network fed ``image_size`` px."""
+        return Classifier(self.net, replace(self.facts, image_size=int(image_size)))
+
+
+def _classes_from_metadata(metadata: Mapping[str, Any], num_classes: int) -> tuple[str, ...]:
+    from .labels import CLASSES, canonical_name
+
+    if metadata.get("trained_classes"):
+        return tuple(canonical_name(c) for c in metadata["trained_classes"])
+    return tuple(CLASSES[:num_classes])
+
+
+def load_classifier(
+    weights: str | Path, arch: str | None = None, *, image_size: int | None = None, trust_pickle: bool = False
+) -> Classifier:
+    """A classifier from a fercore checkpoint (architecture, size and classes from its metadata)
+    or from a foreign weight file with a head for the 8 classes (HSEmotion: ``trust_pickle=True``),
+    built as ``arch``. ``image_size`` overrides the size it is fed (default: the checkpoint's,
+    else the architecture's; a different size is logged)."""
+    ckpt = read_checkpoint(weights, trust_pickle=trust_pickle)
+    if ckpt.metadata.get("arch"):
+        name = resolve_arch(ckpt.metadata["arch"])
+        num_classes = int(ckpt.metadata.get("num_classes", NUM_CLASSES))
+        trained_size = int(ckpt.metadata.get("image_size") or default_image_size(name))
+    elif arch:
+        name, num_classes, trained_size = resolve_arch(arch), NUM_CLASSES, default_image_size(arch)
+    else:
+        raise WeightsError(f"{weights} does not name its architecture (not a fercore checkpoint): give arch (b0, b2, a timm name)")
+    net = create_model(name, num_classes)
+    report = load_weights(net, ckpt, head="load")
+    if image_size and int(image_size) != trained_size:
+        log.warning("%s was trained at %s px; feeding it %s px as asked", weights, trained_size, image_size)
+    facts = ModelFacts(name, int(image_size or trained_size), _classes_from_metadata(ckpt.metadata, num_classes),
+                       str(weights), report, dict(ckpt.metadata))
+    from .inference import watch_forward_passes  # the audit (FERCORE_INFERENCE_AUDIT) counts this network's passes
+
+    watch_forward_passes(net, str(weights))
+    return Classifier(net.eval(), facts)
 
 
 # --------------------------------------------------------------------------- reading files
@@ -434,7 +522,7 @@ def load_weights(
     body_missing = [k for k in missing if not is_head(k)]
     body_unexpected = [k for k in unexpected if not is_head(k)]
     body_mismatched = [m for m in mismatched if not is_head(m[0])]
-    arch = getattr(model, "fercore_arch", type(model).__name__)
+    arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture", type(model).__name__)
     if body_missing or body_unexpected or body_mismatched:
         guess = guess_arch(state, ckpt.module_classes)
         raise WeightsError(
@@ -609,21 +697,10 @@ def features(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return model.forward_head(model.forward_features(images), pre_logits=True)
 
 
-def trained_classes(model: nn.Module) -> list[str]:
-    """The classes a model was trained to tell apart: a fercore checkpoint's ``trained_classes``
-    (e.g. the 7 of FER2013), else every class its head has (all 8 for an HSEmotion file)."""
-    from .labels import CLASSES, canonical_name
-
-    meta = getattr(model, "fercore_metadata", None) or {}
-    if meta.get("trained_classes"):
-        return [canonical_name(c) for c in meta["trained_classes"]]
-    return list(CLASSES[: int(getattr(model, "num_classes", len(CLASSES)))])
-
-
 # --------------------------------------------------------------------------- fercore checkpoints
 
 
-def checkpoint_payload(model: nn.Module, *, image_size: int, **metadata: Any) -> dict[str, Any]:
+def checkpoint_payload(model: nn.Module, *, arch: str, image_size: int, **metadata: Any) -> dict[str, Any]:
     """What a fercore checkpoint holds: ``state_dict`` (on CPU) and plain metadata (``arch``,
     ``num_classes``, ``classes``, ``image_size``, versions, and whatever ``metadata`` adds);
     ``torch.load(weights_only=True)`` reads it and :func:`load_model` rebuilds the model."""
@@ -632,7 +709,7 @@ def checkpoint_payload(model: nn.Module, *, image_size: int, **metadata: Any) ->
 
     return {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "arch": getattr(model, "fercore_arch", None) or model.pretrained_cfg["architecture"],
+        "arch": resolve_arch(arch),
         "num_classes": int(model.num_classes),
         "classes": list(CLASSES[: model.num_classes]) if model.num_classes == len(CLASSES) else [],
         "image_size": int(image_size),
@@ -641,25 +718,20 @@ def checkpoint_payload(model: nn.Module, *, image_size: int, **metadata: Any) ->
     }
 
 
-def save_model(path: str | Path, model: nn.Module, *, image_size: int, **metadata: Any) -> Path:
+def save_model(path: str | Path, model: nn.Module, *, arch: str, image_size: int, **metadata: Any) -> Path:
     """Save :func:`checkpoint_payload` atomically; an existing file is never replaced."""
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists; fercore never overwrites a saved model")
-    return save_torch(path, checkpoint_payload(model, image_size=image_size, **metadata))
+    return save_torch(path, checkpoint_payload(model, arch=arch, image_size=image_size, **metadata))
 
 
-def load_model(path: str | Path, *, trust_pickle: bool = False) -> nn.Module:
-    """Rebuild a model saved by :func:`save_model` (architecture and head from its metadata)."""
+def load_model(path: str | Path, *, trust_pickle: bool = False) -> Classifier:
+    """Rebuild a model saved by :func:`save_model` (architecture, head, size and classes from its metadata)."""
     ckpt = read_checkpoint(path, trust_pickle=trust_pickle)
-    arch = ckpt.metadata.get("arch")
-    if not arch:
+    if not ckpt.metadata.get("arch"):
         raise WeightsError(
-            f"{path} has no 'arch' metadata (not saved by fercore.save_model); build the model with "
-            "create_model(arch, weights=path) instead"
+            f"{path} has no 'arch' metadata (not saved by fercore.save_model); load it with "
+            "load_classifier(path, arch) or create_model(arch, weights=path) instead"
         )
-    model = create_model(arch, int(ckpt.metadata.get("num_classes", NUM_CLASSES)))
-    model.fercore_load_report = load_weights(model, ckpt, head="load")
-    model.fercore_metadata = ckpt.metadata
-    model.eval()
-    return model
+    return load_classifier(path, trust_pickle=trust_pickle)

@@ -9,9 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; notebooks still show the returned figures
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -88,15 +85,16 @@ def reliability(bins: pd.DataFrame, path: str | Path | None = None, *, title: st
     return _finish(fig, path, formats)
 
 
-def confidence_histogram(preds: pd.DataFrame, path: str | Path | None = None, *, formats: Sequence[str] = ("png",)) -> plt.Figure:
-    """Top-1 confidence for correct and incorrect predictions."""
+def confidence_histogram(preds: pd.DataFrame, path: str | Path | None = None, *, title: str = "",
+                         formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Top-1 confidence for correct and incorrect predictions (always blue / orange in that order)."""
     probs = preds[[f"p_{c}" for c in CLASSES]].to_numpy()
     frame = pd.DataFrame({"confidence": probs.max(axis=1),
                           "outcome": np.where(preds["label"] == preds["pred"], "correct", "incorrect")})
     fig, ax = plt.subplots(figsize=(6, 4))
-    sns.histplot(frame, x="confidence", hue="outcome", bins=20, binrange=(0, 1), stat="density", common_norm=False,
-                 element="step", ax=ax)
-    ax.set_title("Confidence of correct and incorrect predictions")
+    sns.histplot(frame, x="confidence", hue="outcome", hue_order=["correct", "incorrect"], bins=20, binrange=(0, 1),
+                 stat="density", common_norm=False, element="step", ax=ax)
+    ax.set_title(title or "Confidence of correct and incorrect predictions")
     return _finish(fig, path, formats)
 
 
@@ -223,6 +221,48 @@ def training_curves(log: pd.DataFrame, path: str | Path | None = None, *, title:
                 ax.plot(log["epoch"], log[column], marker="o", label=part)
         ax.set(xlabel="epoch", ylabel=metric)
         ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def confusion_panels(matrices: dict[str, np.ndarray], path: str | Path | None = None, *, title: str = "",
+                     formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Confusion matrices side by side (e.g. one model on each test set): row-normalised colours,
+    counts as numbers; rows and columns without any count are left out of every panel."""
+    used = np.zeros(len(CLASSES), dtype=bool)
+    for counts in matrices.values():
+        counts = np.asarray(counts)
+        used |= (counts.sum(axis=0) > 0) | (counts.sum(axis=1) > 0)
+    names = [c for c, u in zip(CLASSES, used, strict=True) if u]
+    short = [n[:4] for n in names]
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.4), squeeze=False)
+    for ax, (name, counts) in zip(axes[0], matrices.items(), strict=True):
+        counts = np.asarray(counts)[np.ix_(used, used)]
+        rows = counts.sum(axis=1, keepdims=True)
+        normalised = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+        sns.heatmap(normalised, annot=counts, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=False, xticklabels=short,
+                    yticklabels=short, annot_kws={"fontsize": 7}, ax=ax)
+        ax.set(xlabel="predicted", ylabel="true", title=name)
+    fig.suptitle(f"{title} (colour: row share, numbers: counts)".strip())
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def embedding_panels(panels: dict[str, np.ndarray], tables: dict[str, pd.DataFrame], path: str | Path | None = None, *,
+                     hue: str = "domain", title: str = "", ncols: int = 3, formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """2-D embeddings side by side (e.g. one panel per model and regime), coloured by ``hue``."""
+    n = len(panels)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 4.0 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, coords) in zip(axes.flat, panels.items(), strict=False):
+        ax.axis("on")
+        frame = tables[name].reset_index(drop=True).assign(x=coords[:, 0], y=coords[:, 1])
+        sns.scatterplot(frame, x="x", y="y", hue=hue, s=12, alpha=0.7, ax=ax, legend=ax is axes.flat[0])
+        ax.set(title=name, xlabel="", ylabel="", xticks=[], yticks=[])
     fig.suptitle(title)
     fig.tight_layout()
     return _finish(fig, path, formats)

@@ -32,7 +32,7 @@ import yaml
 
 from .chapter import check_chapter
 from .fileio import atomic_open, new_run_dir, write_json
-from .train import apply_overrides
+from .overrides import apply_overrides
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ their images with a twin in ``train``. ``keep_duplicates: true`` turns this off.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 import typing
@@ -42,13 +41,14 @@ from .data import (
     discover,
     grouped_split,
     manifest_hash,
-    seed_everything,
     within_classes,
 )
 from .fileio import atomic_open, new_run_dir, save_torch, write_csv, write_json
 from .images import Preprocess, augment_transform
 from .labels import CLASSES, NUM_CLASSES, class_indices
-from .models import checkpoint_payload, create_model, set_trainable, train_mode
+from .models import checkpoint_payload, create_model, resolve_arch, set_trainable, train_mode
+from .overrides import apply_overrides
+from .runtime import Dist, init_distributed, pick_device, seed_everything
 from .sam import SAM
 
 log = logging.getLogger(__name__)
@@ -190,60 +190,7 @@ class TrainConfig:
         return cls.from_dict(apply_overrides(data, overrides or []))
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``["lr=3e-4", "stages=[{epochs: 2, trainable: head, lr: 1e-3}]"]`` -> updated copy."""
-    data = dict(data)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {item!r} is not key=value")
-        data[key.strip()] = yaml.safe_load(value)
-    return data
-
-
-# --------------------------------------------------------------------------- devices, DDP
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-@dataclass
-class Dist:
-    """Process-group facts: rank 0 logs and writes files."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-
-def init_distributed(device: str) -> Dist:
-    """Join the process group torchrun describes (WORLD_SIZE > 1); gloo on CPU, nccl on CUDA."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        use_cuda = pick_device(device).type == "cuda"
-        if use_cuda:
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Dist(rank, world, local_rank)
+# --------------------------------------------------------------------------- mixed precision
 
 
 def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -682,7 +629,7 @@ def train(
             if best["epoch"] < 0 or score > best[config.select_metric]:
                 best = {"epoch": epoch, **val}
                 save_torch(run_dir / "checkpoint.pt", checkpoint_payload(
-                    core, image_size=config.image_size, trained_classes=[CLASSES[c] for c in classes],
+                    core, arch=resolve_arch(config.arch), image_size=config.image_size, trained_classes=[CLASSES[c] for c in classes],
                     config=config.to_dict(), best_epoch=best["epoch"], val={k: v for k, v in best.items() if k != "epoch"},
                     data_manifest_sha256=data_hash))
             write_csv(run_dir / "log.csv", pd.DataFrame(history))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -78,9 +79,11 @@ def demo_suite(demo_root, tmp_path_factory) -> tuple[Path, Path]:
 
     base = tmp_path_factory.mktemp("suite")
     demo = run_demo(DemoRunConfig(data_dir=demo_root, results_dir=base / "demo", epochs=10, progress=False))
-    overrides = [f"weights={demo.run_dir / 'checkpoint.pt'}", f"real_roots={{demo-real: {demo_root / 'real'}}}",
+    models = {m.name: {"weights": str(m.run_dir / "checkpoint.pt")} for m in demo.models}
+    overrides = [f"models={json.dumps(models)}", f"real_roots={{demo-real: {demo_root / 'real'}}}",
                  f"synthetic_root={demo_root / 'synthetic' / 'processed'}", "max_per_class=12", "02.epochs=3",
-                 "02.gender_epochs=1", "03.cam_per_class=3", "04.permutations=50", f"01.demo_geometry={demo_root / 'geometry'}"]
+                 "02.synthetic_only_epochs=3", "02.cv_folds=2", "02.gender_epochs=1", "03.cam_per_class=3", "04.permutations=50",
+                 f"01.demo_geometry={demo_root / 'geometry'}"]
     params = SuiteParams.from_yaml(REPO / "configs" / "suite_demo.yaml", overrides)
     params.results_dir, params.notebooks_dir = str(base / "results"), str(REPO / "notebooks")
     run = run_suite(params, progress=False)

@@ -5,7 +5,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from fercore.chapter import Chapter, MissingPathError, check_chapter, require_paths, work_in_project
+from fercore.chapter import (
+    Chapter,
+    MissingPathError,
+    check_chapter,
+    open_chapter,
+    project_folder,
+    require_paths,
+    resolve_paths,
+)
 
 
 def test_require_paths_names_every_missing_parameter(tmp_path):
@@ -55,11 +63,30 @@ def test_show_file_refuses_a_missing_figure(tmp_path):
         chapter.show_file(tmp_path / "rq9" / "figures" / "absent.png")
 
 
-def test_work_in_project_moves_from_the_notebook_folder(tmp_path, monkeypatch):
+def test_project_folder_is_found_without_moving(tmp_path, monkeypatch):
     (tmp_path / "proj" / "notebooks").mkdir(parents=True)
     (tmp_path / "proj" / "_toc.yml").write_text("root: x\n")
     monkeypatch.chdir(tmp_path / "proj" / "notebooks")  # where JupyterLab starts the kernel
-    assert work_in_project() == (tmp_path / "proj").resolve()
-    assert Path.cwd() == (tmp_path / "proj").resolve()
-    monkeypatch.chdir(tmp_path)  # outside any project: stay put
-    assert work_in_project() == tmp_path and Path.cwd() == tmp_path
+    assert project_folder() == (tmp_path / "proj").resolve()
+    assert Path.cwd() == (tmp_path / "proj" / "notebooks").resolve()  # the working directory stays
+    assert resolve_paths({"a": "data/x", "b": "/abs"}, project_folder()) == {"a": str((tmp_path / "proj" / "data" / "x").resolve()),
+                                                                           "b": "/abs"}
+    monkeypatch.chdir(tmp_path)  # outside any project: the current folder
+    assert project_folder() == tmp_path.resolve()
+
+
+def test_open_chapter_resolves_checks_and_shows_library_logs(tmp_path, monkeypatch, capsys):
+    import logging
+
+    (tmp_path / "proj" / "notebooks").mkdir(parents=True)
+    (tmp_path / "proj" / "_toc.yml").write_text("root: x\n")
+    (tmp_path / "proj" / "data").mkdir()
+    (tmp_path / "proj" / "w.pt").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path / "proj" / "notebooks")
+    chapter, paths = open_chapter("rq9", "out", paths={"root": "data", "weights": "w.pt"}, files=["weights"], seed=1, show=False)
+    assert paths == {"root": str(tmp_path / "proj" / "data"), "weights": str(tmp_path / "proj" / "w.pt")}
+    assert chapter.dir == tmp_path / "proj" / "out" / "rq9" and (chapter.dir / "figures").is_dir()
+    logging.getLogger("fercore.anything").info("a library line")
+    assert "a library line" in capsys.readouterr().out  # what a notebook shows
+    with pytest.raises(MissingPathError, match="weights"):
+        open_chapter("rq9", "out", paths={"weights": "data"}, files=["weights"])

@@ -19,7 +19,7 @@ from fercore import cli, experiments, labels
 from fercore.data import dataset_classes, discover
 from fercore.explain import cam_report
 from fercore.models import create_model, load_model, save_model
-from fercore.predict import evaluate_folder
+from fercore.evaluation import evaluate_folder
 from fercore.train import TrainConfig
 
 SEVEN = [c for c in labels.CLASSES if c != "Contempt"]
@@ -31,7 +31,7 @@ def biased_checkpoint(path: Path, bias: dict[str, float], trained: list[str] = S
     with torch.no_grad():
         model.fc.weight.zero_()
         model.fc.bias.copy_(torch.tensor([bias.get(c, 0.0) for c in labels.CLASSES]))
-    return save_model(path, model, image_size=32, trained_classes=trained)
+    return save_model(path, model, arch="resnet10t", image_size=32, trained_classes=trained)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from fercore import cli, dedup
 from fercore.data import discover
 from fercore.models import create_model, load_model, save_model
-from fercore.predict import evaluate_folder
+from fercore.evaluation import evaluate_folder
 from fercore.train import TrainConfig, load_split_samples
 
 
@@ -28,7 +28,7 @@ def planted(tiny_dataset: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    return save_model(tmp_path_factory.mktemp("ckpt") / "c.pt", create_model("resnet10t"), image_size=32)
+    return save_model(tmp_path_factory.mktemp("ckpt") / "c.pt", create_model("resnet10t"), arch="resnet10t", image_size=32)
 
 
 def test_pixel_hashes_see_pixels_not_bytes_and_are_cached(tmp_path):
@@ -74,7 +74,7 @@ def test_evaluation_checks_the_checkpoints_own_training_data(tiny_dataset, tmp_p
     shutil.copytree(tiny_dataset / "test", only_test / "test")
     shutil.copy(other / "train" / "sad" / "1.png", only_test / "test" / "sad" / "seen.png")
     model = create_model("resnet10t")
-    path = save_model(tmp_path / "c.pt", model, image_size=32, config={"data_root": str(other), "train_split": "train"})
+    path = save_model(tmp_path / "c.pt", model, arch="resnet10t", image_size=32, config={"data_root": str(other), "train_split": "train"})
     metrics = evaluate_folder(load_model(path), only_test, tmp_path / "ev", workers=0, progress=False)
     assert metrics["duplicates"]["dropped_train_twins"] == 1 and metrics["duplicates"]["compared_with"] == [f"{other}/train"]
 

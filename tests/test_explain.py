@@ -57,7 +57,7 @@ def test_gradcam_mass_falls_on_the_planted_patch(planted_model):
     gen = torch.Generator().manual_seed(1)
     x, y = quadrant_batch(16, gen)
     assert (planted_model(x).argmax(1) == y).float().mean() > 0.9
-    cams = X.CamExplainer(planted_model, layer=planted_model[6])(x, y.tolist())
+    cams = X.CamExplainer(planted_model, layer_name="6", device="cpu")(x, y.tolist())
     assert cams.shape == (16, 32, 32)
     shares = []
     for cam, q in zip(cams, y.tolist(), strict=True):
@@ -84,7 +84,7 @@ def test_target_layer_for_efficientnet_and_resnet():
     assert X.target_layer(b0) is b0.bn2
     resnet = create_model("resnet10t")
     assert X.target_layer(resnet) is resnet.layer4[-1]
-    cams = X.CamExplainer(b0)(torch.randn(2, 3, 64, 64))
+    cams = X.CamExplainer(b0, device="cpu")(torch.randn(2, 3, 64, 64))
     assert cams.shape == (2, 64, 64)
 
 

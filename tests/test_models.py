@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from fercore import models as M
+from fercore.labels import CLASSES
 
 X64 = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 
@@ -83,9 +84,10 @@ def test_state_dict_round_trip(tmp_path, arch):
     source = randomised(timm.create_model(arch, num_classes=8))
     path = tmp_path / "state.pt"
     torch.save(source.state_dict(), path)
-    model = M.create_model(arch, weights=path)
-    assert model.fercore_load_report.format == "state_dict"
-    assert model.fercore_load_report.head == "loaded"
+    model = M.create_model(arch)
+    report = M.load_weights(model, path)
+    assert report.format == "state_dict"
+    assert report.head == "loaded"
     assert torch.allclose(logits(model), logits(source), atol=1e-5)
 
 
@@ -96,8 +98,8 @@ def test_vggface2_backbone_only_gets_a_fresh_head(tmp_path, family):
     path = tmp_path / "state_vggface2_enet0_new.pt"
     torch.save(backbone.state_dict(), path)
     assert not any(k.startswith("classifier") for k in torch.load(path, weights_only=True))
-    model = M.create_model(f"tf_efficientnet_{family}_ns", num_classes=7, weights=path)
-    assert model.fercore_load_report.head == "fresh: file has no head"
+    model = M.create_model(f"tf_efficientnet_{family}_ns", num_classes=7)
+    assert M.load_weights(model, path).head == "fresh: file has no head"
     with torch.inference_mode():
         assert torch.allclose(M.features(model.eval(), X64), backbone(X64), atol=1e-5)
         assert tuple(model(X64).shape) == (2, 7)
@@ -109,8 +111,8 @@ def test_wrapper_prefix_and_sequential_head_are_remapped(tmp_path, b0_source):
     state = {f"module.{k.replace('classifier.', 'classifier.0.')}": v for k, v in b0_source.state_dict().items()}
     path = tmp_path / "dataparallel.pt"
     torch.save({"epoch": 5, "state_dict": state, "best_acc": 0.61}, path)
-    model = M.create_model("b0", weights=path)
-    report = model.fercore_load_report
+    model = M.create_model("b0")
+    report = M.load_weights(model, path)
     assert report.format == "training_checkpoint" and report.renamed == len(state)
     assert torch.allclose(logits(model), logits(b0_source), atol=1e-5)
     assert M.read_checkpoint(path).metadata == {"epoch": 5, "best_acc": 0.61}
@@ -145,8 +147,8 @@ def test_pickled_module_needs_trust(tmp_path, family):
         M.create_model(f"tf_efficientnet_{family}_ns", weights=path)
     message = str(err.value)
     assert str(path) in message and "trust_pickle=True" in message and "fercore weights convert" in message
-    model = M.create_model(f"tf_efficientnet_{family}_ns", weights=path, trust_pickle=True)
-    assert model.fercore_load_report.format == "pickled_module"
+    model = M.create_model(f"tf_efficientnet_{family}_ns")
+    assert M.load_weights(model, path, trust_pickle=True).format == "pickled_module"
     assert torch.allclose(logits(model), expected, atol=1e-5)
 
 
@@ -219,8 +221,8 @@ def test_wrong_head_size_is_a_clear_error(tmp_path):
     with pytest.raises(M.WeightsError) as err:
         M.create_model("b0", num_classes=8, weights=tmp_path / "b0_7.pt")
     assert "7-class head" in str(err.value) and "head='fresh'" in str(err.value) and "b0_7.pt" in str(err.value)
-    model = M.create_model("b0", num_classes=8, weights=tmp_path / "b0_7.pt", head="fresh")
-    assert model.fercore_load_report.head == "fresh: replaced as asked"
+    model = M.create_model("b0", num_classes=8)
+    assert M.load_weights(model, tmp_path / "b0_7.pt", head="fresh").head == "fresh: replaced as asked"
     with torch.inference_mode():
         assert torch.allclose(M.features(model.eval(), X64), M.features(seven, X64), atol=1e-5)
 
@@ -304,12 +306,31 @@ def test_train_mode_keeps_frozen_batchnorm_statistics():
 
 
 def test_save_and_load_model(tmp_path, b0_source):
-    b0_source.fercore_arch = "tf_efficientnet_b0"
-    path = M.save_model(tmp_path / "checkpoint.pt", b0_source, image_size=224, best_epoch=3)
+    path = M.save_model(tmp_path / "checkpoint.pt", b0_source, arch="b0", image_size=224, best_epoch=3)
     payload = torch.load(path, weights_only=True)  # safe to load without trust
     assert payload["arch"] == "tf_efficientnet_b0" and payload["image_size"] == 224 and payload["best_epoch"] == 3
     model = M.load_model(path)
-    assert torch.allclose(logits(model), logits(b0_source), atol=1e-5)
-    assert model.fercore_metadata["classes"][1] == "Contempt"
+    assert torch.allclose(logits(model.net), logits(b0_source), atol=1e-5)
+    assert model.facts.metadata["classes"][1] == "Contempt" and model.arch == "tf_efficientnet_b0"
+    assert model.image_size == 224 and model.trained_classes == list(CLASSES) and model.facts.weights == str(path)
+    assert not hasattr(model.net, "fercore_metadata") and not hasattr(model.net, "fercore_arch")  # facts live beside the net
     with pytest.raises(FileExistsError):
-        M.save_model(path, b0_source, image_size=224)
+        M.save_model(path, b0_source, arch="b0", image_size=224)
+
+
+def test_load_classifier_from_a_fercore_checkpoint_and_a_state_dict(tmp_path):
+    model = M.create_model("resnet10t")
+    M.save_model(tmp_path / "m.pt", model, arch="resnet10t", image_size=48, trained_classes=["Anger", "Happiness", "Sadness"])
+    loaded = M.load_classifier(tmp_path / "m.pt", "b0")  # the checkpoint's own architecture wins
+    assert loaded.arch == "resnet10t" and loaded.image_size == 48 and loaded.trained_classes == ["Anger", "Happiness", "Sadness"]
+    assert M.load_classifier(tmp_path / "m.pt", image_size=64).image_size == 64
+    torch.save(model.state_dict(), tmp_path / "plain.pt")
+    plain = M.load_classifier(tmp_path / "plain.pt", "resnet10t")
+    assert plain.image_size == M.default_image_size("resnet10t") == 176 and len(plain.trained_classes) == 8
+    assert plain.facts.training_config == {} and plain.facts.load_report.format == "state_dict"
+    with pytest.raises(M.WeightsError, match="give arch"):
+        M.load_classifier(tmp_path / "plain.pt")
+    with pytest.raises(M.WeightsError, match="no 'arch' metadata"):
+        M.load_model(tmp_path / "plain.pt")
+    wrapped = M.Classifier.wrap(model, image_size=32)
+    assert wrapped.arch == "resnet10t" and wrapped.image_size == 32 and wrapped.with_image_size(40).image_size == 40

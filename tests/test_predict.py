@@ -12,14 +12,15 @@ import torch
 from fercore import cli
 from fercore.data import discover
 from fercore.models import create_model, load_model, save_model
-from fercore.predict import collect_images, evaluate_folder, predict
+from fercore.evaluation import evaluate_folder
+from fercore.predict import collect_images, predict
 
 
 @pytest.fixture(scope="module")
 def small_checkpoint(tmp_path_factory):
     model = create_model("resnet10t")
     path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
-    save_model(path, model, image_size=32)
+    save_model(path, model, arch="resnet10t", image_size=32)
     return path
 
 
@@ -93,7 +94,7 @@ def test_export_onnx_parity(small_checkpoint, tmp_path, capsys):
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     x = torch.randn(5, 3, 32, 32)
     with torch.inference_mode():
-        expected = load_model(small_checkpoint)(x).numpy()
+        expected = load_model(small_checkpoint).net(x).numpy()
     got = session.run(["logits"], {"image": x.numpy()})[0]
     assert got.shape == (5, 8) and np.abs(got - expected).max() < 1e-4
     assert cli.main(["export-onnx", str(small_checkpoint), str(out)]) == 2  # never replaced silently
@@ -121,7 +122,7 @@ def test_predict_logits_equal_the_reference_preprocessing(tiny_dataset, small_ch
     path = str(tiny_dataset / "test" / "happy" / "0.png")
     preds = predict(model, [path], workers=0, progress=False)
     with torch.inference_mode():
-        expected = model.eval()(Preprocess(32)(load_rgb(path)).unsqueeze(0))[0].numpy()
+        expected = model.net.eval()(Preprocess(32)(load_rgb(path)).unsqueeze(0))[0].numpy()
     got = preds[[f"logit_{c}" for c in ("Anger", "Contempt", "Disgust", "Fear", "Happiness", "Neutral", "Sadness", "Surprise")]]
     assert np.allclose(got.to_numpy()[0], expected, atol=1e-5)
 

@@ -1,12 +1,17 @@
+"""The studies package: RQ1-RQ4 results as dataclasses, computed findings, test sets, regimes."""
+
+from __future__ import annotations
+
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from fercore import studies
 from fercore.data import per_class_subset
 from fercore.labels import CLASSES
-from fercore.models import create_model, default_image_size, save_model
+from fercore.models import create_model, save_model
+from fercore.studies import gender, regimes, rq1, rq2, rq3, rq4
+from fercore.studies.scoring import SetScore
 
 
 def preds_table(y_true, y_pred, logits=None, classes=CLASSES, **extra) -> pd.DataFrame:
@@ -38,17 +43,24 @@ def test_per_class_subset_is_seeded_and_capped():
         per_class_subset(samples, 0)
 
 
+def score(preds: pd.DataFrame, test_set: str = "real", *, model: str = "m", regime: str = "trained on real",
+          classes=CLASSES, metrics=None) -> SetScore:
+    return SetScore(model, regime, test_set, list(classes), preds, metrics or {"macro avg": {"f1-score": 0.7}})
+
+
 def test_accuracy_gap_difference_interval_and_test():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 8, 400)
     good = np.where(rng.random(400) < 0.8, y, (y + 1) % 8)
     bad = np.where(rng.random(400) < 0.4, y, (y + 1) % 8)
-    gap = studies.accuracy_gap(preds_table(y, good), preds_table(y, bad))
+    gap = rq1.accuracy_gap(score(preds_table(y, good), "fer"), score(preds_table(y, bad), "synthetic"))
     expected = (good == y).mean() - (bad == y).mean()
-    assert gap["difference"] == pytest.approx(expected)
-    assert gap["low"] < expected < gap["high"] and gap["p_value"] < 1e-6
-    same = studies.accuracy_gap(preds_table(y, good), preds_table(y, good))
-    assert same["difference"] == 0 and same["p_value"] == pytest.approx(1.0)
+    assert gap.difference == pytest.approx(expected) and gap.real_set == "fer" and gap.model == "m"
+    assert gap.low < expected < gap.high and gap.p_value < 1e-6
+    same = rq1.accuracy_gap(score(preds_table(y, good)), score(preds_table(y, good), "synthetic"))
+    assert same.difference == 0 and same.p_value == pytest.approx(1.0)
+    table = rq1.gap_table([gap, same])
+    assert table.index.names == ["model", "real test set"] and table["Fisher p"].iloc[0] == gap.p_value
 
 
 def test_temperature_fitted_on_real_halves_and_transfers():
@@ -57,13 +69,11 @@ def test_temperature_fitted_on_real_halves_and_transfers():
     y = rng.integers(0, 8, n)
     base = rng.normal(0, 1, (n, 8))
     base[np.arange(n), y] += 1.5  # a calibrated-ish score; scaled by 4 it is over-confident
-    real = studies.DomainResult("real", preds_table(y, None, logits=4 * base), {}, list(CLASSES))
-    synthetic = studies.DomainResult("synthetic", preds_table(y, None, logits=4 * base), {}, list(CLASSES))
-    table = studies.temperature_transfer({"real": real, "synthetic": synthetic}, fit_on="real")
-    assert table.index.tolist() == ["real (held-out half)", "synthetic"]
-    assert table["temperature"].iloc[0] > 2.5
-    assert (table["ECE after"] < table["ECE before"]).all()
-    assert (table["mean conf. after"] < table["mean conf. before"]).all()
+    sets = {"real": score(preds_table(y, None, logits=4 * base)), "synthetic": score(preds_table(y, None, logits=4 * base), "synthetic")}
+    rows = rq1.temperature_transfer(sets, fit_on="real")
+    assert [r.test_set for r in rows] == ["real (held-out half)", "synthetic"]
+    assert rows[0].temperature > 2.5
+    assert all(r.ece_after < r.ece_before and r.confidence_after < r.confidence_before for r in rows)
 
 
 def test_temperature_respects_missing_classes():
@@ -72,59 +82,66 @@ def test_temperature_respects_missing_classes():
     logits = rng.normal(0, 1, (300, 8))
     logits[:, 1] = 50.0  # a huge Contempt logit must not matter
     seven = [c for c in CLASSES if c != "Contempt"]
-    fer = studies.DomainResult("fer", preds_table(y, None, logits=logits, classes=seven), {}, seven)
-    table = studies.temperature_transfer({"fer": fer}, fit_on="fer")
-    assert np.isfinite(table.to_numpy(dtype=float)).all()
+    rows = rq1.temperature_transfer({"fer": score(preds_table(y, None, logits=logits, classes=seven), "fer", classes=seven)}, fit_on="fer")
+    assert np.isfinite(rq1.calibration_table(rows).to_numpy(dtype=float)).all()
 
 
-def test_model_comparison_counts_discordant_pairs():
+def test_regime_change_counts_discordant_pairs():
     y = np.array([0, 1, 2, 3, 4, 5, 6, 7] * 5)
     a = y.copy()
     a[:10] = (y[:10] + 1) % 8  # A wrong on the first 10
     b = y.copy()
     b[30:] = (y[30:] + 1) % 8  # B wrong on the last 10
-    before = {"real": studies.DomainResult("real", preds_table(y, a), {"macro avg": {"f1-score": 0.7}}, list(CLASSES))}
-    after = {"real": studies.DomainResult("real", preds_table(y, b), {"macro avg": {"f1-score": 0.7}}, list(CLASSES))}
-    table = studies.model_comparison(before, after)
-    row = table.loc["real"]
-    assert row["only pretrained right"] == 10 and row["only fine-tuned right"] == 10
-    assert row["accuracy pretrained"] == pytest.approx(0.75) and row["McNemar p"] == pytest.approx(1.0)
-    assert list(studies.accuracy_columns(table).columns) == ["pretrained", "fine-tuned"]
-    shuffled = {"real": studies.DomainResult("real", preds_table(y, b).iloc[::-1].reset_index(drop=True), {}, list(CLASSES))}
+    before = {("m", "real"): score(preds_table(y, a), metrics={"accuracy": 0.75, "macro avg": {"f1-score": 0.7}})}
+    after = {("m", "real"): score(preds_table(y, b), regime="fine-tuned on synthetic", metrics={"accuracy": 0.75, "macro avg": {"f1-score": 0.7}})}
+    (row,) = rq2.changes(before, after)
+    assert row.only_before_right == 10 and row.only_after_right == 10 and row.before == "trained on real"
+    assert row.accuracy_before == pytest.approx(0.75) and row.p_value == pytest.approx(1.0)
+    assert rq2.accuracy_frame(before, after).loc["m · real"].to_dict() == {"trained on real": 0.75, "fine-tuned on synthetic": 0.75}
+    shuffled = {("m", "real"): score(preds_table(y, b).iloc[::-1].reset_index(drop=True))}
     with pytest.raises(ValueError, match="different images"):
-        studies.model_comparison(before, shuffled)
+        rq2.changes(before, shuffled)
 
 
-def test_rq1_findings_follow_the_numbers():
-    summary = pd.DataFrame({"accuracy": [0.8, 0.4], "acc 95% low": [0.75, 0.35], "acc 95% high": [0.85, 0.45], "ECE": [0.05, 0.2],
-                            "conf. correct": [0.8, 0.9], "conf. wrong": [0.5, 0.8]}, index=["fer", "synthetic"])
-    recall = pd.DataFrame({"fer": [0.9, np.nan, 0.7], "synthetic": [0.2, 0.5, 0.6]}, index=["Anger", "Contempt", "Happiness"])
-    calibration = pd.DataFrame({"temperature": [1.5, 1.5], "ECE before": [0.05, 0.2], "ECE after": [0.03, 0.1]},
-                               index=["fer (held-out half)", "synthetic"])
-    gap = {"fer": {"difference": 0.4, "low": 0.3, "high": 0.5, "p_value": 1e-9}}
-    text = " ".join(studies.rq1_findings(summary, gap, recall, calibration, {"female": {"accuracy": 0.5, "support": 10}}))
-    assert "significantly higher on real faces" in text and "80.0%" in text and "40.0%" in text
-    assert "Happiness is recognised best" in text and "Anger worst" in text
-    assert "changes most for Anger (-70.0 points)" in text and "over-confident" in text
-    assert "lowers the synthetic ECE from 0.200 to 0.100" in text and "female 50.0%" in text
-    gap["fer"]["p_value"] = 0.3
-    assert "not significantly different" in " ".join(studies.rq1_findings(summary, gap, recall, calibration))
+def test_rq1_findings_state_the_numbers():
+    y = np.array([0, 2, 3, 4, 5, 6, 7, 0] * 25)
+    right = y.copy()
+    wrong = np.where(np.arange(200) % 2 == 0, y, (y + 1) % 8)
+    metrics = {"accuracy": 1.0, "n": 200, "balanced_accuracy": 1.0, "macro avg": {"f1-score": 1.0},
+               "bootstrap_95ci": {"accuracy": {"low": 0.98, "high": 1.0}}, "calibration": {"ece": 0.01},
+               "confidence": {"correct": {"mean": 0.9}, "incorrect": {"mean": float("nan")}},
+               **{c: {"recall": 1.0 if c != "Anger" else 0.4, "support": 25} for c in CLASSES}}
+    scores = {("m", "fer"): score(preds_table(y, right), "fer", metrics=metrics),
+              ("m", "synthetic"): score(preds_table(y, wrong), "synthetic", metrics={**metrics, "accuracy": 0.5})}
+    gaps = rq1.accuracy_gaps(scores)
+    calibration = [rq1.CalibrationTransfer("m", "synthetic", 1.5, 0.2, 0.1, 0.9, 0.8, 0.5)]
+    text = " ".join(rq1.findings(scores, gaps, calibration))
+    assert "100.0% accuracy on fer" in text and "higher on fer at α = 0.05" in text and "+50.0 points" in text
+    assert "lowest Anger (40.0%)" in text and "from 0.200 to 0.100" in text
+    values = rq1.glue_values(scores, gaps)
+    assert values["rq1_m_fer_gap"] == pytest.approx(50.0) and values["rq1_best_synthetic_model"] == "m"
+    assert values["rq1_largest_gap"] == "m on fer" and values["rq1_m_synthetic_accuracy"] == 0.5
 
 
-def test_rq2_and_rq4_findings_follow_the_numbers():
-    comparison = pd.DataFrame({"accuracy pretrained": [0.6], "accuracy fine-tuned": [0.7], "only pretrained right": [3],
-                               "only fine-tuned right": [23], "McNemar p": [0.001]}, index=["fer"])
-    gender = pd.DataFrame({"base": ["female"] * 4, "percent": [0, 0, 100, 100], "test_on": ["female", "male"] * 2,
-                           "accuracy": [0.7, 0.4, 0.7, 0.65]})
-    text = " ".join(studies.rq2_findings(comparison, 500, gender))
-    assert "from 60.0% to 70.0%: a significant gain" in text and "500 synthetic faces" in text
-    assert "70.0% on female and 40.0% on male" in text and "to 65.0%" in text
-    table = pd.DataFrame({"domain AUC": [0.99, 0.55], "AUC sd": [0.01, 0.05], "MMD²": [0.3, 0.01], "MMD p": [0.002, 0.4],
-                          "distance / between-emotion distance": [1.4, 0.3]}, index=["pretrained", "fine-tuned"])
-    centroids = {k: pd.DataFrame({"emotion": ["Anger", "Fear"], "euclidean": [1.0, 2.0]}) for k in table.index}
-    text = " ".join(studies.rq4_findings(table, centroids))
-    assert "almost perfectly" in text and "hardly" in text and "is significant" in text and "is not significant" in text
-    assert "narrows the domain gap" in text and "furthest apart: Fear" in text
+def test_rq2_gender_and_rq4_findings_state_the_numbers():
+    change = rq2.ModelChange("B0", "fer", "trained on real", "fine-tuned on synthetic", 100, 0.6, 0.7, 0.5, 0.6, 3, 23, 0.001)
+    cv = rq2.CrossValidation("B0", 3, "source", (), 0.55, 0.05, 0.5, 0.04)
+    text = " ".join(rq2.findings([change], {}, [cv], 500))
+    assert "accuracy on fer 60.0% → 70.0%, a significant change at α = 0.05" in text and "500 synthetic faces" in text
+    assert "55.0% ± 5.0% accuracy over 3 folds grouped by source" in text
+    assert rq2.glue_values([change], {}, [cv])["rq2_significant_changes"] == 1.0
+    points = [gender.GenderPoint("female", p, n, t, 10, acc, acc) for p, n, t, acc in
+              [(0, 100, "female", 0.7), (0, 100, "male", 0.4), (100, 200, "female", 0.7), (100, 200, "male", 0.65)]]
+    text = " ".join(gender.findings(points))
+    assert "70.0% on female, 40.0% on male" in text and "with 100% (200 faces) the male accuracy is 65.0%" in text
+    centroids = (rq4.CentroidDistance("Anger", 1.0, 0.1, 5, 5), rq4.CentroidDistance("Fear", 2.0, 0.2, 5, 5))
+    gaps = [rq4.DomainGap("B0", "trained on real", 10, 10, 0.99, 0.01, 5, 0.3, 0.002, centroids, 1.4),
+            rq4.DomainGap("B0", "fine-tuned on synthetic", 10, 10, 0.55, 0.05, 5, 0.01, 0.4, centroids, 0.3)]
+    text = " ".join(rq4.findings(gaps))
+    assert "AUC 0.990 ± 0.010" in text and ", significant at" in text and "not significant at" in text
+    assert "furthest: Fear" in text and "almost" not in text and "hardly" not in text  # no qualitative cut-offs
+    values = rq4.glue_values(gaps)
+    assert values["rq4_lowest_auc_model"] == "B0, fine-tuned on synthetic" and values["rq4_highest_auc"] == 0.99
 
 
 def test_domain_gap_separates_shifted_clouds_only():
@@ -132,12 +149,14 @@ def test_domain_gap_separates_shifted_clouds_only():
     n = 60
     table = pd.DataFrame({"domain": ["real"] * n + ["synthetic"] * n, "emotion": (["Anger", "Happiness"] * n)})
     shifted = np.concatenate([rng.normal(0, 1, (n, 16)), rng.normal(1.5, 1, (n, 16))])
-    gap = studies.domain_gap(shifted, table, permutations=100)
-    assert gap.auc["auc_mean"] > 0.95 and gap.mmd["p_value"] < 0.05
-    assert set(gap.centroids["emotion"]) == {"Anger", "Happiness"}
-    same = studies.domain_gap(rng.normal(0, 1, (2 * n, 16)), table, permutations=100)
-    assert same.auc["auc_mean"] < 0.75 and same.mmd["p_value"] > 0.01
-    assert studies.gap_table({"a": gap, "b": same}).loc["a", "domain AUC"] > studies.gap_table({"b": same}).loc["b", "domain AUC"]
+    gap = rq4.domain_gap(shifted, table, model="m", regime="r", permutations=100)
+    assert gap.auc_mean > 0.95 and gap.mmd_p < 0.05 and gap.n_real == gap.n_synthetic == n
+    assert {c.emotion for c in gap.centroids} == {"Anger", "Happiness"}
+    same = rq4.domain_gap(rng.normal(0, 1, (2 * n, 16)), table, model="m", regime="s", permutations=100)
+    assert same.auc_mean < 0.75 and same.mmd_p > 0.01
+    table = rq4.gap_table([gap, same])
+    assert table.loc[("m", "r"), "domain AUC"] > table.loc[("m", "s"), "domain AUC"]
+    assert rq4.centroid_table([gap, same]).shape == (2, 2)
 
 
 def test_face_table_reads_manifest_splits(tmp_path):
@@ -145,49 +164,63 @@ def test_face_table_reads_manifest_splits(tmp_path):
     pd.DataFrame({"path": ["train/anger/a.png", "test/anger/b.png", "train/anger/c.png"], "split": ["train", "test", "train"],
                   "emotion": ["Anger"] * 3, "gender": ["Female", "male", "male"], "kept": [True, True, False]}
                  ).to_csv(tmp_path / "manifest.csv", index=False)
-    train = studies.face_table(tmp_path, "train")
+    train = studies.data.face_table(tmp_path, "train")
     assert len(train) == 1 and train["gender"].iloc[0] == "female" and train["path"].iloc[0] == str(tmp_path / "train/anger/a.png")
     with pytest.raises(ValueError, match="no kept faces in split 'val'"):
-        studies.face_table(tmp_path, "val")
+        studies.data.face_table(tmp_path, "val")
 
 
 def test_test_sets_label_domains(tiny_dataset):
-    sets = studies.test_sets({"tiny": tiny_dataset}, tiny_dataset, max_per_class=1)
+    sets = studies.data.test_sets({"tiny": tiny_dataset}, tiny_dataset, max_per_class=1)
     assert list(sets) == ["tiny", "synthetic"]
     assert set(sets["tiny"]["domain"]) == {"real"} and set(sets["synthetic"]["domain"]) == {"synthetic"}
-    assert len(sets["tiny"]) == 3 and studies.class_table(sets).loc["Anger"].tolist() == [1, 1]
-    paired = studies.paired_domains(sets)
+    assert len(sets["tiny"]) == 3 and studies.data.class_table(sets).loc["Anger"].tolist() == [1, 1]
+    paired = studies.data.domain_pair(sets)
     assert len(paired) == 6 and paired["domain"].value_counts().to_dict() == {"real": 3, "synthetic": 3}
 
 
-def test_load_classifier_from_a_fercore_checkpoint_and_a_state_dict(tmp_path):
-    model = create_model("resnet10t")
-    save_model(tmp_path / "m.pt", model, image_size=48)
-    loaded = studies.load_classifier(tmp_path / "m.pt", "b0")
-    assert loaded.fercore_arch == "resnet10t" and loaded.fercore_metadata["image_size"] == 48
-    assert studies.load_classifier(tmp_path / "m.pt", "b0", image_size=64).fercore_metadata["image_size"] == 64
-    torch.save(model.state_dict(), tmp_path / "plain.pt")
-    plain = studies.load_classifier(tmp_path / "plain.pt", "resnet10t")
-    assert plain.fercore_metadata["image_size"] == default_image_size("resnet10t") == 176
-    x = torch.randn(2, 3, 48, 48)
-    with torch.inference_mode():
-        assert torch.allclose(plain(x), model.eval()(x), atol=1e-6)
+def test_model_specs_from_the_models_parameter_or_the_shorthand(tmp_path):
+    specs = regimes.model_specs({"B0": {"weights": "w0.pt", "arch": "b0", "image_size": 224, "trust_pickle": True,
+                                        "backbone": "vgg.pt"}, "B2": {"weights": "w2.pt", "arch": "b2"}})
+    assert list(specs) == ["B0", "B2"] and specs["B0"].backbone == "vgg.pt" and specs["B2"].image_size is None
+    assert regimes.weight_paths(specs) == {"models.B0.weights": "w0.pt", "models.B2.weights": "w2.pt", "models.B0.backbone": "vgg.pt"}
+    assert list(regimes.model_specs(None, weights="x/enet.pt", arch="b0")) == ["b0"]
+    with pytest.raises(ValueError, match="unknown keys \\['weigths'\\]"):
+        regimes.model_specs({"B0": {"weigths": "w0.pt"}})
+    with pytest.raises(ValueError, match="needs weights"):
+        regimes.model_specs({"B0": {"arch": "b0"}})
+    resolved = regimes.with_paths(specs, {"models.B0.weights": "/abs/w0.pt"})
+    assert resolved["B0"].weights == "/abs/w0.pt" and resolved["B2"].weights == "w2.pt"
+    assert regimes.regime_dir(tmp_path, "B0", regimes.SYNTHETIC_ONLY) == tmp_path / "models" / "b0" / "trained_on_synthetic_only"
 
 
-def test_finetune_config_is_the_staged_recipe():
-    config = studies.finetune_config("w.pt", "b0", image_size=224, epochs=6, head_epochs=2, lr=1e-4, head_lr=1e-3)
+def test_regime_recipes(tmp_path):
+    net = create_model("resnet10t")
+    save_model(tmp_path / "real.pt", net, arch="resnet10t", image_size=48)
+    spec = regimes.ModelSpec("r", str(tmp_path / "real.pt"), backbone=None)
+    real = spec.load()
+    recipe = regimes.Recipe(6, 2, 1e-4, 1e-3)
+    config = regimes.train_config(spec, real, regimes.FINETUNED, recipe)
     assert [(s.epochs, s.trainable, s.lr) for s in config.stages] == [(2, "head", 1e-3), (4, "all", 1e-4)]
-    assert config.optimizer == "sam" and config.total_epochs == 6 and config.head == "load"
-    assert studies.finetune_config("w.pt", "b0", image_size=224, epochs=3).stages == []
+    assert config.optimizer == "sam" and config.total_epochs == 6 and config.head == "load" and config.weights == spec.weights
+    assert config.arch == "resnet10t" and config.image_size == 48
+    scratch = regimes.train_config(spec, real, regimes.SYNTHETIC_ONLY, regimes.Recipe(3, lr=1e-3))
+    assert scratch.weights is None and scratch.stages == [] and scratch.lr == 1e-3
     with pytest.raises(ValueError, match="head_epochs"):
-        studies.finetune_config("w.pt", "b0", image_size=224, epochs=2, head_epochs=3)
+        regimes.Recipe(2, 3).stages()
+    with pytest.raises(ValueError, match="not trained in a run"):
+        regimes.train_config(spec, real, regimes.REAL, recipe)
+    found, missing = regimes.load_regimes(spec, tmp_path / "run")
+    assert list(found) == [regimes.REAL] and missing == [regimes.FINETUNED, regimes.SYNTHETIC_ONLY]
 
 
 def test_rq3_findings_name_significant_regions():
-    table = pd.DataFrame({"region": ["eyes", "mouth", "other"], "mean_real": [0.30, 0.20, 0.50], "mean_synthetic": [0.10, 0.21, 0.69],
-                          "difference": [0.20, -0.01, -0.19], "p_value_holm": [0.001, 0.9, 0.02]})
-    text = " ".join(studies.rq3_findings({"pretrained": table}, {"pretrained": {"real": 0.7, "synthetic": 0.4}}))
-    assert "differs significantly" in text and "for eyes, other" in text and "largest difference is in the eyes region" in text
-    assert "real 30.0% vs synthetic 10.0%" in text and "synthetic 40.0%" in text
-    table["p_value_holm"] = 0.5
-    assert "no region's attention share differs significantly" in " ".join(studies.rq3_findings({"m": table}, {}))
+    rows = [rq3.RegionDifference("B0", "trained on real", region, real, syn, real - syn, 1.0, p, p)
+            for region, real, syn, p in [("eyes", 0.30, 0.10, 0.001), ("mouth", 0.20, 0.21, 0.9), ("other", 0.5, 0.69, 0.02)]]
+    study = rq3.RegionStudy("B0", "trained on real", rows, {"real": 0.7, "synthetic": 0.4}, 20, [])
+    text = " ".join(rq3.findings([study]))
+    assert "shares differ at α = 0.05 (Holm) in eyes, other" in text and "largest difference in the eyes region" in text
+    assert "real 30.0%, synthetic 10.0%" in text and "synthetic 40.0%" in text
+    assert rq3.glue_values([study])["rq3_b0_trained_on_real_largest"] == "eyes"
+    calm = rq3.RegionStudy("B0", "x", [rq3.RegionDifference("B0", "x", "eyes", 0.3, 0.3, 0.0, 1.0, 0.5, 0.5)], {}, 2, [])
+    assert "no region's share differs" in " ".join(rq3.findings([calm]))

@@ -2,9 +2,11 @@
 
 import ast
 import json
+import re
 import shutil
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
@@ -24,7 +26,7 @@ from fercore.suite import (
 )
 
 NOTEBOOKS = find_notebooks(REPO / "notebooks")
-SHARED = {"real_roots", "real_test_split", "synthetic_root", "synthetic_test_split", "weights", "trust_pickle", "arch",
+SHARED = {"real_roots", "real_test_split", "synthetic_root", "synthetic_test_split", "models", "weights", "trust_pickle", "arch",
           "image_size", "batch_size", "max_per_class", "seed", "workers", "device", "progress", "output_dir"}
 
 
@@ -44,7 +46,11 @@ def test_notebooks_are_stored_clean_and_thin(path):
     assert len(tagged) == 1 and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# RQ")
     assert SHARED <= set(declared_parameters(path))
     first_code_after = next(c for c in nb.cells[tagged[0] + 1:] if c.cell_type == "code")
-    assert "require_paths(" in first_code_after.source, "the first cell after the parameters checks the paths"
+    assert "studies.open_study(" in first_code_after.source, "the first cell after the parameters checks the paths"
+    for cell in nb.cells:
+        assert "os.chdir" not in cell.source and "work_in_project" not in cell.source
+    glued_keys = {m.group(1) for c in nb.cells if c.cell_type == "markdown" for m in re.finditer(r"\{glue:\w+\}`(\w+)", c.source)}
+    assert glued_keys, "the interpretation quotes the run's numbers through myst-nb glue"
     for cell in code:
         for node in ast.walk(ast.parse(cell.source)):
             if isinstance(node, ast.Import):
@@ -82,13 +88,12 @@ def test_params_file_overrides_and_typos(tmp_path):
 
 
 def test_notebook_parameters_take_what_each_declares(tmp_path):
-    params = SuiteParams("x", parameters={"seed": 3, "finetuned_weights": "{output_dir}/rq2/finetune/checkpoint.pt"},
+    params = SuiteParams("x", parameters={"seed": 3, "weights": "{output_dir}/w.pt", "cam_per_class": 4},
                          notebooks={"03": {"cam_per_class": 2}}, source="suite_x.yaml")
     rq1, rq3 = NOTEBOOKS[0], NOTEBOOKS[2]
     got = notebook_parameters(params, rq3, declared_parameters(rq3), tmp_path)
-    assert got == {"seed": 3, "finetuned_weights": f"{tmp_path}/rq2/finetune/checkpoint.pt", "cam_per_class": 2,
-                   "output_dir": str(tmp_path)}
-    assert "finetuned_weights" not in notebook_parameters(params, rq1, declared_parameters(rq1), tmp_path)
+    assert got == {"seed": 3, "weights": f"{tmp_path}/w.pt", "cam_per_class": 2, "output_dir": str(tmp_path)}
+    assert "cam_per_class" not in notebook_parameters(params, rq1, declared_parameters(rq1), tmp_path)
     params.notebooks = {"01": {"cam_per_class": 2}}
     with pytest.raises(SuiteError, match="does not declare"):
         notebook_parameters(params, rq1, declared_parameters(rq1), tmp_path)
@@ -111,7 +116,8 @@ def test_thesis_params_with_missing_data_fail_in_the_first_cell(tmp_path, monkey
     message = str(err.value)
     assert "01_rq1_pretrained_on_synthetic.ipynb failed in cell [3]" in message and "MissingPathError" in message
     assert "configs/suite_thesis.yaml: edit it there" in message
-    for name in ("real_roots['fer2013']", "real_roots['affectnet']", "synthetic_root", "weights"):
+    for name in ("real_roots['fer2013']", "real_roots['affectnet']", "synthetic_root", "models.B0.weights", "models.B2.weights",
+                 "models.B0.backbone"):
         assert name in message
     assert "data/real/fer2013" in message and "--resume" in message
     run_dir = next((tmp_path / "results" / "thesis").iterdir())
@@ -173,8 +179,18 @@ def test_demo_suite_runs_every_chapter_with_figures(demo_suite):
     rq2 = json.loads((run_dir / "rq2" / "chapter.json").read_text())
     assert rq2["numbers"]["gender"], "the gender-split study ran"
     rq1 = json.loads((run_dir / "rq1" / "chapter.json").read_text())
-    assert {"reliability.png", "confidence_synthetic.png"} <= {p.split("/")[-1] for p in rq1["figures"]}
+    assert {"reliability_resnet10t.png", "reliability_tiny-enet.png", "confidence_synthetic_tiny-enet.png"} <= {
+        p.split("/")[-1] for p in rq1["figures"]}
     assert "ECE" in " ".join(rq1["findings"])
+    summary = pd.read_csv(run_dir / "rq1" / "tables" / "summary.csv")  # both demo models on every test set
+    assert sorted(zip(summary["model"], summary["test set"], strict=True)) == sorted(
+        (m, s) for m in ("resnet10t", "tiny-enet") for s in ("demo-real", "synthetic"))
+    regimes = {(m, r) for m in ("resnet10t", "tiny-enet") for r in ("trained on real", "fine-tuned on synthetic", "trained on synthetic only")}
+    for chapter, table in (("rq3", "regions"), ("rq4", "domain_gap")):  # three regimes per model
+        rows = pd.read_csv(run_dir / chapter / "tables" / f"{table}.csv")
+        assert set(zip(rows["model"], rows["regime"], strict=True)) == regimes
+    glued = json.loads((run_dir / "rq1" / "chapter.json").read_text())["numbers"]["glued"]
+    assert glued["rq1_models"] == "resnet10t, tiny-enet"
 
 
 @pytest.mark.slow

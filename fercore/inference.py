@@ -1,0 +1,345 @@
+"""The one inference pass: logits and penultimate features of a classifier on a set of images.
+
+Every caller that scores or embeds images (``predict``, ``evaluate``, embeddings, Grad-CAM's
+right / wrong, cross-validation, the gender study and the thesis studies) goes through
+:func:`infer`. One forward pass yields both the 8 logits and the pooled features; with a
+``cache_dir`` the result is stored under a key that holds everything that changes the numbers:
+
+* the weights (SHA-256 of the state dict's bytes, so a model changed in memory is a new key);
+* the images (SHA-256 of their paths, sizes and modification times, in order);
+* the image size, the preprocessing (PIL resize + ImageNet normalisation), a named
+  ``transform`` applied to each image first (none by default) and the backend (torch).
+
+A cache is not an output: a different key is a different file, and a damaged file is redone.
+The caller's model is never moved or changed: the pass runs on a copy on the chosen device.
+
+Setting the environment variable ``FERCORE_INFERENCE_AUDIT`` to a file makes every
+:func:`infer` call, and every forward pass of a network loaded with
+:func:`fercore.models.load_classifier`, append a JSON line there (what ran, for which model and
+images, and in which kind of pass): a suite run can show that each (model, set) ran once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import copy
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from . import labels
+from .fileio import atomic_open, write_json
+from .images import Preprocess, load_rgb
+from .labels import CLASSES
+from .models import Classifier
+from .runtime import default_workers, pick_device
+
+log = logging.getLogger(__name__)
+
+AUDIT_ENV = "FERCORE_INFERENCE_AUDIT"
+PREPROCESSING = "pil-bilinear-antialias+imagenet-norm"
+CACHE_VERSION = 1
+
+_pass_kind: contextvars.ContextVar[str] = contextvars.ContextVar("fercore_pass_kind", default="other")
+
+
+class ImageTransform(Protocol):
+    """A change applied to every image before preprocessing (e.g. a matched-format copy); its
+    ``name`` goes into the cache key, so it must say everything that changes the pixels."""
+
+    name: str
+
+    def __call__(self, image: Image.Image) -> Image.Image: ...
+
+
+@dataclass(frozen=True)
+class InferenceKey:
+    """Everything that changes an inference result."""
+
+    weights: str
+    images: str
+    image_size: int
+    preprocessing: str = PREPROCESSING
+    transform: str = "none"
+    backend: str = "torch"
+    version: int = CACHE_VERSION
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:24]
+
+
+@dataclass
+class Inference:
+    """Logits (N x 8, unrestricted) and features (N x D) of one model on N images, in order;
+    rows of unreadable images hold NaN and their ``errors`` entry says why."""
+
+    paths: list[str]
+    logits: np.ndarray
+    features: np.ndarray
+    errors: list[str]
+    key: InferenceKey | None  # None for a join of several passes
+    trained_classes: tuple[str, ...]
+    cached: bool = False
+
+    @classmethod
+    def join(cls, parts: Sequence[Inference]) -> Inference:
+        """Several passes of one model (e.g. on a real and on the synthetic test set) as one table of rows."""
+        if len({p.trained_classes for p in parts}) != 1:
+            raise ValueError("only passes of one model can be joined")
+        return cls([path for p in parts for path in p.paths], np.concatenate([p.logits for p in parts]),
+                   np.concatenate([p.features for p in parts]), [e for p in parts for e in p.errors], None,
+                   parts[0].trained_classes, all(p.cached for p in parts))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def readable(self) -> np.ndarray:
+        """True where the image could be read."""
+        return np.array([not e for e in self.errors], dtype=bool)
+
+    def scored_classes(self, classes: Sequence[str] | None = None) -> list[str]:
+        """``labels.class_set(classes, within=<the model's trained classes>)``."""
+        return labels.class_set(classes, within=list(self.trained_classes))
+
+    def probabilities(self, classes: Sequence[str] | None = None) -> np.ndarray:
+        """Soft-max over the scored classes (:func:`fercore.labels.restricted_probabilities`); 0 elsewhere."""
+        logits = np.nan_to_num(self.logits, nan=0.0)
+        return labels.restricted_probabilities(logits, self.scored_classes(classes))
+
+    def rows(self, paths: Sequence[str]) -> np.ndarray:
+        """Row indices of ``paths`` (each must be one of this result's images)."""
+        position = {p: i for i, p in enumerate(self.paths)}
+        missing = [p for p in paths if str(p) not in position]
+        if missing:
+            raise KeyError(f"{len(missing)} images were not part of this inference, e.g. {missing[0]}")
+        return np.array([position[str(p)] for p in paths], dtype=int)
+
+    def subset(self, paths: Sequence[str]) -> Inference:
+        """The rows of ``paths``, in that order."""
+        index = self.rows(paths)
+        return Inference([self.paths[i] for i in index], self.logits[index], self.features[index],
+                         [self.errors[i] for i in index], self.key, self.trained_classes, self.cached)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def weights_digest(net: nn.Module) -> str:
+    """SHA-256 of a network's state dict (names, dtypes, shapes and bytes)."""
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def images_digest(paths: Sequence[str]) -> str:
+    """SHA-256 of the image paths with their sizes and modification times, in order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{path}|missing\n".encode())
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- audit
+
+
+@contextlib.contextmanager
+def pass_kind(kind: str) -> Iterator[None]:
+    """Label the forward passes inside the block (``inference``, ``grad-cam``, ...) in the audit."""
+    token = _pass_kind.set(kind)
+    try:
+        yield
+    finally:
+        _pass_kind.reset(token)
+
+
+def _audit(record: dict[str, Any]) -> None:
+    path = os.environ.get(AUDIT_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({**record, "pid": os.getpid()}) + "\n")
+
+
+def watch_forward_passes(net: nn.Module, label: str) -> None:
+    """When ``FERCORE_INFERENCE_AUDIT`` is set: log every forward pass of ``net`` (batch size and
+    the :func:`pass_kind` it ran in) under ``label``."""
+    if not os.environ.get(AUDIT_ENV):
+        return
+
+    def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        _audit({"event": "forward", "model": label, "kind": _pass_kind.get(), "batch": int(inputs[0].shape[0])})
+
+    net.register_forward_hook(hook)
+
+
+def read_audit(path: str | Path) -> pd.DataFrame:
+    """The audit file as a table (one row per event)."""
+    lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return pd.DataFrame(lines)
+
+
+# --------------------------------------------------------------------------- the pass
+
+
+class _Images(Dataset):
+    """(resized uint8 image, index, error message); unreadable files give zeros and the message."""
+
+    def __init__(self, paths: Sequence[str], preprocess: Preprocess, transform: ImageTransform | None):
+        self.paths, self.preprocess, self.transform = list(paths), preprocess, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, str]:
+        try:
+            image = load_rgb(self.paths[index])
+            if self.transform is not None:
+                image = self.transform(image)
+            return self.preprocess.resized_uint8(image), index, ""
+        except Exception as err:  # PIL raises many types for bad files
+            size = self.preprocess.image_size
+            return torch.zeros(3, size, size, dtype=torch.uint8), index, f"{type(err).__name__}: {err}"
+
+
+def logits_and_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass of a timm classifier: (logits, pooled penultimate features, i.e. what the
+    classifier layer receives). The network is called as a whole, so its forward hooks run."""
+    captured: list[torch.Tensor] = []
+    handle = net.get_classifier().register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
+    try:
+        logits = net(x)
+    finally:
+        handle.remove()
+    return logits, captured[0].flatten(1)
+
+
+def _paths(samples: pd.DataFrame | Sequence[str | Path]) -> list[str]:
+    if isinstance(samples, pd.DataFrame):
+        return samples["path"].astype(str).tolist()
+    return [str(p) for p in samples]
+
+
+def _cache_file(cache_dir: Path, key: InferenceKey) -> Path:
+    return cache_dir / f"{key.digest()}.npz"
+
+
+def _load_cached(path: Path, key: InferenceKey, trained: tuple[str, ...]) -> Inference | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            stored_key = json.loads(str(data["key"]))
+            if stored_key != asdict(key):
+                return None
+            return Inference(data["paths"].tolist(), data["logits"], data["features"], data["errors"].tolist(), key,
+                             trained, cached=True)
+    except (OSError, ValueError, KeyError) as err:
+        log.warning("inference cache %s unreadable (%s); computing again", path, err)
+        return None
+
+
+def _store(path: Path, result: Inference) -> None:
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, paths=np.array(result.paths, dtype=str), logits=result.logits, features=result.features,
+                 errors=np.array(result.errors, dtype=str), key=np.array(json.dumps(asdict(result.key))))
+    write_json(path.with_suffix(".json"), {"key": asdict(result.key), "images": len(result.paths),
+                                           "first_image": result.paths[0] if result.paths else None})
+
+
+def infer(
+    model: Classifier,
+    samples: pd.DataFrame | Sequence[str | Path],
+    *,
+    transform: ImageTransform | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+) -> Inference:
+    """Logits and features of ``model`` on the images of ``samples`` (a table with ``path`` or a
+    list of paths), in their order; from ``cache_dir`` when the same key was computed before."""
+    paths = _paths(samples)
+    key = InferenceKey(weights_digest(model.net), images_digest(paths), int(model.image_size),
+                       transform=getattr(transform, "name", "none") if transform is not None else "none")
+    trained = tuple(model.trained_classes)
+    label = model.facts.weights or model.arch
+    cache_file = _cache_file(Path(cache_dir), key) if cache_dir is not None else None
+    if cache_file is not None and cache_file.is_file():
+        found = _load_cached(cache_file, key, trained)
+        if found is not None:
+            _audit({"event": "infer", "model": label, "digest": key.digest(), "images": len(paths), "cached": True})
+            return found
+    _audit({"event": "infer", "model": label, "digest": key.digest(), "images": len(paths), "cached": False})
+    result = _run(model, paths, key, trained, transform=transform, batch_size=batch_size, workers=workers,
+                  device=pick_device(device), progress=progress)
+    if cache_file is not None:
+        _store(cache_file, result)
+    return result
+
+
+def _run(model: Classifier, paths: list[str], key: InferenceKey, trained: tuple[str, ...], *, transform: ImageTransform | None,
+         batch_size: int, workers: int | None, device: torch.device, progress: bool) -> Inference:
+    preprocess = Preprocess(model.image_size)
+    loader = DataLoader(_Images(paths, preprocess, transform), batch_size=batch_size,
+                        num_workers=default_workers() if workers is None else workers, pin_memory=device.type == "cuda")
+    net = copy.deepcopy(model.net).to(device).eval().to(memory_format=torch.channels_last)  # the caller's model stays as it is
+    logits_all = np.full((len(paths), len(CLASSES)), np.nan, dtype=np.float32)
+    feats_all: np.ndarray | None = None
+    errors = [""] * len(paths)
+    with torch.inference_mode(), pass_kind("inference"):
+        for x, index, err in tqdm(loader, desc="inference", unit="batch", disable=not progress):
+            # uint8 crosses process and device boundaries; normalisation runs on the device
+            x = preprocess.normalize(x.to(device, non_blocking=True)).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits, feats = logits_and_features(net, x)
+            if feats_all is None:
+                feats_all = np.full((len(paths), feats.shape[1]), np.nan, dtype=np.float32)
+            rows = index.numpy()
+            logits_all[rows, : logits.shape[1]] = logits.float().cpu().numpy()
+            feats_all[rows] = feats.float().cpu().numpy()
+            for i, message in zip(index.tolist(), err, strict=True):
+                errors[i] = message
+    if feats_all is None:
+        feats_all = np.zeros((0, 0), dtype=np.float32)
+    failed = np.array([bool(e) for e in errors], dtype=bool)
+    logits_all[failed] = np.nan
+    feats_all[failed] = np.nan
+    if failed.any():
+        log.warning("%d of %d images could not be read (see the 'error' column)", int(failed.sum()), len(paths))
+    return Inference(paths, logits_all, feats_all, errors, key, trained)
+
+
+@dataclass
+class InferenceCache:
+    """Where a run keeps its inference results, and the settings every pass of the run shares."""
+
+    cache_dir: Path | None = None
+    batch_size: int = 64
+    workers: int | None = None
+    device: str = "auto"
+    progress: bool = True
+    transform: ImageTransform | None = field(default=None)
+
+    def __call__(self, model: Classifier, samples: pd.DataFrame | Sequence[str | Path]) -> Inference:
+        return infer(model, samples, transform=self.transform, batch_size=self.batch_size, workers=self.workers,
+                     device=self.device, progress=self.progress, cache_dir=self.cache_dir)

@@ -1,0 +1,24 @@
+"""The research questions' analyses, one module per question, called by the thesis notebooks.
+
+* :mod:`.data`: the test sets (every real set and the synthetic one), their class sets and the
+  duplicate policy; the training faces.
+* :mod:`.regimes`: the models a run compares (B0, B2, ...) and their training regimes (trained on
+  real faces, fine-tuned on synthetic, trained on synthetic only), found by name in the run folder.
+* :mod:`.scoring`: every model on every test set, from the run's one inference pass per
+  (model, set) (:mod:`fercore.inference`).
+* :mod:`.rq1` real-trained models on synthetic faces; :mod:`.rq2` fine-tuning on synthetic
+  faces and the synthetic-only regime; :mod:`.gender` the gender-split study; :mod:`.rq3`
+  Grad-CAM regions; :mod:`.rq4` embeddings and the domain gap.
+
+Each returns typed results (dataclasses); ``*_table`` functions turn them into tables for
+display only, and ``findings`` functions state computed facts. The interpretation a thesis
+author writes lives in the notebooks, with the numbers glued in (:func:`glue_numbers`).
+"""
+
+from __future__ import annotations
+
+from . import data, gender, regimes, rq1, rq2, rq3, rq4, scoring
+from .session import Study, open_study
+from .common import glue_numbers, slug
+
+__all__ = ["Study", "data", "gender", "glue_numbers", "open_study", "regimes", "rq1", "rq2", "rq3", "rq4", "scoring", "slug"]

@@ -1,0 +1,148 @@
+"""The test sets a run scores: every real data set and the synthetic faces, each with the class
+set it is scored on and what the duplicate policy dropped; the synthetic training faces."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import labels
+from ..data import dataset_classes, discover, load_samples, per_class_subset
+from ..labels import CLASSES
+
+log = logging.getLogger(__name__)
+
+
+def face_table(root: str | Path, split: str) -> pd.DataFrame:
+    """Faces of one split: from ``root/manifest.csv`` (grid extraction; kept faces only, with gender
+    and source grid) when present, else from ``root/<split>/<emotion>/`` folders."""
+    root = Path(root)
+    manifest = root / "manifest.csv"
+    if manifest.is_file():
+        table = load_samples(manifest)
+        if "split" in table.columns:
+            found = sorted(table["split"].astype(str).unique())
+            table = table[table["split"].astype(str) == split]
+            if table.empty:
+                raise ValueError(f"{manifest} has no kept faces in split {split!r} (splits: {found})")
+        return table.reset_index(drop=True)
+    return discover(root, [split])
+
+
+class TestSets(dict):
+    """``{name: samples}`` test sets, plus per set the class set it is scored on (``classes``: every
+    class of the data set over all its splits) and what the duplicate policy dropped (``duplicates``)."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, sets: Mapping[str, pd.DataFrame], classes: Mapping[str, list[str]],
+                 duplicates: Mapping[str, dict[str, Any]] | None = None):
+        super().__init__(sets)
+        self.classes = dict(classes)
+        self.duplicates = dict(duplicates or {})
+
+
+def _drop_train_twins(test: pd.DataFrame, reference: pd.DataFrame | None, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    from ..dedup import drop_test_duplicates
+
+    kept, report = drop_test_duplicates(test, {f"{name} train": reference} if reference is not None else {},
+                                        note="" if reference is not None else "no train split to compare with")
+    log.info("%s: %s", name, report.line())
+    return kept, report.to_json()
+
+
+def test_sets(
+    real_roots: Mapping[str, str | Path],
+    synthetic_root: str | Path,
+    *,
+    real_split: str = "test",
+    synthetic_split: str = "test",
+    max_per_class: int | None = None,
+    seed: int = 0,
+    keep_duplicates: bool = False,
+) -> TestSets:
+    """``{name: samples}`` for each real dataset and ``synthetic``, each with a ``domain`` column
+    (``real`` / ``synthetic``) and ``dataset`` (its name), and at most ``max_per_class`` images per
+    emotion (seeded). Unless ``keep_duplicates``, test images with a pixel-identical twin in the
+    same data set's ``train`` split, or duplicated with another label, are dropped first."""
+    sets, classes, duplicates = {}, {}, {}
+    for name, root in real_roots.items():
+        test = discover(root, [real_split])
+        if not keep_duplicates:
+            reference = discover(root, ["train"]) if (Path(root) / "train").is_dir() and real_split != "train" else None
+            test, duplicates[name] = _drop_train_twins(test, reference, name)
+        sets[name] = per_class_subset(test, max_per_class, seed=seed).assign(domain="real", dataset=name)
+        classes[name] = dataset_classes(root)
+    synthetic = face_table(synthetic_root, synthetic_split)
+    if not keep_duplicates:
+        try:
+            reference = face_table(synthetic_root, "train") if synthetic_split != "train" else None
+        except (ValueError, FileNotFoundError):
+            reference = None
+        synthetic, duplicates["synthetic"] = _drop_train_twins(synthetic, reference, "synthetic")
+    sets["synthetic"] = per_class_subset(synthetic, max_per_class, seed=seed).assign(domain="synthetic", dataset="synthetic")
+    classes["synthetic"] = dataset_classes(synthetic_root)
+    return TestSets(sets, classes, duplicates)
+
+
+def duplicate_table(sets: TestSets) -> pd.DataFrame:
+    """Rows: test sets; images checked, dropped as twins of training images, dropped for
+    conflicting labels, and what they were compared with."""
+    rows = [{"test set": name, "checked": d["checked_images"], "dropped: twin in train": d["dropped_train_twins"],
+             "dropped: other label": d["dropped_conflicting_labels"], "compared with": ", ".join(d["compared_with"]) or d["note"]}
+            for name, d in sets.duplicates.items()]
+    columns = ["test set", "checked", "dropped: twin in train", "dropped: other label", "compared with"]
+    return pd.DataFrame(rows, columns=columns).set_index("test set")
+
+
+def shared_classes(sets: TestSets, names: tuple[str, str] | None = None) -> list[str]:
+    """Classes both of two test sets hold (default: the first real set and the synthetic one)."""
+    a, b = names or (first_real(sets), "synthetic")
+    return labels.class_set(sets.classes[a], within=sets.classes[b])
+
+
+def class_table(sets: Mapping[str, pd.DataFrame], column: str = "emotion") -> pd.DataFrame:
+    """Image counts per emotion (rows) and test set (columns)."""
+    counts = pd.DataFrame({name: samples[column].value_counts() for name, samples in sets.items()}).fillna(0).astype(int)
+    order = [c for c in CLASSES if c in counts.index] + [c for c in counts.index if c not in CLASSES]
+    return counts.loc[order].rename_axis(column)
+
+
+def examples(sets: Mapping[str, pd.DataFrame], per_set: int = 8, seed: int = 0) -> tuple[list[np.ndarray], list[str]]:
+    """A few images of each test set (one per emotion, then repeats) with 'set: emotion' titles."""
+    from ..images import load_rgb
+
+    images, titles = [], []
+    for name, samples in sets.items():
+        picked = per_class_subset(samples, 1, seed=seed).head(per_set)
+        for path, emotion in zip(picked["path"], picked["emotion"], strict=True):
+            images.append(np.asarray(load_rgb(path)))
+            titles.append(f"{name}: {emotion}")
+    return images, titles
+
+
+def first_real(sets: Mapping[str, pd.DataFrame]) -> str:
+    """The first real test set's name (the parameter file's order)."""
+    return next(name for name in sets if name != "synthetic")
+
+
+def training_faces(synthetic_root: str | Path, split: str = "train", max_per_class: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """The synthetic training faces (at most ``max_per_class`` per emotion, seeded)."""
+    return per_class_subset(face_table(synthetic_root, split), max_per_class, seed=seed).reset_index(drop=True)
+
+
+def domain_pair(sets: Mapping[str, pd.DataFrame], real: str | None = None) -> pd.DataFrame:
+    """One real test set (``real`` or the first) and the synthetic one in a table with ``domain``."""
+    real = real or first_real(sets)
+    return pd.concat([sets[real], sets["synthetic"]], ignore_index=True)
+
+
+def subset_for_cam(samples: pd.DataFrame, per_class: int, seed: int = 0) -> pd.DataFrame:
+    """At most ``per_class`` images per (domain, emotion), seeded, for the Grad-CAM study."""
+    parts = [per_class_subset(part, per_class, seed=seed) for _, part in samples.groupby("domain")]
+    return pd.concat(parts, ignore_index=True)

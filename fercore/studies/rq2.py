@@ -1,0 +1,166 @@
+"""RQ2: each model fine-tuned on synthetic faces and scored on every real set before and after
+(McNemar's test on the images only one of the two gets right), and the synthetic-only regime:
+its accuracy on the real sets and its internal consistency, grouped k-fold cross-validation on
+the synthetic training faces with folds by source grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from ..metrics import accuracy, arrays, mcnemar
+from ..models import Classifier
+from .common import ALPHA, frame, p_text, pct, slug
+from .regimes import SYNTHETIC_ONLY, ModelSpec, Recipe, regime_dir, train_config, train_regime
+from .scoring import Scores, SetScore
+
+
+def train_regimes(specs: dict[str, ModelSpec], real_models: dict[str, Classifier], train_faces: pd.DataFrame, run_dir: str | Path,
+                  recipes: dict[str, Recipe], *, seed: int = 0, workers: int = 2, device: str = "auto",
+                  progress: bool = True) -> dict[tuple[str, str], Path]:
+    """Train each model in each regime of ``recipes`` (fine-tuned on synthetic, trained on synthetic
+    only) on ``train_faces`` into ``<run>/models/<model>/<regime>/``; finished runs are reused,
+    interrupted ones resumed. Returns ``{(model, regime): checkpoint}``."""
+    checkpoints = {}
+    for name, spec in specs.items():
+        for regime, recipe in recipes.items():
+            config = train_config(spec, real_models[name], regime, recipe, seed=seed, workers=workers, device=device, progress=progress)
+            checkpoints[(name, regime)] = train_regime(config, train_faces, regime_dir(run_dir, name, regime))
+    return checkpoints
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    """One model on one test set in two regimes (same images): accuracies, discordant pairs, McNemar."""
+
+    model: str
+    test_set: str
+    before: str  # regime names
+    after: str
+    n: int
+    accuracy_before: float
+    accuracy_after: float
+    macro_f1_before: float
+    macro_f1_after: float
+    only_before_right: int
+    only_after_right: int
+    p_value: float  # McNemar (exact binomial on the discordant pairs when they are few)
+
+
+def change(before: SetScore, after: SetScore) -> ModelChange:
+    """Compare two scores of the same images (the paths must agree, in order)."""
+    a, b = before.preds, after.preds
+    if list(a["path"]) != list(b["path"]):
+        raise ValueError(f"{before.model} on {before.test_set}: the two regimes were scored on different images")
+    ok = (a["pred"].notna() & b["pred"].notna()).to_numpy()
+    y_true, pred_a, _ = arrays(a[ok])
+    pred_b = arrays(b[ok])[1]
+    test = mcnemar(y_true, pred_a, pred_b)
+    return ModelChange(before.model, before.test_set, before.regime, after.regime, int(ok.sum()), accuracy(y_true, pred_a),
+                       accuracy(y_true, pred_b), before.macro_f1, after.macro_f1, int(test["b"]), int(test["c"]), float(test["p_value"]))
+
+
+def changes(before: Scores, after: Scores, *, real_only: bool = True) -> list[ModelChange]:
+    """:func:`change` for every (model, test set) scored in both (real sets only by default)."""
+    return [change(before[key], after[key]) for key in before if key in after and not (real_only and key[1] == "synthetic")]
+
+
+CHANGE_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_before": "accuracy before",
+                 "accuracy_after": "accuracy after", "macro_f1_before": "macro-F1 before", "macro_f1_after": "macro-F1 after",
+                 "only_before_right": "only before right", "only_after_right": "only after right", "p_value": "McNemar p"}
+
+
+def change_table(rows: list[ModelChange]) -> pd.DataFrame:
+    return frame(rows, CHANGE_TITLES, index=["model", "test_set"])
+
+
+def accuracy_frame(*groups: Scores) -> pd.DataFrame:
+    """Accuracy per (model, test set) (rows) and regime (columns), for a grouped bar chart."""
+    records = {}
+    for scores in groups:
+        for (model, test_set), score in scores.items():
+            records.setdefault(f"{model} · {test_set}", {})[score.regime] = score.accuracy
+    return pd.DataFrame(records).T
+
+
+@dataclass(frozen=True)
+class FoldScore:
+    fold: int
+    n_train: int
+    n_val: int
+    n_test: int
+    accuracy: float
+    macro_f1: float
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Grouped k-fold cross-validation of one model's synthetic-only regime on the synthetic training faces."""
+
+    model: str
+    k: int
+    grouped_by: str | None  # "source" (the source grid) when the faces carry it
+    folds: tuple[FoldScore, ...]
+    accuracy_mean: float
+    accuracy_sd: float
+    macro_f1_mean: float
+    macro_f1_sd: float
+
+
+def cross_validate(spec: ModelSpec, real: Classifier, recipe: Recipe, train_faces: pd.DataFrame, out: str | Path, *, k: int = 3,
+                   seed: int = 0, workers: int = 2, device: str = "auto", progress: bool = True) -> CrossValidation:
+    """Grouped k-fold CV (folds by source grid; each fold selects its epoch on a grouped inner
+    validation split, never on its held-out fold) of ``spec``'s synthetic-only regime; resumable."""
+    from ..experiments import run_cv
+
+    config = train_config(spec, real, SYNTHETIC_ONLY, recipe, seed=seed, workers=workers, device=device, progress=progress)
+    config = replace(config, experiment=f"{slug(spec.name)}-synthetic-only-cv")
+    table = run_cv(config, k, samples=train_faces.reset_index(drop=True), out=out)
+    folds = tuple(FoldScore(int(r.fold), int(r.n_train), int(r.n_val), int(r.n_test), float(r.accuracy), float(r.macro_f1))
+                  for r in table.itertuples())
+    sd = (lambda column: float(table[column].std(ddof=1)) if k > 1 else 0.0)
+    return CrossValidation(spec.name, k, "source" if "source" in train_faces.columns else None, folds,
+                           float(table["accuracy"].mean()), sd("accuracy"), float(table["macro_f1"].mean()), sd("macro_f1"))
+
+
+CV_TITLES = {"model": "model", "k": "folds", "grouped_by": "grouped by", "accuracy_mean": "accuracy mean",
+             "accuracy_sd": "accuracy sd", "macro_f1_mean": "macro-F1 mean", "macro_f1_sd": "macro-F1 sd"}
+
+
+def cv_table(rows: list[CrossValidation]) -> pd.DataFrame:
+    return frame(rows, CV_TITLES, index="model")
+
+
+def findings(finetuned: list[ModelChange], synthetic_only: Scores, cv: list[CrossValidation], n_train: int) -> list[str]:
+    """Computed statements of fact from RQ2's results."""
+    out = []
+    for row in finetuned:
+        outcome = ("a significant change" if row.p_value < ALPHA else "no significant change") + f" at α = {ALPHA}"
+        out.append(f"{row.model}, fine-tuned on {n_train} synthetic faces: accuracy on {row.test_set} {pct(row.accuracy_before)} → "
+                   f"{pct(row.accuracy_after)}, {outcome} (McNemar {p_text(row.p_value)}; {row.only_after_right} images only "
+                   f"the fine-tuned model gets right, {row.only_before_right} only the original).")
+    for result in cv:
+        real = {s.test_set: s.accuracy for (model, _), s in synthetic_only.items() if model == result.model and s.test_set != "synthetic"}
+        on_real = ", ".join(f"{name} {pct(acc)}" for name, acc in real.items())
+        out.append(f"{result.model} trained on synthetic faces only: {pct(result.accuracy_mean)} ± {pct(result.accuracy_sd)} "
+                   f"accuracy over {result.k} folds grouped by {result.grouped_by or 'image'} (held-out synthetic faces); "
+                   f"on the real sets {on_real}.")
+    return out
+
+
+def glue_values(finetuned: list[ModelChange], synthetic_only: Scores, cv: list[CrossValidation]) -> dict[str, float | str]:
+    """``rq2_<model>_<set>_before`` / ``_after`` (accuracy, %), ``rq2_<model>_cv_accuracy`` (%), and
+    ``rq2_significant_changes`` (how many (model, set) pairs changed at α)."""
+    values: dict[str, float | str] = {}
+    for row in finetuned:
+        values[f"rq2_{slug(row.model)}_{slug(row.test_set)}_before"] = 100 * row.accuracy_before
+        values[f"rq2_{slug(row.model)}_{slug(row.test_set)}_after"] = 100 * row.accuracy_after
+    for result in cv:
+        values[f"rq2_{slug(result.model)}_cv_accuracy"] = 100 * result.accuracy_mean
+    for (model, test_set), score in synthetic_only.items():
+        values[f"rq2_{slug(model)}_{slug(test_set)}_synthetic_only"] = 100 * score.accuracy
+    values["rq2_significant_changes"] = float(sum(r.p_value < ALPHA for r in finetuned))
+    values["rq2_pairs"] = float(len(finetuned))
+    return values

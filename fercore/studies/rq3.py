@@ -1,0 +1,111 @@
+"""RQ3: which face regions the models use on real and on synthetic faces, per model and regime.
+
+Grad-CAM maps for the true class (:func:`fercore.explain.cam_report`); each map's mass is summed
+in fixed regions of the crop and the two domains' shares are compared per region (two-sided
+Mann-Whitney U, Holm-corrected over regions). Right / wrong comes from the run's inference pass
+over the whole test set; Grad-CAM's own forward and backward passes are separate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..inference import Inference
+from ..models import Classifier
+from .common import ALPHA, frame, pct, slug
+
+
+@dataclass(frozen=True)
+class RegionDifference:
+    """Mean share of the Grad-CAM mass in one region on real and on synthetic faces, and the test."""
+
+    model: str
+    regime: str
+    region: str
+    mean_real: float
+    mean_synthetic: float
+    difference: float  # real - synthetic
+    u_statistic: float
+    p_value: float
+    p_holm: float
+
+
+@dataclass
+class RegionStudy:
+    """One model in one regime: the region comparison, accuracy on the explained images, figures."""
+
+    model: str
+    regime: str
+    regions: list[RegionDifference]
+    accuracy: dict[str, float]  # per domain, on the explained images
+    images: int
+    figures: list[Path]
+
+    def significant(self) -> list[str]:
+        return [r.region for r in self.regions if r.p_holm < ALPHA]
+
+
+def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, predictions: Inference, out: str | Path, *,
+          classes: Mapping[str, list[str]] | list[str], per_class: int = 4, batch_size: int = 16, device: str = "auto",
+          progress: bool = True) -> RegionStudy:
+    """Grad-CAM for ``samples`` (two domains) with right / wrong from ``predictions``."""
+    from ..explain import cam_report
+
+    out = Path(out)
+    report = cam_report(model, samples, out, classes=classes, predictions=predictions, per_class=per_class, batch_size=batch_size,
+                        device=device, progress=progress)
+    regions = pd.read_csv(out / "cam_regions.csv")
+    domains = sorted(regions["domain"].unique())
+    rows = []
+    comparison = out / "region_comparison.csv"
+    if comparison.is_file():
+        table = pd.read_csv(comparison)
+        for r in table.itertuples():
+            rows.append(RegionDifference(name, regime, str(r.region), float(getattr(r, f"mean_{domains[0]}")),
+                                         float(getattr(r, f"mean_{domains[1]}")), float(r.difference), float(r.u_statistic),
+                                         float(r.p_value), float(r.p_value_holm)))
+    figures = [out / "figures" / "cam_mean.png", *sorted((out / "figures").glob("cam_*_correct.png")),
+               *sorted((out / "figures").glob("cam_*_incorrect.png"))]
+    return RegionStudy(name, regime, rows, regions.groupby("domain")["correct"].mean().to_dict(), int(report["images"]), figures)
+
+
+TITLES = {"model": "model", "regime": "regime", "region": "region", "mean_real": "share real", "mean_synthetic": "share synthetic",
+          "difference": "real - synthetic", "p_value": "Mann-Whitney p", "p_holm": "Holm p"}
+
+
+def region_table(studies: list[RegionStudy]) -> pd.DataFrame:
+    """One row per (model, regime, region)."""
+    return frame([r for s in studies for r in s.regions], TITLES, index=["model", "regime", "region"])
+
+
+def findings(studies: list[RegionStudy]) -> list[str]:
+    out = []
+    for s in studies:
+        if not s.regions:
+            out.append(f"{s.model}, {s.regime}: one domain only among the explained images; no comparison.")
+            continue
+        largest = max(s.regions, key=lambda r: abs(r.difference))
+        significant = s.significant()
+        where = (f"shares differ at α = {ALPHA} (Holm) in {', '.join(significant)}" if significant
+                 else f"no region's share differs at α = {ALPHA} (Holm)")
+        out.append(f"{s.model}, {s.regime}: {where}; largest difference in the {largest.region} region "
+                   f"(real {pct(largest.mean_real)}, synthetic {pct(largest.mean_synthetic)} of the Grad-CAM mass); "
+                   "accuracy on the explained images " + ", ".join(f"{k} {pct(v)}" for k, v in s.accuracy.items()) + ".")
+    return out
+
+
+def glue_values(studies: list[RegionStudy]) -> dict[str, float | str]:
+    """``rq3_<model>_<regime>_significant`` (count of regions) and ``rq3_<model>_<regime>_largest`` (region)."""
+    values: dict[str, float | str] = {}
+    for s in studies:
+        key = f"rq3_{slug(s.model)}_{slug(s.regime)}"
+        values[f"{key}_significant"] = float(len(s.significant()))
+        if s.regions:
+            values[f"{key}_largest"] = max(s.regions, key=lambda r: abs(r.difference)).region
+    values["rq3_studies"] = float(len(studies))
+    values["rq3_with_significant_regions"] = float(sum(bool(s.significant()) for s in studies))
+    return values

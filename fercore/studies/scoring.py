@@ -1,0 +1,143 @@
+"""Every model on every test set, from the run's inference passes (one per model, set and size).
+
+Each test set is scored on its data set's classes (FER2013: 7) within the model's trained
+classes (:func:`fercore.labels.class_set`); the metrics are :func:`fercore.metrics.evaluate_predictions`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import labels
+from ..data import within_classes
+from ..inference import InferenceCache
+from ..labels import CLASSES
+from ..metrics import arrays, calibration_bins, evaluate_predictions
+from ..models import Classifier
+from ..predict import prediction_table
+from .common import frame, slug
+from .data import TestSets
+
+
+@dataclass
+class SetScore:
+    """One model (in one regime) on one test set: its predictions and every metric."""
+
+    model: str
+    regime: str
+    test_set: str
+    classes: list[str]
+    preds: pd.DataFrame
+    metrics: dict[str, Any]
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.metrics["accuracy"])
+
+    @property
+    def macro_f1(self) -> float:
+        return float(self.metrics["macro avg"]["f1-score"])
+
+    def recall(self) -> dict[str, float]:
+        """Recall per class of the scored set (classes without test images left out)."""
+        return {c: float(self.metrics[c]["recall"]) for c in self.classes if self.metrics[c]["support"]}
+
+    def summary(self) -> ScoreSummary:
+        m = self.metrics
+        ci = m["bootstrap_95ci"]["accuracy"]
+        return ScoreSummary(self.model, self.regime, self.test_set, int(m["n"]), len(self.classes), self.accuracy,
+                            float(ci["low"]), float(ci["high"]), self.macro_f1, float(m["balanced_accuracy"]),
+                            float(m["calibration"]["ece"]), float(m["confidence"]["correct"]["mean"]),
+                            float(m["confidence"]["incorrect"]["mean"]))
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """The headline numbers of a :class:`SetScore`."""
+
+    model: str
+    regime: str
+    test_set: str
+    n: int
+    classes: int
+    accuracy: float
+    accuracy_low: float
+    accuracy_high: float
+    macro_f1: float
+    balanced_accuracy: float
+    ece: float
+    confidence_correct: float
+    confidence_wrong: float
+
+
+#: ``{(model, test set): SetScore}``
+Scores = dict[tuple[str, str], SetScore]
+
+
+def score_models(
+    models: Mapping[str, Classifier], sets: TestSets, run: InferenceCache, *, regime: str, n_boot: int = 1000, seed: int = 0,
+    out: str | Path | None = None,
+) -> Scores:
+    """Score each model on each test set (one :func:`fercore.inference.infer` pass per pair, from
+    the run's cache when an earlier chapter made it); with ``out``, write
+    ``<model>/predictions_<set>.csv`` and ``<model>/metrics_<set>.json`` there."""
+    from ..fileio import write_json
+    from ..predict import write_predictions
+
+    scores: Scores = {}
+    for name, model in models.items():
+        for set_name, samples in sets.items():
+            scored = labels.class_set(sets.classes[set_name], within=model.trained_classes)
+            result = run(model, samples)
+            preds = prediction_table(result, within_classes(samples, scored), scored)
+            metrics = evaluate_predictions(preds[preds["error"] == ""], classes=scored, n_boot=n_boot, seed=seed)
+            scores[(name, set_name)] = SetScore(name, regime, set_name, scored, preds, metrics)
+            if out is not None:
+                folder = Path(out) / slug(name)
+                write_predictions(preds, folder / f"predictions_{slug(set_name)}.csv")
+                write_json(folder / f"metrics_{slug(set_name)}.json", metrics)
+    return scores
+
+
+SUMMARY_TITLES = {"model": "model", "test_set": "test set", "n": "n", "classes": "classes", "accuracy": "accuracy",
+                  "accuracy_low": "acc. 95% low", "accuracy_high": "acc. 95% high", "macro_f1": "macro-F1",
+                  "balanced_accuracy": "balanced acc.", "ece": "ECE", "confidence_correct": "conf. right",
+                  "confidence_wrong": "conf. wrong"}
+
+
+def summary_table(scores: Scores) -> pd.DataFrame:
+    """Display table: one row per (model, test set)."""
+    return frame([s.summary() for s in scores.values()], SUMMARY_TITLES, index=["model", "test_set"])
+
+
+def recall_table(scores: Scores) -> pd.DataFrame:
+    """Recall per emotion (rows) and (model, test set) (columns); NaN where a set lacks the class."""
+    columns = {key: {c: s.recall().get(c, np.nan) for c in CLASSES} for key, s in scores.items()}
+    table = pd.DataFrame(columns)
+    table.columns = pd.MultiIndex.from_tuples(list(columns), names=["model", "test set"])
+    return table.rename_axis("emotion")
+
+
+def by_model(scores: Scores) -> dict[str, dict[str, SetScore]]:
+    """``{model: {test set: SetScore}}``."""
+    grouped: dict[str, dict[str, SetScore]] = {}
+    for (model, test_set), score in scores.items():
+        grouped.setdefault(model, {})[test_set] = score
+    return grouped
+
+
+def reliability_curves(scores: Mapping[str, SetScore], n_bins: int = 10) -> dict[str, pd.DataFrame]:
+    """Calibration bins per test set of one model (for :func:`fercore.plots.reliability_overlay`)."""
+    return {name: calibration_bins(*true_probs(s.preds), n_bins=n_bins) for name, s in scores.items()}
+
+
+def true_probs(preds: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(true class indices, N x 8 probabilities) of the readable rows of a predictions table."""
+    y_true, _, probs = arrays(preds)
+    return y_true, probs

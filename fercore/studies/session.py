@@ -1,0 +1,83 @@
+"""What every chapter opens with: the chapter folder, the models, the paths, the run's inference cache."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..chapter import Chapter, open_chapter
+from ..inference import InferenceCache
+from ..models import Classifier
+from . import regimes
+from .data import TestSets, test_sets
+from .regimes import ModelSpec
+
+
+@dataclass
+class Study:
+    """One chapter's set-up, shared by its cells."""
+
+    chapter: Chapter
+    specs: dict[str, ModelSpec]
+    real_roots: dict[str, str]
+    synthetic_root: str
+    inference: InferenceCache
+    seed: int = 0
+
+    @property
+    def run_dir(self) -> Path:
+        """The suite run folder (the notebook's ``output_dir``)."""
+        return self.chapter.output_dir
+
+    def test_sets(self, *, real_split: str = "test", synthetic_split: str = "test", max_per_class: int | None = None) -> TestSets:
+        """Every real test set and the synthetic one (:func:`fercore.studies.data.test_sets`)."""
+        return test_sets(self.real_roots, self.synthetic_root, real_split=real_split, synthetic_split=synthetic_split,
+                         max_per_class=max_per_class, seed=self.seed)
+
+    def models(self) -> dict[str, Classifier]:
+        """Each model as given (trained on real faces)."""
+        return {name: spec.load() for name, spec in self.specs.items()}
+
+    def regimes(self, regimes_wanted: tuple[str, ...] = regimes.REGIMES) -> tuple[dict[tuple[str, str], Classifier], list[str]]:
+        """``{(model, regime): classifier}`` for every regime found in this run, and what is missing."""
+        found: dict[tuple[str, str], Classifier] = {}
+        missing = []
+        for name, spec in self.specs.items():
+            loaded, absent = regimes.load_regimes(spec, self.run_dir, regimes_wanted)
+            found.update({(name, regime): model for regime, model in loaded.items()})
+            missing += [f"{name}: {regime}" for regime in absent]
+        return found, missing
+
+
+def open_study(
+    chapter: str,
+    *,
+    output_dir: str,
+    real_roots: Mapping[str, str],
+    synthetic_root: str,
+    models: Mapping[str, Mapping[str, Any]] | None = None,
+    weights: str | None = None,
+    arch: str | None = None,
+    image_size: int | None = None,
+    trust_pickle: bool = False,
+    seed: int = 0,
+    batch_size: int = 64,
+    workers: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    extra_paths: Mapping[str, Any] | None = None,
+) -> tuple[Study, dict[str, Any]]:
+    """Resolve and check every path parameter (naming the one to set when data are missing), seed,
+    show library logs in the notebook, and open the chapter. ``models`` (or the single-model
+    shorthand ``weights`` / ``arch`` / ``image_size`` / ``trust_pickle``) names the models compared.
+    Returns the :class:`Study` and the resolved ``extra_paths``."""
+    specs = regimes.model_specs(models, weights=weights, arch=arch, image_size=image_size, trust_pickle=trust_pickle)
+    weight_paths = regimes.weight_paths(specs)
+    extra = dict(extra_paths or {})
+    opened, paths = open_chapter(chapter, output_dir, seed=seed, files=weight_paths,
+                                 paths={"real_roots": dict(real_roots), "synthetic_root": synthetic_root, **weight_paths, **extra})
+    cache = InferenceCache(opened.output_dir / "inference", batch_size=batch_size, workers=workers, device=device, progress=progress)
+    study = Study(opened, regimes.with_paths(specs, paths), paths["real_roots"], paths["synthetic_root"], cache, seed)
+    return study, {key: paths[key] for key in extra}
