@@ -39,7 +39,7 @@ from .prompts import build_prompt
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 3  # 3: geometry/ (the drawn positions); images unchanged since 2
+DEMO_VERSION = 4  # 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
 GRID_SIZE = 1024
 GENDERS = ("female", "male")
 
@@ -72,7 +72,7 @@ class DemoSpec:
     real_train_per_class: int = 100
     real_test_per_class: int = 25
     real_size: int = 96
-    synthetic_train_grids_per_cell: int = 1  # grids per (emotion, gender) in train
+    synthetic_train_grids_per_cell: int = 2  # grids per (emotion, gender) in train: 4 per emotion, so grouped CV folds keep each
     synthetic_test_genders: tuple[str, ...] = GENDERS
     grid_rows: int = 6
     grid_cols: int = 6

@@ -36,7 +36,7 @@ def test_demo_layout_and_counts(demo_root):
     assert (counts.loc["train"] == spec.real_train_per_class).all()
     assert (counts.loc["test"] == spec.real_test_per_class).all()
     assert Image.open(real["path"].iloc[0]).size == (spec.real_size, spec.real_size)
-    for split, expected in (("train", 16), ("test", 16)):
+    for split, expected in (("train", 32), ("test", 16)):
         folder = demo_root / "synthetic" / "raw_grids" / split
         table = pd.read_csv(folder / "grids.csv")
         assert len(table) == expected
@@ -101,9 +101,9 @@ def test_demo_data_records_the_drawn_geometry(demo_root):
     assert len(real) == 8 * (spec.real_train_per_class + spec.real_test_per_class)
     assert all((demo_root / "real" / p).is_file() for p in real["path"])
     cells = pd.read_csv(demo_root / "geometry" / "synthetic.csv")
-    assert len(cells) == 32 * spec.grid_rows * spec.grid_cols and set(cells["split"]) == {"train", "test"}
+    assert len(cells) == 48 * spec.grid_rows * spec.grid_cols and set(cells["split"]) == {"train", "test"}
     assert {"left_eye_x", "mouth_right_y", "left_brow_inner_x", "face_x0"} <= set(real.columns)
     eye_y = (cells["left_eye_y"] + cells["right_eye_y"]) / 2
     row_top = np.array(demo.edges(demo.GRID_SIZE, spec.grid_rows))[cells["row"]]
     assert ((eye_y - row_top) / (demo.GRID_SIZE / spec.grid_rows)).between(0.25, 0.6).all()  # eyes inside their own cell
-    assert json.loads((demo_root / "demo.json").read_text())["version"] == demo.DEMO_VERSION == 3
+    assert json.loads((demo_root / "demo.json").read_text())["version"] == demo.DEMO_VERSION == 4
