@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 import pandas as pd
@@ -37,10 +37,6 @@ def frame(rows: Iterable[Any], titles: Mapping[str, str], index: str | list[str]
         keys = [index] if isinstance(index, str) else index
         table = table.set_index([titles[k] for k in keys])
     return table
-
-
-def field_names(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]
 
 
 def glue_numbers(numbers: Mapping[str, Any], *, prefix: str = "", show: bool = False) -> dict[str, Any]:

@@ -51,10 +51,6 @@ class DomainGap:
     centroids: tuple[CentroidDistance, ...]
     distance_ratio: float  # mean same-emotion cross-domain distance / mean between-emotion distance (real)
 
-    @property
-    def mean_centroid_distance(self) -> float:
-        return float(np.mean([c.euclidean for c in self.centroids])) if self.centroids else float("nan")
-
 
 def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: str, classes: list[str] | None = None,
                permutations: int = 500, seed: int = 0) -> DomainGap:
