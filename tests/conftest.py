@@ -59,6 +59,18 @@ def tiny_dataset(tmp_path: Path) -> Path:
     return root
 
 
+def assert_every_chapter_finished(run_dir: Path) -> None:
+    """A suite run folder: finished, every notebook ok, no error cell, every chapter's files present."""
+    from fercore.chapter import check_chapter
+    from fercore.suite import chapter_id, executed_errors, find_notebooks
+
+    status = json.loads((run_dir / "suite.json").read_text())
+    assert status["finished"] and all(r["status"] == "ok" for r in status["notebooks"].values())
+    for notebook in find_notebooks(REPO / "notebooks"):
+        assert executed_errors(run_dir / "notebooks" / notebook.name) == [], notebook.name
+        assert check_chapter(run_dir / chapter_id(notebook)) == [], notebook.name
+
+
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
     """The default demo dataset, written once per test session."""

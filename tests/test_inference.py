@@ -148,18 +148,9 @@ def test_the_audit_records_passes_and_forward_kinds(tiny_model, images, tmp_path
 
 
 @pytest.fixture
-def small_root(tmp_path) -> tuple:
-    root = tmp_path / "data"
-    k = 0
-    for split, n in (("train", 2), ("test", 3)):
-        for folder in ("angry", "happy", "sad"):
-            (root / split / folder).mkdir(parents=True)
-            for i in range(n):
-                pattern_image(32, 32, seed=100 + k).save(root / split / folder / f"{i}.png")
-                k += 1
-    model = create_model("resnet10t")
-    checkpoint = save_model(tmp_path / "c.pt", model, arch="resnet10t", image_size=32)
-    return root, checkpoint
+def small_root(tiny_dataset, tmp_path) -> tuple:
+    """tiny_dataset (angry / happy / sad, 2 test images each) and an untrained resnet10t checkpoint."""
+    return tiny_dataset, save_model(tmp_path / "c.pt", create_model("resnet10t"), arch="resnet10t", image_size=32)
 
 
 def test_every_scoring_path_goes_through_the_one_entry_point(small_root, tmp_path, monkeypatch):

@@ -9,16 +9,13 @@ import json
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, assert_every_chapter_finished
 from PIL import Image
 from torch import nn
 
 from fercore import inference
-from fercore.chapter import check_chapter
 from fercore.models import create_model
-from fercore.suite import SuiteParams, chapter_id, executed_errors, find_notebooks, run_suite
-
-NOTEBOOKS = find_notebooks(REPO / "notebooks")
+from fercore.suite import SuiteParams, run_suite
 
 
 def _fer_like(source, out, size: int = 48) -> None:
@@ -72,11 +69,7 @@ def thesis_run(demo_root, tmp_path_factory):
 @pytest.mark.slow
 def test_the_thesis_parameter_file_runs_with_two_models_and_two_real_sets(thesis_run):
     run_dir, _ = thesis_run
-    status = json.loads((run_dir / "suite.json").read_text())
-    assert status["finished"] and all(r["status"] == "ok" for r in status["notebooks"].values())
-    for notebook in NOTEBOOKS:
-        assert executed_errors(run_dir / "notebooks" / notebook.name) == []
-        assert check_chapter(run_dir / chapter_id(notebook)) == []
+    assert_every_chapter_finished(run_dir)
     summary = pd.read_csv(run_dir / "rq1" / "tables" / "summary.csv")
     assert sorted(zip(summary["model"], summary["test set"], strict=True)) == sorted(
         (m, s) for m in ("B0", "B2") for s in ("fer2013", "affectnet", "synthetic"))
