@@ -27,6 +27,15 @@ def astronaut_faces(n: int, seed: int = 0) -> list[np.ndarray]:
     return faces
 
 
+def lfw_faces() -> list[np.ndarray]:
+    """The 100 face photographs (25x25 grey, tight crops of different people) of scikit-image's
+    LFW subset (ships with scikit-image), as RGB."""
+    from skimage import data
+
+    faces = (data.lfw_subset()[:100] * 255).round().astype(np.uint8)  # the last 100 images are non-faces
+    return [np.repeat(face[..., None], 3, axis=2) for face in faces]
+
+
 def fer_faces(root: Path, n: int) -> list[np.ndarray]:
     """n different FER2013 faces (grey, replicated to RGB)."""
     paths = sorted((root / "val").rglob("*.jpg"))[:: max(1, 3589 // n)][:n]
@@ -126,6 +135,7 @@ def compose_portraits(
     blank: tuple[int, ...] = (),
     blurred: tuple[int, ...] = (),
     doubled: tuple[int, ...] = (),
+    shuffle: bool = True,
     seed: int = 0,
 ) -> Composite:
     """Portraits on a shared backdrop: each cell gets a face square of side ``fill`` x the cell's
@@ -135,7 +145,7 @@ def compose_portraits(
     column edges by up to that share of a cell (unequal row heights and column widths);
     ``lowres`` shrinks each face to that many px before enlarging it (low-resolution sources).
     Cells listed in ``blank`` hold only backdrop, ``blurred`` a blurred face, ``doubled`` two
-    half-size faces side by side.
+    half-size faces side by side. Faces are used in a seeded random order (``shuffle``) or as given.
     """
     rng = np.random.default_rng(seed)
 
@@ -147,7 +157,7 @@ def compose_portraits(
     ys, xs = cuts(rows), cuts(cols)
     canvas = backdrop(size, level, seed, texture)
     cells, squares, kinds = [], [], []
-    order = rng.permutation(len(faces))
+    order = rng.permutation(len(faces)) if shuffle else np.arange(len(faces))
     k = 0
 
     def paste(face: np.ndarray, box: Box) -> None:
@@ -182,11 +192,10 @@ def compose_portraits(
             left = int(round(min(max(cx - side / 2, x0), x1 - side)))
             top = int(round(min(max(cy - side / 2, y0), y1 - side)))
             square = (left, top, left + side, top + side)
-            face = faces[order[k % len(faces)]]
+            paste(faces[order[k % len(faces)]], square)
             k += 1
-            if i in blurred:
-                face = np.asarray(Image.fromarray(face).resize((side, side), Image.BICUBIC).filter(ImageFilter.GaussianBlur(6)))
-            paste(face, square)
+            if i in blurred:  # the whole portrait out of focus, the face's outline too
+                canvas[y0:y1, x0:x1] = np.asarray(Image.fromarray(canvas[y0:y1, x0:x1]).filter(ImageFilter.GaussianBlur(6)))
             squares.append(square)
             kinds.append("blurred" if i in blurred else "face")
     return Composite(canvas, rows, cols, cells, squares, kinds)
