@@ -656,7 +656,7 @@ def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str
         reason = rejection(scores, n_faces, face_frac, options.thresholds)
         rel = f"{split}/{emotion.lower()}/{path.stem}_r{r}c{c}.png"
         if not reason:
-            write_image(Path(out_dir) / rel, crop)
+            write_image(Path(out_dir) / rel, crop, compress_level=1)  # lossless all the same; 2x faster than the default 6
         rows.append({
             "source": str(path), "split": split, "row": r, "col": c,
             "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3],
