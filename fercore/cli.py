@@ -319,8 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Reads RAW_DIR/<split>/*.png|jpg with RAW_DIR/<split>/grids.csv (file, emotion, gender ...); "
                        "writes OUT_DIR/<split>/<emotion>/<grid>_r<row>c<col>.png, OUT_DIR/manifest.csv (one row per cell: "
                        "box, kept, reason, quality scores) and a contact sheet per grid. Raw images are never modified; a "
-                       "rerun skips grids already extracted (by content hash). The procedural demo faces are cartoons that "
-                       "the Haar detector mostly misses: extract them with --detector none.")
+                       "rerun skips grids already extracted (by content hash). The procedural demo faces are cartoons: "
+                       "extract them with --detector none.")
     x.add_argument("raw_dir")
     x.add_argument("out_dir")
     x.add_argument("--layout", default="6x6", help="ROWSxCOLS for a uniform split, or auto (the candidate layout that "

@@ -1,8 +1,9 @@
 """Faces out of generated grid images: layout, validation, quality checks, export and manifest.
 
 ``extract_grids(raw_dir, out_dir)`` reads ``raw_dir/<split>/*.png|jpg`` (+ ``grids.csv`` with
-file, emotion, gender ...), finds each image's layout (uniform n x m, or ``auto``: gutters,
-seams between abutting portraits, face detections clustered into rows and columns), checks
+file, emotion, gender ...), finds each image's layout (uniform n x m, or ``auto``: the candidate
+layout - expected split, gutters, seams between abutting portraits, face clusters, uniform and
+face-fitted splits near them - that best explains the faces found on the whole grid), checks
 every cell (exactly one face, blur, exposure, contrast, face size, near-duplicates) and
 writes 128x128 faces to ``out_dir/<split>/<emotion>/<stem>_r<row>c<col>.png`` and one
 manifest row per cell to ``out_dir/manifest.csv``. Raw images are only read. Each finished
@@ -12,6 +13,7 @@ grid is recorded under ``out_dir/.grids/`` (by content hash), so a rerun skips i
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -741,7 +743,7 @@ def _record_path(out_dir: Path, image: str, split: str) -> Path:
 def _load_record(path: Path) -> pd.DataFrame:
     text = ["reason", "path", "gender", "intensity", "layout_method", "layout_evidence"]
     table = pd.read_csv(path, dtype={"phash": str, **dict.fromkeys(text, str)})
-    table = table.reindex(columns=list(dict.fromkeys([*table.columns, *MANIFEST_COLUMNS])))  # records of older versions
+    table = table.reindex(columns=list(dict.fromkeys([*table.columns, *MANIFEST_COLUMNS])), fill_value="")  # older records
     table[text] = table[text].fillna("")
     return table.assign(kept=table["kept"].astype(bool))
 
@@ -754,14 +756,12 @@ def _run_grid(job: tuple[str, str, dict[str, Any], str, ExtractOptions]) -> str:
 
 
 def _one_thread() -> None:
-    """In each worker process: one thread for OpenCV and torch (MTCNN), so workers do not
+    """In each spawned worker (MTCNN): one thread for torch and OpenCV, so workers do not
     oversubscribe the cores (measured: 2 torch threads beside a busy core made MTCNN 15x slower)."""
-    cv2.setNumThreads(1)
-    try:
-        import torch
-    except ImportError:
-        return
+    import torch
+
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 def _thumbnail(path: Path) -> np.ndarray:
@@ -827,7 +827,11 @@ def extract_grids(
         log.info("%d of %d grids already extracted; skipping them (--force redoes)", len(jobs) - len(todo), len(jobs))
     bar = tqdm(total=len(todo), desc="extract", unit="grid", disable=not progress)
     if workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
+        # MTCNN runs torch in the workers: fresh (spawned) processes with one thread each, since a forked copy
+        # of a process whose thread pools already ran (a notebook, a test session) can hang. Haar / none: forked.
+        spawn = options.detector == "mtcnn"
+        pool_options = {"initializer": _one_thread, "mp_context": multiprocessing.get_context("spawn")} if spawn else {}
+        with ProcessPoolExecutor(max_workers=workers, **pool_options) as pool:
             for _ in pool.map(_run_grid, todo):
                 bar.update()
     else:

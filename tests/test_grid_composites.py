@@ -95,7 +95,6 @@ def test_lfw_composites_are_located_and_kept(lfw_run, detector, min_kept):
     assert layouts.loc["abutting.png", "layout_method"].startswith("evidence: ")
 
 
-@pytest.mark.slow
 def test_fer2013_composites_are_located_and_kept(fer2013_root, tmp_path):
     """Tight, tilted, partly covered FER2013 faces: MTCNN (the default) locates >= 97 % and keeps >= 90 %."""
     composites = fer_composites(fer2013_root)
