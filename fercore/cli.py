@@ -212,14 +212,15 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from .grids import ExtractOptions, QualityThresholds, extract_grids, summary_table
 
     thresholds = replace(QualityThresholds(), **({"min_blur": args.min_blur} if args.min_blur is not None else {}))
-    options = ExtractOptions(layout=args.layout, expected=args.expected, detector=args.detector, face_size=args.face_size,
-                             margin=args.margin, thresholds=thresholds)
+    options = ExtractOptions(layout=args.layout, layout_strategy=args.layout_strategy, expected=args.expected,
+                             detector=args.detector, face_size=args.face_size, margin=args.margin, thresholds=thresholds)
     manifest = extract_grids(args.raw_dir, args.out_dir, options, workers=args.workers, force=args.force,
                              progress=not args.quiet)
     print(summary_table(manifest).to_string())
-    mismatched = manifest.loc[manifest["layout"].str.contains("expected"), ["source", "layout"]].drop_duplicates()
-    for row in mismatched.itertuples(index=False):
-        print(f"layout: {row.source}: {row.layout}")
+    grids = manifest.drop_duplicates("source")
+    for row in grids.itertuples(index=False):  # auto: how each layout was chosen and what lost; else mismatches only
+        if row.layout_evidence or "expected" in row.layout:
+            print(f"layout: {row.source}: {row.layout} [{row.layout_method}]" + (f": {row.layout_evidence}" if row.layout_evidence else ""))
     print(f"\n{int(manifest['kept'].sum())} of {len(manifest)} cells kept; faces under {args.out_dir}/<split>/<emotion>/, "
           f"manifest {args.out_dir}/manifest.csv, contact sheets {args.out_dir}/contact_sheets/")
     return 0
@@ -317,13 +318,19 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Reads RAW_DIR/<split>/*.png|jpg with RAW_DIR/<split>/grids.csv (file, emotion, gender ...); "
                        "writes OUT_DIR/<split>/<emotion>/<grid>_r<row>c<col>.png, OUT_DIR/manifest.csv (one row per cell: "
                        "box, kept, reason, quality scores) and a contact sheet per grid. Raw images are never modified; a "
-                       "rerun skips grids already extracted (by content hash). The procedural demo faces are cartoons that "
-                       "the Haar detector mostly misses: extract them with --detector none.")
+                       "rerun skips grids already extracted (by content hash). The procedural demo faces are cartoons: "
+                       "extract them with --detector none.")
     x.add_argument("raw_dir")
     x.add_argument("out_dir")
-    x.add_argument("--layout", default="6x6", help="ROWSxCOLS for a uniform split, or auto (gutters, seams, faces)")
+    x.add_argument("--layout", default="6x6", help="ROWSxCOLS for a uniform split, or auto (the candidate layout that "
+                   "best explains the faces found on the grid)")
+    x.add_argument("--layout-strategy", default="evidence", choices=["evidence", "cascade"],
+                   help="auto layout: evidence (candidates from the expected split, gutters, seams, face clusters, "
+                   "weighed by the faces found) or cascade (gutters, else seams, else face clusters: the older chooser)")
     x.add_argument("--expected", default="6x6", help="layout the prompt asked for; auto reports differences")
-    x.add_argument("--detector", default="haar", choices=["haar", "mtcnn", "none"])
+    x.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar", "none"],
+                   help="face detector that validates each cell: mtcnn (facenet-pytorch, installed by make venv), "
+                   "haar (OpenCV's cascade; misses more tight or tilted faces) or none")
     x.add_argument("--face-size", type=int, default=128)
     x.add_argument("--margin", type=float, default=0.25, help="crop margin around a detected face (share of its size)")
     x.add_argument("--min-blur", type=float, help="Laplacian-variance threshold (default 12)")

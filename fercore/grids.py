@@ -1,8 +1,9 @@
 """Faces out of generated grid images: layout, validation, quality checks, export and manifest.
 
 ``extract_grids(raw_dir, out_dir)`` reads ``raw_dir/<split>/*.png|jpg`` (+ ``grids.csv`` with
-file, emotion, gender ...), finds each image's layout (uniform n x m, or ``auto``: gutters,
-seams between abutting portraits, face detections clustered into rows and columns), checks
+file, emotion, gender ...), finds each image's layout (uniform n x m, or ``auto``: the candidate
+layout - expected split, gutters, seams between abutting portraits, face clusters, uniform and
+face-fitted splits near them - that best explains the faces found on the whole grid), checks
 every cell (exactly one face, blur, exposure, contrast, face size, near-duplicates) and
 writes 128x128 faces to ``out_dir/<split>/<emotion>/<stem>_r<row>c<col>.png`` and one
 manifest row per cell to ``out_dir/manifest.csv``. Raw images are only read. Each finished
@@ -12,6 +13,7 @@ grid is recorded under ``out_dir/.grids/`` (by content hash), so a rerun skips i
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = [
     "source", "split", "row", "col", "x0", "y0", "x1", "y1", "emotion", "gender", "kept", "reason",
-    "path", "intensity", "layout", "layout_method", "n_faces", "face_frac", "blur", "brightness",
+    "path", "intensity", "layout", "layout_method", "layout_evidence", "n_faces", "face_frac", "blur", "brightness",
     "clipped", "contrast", "phash", "grid_sha256",
 ]
 
@@ -69,6 +71,7 @@ class Layout:
     col_edges: list[int]
     method: str = "uniform"
     note: str = ""
+    evidence: str = ""  # how the layout was chosen: the winning candidate, the runner-up and the margin
 
     @property
     def rows(self) -> int:
@@ -152,26 +155,26 @@ def _face_edges(centres: np.ndarray, sizes: np.ndarray, length: int) -> list[int
     return [int(round((a + b) / 2)) for a, b in zip(means, means[1:], strict=False) if 0 < (a + b) / 2 < length]
 
 
-def find_layout(
+def cascade_layout(
     rgb: np.ndarray, expected: tuple[int, int] | None = None, detector: FaceDetector | None = None
 ) -> Layout:
-    """The grid's real layout: gutters first, then seams, then clustered face detections;
-    the expected uniform layout when none of them gives a consistent answer."""
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    """The structural layout (``layout_strategy='cascade'``, the chooser before evidence): per axis,
+    gutters first, then seams, then clustered face detections, else the expected uniform split."""
+    gray = _gray(rgb)
     height, width = gray.shape
     found: dict[str, tuple[list[int], str]] = {}
-    faces = None
+    boxes = None
     for axis_name, axis, length in (("rows", 1, height), ("cols", 0, width)):
         inner = _gutter_edges(gray, axis)
         method = "gutters"
         if inner is None:
             inner, method = _seam_edges(gray, axis), "seams"
         if inner is None and detector is not None:
-            if faces is None:
-                faces = detector.detect(rgb)
-            if len(faces):
-                centre = (faces[:, 1] + faces[:, 3] / 2) if axis_name == "rows" else (faces[:, 0] + faces[:, 2] / 2)
-                inner, method = _face_edges(centre, faces[:, 3] if axis_name == "rows" else faces[:, 2], length), "faces"
+            if boxes is None:
+                boxes = detector.detect_grid(rgb)
+            if len(boxes):
+                centre = (boxes[:, 1] + boxes[:, 3] / 2) if axis_name == "rows" else (boxes[:, 0] + boxes[:, 2] / 2)
+                inner, method = _face_edges(centre, boxes[:, 3] if axis_name == "rows" else boxes[:, 2], length), "faces"
         if inner is None:
             count = (expected[0] if axis_name == "rows" else expected[1]) if expected else 1
             found[axis_name] = (edges(length, count), "expected")
@@ -184,29 +187,273 @@ def find_layout(
     return layout
 
 
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+
+
+# --------------------------------------------------------------------------- layout by evidence
+
+MAX_CELLS = 12  # the most rows or columns a candidate layout may have
+EMPTY_COST = 0.02  # score lost per empty cell: a tie-breaker only (detectors miss faces; over-split cells lose on centring)
+EXPECTED_BONUS = 0.5  # score added to the expected layout (breaks near-ties in its favour)
+MIN_EVIDENCE = 0.25  # fewer faces than this share of the expected cells (or than 3): the structural layout stands
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A candidate layout scored against the faces detected on the whole grid. Each face counts
+    up to 1 in the cell that holds its centre: the share of its box inside the cell, times
+    (1 - horizontal offset) x (1 - vertical offset) of its centre from the cell's (as shares of
+    half the cell). Each face beyond the first in a cell costs 1, each empty cell
+    ``EMPTY_COST``; the expected layout gets ``EXPECTED_BONUS``."""
+
+    layout: Layout
+    source: str
+    score: float
+    single: int  # cells holding exactly one face
+    crowded: int  # cells holding two or more
+    empty: int
+
+    def describe(self) -> str:
+        return f"{self.layout.name} {self.source} ({self.score:.1f}: {self.single} single, {self.crowded} crowded, {self.empty} empty)"
+
+
+@dataclass
+class LayoutChoice:
+    """The chosen layout, every candidate best first, the faces that decided, and what the
+    structural chooser alone would have said."""
+
+    layout: Layout
+    candidates: list[Candidate]
+    faces: np.ndarray
+    structural: Layout
+
+    @property
+    def runner_up(self) -> Candidate | None:
+        """The best candidate of another shape than the chosen one."""
+        return next((c for c in self.candidates[1:] if c.layout.name != self.layout.name), None)
+
+
+def _fit_edges(lo: np.ndarray, hi: np.ndarray, length: int, parts: int, rounds: int = 5) -> list[int]:
+    """``parts`` cells along an axis fitted to face boxes (``lo``..``hi`` per face): start uniform,
+    put faces in cells by their centre, move each inner edge halfway between the faces of the
+    cell before (median far side) and after (median near side); repeat. Edges between cells
+    without faces keep their place."""
+    cuts = np.array(edges(length, parts), dtype=float)
+    centre = (lo + hi) / 2
+    min_step = length / (3 * parts)
+    for _ in range(rounds):
+        cell = np.searchsorted(cuts[1:-1], centre, side="right")
+        moved = cuts.copy()
+        for i in range(1, parts):
+            before, after = hi[cell == i - 1], lo[cell == i]
+            if len(before) and len(after):
+                moved[i] = (float(np.median(before)) + float(np.median(after))) / 2
+        if np.any(np.diff(moved) < min_step):  # the faces disagree with this many cells
+            break
+        if np.allclose(moved, cuts, atol=0.5):
+            break
+        cuts = moved
+    return [int(round(v)) for v in cuts]
+
+
+def _axis_candidates(gray: np.ndarray, axis: int, expected: int, lo: np.ndarray, hi: np.ndarray) -> list[tuple[list[int], str]]:
+    """Candidate edges along one axis (``axis`` 1: rows, 0: columns), each with its source."""
+    length = gray.shape[1 - axis]
+    found: list[tuple[list[int], str]] = [(edges(length, expected), "expected")]
+    for source, inner in (("gutters", _gutter_edges(gray, axis)), ("seams", _seam_edges(gray, axis)),
+                          ("faces", _face_edges((lo + hi) / 2, hi - lo, length) if len(lo) else None)):
+        if inner:
+            found.append(([0, *inner, length], source))
+    counts = sorted({n for cuts, _ in found for n in (len(cuts) - 2, len(cuts) - 1, len(cuts)) if 1 <= n <= MAX_CELLS})
+    for n in counts:
+        found.append((edges(length, n), "uniform"))
+        if len(lo):
+            found.append((_fit_edges(lo, hi, length, n), "fitted"))
+    unique: list[tuple[list[int], str]] = []
+    for cuts, source in found:  # the first source of (nearly) the same edges names them
+        if not any(len(cuts) == len(u) and max(abs(a - b) for a, b in zip(cuts, u, strict=True)) <= 2 for u, _ in unique):
+            unique.append((cuts, source))
+    return unique
+
+
+def score_layout(layout: Layout, found: np.ndarray, source: str = "", expected: tuple[int, int] | None = None) -> Candidate:
+    """How well ``layout`` explains ``found`` ((N, 4) x, y, w, h face boxes on the whole grid); see :class:`Candidate`."""
+    rows, cols = np.asarray(layout.row_edges, dtype=float), np.asarray(layout.col_edges, dtype=float)
+    x0, y0 = found[:, 0].astype(float), found[:, 1].astype(float)
+    x1, y1 = x0 + found[:, 2], y0 + found[:, 3]
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    r = np.clip(np.searchsorted(rows[1:-1], cy, side="right"), 0, layout.rows - 1)
+    c = np.clip(np.searchsorted(cols[1:-1], cx, side="right"), 0, layout.cols - 1)
+    ix = np.clip(np.minimum(x1, cols[c + 1]) - np.maximum(x0, cols[c]), 0, None)
+    iy = np.clip(np.minimum(y1, rows[r + 1]) - np.maximum(y0, rows[r]), 0, None)
+    inside = ix * iy / np.maximum((x1 - x0) * (y1 - y0), 1.0)
+    half_w, half_h = (cols[c + 1] - cols[c]) / 2, (rows[r + 1] - rows[r]) / 2
+    off_x = np.minimum(np.abs(cx - cols[c] - half_w) / half_w, 1.0)
+    off_y = np.minimum(np.abs(cy - rows[r] - half_h) / half_h, 1.0)
+    counts = np.bincount(r * layout.cols + c, minlength=layout.rows * layout.cols)
+    empty = int((counts == 0).sum())
+    score = float((inside * (1 - off_x) * (1 - off_y)).sum()) - float(np.clip(counts - 1, 0, None).sum()) - EMPTY_COST * empty
+    if expected and (layout.rows, layout.cols) == tuple(expected):
+        score += EXPECTED_BONUS
+    return Candidate(layout, source, score, int((counts == 1).sum()), int((counts > 1).sum()), empty)
+
+
+def choose_layout(rgb: np.ndarray, expected: tuple[int, int], detector: FaceDetector) -> LayoutChoice:
+    """The layout that best explains the faces ``detector`` finds on the whole grid, among the
+    expected split, gutters, seams, face clusters and the uniform and face-fitted splits near
+    them (:func:`score_layout`). When fewer faces are found than ``MIN_EVIDENCE`` of the expected
+    cells, the structural :func:`cascade_layout` stands."""
+    found = detector.detect_grid(rgb)
+    structural = cascade_layout(rgb, expected, None)
+    if len(found) < max(3.0, MIN_EVIDENCE * expected[0] * expected[1]):
+        structural.method = f"{structural.method} (structure only)"
+        structural.evidence = f"{structural.name} by structure: {len(found)} faces found on the grid, too few to weigh layouts"
+        return LayoutChoice(structural, [], found, structural)
+    gray = _gray(rgb)
+    row_cuts = _axis_candidates(gray, 1, expected[0], found[:, 1].astype(float), (found[:, 1] + found[:, 3]).astype(float))
+    col_cuts = _axis_candidates(gray, 0, expected[1], found[:, 0].astype(float), (found[:, 0] + found[:, 2]).astype(float))
+    scored = [score_layout(Layout(rows, cols), found, row_source if row_source == col_source else f"{row_source}/{col_source}",
+                           expected)
+              for rows, row_source in row_cuts for cols, col_source in col_cuts]
+    if not any((c.layout.row_edges, c.layout.col_edges) == (structural.row_edges, structural.col_edges) for c in scored):
+        scored.append(score_layout(Layout(structural.row_edges, structural.col_edges), found, structural.method, expected))
+    scored.sort(key=lambda c: -c.score)  # stable: earlier candidates (the expected split first) win ties
+    best = scored[0]
+    layout = Layout(best.layout.row_edges, best.layout.col_edges, f"evidence: {best.source}")
+    if structural.name != layout.name:
+        layout.method += f", overrides {structural.method} {structural.name}"
+    if (layout.rows, layout.cols) != tuple(expected):
+        layout.note = f"found {layout.name}, expected {expected[0]}x{expected[1]}"
+    lost: dict[str, str] = {}
+    for c in scored[1:]:  # the best candidate of each other shape
+        if c.layout.name != layout.name and c.layout.name not in lost:
+            lost[c.layout.name] = f"{c.describe()}, margin {best.score - c.score:.1f}"
+    losers = list(lost.values())
+    layout.evidence = (f"{layout.name} by evidence from {len(found)} faces: {best.describe()}"
+                       + (f"; runner-up {losers[0]}" if losers else "")
+                       + (f"; also lost: {'; '.join(losers[1:4])}" if len(losers) > 1 else ""))
+    return LayoutChoice(layout, scored, found, structural)
+
+
+def find_layout(
+    rgb: np.ndarray, expected: tuple[int, int] | None = None, detector: FaceDetector | None = None,
+    strategy: str = "evidence",
+) -> Layout:
+    """The grid's real layout: ``'evidence'`` (:func:`choose_layout`; Haar when no detector is
+    given) or ``'cascade'`` (:func:`cascade_layout`, structure first)."""
+    if strategy == "cascade":
+        return cascade_layout(rgb, expected, detector)
+    if strategy != "evidence":
+        raise ValueError(f"layout strategy must be evidence or cascade, not {strategy!r}")
+    if detector is None or detector.name == "none":
+        detector = make_detector("haar")
+    return choose_layout(rgb, expected or (6, 6), detector).layout
+
+
 # --------------------------------------------------------------------------- detection
 
 
 class FaceDetector:
-    """Faces as an (N, 4) int array of x, y, w, h boxes."""
+    """Faces as (N, 4) int arrays of x, y, w, h boxes: in one cell, in many, on a whole grid."""
 
     name = "none"
 
     def detect(self, rgb: np.ndarray) -> np.ndarray:
+        return self.detect_cells([rgb])[0]
+
+    def detect_cells(self, cells: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.zeros((0, 4), dtype=int) for _ in cells]
+
+    def detect_grid(self, rgb: np.ndarray) -> np.ndarray:
         return np.zeros((0, 4), dtype=int)
 
 
+def _boxes(detection: faces.Detection) -> np.ndarray:
+    """x, y, w, h boxes (float) of a detection."""
+    return np.array([(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in (f.box for f in detection.faces)], dtype=float).reshape(-1, 4)
+
+
+def _in_cell(boxes: np.ndarray, scale: float, offset: tuple[int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """Boxes found on a cell's square (:func:`_square`) as int boxes of the cell, largest first:
+    cut to the cell; those mostly outside it (a neighbour's face leaking in) or centred inside a
+    larger box (the same face found twice) dropped."""
+    height, width = shape[:2]
+    out: list[tuple[int, int, int, int]] = []
+    for x, y, w, h in sorted(boxes.tolist(), key=lambda b: -b[2] * b[3]):
+        x0, y0 = (x - offset[0]) / scale, (y - offset[1]) / scale
+        x1, y1 = x0 + w / scale, y0 + h / scale
+        cx0, cy0, cx1, cy1 = max(x0, 0.0), max(y0, 0.0), min(x1, width), min(y1, height)
+        if cx1 <= cx0 or cy1 <= cy0 or (cx1 - cx0) * (cy1 - cy0) < 0.5 * max((x1 - x0) * (y1 - y0), 1.0):
+            continue
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        if any(a <= cx <= a + bw and b <= cy <= b + bh for a, b, bw, bh in out):
+            continue
+        out.append((int(round(cx0)), int(round(cy0)), int(round(cx1 - cx0)), int(round(cy1 - cy0))))
+    return np.array(out, dtype=int).reshape(-1, 4)
+
+
+CELL_SIDE = 160  # cells are searched as CELL_SIDE x CELL_SIDE squares (longer side scaled, shorter side padded)
+
+
+def _square(cell: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """The cell scaled so its longer side is ``CELL_SIDE`` and padded (edges repeated) to a
+    square; with the scale and the (x, y) offset of the cell in the square."""
+    height, width = cell.shape[:2]
+    scale = CELL_SIDE / max(height, width)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    small = cv2.resize(cell, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    left, top = (CELL_SIDE - w) // 2, (CELL_SIDE - h) // 2
+    square = cv2.copyMakeBorder(small, top, CELL_SIDE - h - top, left, CELL_SIDE - w - left, cv2.BORDER_REPLICATE)
+    return square, scale, (left, top)
+
+
+GRID_PREPARATION = faces.Preparation(min_side=0, pad=0.02)
+GRID_SIDE = 480  # a whole grid is searched at most this large (faces of a 12x12 grid stay >= 30 px)
+GRID_MIN_FACE = 1 / (MAX_CELLS + 2)  # the smallest face searched on a whole grid, as a share of its side
+
+
+def _turn(rgb: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image turned by ``angle`` degrees (counter-clockwise) about its centre, edges repeated,
+    and the 2x3 matrix that maps points of the turned image back to the original."""
+    h, w = rgb.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    return cv2.warpAffine(rgb, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE), cv2.invertAffineTransform(matrix)
+
+
 class _FacesAdapter(FaceDetector):
-    """A :mod:`fercore.faces` detector as boxes for one cell at a time (no upscaling or padding:
-    grid cells are large enough, and a face cut by the cell edge must not be completed)."""
+    """A pair of :mod:`fercore.faces` detectors: ``cell`` for each cell (padded and upscaled when
+    small by its preparation: faces that touch the edge or fill the cell) and ``grid`` once on
+    the whole grid, downscaled, for the layout evidence. A cell where no face is found is
+    searched again turned by each of ``angles`` (tilted heads); a face found there keeps its
+    size, its centre mapped back."""
 
-    def __init__(self, detector: faces.FaceDetector):
-        self.faces = detector
+    def __init__(self, cell: faces.FaceDetector, grid: faces.FaceDetector, angles: tuple[float, ...] = (20.0, -20.0)):
+        self.faces, self.grid, self.angles = cell, grid, angles
 
-    def detect(self, rgb: np.ndarray) -> np.ndarray:
-        (found,) = self.faces.detect([rgb])
-        return np.array([[x0, y0, x1 - x0, y1 - y0] for x0, y0, x1, y1 in (f.box for f in found.faces)],
-                        dtype=int).reshape(-1, 4)
+    def detect_cells(self, cells: list[np.ndarray]) -> list[np.ndarray]:
+        squares = [_square(cell) for cell in cells]  # one size for all: one batch, the same cost for any grid
+        found = [_boxes(d) for d in self.faces.detect([sq for sq, _, _ in squares])]
+        for angle in self.angles:
+            missed = [i for i, boxes in enumerate(found) if len(boxes) == 0]
+            if not missed:
+                break
+            turned = [_turn(squares[i][0], angle) for i in missed]
+            for i, (_, back), detection in zip(missed, turned, self.faces.detect([t for t, _ in turned]), strict=True):
+                boxes = _boxes(detection)
+                if len(boxes) == 1:
+                    x, y, w, h = boxes[0]
+                    cx, cy = back @ np.array([x + w / 2, y + h / 2, 1.0])
+                    found[i] = np.array([[cx - w / 2, cy - h / 2, w, h]])
+        return [_in_cell(boxes, scale, offset, cell.shape) for boxes, (_, scale, offset), cell in zip(found, squares, cells, strict=True)]
+
+    def detect_grid(self, rgb: np.ndarray) -> np.ndarray:
+        height, width = rgb.shape[:2]
+        scale = min(1.0, GRID_SIDE / max(height, width))
+        small = rgb if scale == 1.0 else cv2.resize(rgb, (int(round(width * scale)), int(round(height * scale))),
+                                                    interpolation=cv2.INTER_AREA)
+        (found,) = self.grid.detect([small])
+        return np.round(_boxes(found) / scale).astype(int).reshape(-1, 4)
 
 
 class HaarDetector(_FacesAdapter):
@@ -214,10 +461,12 @@ class HaarDetector(_FacesAdapter):
 
     name = "haar"
 
-    def __init__(self, min_neighbors: int = 5):
+    def __init__(self, min_neighbors: int = 3, pad: float = 0.15):
         try:
-            super().__init__(faces.HaarFaces(preparation=faces.Preparation(min_side=0), min_face=1 / 8,
-                                             min_neighbors=min_neighbors, quiet=True))
+            super().__init__(
+                faces.HaarFaces(preparation=faces.Preparation(min_side=0, pad=pad), min_face=0.2,
+                                min_neighbors=min_neighbors, quiet=True),
+                faces.HaarFaces(preparation=GRID_PREPARATION, min_face=GRID_MIN_FACE, min_neighbors=min_neighbors, quiet=True))
         except faces.FaceDetectorUnavailable as err:
             raise GridInputError(str(err)) from None
 
@@ -227,9 +476,11 @@ class MTCNNDetector(_FacesAdapter):
 
     name = "mtcnn"
 
-    def __init__(self, threshold: float = 0.9):
+    def __init__(self, threshold: float = 0.8, pad: float = 0.3):
         try:
-            super().__init__(faces.MTCNNFaces(preparation=faces.Preparation(min_side=0), min_face=0.0, min_score=threshold))
+            super().__init__(faces.MTCNNFaces(preparation=faces.Preparation(min_side=0, pad=pad), min_face=0.2,
+                                              min_score=threshold),
+                             faces.MTCNNFaces(preparation=GRID_PREPARATION, min_face=GRID_MIN_FACE, min_score=threshold))
         except faces.FaceDetectorUnavailable as err:
             raise GridInputError(f"--detector mtcnn: {err}") from None
 
@@ -323,8 +574,9 @@ class ExtractOptions:
     """How to extract (the CLI's options)."""
 
     layout: str = "6x6"  # ROWSxCOLS, or 'auto'
+    layout_strategy: str = "evidence"  # auto layout: 'evidence' (candidates weighed by faces) or 'cascade' (structure first)
     expected: str = "6x6"  # what the prompt asked for, compared with an auto layout
-    detector: str = "haar"
+    detector: str = "mtcnn"  # per cell: mtcnn (kept most faces on real-photo composites), haar, none
     face_size: int = 128
     margin: float = 0.25  # crop margin around a detected face, as a share of its size
     thresholds: QualityThresholds = field(default_factory=QualityThresholds)
@@ -360,6 +612,20 @@ def _crop_box(cell: tuple[int, int, int, int], face: np.ndarray | None, margin: 
     return left, top, left + side, top + side
 
 
+def grid_layout(rgb: np.ndarray, expected: tuple[int, int], options: ExtractOptions) -> Layout:
+    """The layout of one grid under ``options``: a uniform split, or ``auto`` by
+    ``options.layout_strategy`` (evidence: faces found by the extraction detector, Haar when it is 'none')."""
+    if options.layout != "auto":
+        return uniform_layout(rgb.shape[1], rgb.shape[0], *parse_layout(options.layout))
+    detector = make_detector(options.detector)
+    if options.layout_strategy == "cascade":
+        return cascade_layout(rgb, expected, detector if detector.name != "none" else None)
+    if options.layout_strategy != "evidence":
+        raise ValueError(f"layout_strategy must be evidence or cascade, not {options.layout_strategy!r}")
+    choice = choose_layout(rgb, expected, detector if detector.name != "none" else make_detector("haar"))
+    return choice.layout
+
+
 def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str, options: ExtractOptions) -> list[dict[str, Any]]:
     """Manifest rows for one grid image; writes its kept faces (atomically). Never modifies the source."""
     path = Path(image_path)
@@ -367,25 +633,23 @@ def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str
         rgb = np.asarray(load_rgb(path))
     except Exception as err:
         raise GridInputError(f"{path}: cannot read the image ({type(err).__name__}: {err}); remove or replace it") from None
-    height, width = rgb.shape[:2]
     expected = parse_layout(str(meta.get("layout") or options.expected))  # grids.csv may record what was asked
+    layout = grid_layout(rgb, expected, options)
+    if layout.evidence:
+        log.info("%s: %s", path.name, layout.evidence)
     detector = make_detector(options.detector)
-    if options.layout == "auto":
-        layout = find_layout(rgb, expected, detector if detector.name != "none" else None)
-    else:
-        layout = uniform_layout(width, height, *parse_layout(options.layout))
+    boxes = layout.boxes()
+    found = detector.detect_cells([rgb[y0:y1, x0:x1] for _, _, x0, y0, x1, y1 in boxes]) if detector.name != "none" else None
     grid_hash = sha256_file(path)
     emotion, gender = meta["emotion"], meta.get("gender", "")
     rows = []
-    for r, c, x0, y0, x1, y1 in layout.boxes():
-        cell = rgb[y0:y1, x0:x1]
+    for k, (r, c, x0, y0, x1, y1) in enumerate(boxes):
         n_faces = face_frac = None
         face = None
-        if detector.name != "none":
-            found = detector.detect(cell)
-            n_faces = len(found)
+        if found is not None:
+            n_faces = len(found[k])
             if n_faces == 1:
-                face = found[0]
+                face = found[k][0]
                 face_frac = float(face[2] * face[3]) / float((x1 - x0) * (y1 - y0))
         box = _crop_box((x0, y0, x1, y1), face, options.margin) if face is not None else trim_gutters(rgb, (x0, y0, x1, y1))
         crop = Image.fromarray(rgb[box[1]:box[3], box[0]:box[2]]).resize((options.face_size,) * 2, Image.LANCZOS)
@@ -394,13 +658,14 @@ def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str
         reason = rejection(scores, n_faces, face_frac, options.thresholds)
         rel = f"{split}/{emotion.lower()}/{path.stem}_r{r}c{c}.png"
         if not reason:
-            write_image(Path(out_dir) / rel, crop)
+            write_image(Path(out_dir) / rel, crop, compress_level=1)  # lossless all the same; 2x faster than the default 6
         rows.append({
             "source": str(path), "split": split, "row": r, "col": c,
             "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3],
             "emotion": emotion, "gender": gender, "kept": not reason, "reason": reason,
             "path": rel if not reason else "", "intensity": meta.get("intensity", ""),
             "layout": layout.name + (f" ({layout.note})" if layout.note else ""), "layout_method": layout.method,
+            "layout_evidence": layout.evidence,
             "n_faces": n_faces if n_faces is not None else "", "face_frac": face_frac if face_frac is not None else "",
             **{k: v for k, v in scores.items() if k != "phash"}, "phash": f"{scores['phash']:016x}", "grid_sha256": grid_hash,
         })
@@ -476,8 +741,10 @@ def _record_path(out_dir: Path, image: str, split: str) -> Path:
 
 
 def _load_record(path: Path) -> pd.DataFrame:
-    table = pd.read_csv(path, dtype={"phash": str, "reason": str, "path": str, "gender": str, "intensity": str})
-    table[["reason", "path", "gender", "intensity"]] = table[["reason", "path", "gender", "intensity"]].fillna("")
+    text = ["reason", "path", "gender", "intensity", "layout_method", "layout_evidence"]
+    table = pd.read_csv(path, dtype={"phash": str, **dict.fromkeys(text, str)})
+    table = table.reindex(columns=list(dict.fromkeys([*table.columns, *MANIFEST_COLUMNS])), fill_value="")  # older records
+    table[text] = table[text].fillna("")
     return table.assign(kept=table["kept"].astype(bool))
 
 
@@ -486,6 +753,15 @@ def _run_grid(job: tuple[str, str, dict[str, Any], str, ExtractOptions]) -> str:
     rows = extract_grid(image, split, meta, out_dir, options)
     write_csv(_record_path(Path(out_dir), image, split), pd.DataFrame(rows, columns=MANIFEST_COLUMNS))
     return image
+
+
+def _one_thread() -> None:
+    """In each spawned worker (MTCNN): one thread for torch and OpenCV, so workers do not
+    oversubscribe the cores (measured: 2 torch threads beside a busy core made MTCNN 15x slower)."""
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 def _thumbnail(path: Path) -> np.ndarray:
@@ -551,7 +827,11 @@ def extract_grids(
         log.info("%d of %d grids already extracted; skipping them (--force redoes)", len(jobs) - len(todo), len(jobs))
     bar = tqdm(total=len(todo), desc="extract", unit="grid", disable=not progress)
     if workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # MTCNN runs torch in the workers: fresh (spawned) processes with one thread each, since a forked copy
+        # of a process whose thread pools already ran (a notebook, a test session) can hang. Haar / none: forked.
+        spawn = options.detector == "mtcnn"
+        pool_options = {"initializer": _one_thread, "mp_context": multiprocessing.get_context("spawn")} if spawn else {}
+        with ProcessPoolExecutor(max_workers=workers, **pool_options) as pool:
             for _ in pool.map(_run_grid, todo):
                 bar.update()
     else:
