@@ -39,7 +39,10 @@ from .prompts import build_prompt
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 4  # 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
+#: half the mouth width in units of the head's half-width: 0.32 makes a neutral mouth 0.8 of the
+#: inter-ocular distance (eyes at +-0.4), a human proportion, so MTCNN's corners land near the drawn ones
+MOUTH_HALF_WIDTH = 0.32
+DEMO_VERSION = 5  # 5: human-proportioned mouths (0.8 IOD, was 1.2); 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
 GRID_SIZE = 1024
 GENDERS = ("female", "male")
 
@@ -253,7 +256,7 @@ def draw_face_with_parts(
 
     # mouth: a centre curve whose corners lift (smile) or drop; lips open around it
     mouth_y = cy + ry * 0.5
-    mw = rx * 0.48 * p["mouth_width"]
+    mw = rx * MOUTH_HALF_WIDTH * p["mouth_width"]
     lift_l = p["mouth_lift"] * ry * 0.2
     lift_r = lift_l + p["smirk"] * ry * 0.22
     upper_raise = max(0.0, p["wrinkle"]) * ry * 0.03

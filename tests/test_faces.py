@@ -57,12 +57,13 @@ def test_mtcnn_on_the_demo_cartoons_is_measured(demo_root, mtcnn, record_propert
     """The acceptance measure on the demo: success rate and landmark error (units of inter-ocular
     distance) of every face MTCNN finds, against the positions the generator drew.
 
-    Measured (README): MTCNN finds about a third of the real-style cartoons and about 60 % of the
-    grid cells; eyes and nose land within 10 % of the drawn ones on most, but the mouth corners of
-    most found faces are more than 10 % off (cartoon mouths are about 1.2-1.5 inter-ocular
-    distances wide, a human's about 0.8; MTCNN puts the corners where a human's would be). So
-    "within 10 % for every face found" does not hold on the cartoons, and the demo's framing
-    reference uses the drawn positions, labelled as such (rows "(drawn)" of the framing table).
+    The demo draws human-proportioned mouths (0.8 inter-ocular distances wide when neutral, since
+    DEMO_VERSION 5; they were 1.2-1.5 before and MTCNN's corners missed them). Measured (README):
+    MTCNN finds about a third of the real-style cartoons and most grid cells; the median error of
+    the eyes, nose and left mouth corner is under 10 % of the inter-ocular distance (the right
+    corner, which a smirk lifts, 0.08-0.13), and all five lie within 10 % on 28-45 % of the found faces. The tail (expressive mouths: smirks, wide-open mouths; head turns)
+    reaches 0.2-0.4, so "within 10 % for every face found" does not hold on the cartoons; the
+    demo's framing reference uses the drawn positions, labelled "(drawn)" in the framing table.
     """
     faces, truth, cells, cell_truth = demo_faces(demo_root)
     report = {}
@@ -77,10 +78,12 @@ def test_mtcnn_on_the_demo_cartoons_is_measured(demo_root, mtcnn, record_propert
         record_property(f"mtcnn_demo_{name}", report[name])
         log.info("MTCNN on demo %s: %s", name, report[name])
         assert median[:2].max() < 0.10, f"{name}: the eye centres should agree with the drawn ones ({report[name]})"
-        assert median[2] < 0.12 and median[3:].min() > 0.10, f"{name}: nose close, mouth corners off ({report[name]})"
+        # the right corner is the one a smirk lifts (Contempt, Disgust): MTCNN puts it lower, as on a human mouth
+        assert median[2:4].max() < 0.10 and median[4] < 0.15, f"{name}: nose and mouth corners close ({report[name]})"
     assert 0.2 <= report["real-style"]["success_rate"] <= 0.6, report
     assert 0.45 <= report["grid cells"]["success_rate"] <= 0.8, report
-    assert report["real-style"]["all_five_within_10pct"] < 0.5 and report["grid cells"]["all_five_within_10pct"] < 0.5
+    for name in report:  # most found faces, not every one: the tail is the expressive cartoons
+        assert 0.2 <= report[name]["all_five_within_10pct"] < 1.0, report
 
 
 def test_landmarks_follow_the_face_when_it_is_made_small(mtcnn):
