@@ -2,8 +2,8 @@
 
 * ``extract`` : penultimate features for a sample table (the one inference pass);
 * ``project`` : 2-D PCA or t-SNE coordinates for plots;
-* ``domain_auc`` : cross-validated ROC AUC of a logistic-regression domain classifier
-  (0.5: indistinguishable, 1.0: perfectly separable);
+* the domain probe (a linear classifier telling the domains apart) lives in
+  :func:`fercore.uncertainty.grouped_domain_auc` (grouped folds, cluster-bootstrap interval);
 * ``mmd_test`` : squared MMD with an RBF kernel (median-heuristic bandwidth) and a
   permutation p-value;
 * ``centroid_distances`` : per-class distance between the domains' class centroids.
@@ -41,23 +41,6 @@ def project(feats: np.ndarray, method: str = "pca", *, seed: int = 0) -> np.ndar
         perplexity = float(min(30.0, max(2.0, (len(reduced) - 1) / 3)))
         return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
     raise ValueError(f"method must be 'pca' or 'tsne', not {method!r}")
-
-
-def domain_auc(feats: np.ndarray, domains: np.ndarray, *, folds: int = 5, seed: int = 0) -> dict[str, float]:
-    """Cross-validated ROC AUC of a logistic-regression classifier telling the two domains apart."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    values = np.asarray(domains)
-    kinds = sorted(set(values.tolist()))
-    if len(kinds) != 2:
-        raise ValueError(f"domain_auc needs exactly two domains, got {kinds}")
-    y = (values == kinds[1]).astype(int)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
-    scores = cross_val_score(clf, feats, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring="roc_auc")
-    return {"auc_mean": float(scores.mean()), "auc_std": float(scores.std(ddof=1)), "folds": folds, "positive": kinds[1]}
 
 
 def _rbf_gram(z: np.ndarray, gamma: float) -> np.ndarray:

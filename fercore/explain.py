@@ -196,6 +196,12 @@ def overlay(image: np.ndarray, cam: np.ndarray, weight: float = 0.55) -> np.ndar
     return show_cam_on_image(np.clip(image, 0, 1).astype(np.float32), cam, use_rgb=True, image_weight=weight)
 
 
+def _shown(image, domain: str, transforms: Mapping[str, inference.ImageTransform] | None):
+    """The image as the model is shown it: through its domain's transform, if any."""
+    transform = (transforms or {}).get(domain)
+    return transform(image) if transform is not None else image
+
+
 def cam_report(
     model: Classifier,
     samples: pd.DataFrame,
@@ -203,6 +209,7 @@ def cam_report(
     *,
     classes: Sequence[str] | Mapping[str, Sequence[str]],
     predictions: inference.Inference | None = None,
+    transforms: Mapping[str, inference.ImageTransform] | None = None,
     per_class: int = 4,
     batch_size: int = 16,
     device: str | torch.device = "auto",
@@ -215,6 +222,9 @@ def cam_report(
     ``labels.class_set(classes, within=<trained classes>)``, as in ``predict``, taken from
     ``predictions`` (an :class:`~fercore.inference.Inference` holding these images, e.g. the
     whole test set's) or else from one :func:`fercore.inference.infer` pass on ``samples``.
+    ``transforms`` (``{domain: transform}``, e.g. the synthetic faces matched to a real set's
+    format) changes those domains' images before Grad-CAM; ``predictions`` must then come from
+    the same transform.
 
     Writes under ``out``: ``cam_regions.csv`` (per image: region shares, prediction),
     ``region_comparison.csv`` (when there are two domains: means, difference, Mann-Whitney U,
@@ -252,7 +262,7 @@ def cam_report(
     cams, shown = [], []
     for start in tqdm(range(0, len(table), batch_size), desc="grad-cam", unit="batch", disable=not progress):
         rows = table.iloc[start:start + batch_size]
-        x = torch.stack([preprocess(load_rgb(p)) for p in rows["path"]])
+        x = torch.stack([preprocess(_shown(load_rgb(p), d, transforms)) for p, d in zip(rows["path"], rows["domain"], strict=True)])
         cams.append(explainer(x, rows["label"].astype(int).tolist()))
         shown.extend(denormalize(x).permute(0, 2, 3, 1).numpy())
     maps = np.concatenate(cams)

@@ -287,9 +287,11 @@ def infer(
     if cache_file is not None and cache_file.is_file():
         found = _load_cached(cache_file, key, trained)
         if found is not None:
-            _audit({"event": "infer", "model": label, "digest": key.digest(), "images": len(paths), "cached": True})
+            _audit({"event": "infer", "model": label, "digest": key.digest(), "images": len(paths), "cached": True,
+                    "transform": key.transform})
             return found
-    _audit({"event": "infer", "model": label, "digest": key.digest(), "images": len(paths), "cached": False})
+    _audit({"event": "infer", "model": label, "digest": key.digest(), "images": len(paths), "cached": False,
+            "transform": key.transform})
     result = _run(model, paths, key, trained, transform=transform, batch_size=batch_size, workers=workers,
                   device=pick_device(device), progress=progress)
     if cache_file is not None:

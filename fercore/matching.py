@@ -101,11 +101,12 @@ def measure_format(samples: pd.DataFrame, *, detector=None, cache_dir: str | Pat
     detector = detector or faces.make_face_detector("mtcnn")
     found = faces.detect_faces([np.asarray(im) for im in images], detector, cache_dir=cache_dir, progress=False)
     measures = faces.framing_measures(found).dropna(subset=["iod"])
-    if measures.empty:
-        raise ValueError(f"no face landmarks found on {len(paths)} images (first: {paths[0]}); the framing cannot be measured")
+    if measures.empty:  # the framing stays unknown (NaN) and a matched arm keeps the crop as it is
+        log.warning("no face landmarks on %d images (first: %s): their framing is unknown and is not matched", len(paths), paths[0])
+        measures = pd.DataFrame({c: [np.nan] for c in ("eye_x", "eye_y", "iod", "mouth_y")})
     return SetFormat(len(paths), float(grey), size, float(measures["eye_x"].median()), float(measures["eye_y"].median()),
                      float(measures["iod"].median()), float((measures["mouth_y"] - measures["eye_y"]).median()),
-                     len(measures) / len(paths), detector.signature, quality)
+                     int(measures["iod"].notna().sum()) / len(paths), detector.signature, quality)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,10 @@ def match_transform(source: SetFormat, target: SetFormat, target_name: str) -> M
     """The crop that moves ``source``'s median face framing onto ``target``'s (scale from the
     inter-ocular and eye-to-mouth distances, their geometric mean; position from the eye
     centre), ``target``'s native size and share of greyscale images."""
+    framing = np.array([source.eye_x, source.eye_y, source.iod, source.eye_mouth, target.eye_x, target.eye_y, target.iod, target.eye_mouth])
+    if not np.isfinite(framing).all():  # a set without landmarks: colour, size and compression only
+        log.warning("framing of %s or of the source faces unknown (no landmarks): the matched arm does not crop", target_name)
+        return MatchedFormat(target_name, 0.0, 0.0, 1.0, int(target.size), float(target.grey_fraction), target.jpeg_quality)
     scale = float(np.sqrt((target.iod / source.iod) * (target.eye_mouth / source.eye_mouth)))
     side = 1.0 / scale  # the crop's side, as a fraction of the source image
     left = source.eye_x - target.eye_x * side

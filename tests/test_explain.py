@@ -103,14 +103,16 @@ def test_region_shares_and_comparison():
     assert comparison.table.loc["mouth", "difference"] < 0
 
 
-def test_domain_auc_and_mmd_behave():
+def test_domain_probe_and_mmd_behave():
+    from fercore.uncertainty import grouped_domain_auc
+
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(150, 16)), rng.normal(size=(150, 16))
     far = rng.normal(size=(150, 16)) + 2.0
     labels = np.array(["real"] * 150 + ["synthetic"] * 150)
-    same = E.domain_auc(np.concatenate([a, b]), labels)
-    apart = E.domain_auc(np.concatenate([a, far]), labels)
-    assert 0.35 < same["auc_mean"] < 0.65 and apart["auc_mean"] > 0.99
+    same = grouped_domain_auc(np.concatenate([a, b]), labels)
+    apart = grouped_domain_auc(np.concatenate([a, far]), labels)
+    assert 0.35 < same.auc < 0.65 and same.low < 0.5 < same.high and apart.auc > 0.99
     assert E.mmd_test(a[:80], b[:80], permutations=200)["p_value"] > 0.05
     assert E.mmd_test(a[:80], far[:80], permutations=200)["p_value"] < 0.01
 

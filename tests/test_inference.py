@@ -181,6 +181,6 @@ def test_every_scoring_path_goes_through_the_one_entry_point(small_root, tmp_pat
     sets = studies.data.test_sets({"tiny": root}, root, max_per_class=None)
     scores = studies.scoring.score_models({"m": model}, sets, InferenceCache(workers=0, progress=False), regime="trained on real")
     assert [s.accuracy for s in scores.values()] == pytest.approx([1 / 3, 1 / 3])
-    feats, table = studies.rq4.pair_features(InferenceCache(workers=0, progress=False), model, sets)
+    feats, table = studies.rq4.pair_features(InferenceCache(workers=0, progress=False), model, sets, "tiny")
     assert feats.shape == (len(table), 4) and (feats == 7.0).all()
     assert len(calls) == 8  # predict, evaluate, embeddings, one pass for both CV parts, two sets scored, two for the pair

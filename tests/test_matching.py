@@ -44,6 +44,12 @@ def test_the_crop_puts_the_source_eyes_where_the_target_has_them():
         assert abs(spot[:, 1].mean() + 0.5 - x * 48) <= 1.0 and abs(spot[:, 0].mean() + 0.5 - 0.35 * 48) <= 1.0, spot.mean(0)
 
 
+def test_unknown_framing_keeps_the_crop_and_matches_the_rest():
+    arm = matching.match_transform(fmt(), fmt(eye_x=float("nan"), eye_y=float("nan"), iod=float("nan"), eye_mouth=float("nan"),
+                                       size=48, grey_fraction=1.0, jpeg_quality=90), "no landmarks")
+    assert (arm.left, arm.top, arm.side, arm.size, arm.grey_fraction, arm.jpeg_quality) == (0.0, 0.0, 1.0, 48, 1.0, 90)
+
+
 def test_a_crop_past_the_border_extends_the_edge_pixels():
     arm = matching.MatchedFormat("loose", left=-0.25, top=-0.25, side=1.5, size=64, grey_fraction=0.0)
     image = Image.fromarray(np.full((100, 100, 3), (10, 200, 30), np.uint8))

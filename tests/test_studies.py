@@ -48,19 +48,37 @@ def score(preds: pd.DataFrame, test_set: str = "real", *, model: str = "m", regi
     return SetScore(model, regime, test_set, list(classes), preds, metrics or {"macro avg": {"f1-score": 0.7}})
 
 
-def test_accuracy_gap_difference_interval_and_test():
+def test_domain_comparison_on_shared_classes_balanced_and_clustered():
+    """FER2013-like real set (7 classes, imbalanced) against a synthetic set (8 classes, balanced,
+    36 faces per grid): scored on the 7 shared classes with predictions restricted to them, by
+    balanced accuracy; the synthetic interval resamples grids, so it is wider than a face-level one."""
+    from sklearn.metrics import balanced_accuracy_score
+
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 8, 400)
-    good = np.where(rng.random(400) < 0.8, y, (y + 1) % 8)
-    bad = np.where(rng.random(400) < 0.4, y, (y + 1) % 8)
-    gap = rq1.accuracy_gap(score(preds_table(y, good), "fer"), score(preds_table(y, bad), "synthetic"))
-    expected = (good == y).mean() - (bad == y).mean()
-    assert gap.difference == pytest.approx(expected) and gap.real_set == "fer" and gap.model == "m"
-    assert gap.low < expected < gap.high and gap.p_value < 1e-6
-    same = rq1.accuracy_gap(score(preds_table(y, good)), score(preds_table(y, good), "synthetic"))
-    assert same.difference == 0 and same.p_value == pytest.approx(1.0)
-    table = rq1.gap_table([gap, same])
-    assert table.index.names == ["model", "real test set"] and table["Fisher p"].iloc[0] == gap.p_value
+    seven = [c for c in CLASSES if c != "Contempt"]
+    seven_idx = [CLASSES.index(c) for c in seven]
+    y_real = rng.choice(seven_idx, 700, p=np.r_[0.4, [0.1] * 6])
+    good = np.where(rng.random(700) < 0.8, y_real, 1)  # wrong answers say Contempt: outside the shared classes
+    real_logits = np.full((700, 8), -2.0)
+    real_logits[np.arange(700), good] = 2.0
+    real_logits[np.arange(700), y_real] = np.maximum(real_logits[np.arange(700), y_real], -1.0)  # the true class comes next
+    y_syn = np.repeat(np.arange(8), 72)
+    grid_skill = np.repeat(rng.uniform(0.1, 0.9, 16), 36)  # each grid is easy or hard as a whole
+    bad = np.where(rng.random(576) < grid_skill, y_syn, (y_syn + 1) % 8)
+    syn = preds_table(y_syn, bad, source=[f"g{i // 36}.png" for i in range(576)])
+    real = score(preds_table(y_real, good, logits=real_logits), "fer", classes=seven)
+    row = rq1.compare_domains(real, score(syn, "synthetic"), arm="raw")
+    assert row.classes == 7 and row.n_real == 700 and row.n_synthetic == 504 and row.groups_synthetic == 14
+    # restricted to the 7 classes, the real set's "Contempt" answers become the best other class: all right here
+    assert row.balanced_real == pytest.approx(1.0)
+    kept = y_syn != 1
+    restricted = np.where(bad[kept] == 1, -1, bad[kept])  # predictions restricted to the 7 classes (Contempt impossible)
+    assert row.balanced_synthetic == pytest.approx(balanced_accuracy_score(y_syn[kept], np.where(restricted == -1, 0, restricted)), abs=0.02)
+    naive = rq1.compare_domains(real, score(syn.drop(columns="source"), "synthetic"), arm="raw")
+    assert (row.balanced_synthetic_high - row.balanced_synthetic_low) > 1.5 * (naive.balanced_synthetic_high - naive.balanced_synthetic_low)
+    assert row.low < row.difference < row.high and row.p_value < 0.05
+    table = rq1.comparison_table([row, naive])
+    assert table.index.names == ["model", "real set", "synthetic faces"] and table["p"].iloc[0] == row.p_value
 
 
 def test_temperature_fitted_on_real_halves_and_transfers():
@@ -71,7 +89,7 @@ def test_temperature_fitted_on_real_halves_and_transfers():
     base[np.arange(n), y] += 1.5  # a calibrated-ish score; scaled by 4 it is over-confident
     sets = {"real": score(preds_table(y, None, logits=4 * base)), "synthetic": score(preds_table(y, None, logits=4 * base), "synthetic")}
     rows = rq1.temperature_transfer(sets, fit_on="real")
-    assert [r.test_set for r in rows] == ["real (held-out half)", "synthetic"]
+    assert [r.test_set for r in rows] == ["real (held-out half)", "synthetic"] and {r.fitted_on for r in rows} == {"real"}
     assert rows[0].temperature > 2.5
     assert all(r.ece_after < r.ece_before and r.confidence_after < r.confidence_before for r in rows)
 
@@ -112,15 +130,19 @@ def test_rq1_findings_state_the_numbers():
                "confidence": {"correct": {"mean": 0.9}, "incorrect": {"mean": float("nan")}},
                **{c: {"recall": 1.0 if c != "Anger" else 0.4, "support": 25} for c in CLASSES}}
     scores = {("m", "fer"): score(preds_table(y, right), "fer", metrics=metrics),
-              ("m", "synthetic"): score(preds_table(y, wrong), "synthetic", metrics={**metrics, "accuracy": 0.5})}
-    gaps = rq1.accuracy_gaps(scores)
-    calibration = [rq1.CalibrationTransfer("m", "synthetic", 1.5, 0.2, 0.1, 0.9, 0.8, 0.5)]
-    text = " ".join(rq1.findings(scores, gaps, calibration))
-    assert "100.0% accuracy on fer" in text and "higher on fer at α = 0.05" in text and "+50.0 points" in text
-    assert "lowest Anger (40.0%)" in text and "from 0.200 to 0.100" in text
-    values = rq1.glue_values(scores, gaps)
-    assert values["rq1_m_fer_gap"] == pytest.approx(50.0) and values["rq1_best_synthetic_model"] == "m"
+              ("m", "synthetic"): score(preds_table(y, wrong), "synthetic", metrics={**metrics, "accuracy": 0.5}),
+              ("m", "synthetic matched to fer"): score(preds_table(y, right), "synthetic matched to fer", metrics=metrics)}
+    comparisons = rq1.domain_comparisons(scores, ["fer"])
+    assert [c.arm for c in comparisons] == ["raw", "matched"]
+    calibration = [rq1.CalibrationTransfer("m", "fer", "synthetic", 1.5, 0.2, 0.1, 0.9, 0.8, 0.5)]
+    text = " ".join(rq1.findings(scores, comparisons, calibration))
+    assert "fer against synthetic faces on their 8 shared classes" in text and "higher on fer" in text
+    assert "difference +50.0 points" in text and "matching removes the significant difference" in text
+    assert "lowest Anger (40.0%)" in text and "fitted on fer (T = 1.50) moves the synthetic ECE from 0.200 to 0.100" in text
+    values = rq1.glue_values(scores, comparisons)
+    assert values["rq1_m_fer_gap_raw"] == pytest.approx(50.0) and values["rq1_m_fer_gap_matched"] == pytest.approx(0.0)
     assert values["rq1_largest_gap"] == "m on fer" and values["rq1_m_synthetic_accuracy"] == 0.5
+    assert values["rq1_significant_raw"] == 1.0 and values["rq1_survive"] == 0.0 and values["rq1_best_synthetic_model"] == "m"
 
 
 def test_rq2_gender_and_rq4_findings_state_the_numbers():
@@ -135,13 +157,17 @@ def test_rq2_gender_and_rq4_findings_state_the_numbers():
     text = " ".join(gender.findings(points))
     assert "70.0% on female, 40.0% on male" in text and "with 100% (200 faces) the male accuracy is 65.0%" in text
     centroids = (rq4.CentroidDistance("Anger", 1.0, 0.1, 5, 5), rq4.CentroidDistance("Fear", 2.0, 0.2, 5, 5))
-    gaps = [rq4.DomainGap("B0", "trained on real", 10, 10, 0.99, 0.01, 5, 0.3, 0.002, centroids, 1.4),
-            rq4.DomainGap("B0", "fine-tuned on synthetic", 10, 10, 0.55, 0.05, 5, 0.01, 0.4, centroids, 0.3)]
+    gaps = [rq4.DomainGap("B0", "trained on real", "fer", "raw", 10, 10, 2, 0.99, 0.97, 1.0, 5, 0.3, 0.002, centroids, 1.4),
+            rq4.DomainGap("B0", "trained on real", "fer", "matched", 10, 10, 2, 0.6, 0.45, 0.75, 5, 0.1, 0.2, centroids, 1.1),
+            rq4.DomainGap("B0", "fine-tuned on synthetic", "fer", "raw", 10, 10, 2, 0.55, 0.4, 0.7, 5, 0.01, 0.4, centroids, 0.3)]
     text = " ".join(rq4.findings(gaps))
-    assert "AUC 0.990 ± 0.010" in text and ", significant at" in text and "not significant at" in text
+    assert "fer against synthetic faces: domain probe AUC 0.990 [0.970, 1.000]" in text and ", significant at" in text
+    assert "not significant at" in text and "Matched to fer's format: AUC 0.600 [0.450, 0.750]" in text
+    assert "the probe's interval reaches 0.5" in text and text.count("Matched to") == 1
     assert "furthest: Fear" in text and "almost" not in text and "hardly" not in text  # no qualitative cut-offs
     values = rq4.glue_values(gaps)
-    assert values["rq4_lowest_auc_model"] == "B0, fine-tuned on synthetic" and values["rq4_highest_auc"] == 0.99
+    assert values["rq4_lowest_auc_model"] == "B0, fine-tuned on synthetic, fer" and values["rq4_highest_auc"] == 0.99
+    assert values["rq4_b0_trained_on_real_fer_auc_matched"] == 0.6 and values["rq4_matched_highest_auc"] == 0.6
 
 
 def test_domain_gap_separates_shifted_clouds_only():
@@ -149,13 +175,14 @@ def test_domain_gap_separates_shifted_clouds_only():
     n = 60
     table = pd.DataFrame({"domain": ["real"] * n + ["synthetic"] * n, "emotion": (["Anger", "Happiness"] * n)})
     shifted = np.concatenate([rng.normal(0, 1, (n, 16)), rng.normal(1.5, 1, (n, 16))])
-    gap = rq4.domain_gap(shifted, table, model="m", regime="r", permutations=100)
-    assert gap.auc_mean > 0.95 and gap.mmd_p < 0.05 and gap.n_real == gap.n_synthetic == n
-    assert {c.emotion for c in gap.centroids} == {"Anger", "Happiness"}
-    same = rq4.domain_gap(rng.normal(0, 1, (2 * n, 16)), table, model="m", regime="s", permutations=100)
-    assert same.auc_mean < 0.75 and same.mmd_p > 0.01
+    table = table.assign(path=[f"{i}.png" for i in range(2 * n)])
+    gap = rq4.domain_gap(shifted, table, model="m", regime="r", real_set="fer", permutations=100)
+    assert gap.auc > 0.95 and gap.auc_low > 0.9 and gap.mmd_p < 0.05 and gap.n_real == gap.n_synthetic == n
+    assert {c.emotion for c in gap.centroids} == {"Anger", "Happiness"} and gap.groups_synthetic == n
+    same = rq4.domain_gap(rng.normal(0, 1, (2 * n, 16)), table, model="m", regime="s", real_set="fer", permutations=100)
+    assert same.auc < 0.75 and same.auc_low < 0.5 and same.mmd_p > 0.01
     table = rq4.gap_table([gap, same])
-    assert table.loc[("m", "r"), "domain AUC"] > table.loc[("m", "s"), "domain AUC"]
+    assert table.loc[("m", "r", "fer", "raw"), "domain AUC"] > table.loc[("m", "s", "fer", "raw"), "domain AUC"]
     assert rq4.centroid_table([gap, same]).shape == (2, 2)
 
 
@@ -175,7 +202,8 @@ def test_test_sets_label_domains(tiny_dataset):
     assert list(sets) == ["tiny", "synthetic"]
     assert set(sets["tiny"]["domain"]) == {"real"} and set(sets["synthetic"]["domain"]) == {"synthetic"}
     assert len(sets["tiny"]) == 3 and studies.data.class_table(sets).loc["Anger"].tolist() == [1, 1]
-    paired = studies.data.domain_pair(sets)
+    assert studies.data.real_names(sets) == ["tiny"]
+    paired = studies.data.domain_pair(sets, "tiny")
     assert len(paired) == 6 and paired["domain"].value_counts().to_dict() == {"real": 3, "synthetic": 3}
 
 
@@ -215,12 +243,15 @@ def test_regime_recipes(tmp_path):
 
 
 def test_rq3_findings_name_significant_regions():
-    rows = [rq3.RegionDifference("B0", "trained on real", region, real, syn, real - syn, 1.0, p, p)
+    rows = [rq3.RegionDifference("B0", "trained on real", "fer", "raw", region, real, syn, real - syn, 1.0, p, p)
             for region, real, syn, p in [("eyes", 0.30, 0.10, 0.001), ("mouth", 0.20, 0.21, 0.9), ("other", 0.5, 0.69, 0.02)]]
-    study = rq3.RegionStudy("B0", "trained on real", rows, {"real": 0.7, "synthetic": 0.4}, 20, [])
+    study = rq3.RegionStudy("B0", "trained on real", "fer", "raw", rows, {"real": 0.7, "synthetic": 0.4}, 20, [])
     text = " ".join(rq3.findings([study]))
-    assert "shares differ at α = 0.05 (Holm) in eyes, other" in text and "largest difference in the eyes region" in text
-    assert "real 30.0%, synthetic 10.0%" in text and "synthetic 40.0%" in text
-    assert rq3.glue_values([study])["rq3_b0_trained_on_real_largest"] == "eyes"
-    calm = rq3.RegionStudy("B0", "x", [rq3.RegionDifference("B0", "x", "eyes", 0.3, 0.3, 0.0, 1.0, 0.5, 0.5)], {}, 2, [])
-    assert "no region's share differs" in " ".join(rq3.findings([calm]))
+    assert "fer against synthetic faces as they come: shares differ at α = 0.05 (Holm) in eyes, other" in text
+    assert "largest difference in the eyes region" in text and "real 30.0%, synthetic 10.0%" in text and "synthetic 40.0%" in text
+    values = rq3.glue_values([study])
+    assert values["rq3_b0_trained_on_real_fer_raw_largest"] == "eyes" and values["rq3_with_significant_regions_raw"] == 1.0
+    assert values["rq3_studies_matched"] == 0.0
+    calm = rq3.RegionStudy("B0", "x", "fer", "matched", [rq3.RegionDifference("B0", "x", "fer", "matched", "eyes", 0.3, 0.3, 0.0, 1.0, 0.5, 0.5)],
+                           {}, 2, [])
+    assert "matched to its format: no region's share differs" in " ".join(rq3.findings([calm]))

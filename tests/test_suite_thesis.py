@@ -71,11 +71,18 @@ def test_the_thesis_parameter_file_runs_with_two_models_and_two_real_sets(thesis
     run_dir, _ = thesis_run
     assert_every_chapter_finished(run_dir)
     summary = pd.read_csv(run_dir / "rq1" / "tables" / "summary.csv")
-    assert sorted(zip(summary["model"], summary["test set"], strict=True)) == sorted(
-        (m, s) for m in ("B0", "B2") for s in ("fer2013", "affectnet", "synthetic"))
+    sets = ("fer2013", "affectnet", "synthetic", "synthetic matched to fer2013", "synthetic matched to affectnet")
+    assert sorted(zip(summary["model"], summary["test set"], strict=True)) == sorted((m, s) for m in ("B0", "B2") for s in sets)
     assert summary.set_index(["model", "test set"]).loc[("B0", "fer2013"), "classes"] == 7  # FER2013 on its 7 classes
-    gaps = pd.read_csv(run_dir / "rq1" / "tables" / "accuracy_gap.csv")
-    assert len(gaps) == 4  # each model, each real set against the synthetic faces
+    compared = pd.read_csv(run_dir / "rq1" / "tables" / "real_vs_synthetic.csv")
+    # each model, each real set against the synthetic faces, raw and matched to that set's format
+    assert sorted(zip(compared["model"], compared["real set"], compared["synthetic faces"], strict=True)) == sorted(
+        (m, r, a) for m in ("B0", "B2") for r in ("fer2013", "affectnet") for a in ("raw", "matched"))
+    assert (compared.set_index(["real set"]).loc["fer2013", "classes"] == 7).all()  # the classes both sets hold
+    formats = pd.read_csv(run_dir / "rq1" / "tables" / "formats.csv").set_index("set")
+    assert formats.loc["fer2013", "native size (px)"] == 48 and formats.loc["fer2013", "grey share"] == 1.0
+    arms = json.loads((run_dir / "matching" / "formats.json").read_text())["arms"]
+    assert arms["fer2013"]["size"] == 48 and arms["fer2013"]["grey_fraction"] == 1.0 and arms["affectnet"]["size"] == 96
     changes = pd.read_csv(run_dir / "rq2" / "tables" / "finetuned_vs_original.csv")
     assert sorted(zip(changes["model"], changes["test set"], strict=True)) == [("B0", "affectnet"), ("B0", "fer2013"),
                                                                                ("B2", "affectnet"), ("B2", "fer2013")]
@@ -85,10 +92,11 @@ def test_the_thesis_parameter_file_runs_with_two_models_and_two_real_sets(thesis
     assert b0_scratch["config"]["weights"].endswith("state_vggface2_enet0_new.pt")  # B0 starts from its backbone
     b2_scratch = torch.load(run_dir / "models" / "b2" / "trained_on_synthetic_only" / "checkpoint.pt", weights_only=True)
     assert b2_scratch["config"]["weights"] is None and b2_scratch["image_size"] == 40  # B2 from scratch, at its size
-    for chapter, table in (("rq3", "regions"), ("rq4", "domain_gap")):
+    for chapter, table in (("rq3", "regions"), ("rq4", "domain_gap")):  # every real set, both arms: nothing takes the first
         rows = pd.read_csv(run_dir / chapter / "tables" / f"{table}.csv")
-        assert {(m, r) for m, r in zip(rows["model"], rows["regime"], strict=True)} == {
-            (m, r) for m in ("B0", "B2") for r in ("trained on real", "fine-tuned on synthetic", "trained on synthetic only")}
+        found = set(zip(rows["model"], rows["regime"], rows["real set"], rows["synthetic faces"], strict=True))
+        assert found == {(m, r, s, a) for m in ("B0", "B2") for r in ("trained on real", "fine-tuned on synthetic", "trained on synthetic only")
+                         for s in ("fer2013", "affectnet") for a in ("raw", "matched")}, chapter
 
 
 @pytest.mark.slow
@@ -109,7 +117,11 @@ def test_each_network_sees_each_image_set_once(thesis_run):
     notebooks = list(dict.fromkeys(calls["pid"]))  # kernels in the order the notebooks ran
     assert len(notebooks) == 4
     rq1, rq2, rq3, rq4 = (calls[calls["pid"] == pid] for pid in notebooks)
-    assert not rq1["cached"].any() and len(rq1) == 2 * 3  # two models on three test sets, all computed in RQ1
+    # two models on three test sets and on the synthetic set matched to each of the two real sets, all computed in RQ1
+    assert not rq1["cached"].any() and len(rq1) == 2 * (3 + 2) and (rq1["transform"] != "none").sum() == 4
     assert rq2["cached"].astype(bool).sum() >= 6  # RQ2's "before" scores come from RQ1's passes
-    assert rq3["cached"].all() and rq4["cached"].all()  # RQ3 and RQ4 only read the run's passes
+    # RQ3 computes only the matched passes of the regimes RQ2 trained (2 models x 2 regimes x 2 real sets); RQ4 reads them all
+    fresh = rq3[~rq3["cached"].astype(bool)]
+    assert (fresh["transform"] != "none").all() and len(fresh) == 2 * 2 * 2, fresh
+    assert rq4["cached"].all()
     assert (forwards["kind"] == "grad-cam").any()

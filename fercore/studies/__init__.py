@@ -5,7 +5,9 @@
 * :mod:`.regimes`: the models a run compares (B0, B2, ...) and their training regimes (trained on
   real faces, fine-tuned on synthetic, trained on synthetic only), found by name in the run folder.
 * :mod:`.scoring`: every model on every test set, from the run's one inference pass per
-  (model, set) (:mod:`fercore.inference`).
+  (model, set) (:mod:`fercore.inference`), and on the synthetic faces matched to each real set.
+* :mod:`.session`: a chapter's set-up (:class:`Study`) and the two arms of every real-vs-synthetic
+  comparison (``RAW``: the faces as they come; ``MATCHED``: synthetic faces in the real set's format).
 * :mod:`.rq1` real-trained models on synthetic faces; :mod:`.rq2` fine-tuning on synthetic
   faces and the synthetic-only regime; :mod:`.gender` the gender-split study; :mod:`.rq3`
   Grad-CAM regions; :mod:`.rq4` embeddings and the domain gap.
@@ -18,7 +20,7 @@ author writes lives in the notebooks, with the numbers glued in (:func:`glue_num
 from __future__ import annotations
 
 from . import data, gender, regimes, rq1, rq2, rq3, rq4, scoring
-from .session import Study, open_study
+from .session import MATCHED, RAW, Arms, Study, open_study
 from .common import glue_numbers, slug
 
-__all__ = ["Study", "data", "gender", "glue_numbers", "open_study", "regimes", "rq1", "rq2", "rq3", "rq4", "scoring", "slug"]
+__all__ = ["MATCHED", "RAW", "Arms", "Study", "data", "gender", "glue_numbers", "open_study", "regimes", "rq1", "rq2", "rq3", "rq4", "scoring", "slug"]

@@ -100,9 +100,9 @@ def duplicate_table(sets: TestSets) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).set_index("test set")
 
 
-def shared_classes(sets: TestSets, names: tuple[str, str] | None = None) -> list[str]:
-    """Classes both of two test sets hold (default: the first real set and the synthetic one)."""
-    a, b = names or (first_real(sets), "synthetic")
+def shared_classes(sets: TestSets, names: tuple[str, str]) -> list[str]:
+    """Classes both of two test sets hold (e.g. a real set and ``synthetic``)."""
+    a, b = names
     return labels.class_set(sets.classes[a], within=sets.classes[b])
 
 
@@ -126,9 +126,9 @@ def examples(sets: Mapping[str, pd.DataFrame], per_set: int = 8, seed: int = 0) 
     return images, titles
 
 
-def first_real(sets: Mapping[str, pd.DataFrame]) -> str:
-    """The first real test set's name (the parameter file's order)."""
-    return next(name for name in sets if name != "synthetic")
+def real_names(sets: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Every real test set's name, in the parameter file's order (every analysis runs for each)."""
+    return [name for name in sets if name != "synthetic" and not name.startswith("synthetic ")]
 
 
 def training_faces(synthetic_root: str | Path, split: str = "train", max_per_class: int | None = None, seed: int = 0) -> pd.DataFrame:
@@ -136,9 +136,8 @@ def training_faces(synthetic_root: str | Path, split: str = "train", max_per_cla
     return per_class_subset(face_table(synthetic_root, split), max_per_class, seed=seed).reset_index(drop=True)
 
 
-def domain_pair(sets: Mapping[str, pd.DataFrame], real: str | None = None) -> pd.DataFrame:
-    """One real test set (``real`` or the first) and the synthetic one in a table with ``domain``."""
-    real = real or first_real(sets)
+def domain_pair(sets: Mapping[str, pd.DataFrame], real: str) -> pd.DataFrame:
+    """The real test set ``real`` and the synthetic one in a table with ``domain``."""
     return pd.concat([sets[real], sets["synthetic"]], ignore_index=True)
 
 

@@ -1,9 +1,11 @@
 """RQ1: models trained on real faces, scored unchanged on every real test set and on synthetic faces.
 
-Per model: accuracy with a bootstrap interval, macro-F1, per-class recall and calibration on
-each set (:mod:`.scoring`); the real-minus-synthetic accuracy difference with a bootstrap
-interval and Fisher's exact test; whether a temperature fitted on real faces calibrates the
-synthetic ones.
+Per model: accuracy with a (cluster-)bootstrap interval, macro-F1, balanced accuracy, per-class
+recall and calibration on each set (:mod:`.scoring`); for every real set, the real-minus-synthetic
+difference of class-balanced accuracy on the classes both hold, with synthetic faces as they
+come (raw) and matched to the real set's format (:mod:`fercore.matching`), each with a
+cluster-bootstrap interval and a Wald test; whether a temperature fitted on real faces
+calibrates the synthetic ones.
 """
 
 from __future__ import annotations
@@ -13,53 +15,92 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from ..metrics import arrays, ece_mce, fit_temperature, restricted_logits, softmax
+from .. import labels
+from ..metrics import ece_mce, fit_temperature, restricted_logits, softmax
+from ..uncertainty import balanced_gap, sample_groups
 from .common import ALPHA, frame, p_text, pct, slug
-from .scoring import Scores, SetScore, by_model
+from .scoring import Scores, SetScore, by_model, matched_name
+from .session import MATCHED, RAW
 
 
 @dataclass(frozen=True)
-class AccuracyGap:
-    """Accuracy on a real set minus accuracy on the synthetic set, for one model."""
+class DomainComparison:
+    """A real test set against the synthetic faces (raw, or matched to the real set's format), for
+    one model, on the classes both hold: class-balanced accuracies and their difference."""
 
     model: str
     real_set: str
-    real_accuracy: float
-    synthetic_accuracy: float
-    difference: float
-    low: float  # bootstrap 95% interval of the difference
+    arm: str  # raw | matched
+    classes: int
+    n_real: int
+    n_synthetic: int
+    groups_synthetic: int
+    accuracy_real: float  # pooled, for information (depends on the class priors)
+    accuracy_synthetic: float
+    balanced_real: float
+    balanced_real_low: float
+    balanced_real_high: float
+    balanced_synthetic: float
+    balanced_synthetic_low: float
+    balanced_synthetic_high: float
+    difference: float  # balanced real - balanced synthetic
+    low: float  # cluster-bootstrap 95 % interval
     high: float
-    p_value: float  # Fisher's exact test on the right / wrong counts
+    p_value: float  # Wald test with the cluster-bootstrap standard error
 
 
-def accuracy_gap(real: SetScore, synthetic: SetScore, *, n_boot: int = 2000, seed: int = 0) -> AccuracyGap:
-    """Accuracy of ``real`` minus accuracy of ``synthetic`` on two independent test sets: bootstrap
-    95% interval of the difference (each set resampled on its own) and the p-value of Fisher's
-    exact test on the 2x2 (right / wrong) table. Both treat images as independent."""
-    a = np.equal(*arrays(real.preds)[:2])
-    b = np.equal(*arrays(synthetic.preds)[:2])
-    rng = np.random.default_rng(seed)
-    diffs = rng.choice(a, (n_boot, len(a))).mean(axis=1) - rng.choice(b, (n_boot, len(b))).mean(axis=1)
-    table = [[int(a.sum()), int((~a).sum())], [int(b.sum()), int((~b).sum())]]
-    return AccuracyGap(real.model, real.test_set, float(a.mean()), float(b.mean()), float(a.mean() - b.mean()),
-                       float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975)), float(stats.fisher_exact(table).pvalue))
+def _answers(score: SetScore, classes: list[str], prefix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(true index into ``classes``, right/wrong under the restriction to ``classes``, group) of a set's
+    readable faces whose class is in ``classes``."""
+    preds = score.preds[score.preds["label"].isin(classes) & score.preds["pred"].notna()].reset_index(drop=True)
+    logits, y_true = restricted_logits(preds, classes)
+    return y_true, logits.argmax(axis=1) == y_true, sample_groups(preds, prefix=prefix)
 
 
-def accuracy_gaps(scores: Scores, *, seed: int = 0) -> list[AccuracyGap]:
-    """:func:`accuracy_gap` for every model and real test set."""
-    return [accuracy_gap(per_set[name], per_set["synthetic"], seed=seed)
-            for per_set in by_model(scores).values() for name in per_set if name != "synthetic"]
+def compare_domains(real: SetScore, synthetic: SetScore, *, arm: str, n_boot: int = 2000, seed: int = 0) -> DomainComparison:
+    """``real`` against ``synthetic`` on the classes both were scored on (FER2013 and the synthetic
+    set: 7), each face's prediction restricted to them. Balanced accuracy (mean per-class recall)
+    does not depend on the class priors; its interval and the difference's resample whole source
+    grids (:func:`fercore.uncertainty.balanced_gap`)."""
+    classes = labels.class_set(real.classes, within=synthetic.classes)
+    a, b = _answers(real, classes, "real:"), _answers(synthetic, classes, "synthetic:")
+    gap = balanced_gap(a, b, classes, n_boot=n_boot, seed=seed)
+    return DomainComparison(real.model, real.test_set, arm, len(classes), len(a[0]), len(b[0]), gap.b.groups,
+                            float(a[1].mean()), float(b[1].mean()), gap.a.estimate, gap.a.low, gap.a.high,
+                            gap.b.estimate, gap.b.low, gap.b.high, gap.difference, gap.low, gap.high, gap.p_value)
 
 
-GAP_TITLES = {"model": "model", "real_set": "real test set", "real_accuracy": "accuracy real",
-              "synthetic_accuracy": "accuracy synthetic", "difference": "real - synthetic", "low": "95% low",
-              "high": "95% high", "p_value": "Fisher p"}
+def domain_comparisons(scores: Scores, real_sets: list[str], *, seed: int = 0) -> list[DomainComparison]:
+    """:func:`compare_domains` for every model and real set, raw and (where scored) matched."""
+    out = []
+    for model, per_set in by_model(scores).items():
+        for real in real_sets:
+            out.append(compare_domains(per_set[real], per_set["synthetic"], arm=RAW, seed=seed))
+            if matched_name(real) in per_set:
+                out.append(compare_domains(per_set[real], per_set[matched_name(real)], arm=MATCHED, seed=seed))
+    return out
 
 
-def gap_table(gaps: list[AccuracyGap]) -> pd.DataFrame:
-    return frame(gaps, GAP_TITLES, index=["model", "real_set"])
+COMPARISON_TITLES = {"model": "model", "real_set": "real set", "arm": "synthetic faces", "classes": "classes",
+                     "n_real": "n real", "n_synthetic": "n synthetic", "groups_synthetic": "grids",
+                     "balanced_real": "bal. acc. real", "balanced_synthetic": "bal. acc. synthetic",
+                     "difference": "real - synthetic", "low": "95% low", "high": "95% high", "p_value": "p"}
+
+
+def comparison_table(rows: list[DomainComparison]) -> pd.DataFrame:
+    return frame(rows, COMPARISON_TITLES, index=["model", "real_set", "arm"])
+
+
+def format_share(raw: DomainComparison, matched: DomainComparison) -> float:
+    """Share of the raw gap that matching the format removes: 1 - matched / raw (NaN for no raw gap)."""
+    return float(1 - matched.difference / raw.difference) if abs(raw.difference) > 1e-9 else float("nan")
+
+
+def paired_arms(rows: list[DomainComparison]) -> list[tuple[DomainComparison, DomainComparison | None]]:
+    """(raw, matched or None) per (model, real set)."""
+    matched = {(r.model, r.real_set): r for r in rows if r.arm == MATCHED}
+    return [(r, matched.get((r.model, r.real_set))) for r in rows if r.arm == RAW]
 
 
 @dataclass(frozen=True)
@@ -67,6 +108,7 @@ class CalibrationTransfer:
     """ECE of one model on one set before and after a temperature fitted on half of a real set."""
 
     model: str
+    fitted_on: str
     test_set: str
     temperature: float
     ece_before: float
@@ -90,58 +132,78 @@ def temperature_transfer(per_set: Mapping[str, SetScore], fit_on: str, *, seed: 
         if name == fit_on:
             z, y, name = z[held_idx], y[held_idx], f"{name} (held-out half)"
         before, after = softmax(z), softmax(z, temperature)
-        rows.append(CalibrationTransfer(score.model, name, temperature, ece_mce(y, before)["ece"], ece_mce(y, after)["ece"],
+        rows.append(CalibrationTransfer(score.model, fit_on, name, temperature, ece_mce(y, before)["ece"], ece_mce(y, after)["ece"],
                                         float(before.max(1).mean()), float(after.max(1).mean()), float((before.argmax(1) == y).mean())))
     return rows
 
 
-CALIBRATION_TITLES = {"model": "model", "test_set": "test set", "temperature": "T", "ece_before": "ECE before",
+CALIBRATION_TITLES = {"model": "model", "fitted_on": "T fitted on", "test_set": "test set", "temperature": "T", "ece_before": "ECE before",
                       "ece_after": "ECE after", "confidence_before": "mean conf. before", "confidence_after": "mean conf. after",
                       "accuracy": "accuracy"}
 
 
 def calibration_table(rows: list[CalibrationTransfer]) -> pd.DataFrame:
-    return frame(rows, CALIBRATION_TITLES, index=["model", "test_set"])
+    return frame(rows, CALIBRATION_TITLES, index=["model", "fitted_on", "test_set"])
 
 
-def findings(scores: Scores, gaps: list[AccuracyGap], calibration: list[CalibrationTransfer]) -> list[str]:
+def _verdict(row: DomainComparison) -> str:
+    if row.p_value >= ALPHA:
+        return "not significantly different"
+    return f"higher on {row.real_set}" if row.difference > 0 else "higher on synthetic faces"
+
+
+def findings(scores: Scores, comparisons: list[DomainComparison], calibration: list[CalibrationTransfer]) -> list[str]:
     """Computed statements of fact (numbers, test outcomes at α = 0.05); no interpretation."""
     out = []
-    for gap in gaps:
-        s_real, s_syn = scores[(gap.model, gap.real_set)], scores[(gap.model, "synthetic")]
-        r, y = s_real.summary(), s_syn.summary()
-        outcome = (f"higher on {gap.real_set}" if gap.difference > 0 else "higher on synthetic faces") if gap.p_value < ALPHA \
-            else "not significantly different"
-        out.append(f"{gap.model}: {pct(r.accuracy)} accuracy on {gap.real_set} (95% CI {pct(r.accuracy_low)}–{pct(r.accuracy_high)}), "
-                   f"{pct(y.accuracy)} on synthetic faces ({pct(y.accuracy_low)}–{pct(y.accuracy_high)}); difference "
-                   f"{100 * gap.difference:+.1f} points (95% CI {100 * gap.low:+.1f} to {100 * gap.high:+.1f}), "
-                   f"{outcome} at α = {ALPHA} (Fisher {p_text(gap.p_value)}).")
+    for raw, matched in paired_arms(comparisons):
+        line = (f"{raw.model}, {raw.real_set} against synthetic faces on their {raw.classes} shared classes: balanced accuracy "
+                f"{pct(raw.balanced_real)} [{pct(raw.balanced_real_low)}, {pct(raw.balanced_real_high)}] against {pct(raw.balanced_synthetic)} "
+                f"[{pct(raw.balanced_synthetic_low)}, {pct(raw.balanced_synthetic_high)}] as the faces come; difference "
+                f"{100 * raw.difference:+.1f} points [{100 * raw.low:+.1f}, {100 * raw.high:+.1f}], {_verdict(raw)} ({p_text(raw.p_value)}).")
+        if matched is not None:
+            survives = ("the difference survives matching" if raw.p_value < ALPHA and matched.p_value < ALPHA
+                        and np.sign(raw.difference) == np.sign(matched.difference)
+                        else "matching removes the significant difference" if raw.p_value < ALPHA
+                        else "no significant difference in either arm" if matched.p_value >= ALPHA
+                        else "a significant difference appears only after matching")
+            line += (f" Matched to {raw.real_set}'s format: synthetic {pct(matched.balanced_synthetic)} "
+                     f"[{pct(matched.balanced_synthetic_low)}, {pct(matched.balanced_synthetic_high)}], difference "
+                     f"{100 * matched.difference:+.1f} points [{100 * matched.low:+.1f}, {100 * matched.high:+.1f}] "
+                     f"({p_text(matched.p_value)}): {survives}.")
+        out.append(line)
     for model, per_set in by_model(scores).items():
         recall = per_set["synthetic"].recall()
         best, worst = max(recall, key=recall.get), min(recall, key=recall.get)
         out.append(f"{model} on synthetic faces: highest recall {best} ({pct(recall[best])}), lowest {worst} ({pct(recall[worst])}).")
     for row in calibration:
         if row.test_set == "synthetic":
-            out.append(f"{row.model}: a temperature fitted on real faces (T = {row.temperature:.2f}) moves the synthetic ECE "
+            out.append(f"{row.model}: a temperature fitted on {row.fitted_on} (T = {row.temperature:.2f}) moves the synthetic ECE "
                        f"from {row.ece_before:.3f} to {row.ece_after:.3f}.")
     return out
 
 
-def glue_values(scores: Scores, gaps: list[AccuracyGap]) -> dict[str, float | str]:
-    """Numbers for the chapter's prose: per model and set ``rq1_<model>_<set>_accuracy`` and
-    ``rq1_<model>_<set>_gap`` (points), plus run-independent keys (``rq1_models``,
-    ``rq1_best_synthetic_model`` / ``_accuracy``, ``rq1_largest_gap`` / ``_points``)."""
+def glue_values(scores: Scores, comparisons: list[DomainComparison]) -> dict[str, float | str]:
+    """Numbers for the chapter's prose: per model and set ``rq1_<model>_<set>_accuracy``; per
+    model and real set ``rq1_<model>_<set>_gap_raw`` / ``_gap_matched`` (balanced points); plus
+    run-independent keys (``rq1_models``, ``rq1_best_synthetic_model`` / ``_accuracy``,
+    ``rq1_largest_gap`` / ``_points``, ``rq1_largest_gap_matched_points``, ``rq1_survive``)."""
     values: dict[str, float | str] = {}
     for (model, test_set), score in scores.items():
         values[f"rq1_{slug(model)}_{slug(test_set)}_accuracy"] = score.accuracy
-    for gap in gaps:
-        values[f"rq1_{slug(gap.model)}_{slug(gap.real_set)}_gap"] = 100 * gap.difference
+    for row in comparisons:
+        values[f"rq1_{slug(row.model)}_{slug(row.real_set)}_gap_{row.arm}"] = 100 * row.difference
     synthetic = {model: score.accuracy for (model, test_set), score in scores.items() if test_set == "synthetic"}
     best = max(synthetic, key=synthetic.get)
-    widest = max(gaps, key=lambda g: abs(g.difference))
+    pairs = paired_arms(comparisons)
+    widest, widest_matched = max(pairs, key=lambda p: abs(p[0].difference))
+    survive = sum(1 for raw, m in pairs if m is not None and raw.p_value < ALPHA and m.p_value < ALPHA
+                  and np.sign(raw.difference) == np.sign(m.difference))
+    significant_raw = sum(1 for raw, _ in pairs if raw.p_value < ALPHA)
     values.update({"rq1_models": ", ".join(synthetic), "rq1_best_synthetic_model": best,
                    "rq1_best_synthetic_accuracy": 100 * synthetic[best],
-                   "rq1_largest_gap": f"{widest.model} on {widest.real_set}", "rq1_largest_gap_points": 100 * widest.difference})
+                   "rq1_largest_gap": f"{widest.model} on {widest.real_set}", "rq1_largest_gap_points": 100 * widest.difference,
+                   "rq1_largest_gap_matched_points": 100 * widest_matched.difference if widest_matched else float("nan"),
+                   "rq1_comparisons": float(len(pairs)), "rq1_significant_raw": float(significant_raw), "rq1_survive": float(survive)})
     return values
 
 

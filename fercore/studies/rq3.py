@@ -2,7 +2,8 @@
 
 Grad-CAM maps for the true class (:func:`fercore.explain.cam_report`); each map's mass is summed
 in fixed regions of the crop and the two domains' shares are compared per region (two-sided
-Mann-Whitney U, Holm-corrected over regions). Right / wrong comes from the run's inference pass
+Mann-Whitney U, Holm-corrected over regions; it treats the explained faces as independent),
+for every real set, with the synthetic faces as they come and matched to the real set's format. Right / wrong comes from the run's inference pass
 over the whole test set; Grad-CAM's own forward and backward passes are separate.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..inference import Inference
+from ..inference import ImageTransform, Inference
 from ..models import Classifier
 from .common import ALPHA, frame, pct, slug
 
@@ -25,6 +26,8 @@ class RegionDifference:
 
     model: str
     regime: str
+    real_set: str
+    arm: str
     region: str
     mean_real: float
     mean_synthetic: float
@@ -40,6 +43,8 @@ class RegionStudy:
 
     model: str
     regime: str
+    real_set: str
+    arm: str
     regions: list[RegionDifference]
     accuracy: dict[str, float]  # per domain, on the explained images
     images: int
@@ -50,14 +55,17 @@ class RegionStudy:
 
 
 def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, predictions: Inference, out: str | Path, *,
-          classes: Mapping[str, list[str]] | list[str], per_class: int = 4, batch_size: int = 16, device: str = "auto",
+          classes: Mapping[str, list[str]] | list[str], real_set: str = "real", arm: str = "raw",
+          synthetic_transform: ImageTransform | None = None, per_class: int = 4, batch_size: int = 16, device: str = "auto",
           progress: bool = True) -> RegionStudy:
-    """Grad-CAM for ``samples`` (two domains) with right / wrong from ``predictions``."""
+    """Grad-CAM for ``samples`` (a real set and the synthetic faces) with right / wrong from
+    ``predictions``; ``synthetic_transform`` (the matched arm) changes the synthetic images first."""
     from ..explain import cam_report
 
     out = Path(out)
-    report = cam_report(model, samples, out, classes=classes, predictions=predictions, per_class=per_class, batch_size=batch_size,
-                        device=device, progress=progress)
+    transforms = {"synthetic": synthetic_transform} if synthetic_transform is not None else None
+    report = cam_report(model, samples, out, classes=classes, predictions=predictions, transforms=transforms, per_class=per_class,
+                        batch_size=batch_size, device=device, progress=progress)
     regions = pd.read_csv(out / "cam_regions.csv")
     domains = sorted(regions["domain"].unique())
     rows = []
@@ -65,47 +73,51 @@ def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, pred
     if comparison.is_file():
         table = pd.read_csv(comparison)
         for r in table.itertuples():
-            rows.append(RegionDifference(name, regime, str(r.region), float(getattr(r, f"mean_{domains[0]}")),
+            rows.append(RegionDifference(name, regime, real_set, arm, str(r.region), float(getattr(r, f"mean_{domains[0]}")),
                                          float(getattr(r, f"mean_{domains[1]}")), float(r.difference), float(r.u_statistic),
                                          float(r.p_value), float(r.p_value_holm)))
     figures = [out / "figures" / "cam_mean.png", *sorted((out / "figures").glob("cam_*_correct.png")),
                *sorted((out / "figures").glob("cam_*_incorrect.png"))]
-    return RegionStudy(name, regime, rows, regions.groupby("domain")["correct"].mean().to_dict(), int(report["images"]), figures)
+    return RegionStudy(name, regime, real_set, arm, rows, regions.groupby("domain")["correct"].mean().to_dict(), int(report["images"]), figures)
 
 
-TITLES = {"model": "model", "regime": "regime", "region": "region", "mean_real": "share real", "mean_synthetic": "share synthetic",
+TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "region": "region", "mean_real": "share real", "mean_synthetic": "share synthetic",
           "difference": "real - synthetic", "p_value": "Mann-Whitney p", "p_holm": "Holm p"}
 
 
 def region_table(studies: list[RegionStudy]) -> pd.DataFrame:
-    """One row per (model, regime, region)."""
-    return frame([r for s in studies for r in s.regions], TITLES, index=["model", "regime", "region"])
+    """One row per (model, regime, real set, arm, region)."""
+    return frame([r for s in studies for r in s.regions], TITLES, index=["model", "regime", "real_set", "arm", "region"])
 
 
 def findings(studies: list[RegionStudy]) -> list[str]:
     out = []
     for s in studies:
         if not s.regions:
-            out.append(f"{s.model}, {s.regime}: one domain only among the explained images; no comparison.")
+            out.append(f"{s.model}, {s.regime}, {s.real_set} ({s.arm}): one domain only among the explained images; no comparison.")
             continue
         largest = max(s.regions, key=lambda r: abs(r.difference))
         significant = s.significant()
         where = (f"shares differ at α = {ALPHA} (Holm) in {', '.join(significant)}" if significant
                  else f"no region's share differs at α = {ALPHA} (Holm)")
-        out.append(f"{s.model}, {s.regime}: {where}; largest difference in the {largest.region} region "
+        out.append(f"{s.model}, {s.regime}, {s.real_set} against synthetic faces {'as they come' if s.arm == 'raw' else 'matched to its format'}: "
+                   f"{where}; largest difference in the {largest.region} region "
                    f"(real {pct(largest.mean_real)}, synthetic {pct(largest.mean_synthetic)} of the Grad-CAM mass); "
                    "accuracy on the explained images " + ", ".join(f"{k} {pct(v)}" for k, v in s.accuracy.items()) + ".")
     return out
 
 
 def glue_values(studies: list[RegionStudy]) -> dict[str, float | str]:
-    """``rq3_<model>_<regime>_significant`` (count of regions) and ``rq3_<model>_<regime>_largest`` (region)."""
+    """``rq3_<model>_<regime>_<set>_<arm>_significant`` (count of regions) and ``..._largest`` (region);
+    ``rq3_studies`` / ``rq3_with_significant_regions`` per arm (``_raw``, ``_matched``)."""
     values: dict[str, float | str] = {}
     for s in studies:
-        key = f"rq3_{slug(s.model)}_{slug(s.regime)}"
+        key = f"rq3_{slug(s.model)}_{slug(s.regime)}_{slug(s.real_set)}_{s.arm}"
         values[f"{key}_significant"] = float(len(s.significant()))
         if s.regions:
             values[f"{key}_largest"] = max(s.regions, key=lambda r: abs(r.difference)).region
-    values["rq3_studies"] = float(len(studies))
-    values["rq3_with_significant_regions"] = float(sum(bool(s.significant()) for s in studies))
+    for arm in ("raw", "matched"):
+        mine = [s for s in studies if s.arm == arm]
+        values[f"rq3_studies_{arm}"] = float(len(mine))
+        values[f"rq3_with_significant_regions_{arm}"] = float(sum(bool(s.significant()) for s in mine))
     return values

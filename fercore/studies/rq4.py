@@ -14,13 +14,13 @@ from .. import labels
 from .common import ALPHA, frame, p_text, slug
 
 
-def pair_features(run, model, sets, real: str | None = None) -> tuple[np.ndarray, pd.DataFrame]:
-    """Features of one real test set and the synthetic one (from the run's inference passes on
-    the whole sets) and the table of those faces, in the same order."""
-    from .data import domain_pair, first_real
+def pair_features(run, model, sets, real: str, synthetic_run=None) -> tuple[np.ndarray, pd.DataFrame]:
+    """Features of the real test set ``real`` and the synthetic one (from the run's inference
+    passes on the whole sets; the synthetic pass from ``synthetic_run`` when given, e.g. a
+    matched arm) and the table of those faces, in the same order."""
+    from .data import domain_pair
 
-    real = real or first_real(sets)
-    feats = np.concatenate([run(model, sets[real]).features, run(model, sets["synthetic"]).features])
+    feats = np.concatenate([run(model, sets[real]).features, (synthetic_run or run)(model, sets["synthetic"]).features])
     return feats, domain_pair(sets, real)
 
 
@@ -41,10 +41,14 @@ class DomainGap:
 
     model: str
     regime: str
+    real_set: str
+    arm: str  # raw | matched (synthetic faces matched to the real set's format)
     n_real: int
     n_synthetic: int
-    auc_mean: float  # domain probe, cross-validated ROC AUC (0.5: not separable)
-    auc_sd: float
+    groups_synthetic: int
+    auc: float  # domain probe, pooled out-of-fold ROC AUC, grouped folds (0.5: not separable)
+    auc_low: float  # cluster-bootstrap 95 % interval
+    auc_high: float
     folds: int
     mmd2: float
     mmd_p: float
@@ -52,17 +56,21 @@ class DomainGap:
     distance_ratio: float  # mean same-emotion cross-domain distance / mean between-emotion distance (real)
 
 
-def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: str, classes: list[str] | None = None,
-               permutations: int = 500, seed: int = 0) -> DomainGap:
-    """Domain probe AUC, MMD test and per-emotion centroid distances between the two domains
-    (``table['domain']``: real / synthetic); centroids for ``classes`` (the classes both sets hold)."""
-    from ..embeddings import centroid_distances, domain_auc, mmd_test
+def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: str, real_set: str = "real", arm: str = "raw",
+               classes: list[str] | None = None, permutations: int = 500, seed: int = 0) -> DomainGap:
+    """Domain probe AUC (grouped folds, cluster-bootstrap interval: faces of one source grid never
+    on both sides, resampled together), MMD test and per-emotion centroid distances between the
+    two domains (``table['domain']``: real / synthetic); centroids for ``classes`` (the classes
+    both sets hold). The MMD permutation test treats faces as exchangeable (stated in the chapter)."""
+    from ..embeddings import centroid_distances, mmd_test
+    from ..uncertainty import grouped_domain_auc, sample_groups
 
     table = table.reset_index(drop=True)
     domains = table["domain"].to_numpy()
     feats = np.asarray(feats, dtype=np.float64)
     normed = (feats - feats.mean(0)) / (feats.std(0) + 1e-8)
-    auc = domain_auc(feats, domains, folds=min(5, int(pd.Series(domains).value_counts().min())), seed=seed)
+    groups = np.array([f"{d}:{g}" for d, g in zip(domains, sample_groups(table), strict=True)], dtype=object)
+    probe = grouped_domain_auc(feats, domains, groups, folds=5, seed=seed)
     real, synthetic = normed[domains == "real"], normed[domains == "synthetic"]
     mmd = mmd_test(real, synthetic, permutations=permutations, seed=seed)
     centroids = centroid_distances(normed, table)
@@ -73,48 +81,64 @@ def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: st
     between = np.linalg.norm(means[:, None] - means[None], axis=-1)[np.triu_indices(len(means), 1)].mean() if len(means) > 1 else np.nan
     rows = tuple(CentroidDistance(str(r.emotion), float(r.euclidean), float(r.cosine), int(r.n_real), int(r.n_synthetic))
                  for r in centroids.itertuples())
-    return DomainGap(model, regime, int(is_real.sum()), int((~is_real).sum()), float(auc["auc_mean"]), float(auc["auc_std"]),
-                     int(auc["folds"]), float(mmd["mmd2"]), float(mmd["p_value"]), rows,
-                     float(centroids["euclidean"].mean() / between))
+    return DomainGap(model, regime, real_set, arm, int(is_real.sum()), int((~is_real).sum()),
+                     len(set(groups[~is_real.to_numpy()])), probe.auc, probe.low, probe.high, probe.folds,
+                     float(mmd["mmd2"]), float(mmd["p_value"]), rows, float(centroids["euclidean"].mean() / between))
 
 
-TITLES = {"model": "model", "regime": "regime", "n_real": "n real", "n_synthetic": "n synthetic", "auc_mean": "domain AUC",
-          "auc_sd": "AUC sd", "mmd2": "MMD²", "mmd_p": "MMD p", "distance_ratio": "centroid distance / between-emotion"}
+TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "n_real": "n real",
+          "n_synthetic": "n synthetic", "groups_synthetic": "grids", "auc": "domain AUC", "auc_low": "AUC 95% low",
+          "auc_high": "AUC 95% high", "mmd2": "MMD²", "mmd_p": "MMD p", "distance_ratio": "centroid distance / between-emotion"}
 
 
 def gap_table(gaps: list[DomainGap]) -> pd.DataFrame:
-    return frame(gaps, TITLES, index=["model", "regime"])
+    return frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"])
 
 
 def centroid_table(gaps: list[DomainGap]) -> pd.DataFrame:
-    """Euclidean distance per emotion (rows) and (model, regime) (columns)."""
-    columns = {(g.model, g.regime): {c.emotion: c.euclidean for c in g.centroids} for g in gaps}
+    """Euclidean distance per emotion (rows) and (model, regime, real set, arm) (columns)."""
+    columns = {(g.model, g.regime, g.real_set, g.arm): {c.emotion: c.euclidean for c in g.centroids} for g in gaps}
     table = pd.DataFrame(columns)
-    table.columns = pd.MultiIndex.from_tuples(list(columns), names=["model", "regime"])
+    table.columns = pd.MultiIndex.from_tuples(list(columns), names=["model", "regime", "real set", "arm"])
     return table.rename_axis("emotion")
 
 
 def findings(gaps: list[DomainGap]) -> list[str]:
     """Computed statements of fact; how large an AUC or a distance is, the chapter's prose says."""
     out = []
-    for g in gaps:
+    matched = {(g.model, g.regime, g.real_set): g for g in gaps if g.arm == "matched"}
+    for g in (g for g in gaps if g.arm == "raw"):
         test = "significant" if g.mmd_p < ALPHA else "not significant"
         furthest = max(g.centroids, key=lambda c: c.euclidean)
         closest = min(g.centroids, key=lambda c: c.euclidean)
-        out.append(f"{g.model}, {g.regime}: domain probe AUC {g.auc_mean:.3f} ± {g.auc_sd:.3f} ({g.folds} folds); MMD² = {g.mmd2:.4f}, "
-                   f"{test} at α = {ALPHA} ({p_text(g.mmd_p)}); same-emotion centroids lie {g.distance_ratio:.2f} times as far apart "
-                   f"as different emotions' on real faces (furthest: {furthest.emotion}, closest: {closest.emotion}).")
+        line = (f"{g.model}, {g.regime}, {g.real_set} against synthetic faces: domain probe AUC {g.auc:.3f} "
+                f"[{g.auc_low:.3f}, {g.auc_high:.3f}] ({g.folds} grouped folds); MMD² = {g.mmd2:.4f}, {test} at α = {ALPHA} "
+                f"({p_text(g.mmd_p)}); same-emotion centroids lie {g.distance_ratio:.2f} times as far apart as different "
+                f"emotions' on real faces (furthest: {furthest.emotion}, closest: {closest.emotion}).")
+        m = matched.get((g.model, g.regime, g.real_set))
+        if m is not None:
+            survives = ("the probe still separates the domains" if m.auc_low > 0.5 else "the probe's interval reaches 0.5")
+            line += (f" Matched to {g.real_set}'s format: AUC {m.auc:.3f} [{m.auc_low:.3f}, {m.auc_high:.3f}], MMD "
+                     f"{'significant' if m.mmd_p < ALPHA else 'not significant'} ({p_text(m.mmd_p)}), centroid ratio "
+                     f"{m.distance_ratio:.2f}: {survives}.")
+        out.append(line)
     return out
 
 
 def glue_values(gaps: list[DomainGap]) -> dict[str, float | str]:
-    """``rq4_<model>_<regime>_auc`` and ``_ratio``; ``rq4_lowest_auc`` / ``rq4_highest_auc`` with their (model, regime)."""
+    """``rq4_<model>_<regime>_<set>_auc_<arm>`` and ``_ratio_<arm>``; ``rq4_lowest_auc`` /
+    ``rq4_highest_auc`` (raw arm) with their (model, regime, set); ``rq4_matched_highest_auc``."""
     values: dict[str, float | str] = {}
     for g in gaps:
-        key = f"rq4_{slug(g.model)}_{slug(g.regime)}"
-        values[f"{key}_auc"] = g.auc_mean
-        values[f"{key}_ratio"] = g.distance_ratio
-    low, high = min(gaps, key=lambda g: g.auc_mean), max(gaps, key=lambda g: g.auc_mean)
-    values.update({"rq4_lowest_auc": low.auc_mean, "rq4_lowest_auc_model": f"{low.model}, {low.regime}",
-                   "rq4_highest_auc": high.auc_mean, "rq4_highest_auc_model": f"{high.model}, {high.regime}"})
+        key = f"rq4_{slug(g.model)}_{slug(g.regime)}_{slug(g.real_set)}"
+        values[f"{key}_auc_{g.arm}"] = g.auc
+        values[f"{key}_ratio_{g.arm}"] = g.distance_ratio
+    raw = [g for g in gaps if g.arm == "raw"]
+    matched = [g for g in gaps if g.arm == "matched"] or raw
+    low, high = min(raw, key=lambda g: g.auc), max(raw, key=lambda g: g.auc)
+    mhigh, mlow = max(matched, key=lambda g: g.auc), min(matched, key=lambda g: g.auc)
+    values.update({"rq4_lowest_auc": low.auc, "rq4_lowest_auc_model": f"{low.model}, {low.regime}, {low.real_set}",
+                   "rq4_highest_auc": high.auc, "rq4_highest_auc_model": f"{high.model}, {high.regime}, {high.real_set}",
+                   "rq4_matched_lowest_auc": mlow.auc, "rq4_matched_highest_auc": mhigh.auc,
+                   "rq4_matched_highest_auc_model": f"{mhigh.model}, {mhigh.regime}, {mhigh.real_set}"})
     return values

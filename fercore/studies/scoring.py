@@ -50,9 +50,9 @@ class SetScore:
 
     def summary(self) -> ScoreSummary:
         m = self.metrics
-        ci = m["bootstrap_95ci"]["accuracy"]
-        return ScoreSummary(self.model, self.regime, self.test_set, int(m["n"]), len(self.classes), self.accuracy,
-                            float(ci["low"]), float(ci["high"]), self.macro_f1, float(m["balanced_accuracy"]),
+        ci = m.get("cluster_bootstrap_95ci", m["bootstrap_95ci"])["accuracy"]
+        return ScoreSummary(self.model, self.regime, self.test_set, int(m["n"]), int(ci.get("groups", m["n"])), len(self.classes),
+                            self.accuracy, float(ci["low"]), float(ci["high"]), self.macro_f1, float(m["balanced_accuracy"]),
                             float(m["calibration"]["ece"]), float(m["confidence"]["correct"]["mean"]),
                             float(m["confidence"]["incorrect"]["mean"]))
 
@@ -65,6 +65,7 @@ class ScoreSummary:
     regime: str
     test_set: str
     n: int
+    groups: int  # independent units: source grids of synthetic faces, single real faces
     classes: int
     accuracy: float
     accuracy_low: float
@@ -93,19 +94,60 @@ def score_models(
     scores: Scores = {}
     for name, model in models.items():
         for set_name, samples in sets.items():
-            scored = labels.class_set(sets.classes[set_name], within=model.trained_classes)
-            result = run(model, samples)
-            preds = prediction_table(result, within_classes(samples, scored), scored)
-            metrics = evaluate_predictions(preds[preds["error"] == ""], classes=scored, n_boot=n_boot, seed=seed)
-            scores[(name, set_name)] = SetScore(name, regime, set_name, scored, preds, metrics)
-            if out is not None:
-                folder = Path(out) / slug(name)
-                write_predictions(preds, folder / f"predictions_{slug(set_name)}.csv")
-                write_json(folder / f"metrics_{slug(set_name)}.json", metrics)
+            scores[(name, set_name)] = _score(model, name, regime, set_name, samples, sets.classes[set_name], run, n_boot, seed, out)
     return scores
 
 
-SUMMARY_TITLES = {"model": "model", "test_set": "test set", "n": "n", "classes": "classes", "accuracy": "accuracy",
+def score_matched(
+    models: Mapping[str, Classifier], sets: TestSets, arms, run: InferenceCache, *, regime: str, n_boot: int = 1000, seed: int = 0,
+    out: str | Path | None = None,
+) -> Scores:
+    """Each model on the synthetic test faces matched to each real set's format (:class:`~fercore.studies.session.Arms`),
+    keyed ``(model, matched_name(real set))``."""
+    from dataclasses import replace
+
+    from .data import real_names
+
+    scores: Scores = {}
+    for name, model in models.items():
+        for real in real_names(sets):
+            set_name = matched_name(real)
+            matched_run = replace(run, transform=arms.transform(real, "matched"))
+            scores[(name, set_name)] = _score(model, name, regime, set_name, sets["synthetic"], sets.classes["synthetic"], matched_run,
+                                              n_boot, seed, out)
+    return scores
+
+
+def matched_name(real_set: str) -> str:
+    """The name of the synthetic test set matched to ``real_set``'s format."""
+    return f"synthetic matched to {real_set}"
+
+
+def _score(model: Classifier, name: str, regime: str, set_name: str, samples: pd.DataFrame, classes: list[str], run: InferenceCache,
+           n_boot: int, seed: int, out: str | Path | None) -> SetScore:
+    """One model on one set: predictions, metrics, and a cluster-bootstrap interval of the accuracy
+    (faces of one source grid resampled together; a real face is its own group)."""
+    from ..fileio import write_json
+    from ..predict import write_predictions
+    from ..uncertainty import sample_groups, score_interval
+
+    scored = labels.class_set(classes, within=model.trained_classes)
+    preds = prediction_table(run(model, samples), within_classes(samples, scored), scored)
+    readable = preds[preds["error"] == ""].reset_index(drop=True)
+    metrics = evaluate_predictions(readable, classes=scored, n_boot=n_boot, seed=seed)
+    y_true = np.array([scored.index(c) for c in readable["label"]], dtype=np.int64)
+    correct = (readable["pred"] == readable["label"]).to_numpy()
+    clustered = score_interval(y_true, correct, sample_groups(readable), n_classes=len(scored), n_boot=n_boot, seed=seed)
+    metrics["cluster_bootstrap_95ci"] = {"accuracy": {"low": clustered.low, "high": clustered.high, "groups": clustered.groups,
+                                                      "clustered": clustered.clustered}}
+    if out is not None:
+        folder = Path(out) / slug(name)
+        write_predictions(preds, folder / f"predictions_{slug(set_name)}.csv")
+        write_json(folder / f"metrics_{slug(set_name)}.json", metrics)
+    return SetScore(name, regime, set_name, scored, preds, metrics)
+
+
+SUMMARY_TITLES = {"model": "model", "test_set": "test set", "n": "n", "groups": "groups", "classes": "classes", "accuracy": "accuracy",
                   "accuracy_low": "acc. 95% low", "accuracy_high": "acc. 95% high", "macro_f1": "macro-F1",
                   "balanced_accuracy": "balanced acc.", "ece": "ECE", "confidence_correct": "conf. right",
                   "confidence_wrong": "conf. wrong"}

@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..chapter import Chapter, open_chapter
-from ..inference import InferenceCache
+from ..inference import ImageTransform, InferenceCache
+from ..matching import MatchedFormat, SetFormat, format_table
 from ..models import Classifier
 from . import regimes
-from .data import TestSets, test_sets
+from .data import TestSets, real_names, test_sets
+
+#: The two arms of every real-vs-synthetic comparison.
+RAW, MATCHED = "raw", "matched"
+
+
+@dataclass
+class Arms:
+    """Per real set, the matched-format transform for the synthetic faces; every set's measured format."""
+
+    transforms: dict[str, MatchedFormat]
+    formats: dict[str, SetFormat]
+
+    def transform(self, real_set: str, arm: str) -> MatchedFormat | None:
+        """None for the raw arm; the transform to ``real_set``'s format for the matched arm."""
+        if arm == RAW:
+            return None
+        if arm != MATCHED:
+            raise ValueError(f"arm must be {RAW!r} or {MATCHED!r}, not {arm!r}")
+        return self.transforms[real_set]
+
+    def table(self):
+        """One row per set: grey share, native size, JPEG quality, framing (display table)."""
+        table = format_table(self.formats)
+        keep = {"images": "images measured", "grey_fraction": "grey share", "size": "native size (px)", "jpeg_quality": "JPEG quality",
+                "eye_y": "eye line (height)", "iod": "inter-ocular (width)", "eye_mouth": "eye to mouth (height)",
+                "landmark_rate": "landmarks found"}
+        return table[list(keep)].rename(columns=keep)
 from .regimes import ModelSpec
 
 
@@ -35,6 +63,20 @@ class Study:
         """Every real test set and the synthetic one (:func:`fercore.studies.data.test_sets`)."""
         return test_sets(self.real_roots, self.synthetic_root, real_split=real_split, synthetic_split=synthetic_split,
                          max_per_class=max_per_class, seed=self.seed)
+
+    def matched_arms(self, sets: TestSets, *, limit: int = 200) -> Arms:
+        """For every real set, the transform that brings the synthetic test faces to its format and
+        framing (:mod:`fercore.matching`), measured on at most ``limit`` images of each set;
+        ``formats.json`` and the face detections are kept in the run folder's ``matching/``."""
+        from ..matching import matched_arms
+
+        transforms, formats = matched_arms({name: sets[name] for name in [*real_names(sets), "synthetic"]},
+                                           out=self.run_dir / "matching", limit=limit, seed=self.seed)
+        return Arms(transforms, formats)
+
+    def inference_with(self, transform: ImageTransform | None) -> InferenceCache:
+        """The run's inference cache with ``transform`` applied to every image first (a matched arm)."""
+        return replace(self.inference, transform=transform)
 
     def models(self) -> dict[str, Classifier]:
         """Each model as given (trained on real faces)."""
