@@ -145,6 +145,11 @@ def test_gender_study_at_thesis_scale_runs_without_selection(demo_root, tmp_path
     assert "At a constant 18 training faces (female base), raising the male share from 0% to 50%" in text
     assert "Trained on all 36 training faces:" in text
     assert "9 of 9 gender-study training sets had too few grids" in text  # 4 runs, none selected
+    glued = gender.glue_values(points)
+    assert glued["rq2_gender_fixed_size"] == "18" and glued["rq2_gender_growing_sizes"] == "18-36"
+    assert glued["rq2_gender_full_all"] == f"{100 * parts.loc['all', 'accuracy']:.1f}%"
+    assert glued["rq2_gender_selection"].startswith("9 of 9 training sets had too few grids")
+    assert gender.glue_values([])["rq2_gender_full_female"] == "n/a"
     shown = gender.table(points)
     assert {"arm", "selection", "% other in training"} <= set(shown.columns)
 

@@ -88,3 +88,24 @@ def findings(points: list[GenderPoint]) -> list[str]:
         out.append(f"{len(unselected)} of {len(runs)} gender-study training sets had too few grids for a grouped validation "
                    f"split: they trained their fixed epochs and kept the final one (no selection).")
     return out
+
+
+def glue_values(points: list[GenderPoint]) -> dict[str, str]:
+    """Text the chapter's prose quotes (``{glue:md}``): ``rq2_gender_full_<part>`` (accuracy of the
+    full training set per test part, e.g. '61.1%'), ``rq2_gender_fixed_size`` /
+    ``rq2_gender_growing_sizes`` (training faces), ``rq2_gender_selection`` (how the runs chose
+    their weights); 'n/a' when the study did not run."""
+    if not points:
+        return {**{f"rq2_gender_full_{part}": "n/a" for part in ("female", "male", "all")}, "rq2_gender_fixed_size": "n/a",
+                "rq2_gender_growing_sizes": "n/a", "rq2_gender_selection": "the gender study did not run"}
+    values: dict[str, str] = {f"rq2_gender_full_{p.test_on}": pct(p.accuracy) for p in points if p.arm == "full"}
+    fixed = sorted({p.n_train for p in points if p.arm == "fixed"})
+    growing = sorted({p.n_train for p in points if p.arm == "growing"})
+    values["rq2_gender_fixed_size"] = ", ".join(map(str, fixed))
+    values["rq2_gender_growing_sizes"] = f"{growing[0]}-{growing[-1]}"
+    sets = {_set_name(p): p.selection for p in points}
+    none = sum(s.startswith("none") for s in sets.values())
+    values["rq2_gender_selection"] = (f"{none} of {len(sets)} training sets had too few grids for a grouped validation split "
+                                      "and kept their final epoch (no selection)" if none else
+                                      "every run selected its epoch on a grouped validation split")
+    return values
