@@ -326,7 +326,8 @@ def selection_split_problem(samples: pd.DataFrame, val_fraction: float, *, group
         return f"{samples['label'].value_counts().max()} faces at most per class; stratified 1/{k} folds need {k}"
     n_val = int(np.ceil(val_fraction * units.nunique()))
     if not folds and min(n_val, units.nunique() - n_val) < len(per_class):
-        return f"{units.nunique()} {unit}s of {len(per_class)} classes; a stratified {val_fraction:.0%} split needs one of each class on both sides"
+        return (f"{units.nunique()} {unit}s of {len(per_class)} classes; a stratified {val_fraction:.0%} split needs one "
+                "of each class on both sides")
     return None
 
 

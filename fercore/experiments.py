@@ -100,7 +100,8 @@ def run_cv(
     rows = []
     for fold, (train_index, held_index) in enumerate(grouped_folds(samples, k, seed=config.seed)):
         train_part, held_out = samples.iloc[train_index], samples.iloc[held_index].reset_index(drop=True)
-        inner_train, inner_val, why_none = selection_split(train_part.reset_index(drop=True), config.val_fraction, seed=config.seed)
+        inner_train, inner_val, why_none = selection_split(train_part.reset_index(drop=True), config.val_fraction,
+                                                           seed=config.seed)
         run_dir = run_or_resume(config, out_dir / f"fold{fold}", (inner_train, inner_val, held_out))
         test = evaluate_checkpoint(run_dir / "checkpoint.pt", held_out, config.classes, workers=config.workers,
                                    device=config.device, cache_dir=out_dir / "inference")
@@ -123,19 +124,17 @@ def selection_text(why_none: str | None) -> str:
     return "best epoch on grouped validation" if why_none is None else f"none (too few grids: {why_none})"
 
 
-GENDER_ARMS = ("growing", "fixed", "full")
-
-
 def gender_study_sets(train_samples: pd.DataFrame, percents: Sequence[float], *, seed: int = 0) -> list[dict]:
     """Every training set of the gender study, one dict each (arm, base, percent, share, training).
 
-    ``full``: all training faces (base ``all``), first; ``growing``: all of the base gender + p % of the other (:func:`gender_training_sets`);
-    ``fixed``: the same gender mix at the constant size of the base's smallest growing set
-    (:func:`fixed_size_training_sets`). ``share``
-    is the % of the training faces of the other gender (of ``female`` for the full set)."""
+    ``full``: all training faces (base ``all``), first; ``growing``: all of the base gender + p %
+    of the other (:func:`gender_training_sets`); ``fixed``: the same gender mix at the constant
+    size of the base's smallest growing set (:func:`fixed_size_training_sets`). ``share`` is the
+    % of the training faces of the other gender (of ``female`` for the full set)."""
     genders = ("female", "male")
     full = train_samples[train_samples["gender"].isin(genders)].sort_values("path").reset_index(drop=True)
-    runs = [{"arm": "full", "base": "all", "percent": float("nan"), "share": gender_share(full, "female"), "training": full}]
+    runs = [{"arm": "full", "base": "all", "percent": float("nan"), "share": gender_share(full, "female"),
+             "training": full}]
     for arm, sets in (("growing", gender_training_sets(train_samples, percents, genders=genders, seed=seed)),
                       ("fixed", fixed_size_training_sets(train_samples, percents, genders=genders, seed=seed))):
         for (base, percent), training in sets.items():
@@ -172,7 +171,8 @@ def run_gender_splits(
         training = spec.pop("training")
         key = tuple(training["path"])
         if key not in done:
-            name = "all" if spec["arm"] == "full" else f"{spec['base']}_{'plus' if spec['arm'] == 'growing' else 'fixed'}_{spec['percent']:g}"
+            kind = {"full": "", "growing": "_plus", "fixed": "_fixed"}[spec["arm"]]
+            name = "all" if spec["arm"] == "full" else f"{spec['base']}{kind}_{spec['percent']:g}"
             inner_train, inner_val, why_none = selection_split(training, config.val_fraction, seed=config.seed)
             run_dir = run_or_resume(config, out_dir / name, (inner_train, inner_val, None))
             scored = evaluate_parts(run_dir / "checkpoint.pt", tests, config.classes, workers=config.workers,
@@ -180,8 +180,10 @@ def run_gender_splits(
             done[key] = {"run": name, "n_val": len(inner_val), "selection": selection_text(why_none), "scored": scored}
         run = done[key]
         for test_on, part in tests.items():
-            rows.append({**spec, "n_train": len(training), "n_val": run["n_val"], "selection": run["selection"], "run": run["run"],
-                         "test_on": test_on, "n_test": len(part), **{m: run["scored"][test_on][m] for m in ("accuracy", "macro_f1")}})
+            metrics = run["scored"][test_on]
+            rows.append({**spec, "n_train": len(training), "n_val": run["n_val"], "selection": run["selection"],
+                         "run": run["run"], "test_on": test_on, "n_test": len(part), "accuracy": metrics["accuracy"],
+                         "macro_f1": metrics["macro_f1"]})
     table = pd.DataFrame(rows)
     write_csv(out_dir / "results.csv", table)
     plots.gender_splits(table, out_dir / "figures" / "accuracy_vs_percent")

@@ -68,8 +68,8 @@ def findings(points: list[GenderPoint]) -> list[str]:
         mine = [p for p in points if p.base == base and p.arm == "growing"]
         other = next(p.test_on for p in mine if p.test_on not in (base, "all"))
         lo, hi = min(p.percent for p in mine), max(p.percent for p in mine)
-        low, high = (_accuracy(points, "growing", base, t, lo) for t in (base, other)), _accuracy(points, "growing", base, other, hi)
-        own, cross = low
+        own, cross = (_accuracy(points, "growing", base, test_on, lo) for test_on in (base, other))
+        high = _accuracy(points, "growing", base, other, hi)
         out.append(f"Trained on {base} faces plus {lo:.0f}% of the {other} ones ({own.n_train} faces): {pct(own.accuracy)} on {base}, "
                    f"{pct(cross.accuracy)} on {other} test faces; with {hi:.0f}% ({high.n_train} faces) the {other} accuracy is "
                    f"{pct(high.accuracy)}.")
