@@ -151,7 +151,8 @@ def _cmd_gender_splits(args: argparse.Namespace) -> int:
     else:
         raise SystemExit("gender-splits: give --test-samples, or a --samples table with a 'split' column")
     table = run_gender_splits(config, train_samples, test_samples, args.percents, out=args.out)
-    print(table.pivot_table(index=["base", "percent"], columns="test_on", values="accuracy").round(3).to_string())
+    print(table.pivot_table(index=["arm", "base", "percent", "n_train"], columns="test_on", values="accuracy",
+                            dropna=False).dropna(how="all").round(3).to_string())
     return 0
 
 

@@ -18,9 +18,11 @@ from . import inference, labels, plots
 from .data import (
     dataset_classes,
     discover,
+    fixed_size_training_sets,
+    gender_share,
     gender_training_sets,
     grouped_folds,
-    grouped_split,
+    selection_split,
     split_by_gender,
     within_classes,
 )
@@ -98,12 +100,13 @@ def run_cv(
     rows = []
     for fold, (train_index, held_index) in enumerate(grouped_folds(samples, k, seed=config.seed)):
         train_part, held_out = samples.iloc[train_index], samples.iloc[held_index].reset_index(drop=True)
-        inner_train, inner_val = grouped_split(train_part.reset_index(drop=True), config.val_fraction, seed=config.seed)
+        inner_train, inner_val, why_none = selection_split(train_part.reset_index(drop=True), config.val_fraction,
+                                                           seed=config.seed)
         run_dir = run_or_resume(config, out_dir / f"fold{fold}", (inner_train, inner_val, held_out))
         test = evaluate_checkpoint(run_dir / "checkpoint.pt", held_out, config.classes, workers=config.workers,
                                    device=config.device, cache_dir=out_dir / "inference")
         rows.append({"fold": fold, "n_train": len(inner_train), "n_val": len(inner_val), "n_test": len(held_out),
-                     "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
+                     "accuracy": test["accuracy"], "macro_f1": test["macro_f1"], "selection": selection_text(why_none)})
     table = pd.DataFrame(rows)
     write_csv(out_dir / "folds.csv", table)
     write_json(out_dir / "summary.json", {
@@ -116,6 +119,31 @@ def run_cv(
     return table
 
 
+def selection_text(why_none: str | None) -> str:
+    """The ``selection`` column of the experiment tables: how a run chose its weights."""
+    return "best epoch on grouped validation" if why_none is None else f"none (too few grids: {why_none})"
+
+
+def gender_study_sets(train_samples: pd.DataFrame, percents: Sequence[float], *, seed: int = 0) -> list[dict]:
+    """Every training set of the gender study, one dict each (arm, base, percent, share, training).
+
+    ``full``: all training faces (base ``all``), first; ``growing``: all of the base gender + p %
+    of the other (:func:`gender_training_sets`); ``fixed``: the same gender mix at the constant
+    size of the base's smallest growing set (:func:`fixed_size_training_sets`). ``share`` is the
+    % of the training faces of the other gender (of ``female`` for the full set)."""
+    genders = ("female", "male")
+    full = train_samples[train_samples["gender"].isin(genders)].sort_values("path").reset_index(drop=True)
+    runs = [{"arm": "full", "base": "all", "percent": float("nan"), "share": gender_share(full, "female"),
+             "training": full}]
+    for arm, sets in (("growing", gender_training_sets(train_samples, percents, genders=genders, seed=seed)),
+                      ("fixed", fixed_size_training_sets(train_samples, percents, genders=genders, seed=seed))):
+        for (base, percent), training in sets.items():
+            other = genders[1 - genders.index(base)]
+            runs.append({"arm": arm, "base": base, "percent": float(percent), "share": gender_share(training, other),
+                         "training": training})
+    return runs
+
+
 def run_gender_splits(
     config: TrainConfig,
     train_samples: pd.DataFrame,
@@ -124,26 +152,38 @@ def run_gender_splits(
     *,
     out: str | Path | None = None,
 ) -> pd.DataFrame:
-    """The gender-split study: train on all of one gender + p% of the other, test per gender.
+    """The gender-split study, two arms and both directions (:func:`gender_study_sets`): each
+    training set is scored on each gender's test faces and on all of them.
 
-    Writes ``results.csv`` (base, percent, n_train, test_on, accuracy, macro_f1) and
-    ``figures/accuracy_vs_percent.png``.
+    A set equal to one already trained (e.g. the fixed arm at the smallest share, the full set
+    and ``p = 100``) reuses that run. A set with too few grids for a grouped validation split
+    trains its fixed epochs without selection (the ``selection`` column says so). Writes
+    ``results.csv`` (arm, base, percent, share, n_train, n_val, selection, run, test_on, n_test,
+    accuracy, macro_f1) and ``figures/accuracy_vs_percent.png``.
     """
     config = replace(config, classes=labels.class_set(config.classes, available=dataset_classes(pd.concat([train_samples, test_samples]))))
-    sets = gender_training_sets(train_samples, percents, seed=config.seed)
     tests = split_by_gender(test_samples)
     out_dir = Path(out) if out else new_run_dir(Path("results") / f"{config.experiment}-gender")
     out_dir.mkdir(parents=True, exist_ok=True)
+    done: dict[tuple[str, ...], dict] = {}  # training paths -> the run that trained on them
     rows = []
-    for (base, percent), training in sets.items():
-        inner_train, inner_val = grouped_split(training, config.val_fraction, seed=config.seed)
-        run_dir = run_or_resume(config, out_dir / f"{base}_plus_{int(percent)}", (inner_train, inner_val, None))
-        scored = evaluate_parts(run_dir / "checkpoint.pt", tests, config.classes, workers=config.workers,
-                                device=config.device, cache_dir=out_dir / "inference")
+    for spec in gender_study_sets(train_samples, percents, seed=config.seed):
+        training = spec.pop("training")
+        key = tuple(training["path"])
+        if key not in done:
+            kind = {"full": "", "growing": "_plus", "fixed": "_fixed"}[spec["arm"]]
+            name = "all" if spec["arm"] == "full" else f"{spec['base']}{kind}_{spec['percent']:g}"
+            inner_train, inner_val, why_none = selection_split(training, config.val_fraction, seed=config.seed)
+            run_dir = run_or_resume(config, out_dir / name, (inner_train, inner_val, None))
+            scored = evaluate_parts(run_dir / "checkpoint.pt", tests, config.classes, workers=config.workers,
+                                    device=config.device, cache_dir=out_dir / "inference")
+            done[key] = {"run": name, "n_val": len(inner_val), "selection": selection_text(why_none), "scored": scored}
+        run = done[key]
         for test_on, part in tests.items():
-            metrics = scored[test_on]
-            rows.append({"base": base, "percent": percent, "n_train": len(training), "test_on": test_on,
-                         "n_test": len(part), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})
+            metrics = run["scored"][test_on]
+            rows.append({**spec, "n_train": len(training), "n_val": run["n_val"], "selection": run["selection"],
+                         "run": run["run"], "test_on": test_on, "n_test": len(part), "accuracy": metrics["accuracy"],
+                         "macro_f1": metrics["macro_f1"]})
     table = pd.DataFrame(rows)
     write_csv(out_dir / "results.csv", table)
     plots.gender_splits(table, out_dir / "figures" / "accuracy_vs_percent")

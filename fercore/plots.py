@@ -170,14 +170,35 @@ def cam_grid(maps: dict[tuple, np.ndarray], path: str | Path | None = None, *, f
 
 
 def gender_splits(table: pd.DataFrame, path: str | Path | None = None, *, formats: Sequence[str] = ("png",)) -> plt.Figure:
-    """Accuracy against the percentage of the other gender added, one line per (base, test set)."""
-    fig, axes = plt.subplots(1, table["base"].nunique(), figsize=(5.5 * table["base"].nunique(), 4), sharey=True, squeeze=False)
-    for ax, (base, part) in zip(axes[0], table.groupby("base"), strict=True):
-        sns.lineplot(data=part, x="percent", y="accuracy", hue="test_on", marker="o", ax=ax)
-        other = "men" if base == "female" else "women"
-        ax.set_title(f"all {'women' if base == 'female' else 'men'} + p% {other}")
-        ax.set_xlabel("p (% of the other gender added)")
-        ax.set_xticks(sorted(part["percent"].unique()))
+    """The gender study in one figure: a panel per base gender, accuracy against the share of the
+    other gender among the training faces, one colour per test part, solid for the growing arm
+    (size grows with the share), dashed for the fixed-size arm; the full training set (``arm`` =
+    ``full``, if run) is a dotted level per test part. Without an ``arm`` column: the growing arm."""
+    table = table.assign(arm=table["arm"] if "arm" in table.columns else "growing")
+    if "share" not in table.columns:
+        table = table.assign(share=table["percent"])
+    full = table[table["arm"] == "full"]
+    arms = table[table["arm"] != "full"]
+    bases = sorted(arms["base"].unique())
+    parts = list(dict.fromkeys(arms["test_on"]))
+    colours = dict(zip(parts, sns.color_palette(n_colors=len(parts)), strict=True))
+    styles = {"growing": ("-", "o"), "fixed": ("--", "s")}
+    fig, axes = plt.subplots(1, len(bases), figsize=(5.5 * len(bases), 4.2), sharey=True, squeeze=False)
+    for ax, base in zip(axes[0], bases, strict=True):
+        mine = arms[arms["base"] == base]
+        for (arm, test_on), line in mine.groupby(["arm", "test_on"], sort=False):
+            line = line.sort_values("share")
+            style, marker = styles.get(arm, ("-", "o"))
+            sizes = sorted(set(line["n_train"]))
+            size = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+            ax.plot(line["share"], line["accuracy"], linestyle=style, marker=marker, color=colours[test_on],
+                    label=f"{arm} ({size} faces), test {test_on}")
+        for _, row in full.iterrows():
+            ax.axhline(row["accuracy"], linestyle=":", color=colours.get(row["test_on"], "grey"), linewidth=1,
+                       label=f"all {row['n_train']} training faces, test {row['test_on']}")
+        other = "male" if base == "female" else "female"
+        ax.set(title=f"base: all {base} faces (+ {other})", xlabel=f"% {other} among the training faces")
+        ax.legend(fontsize=7)
     axes[0][0].set_ylabel("test accuracy")
     fig.tight_layout()
     return _finish(fig, path, formats)

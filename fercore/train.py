@@ -461,7 +461,9 @@ def train(
     """Run (or resume) a training run; see the module docstring.
 
     ``samples`` = (train, val, test) tables overrides reading ``config.data_root`` (used by
-    cross-validation and gender splits). ``stop_after_epochs`` ends the call early, as an
+    cross-validation and gender splits). A val table that is None or empty means no model
+    selection: every epoch trains, none is validated, and the final epoch's weights are kept
+    (``metrics.json``: ``"selection": "none"``). ``stop_after_epochs`` ends the call early, as an
     interruption would (the run stays resumable).
     """
     start_time = time.perf_counter()
@@ -484,6 +486,8 @@ def train(
 
     if samples is not None:
         train_samples, val_samples, test_samples = samples
+        if val_samples is None:
+            val_samples = train_samples.iloc[:0]
         available = dataset_classes(pd.concat([t for t in samples if t is not None]))
         hygiene: dict[str, Any] = {"policy": "samples given by the caller"}
         if not config.keep_duplicates:  # one pass over both parts: a face relabelled across train and val goes too
@@ -503,6 +507,7 @@ def train(
     train_samples, val_samples, test_samples = (None if t is None else within_classes(t, class_names)
                                                 for t in (train_samples, val_samples, test_samples))
     data_hash = manifest_hash(pd.concat([train_samples, val_samples]), config.data_root or None)
+    selecting = len(val_samples) > 0
     if state is not None and state["data_hash"] != data_hash:
         raise RuntimeError(f"{resume}: the data changed since the run started (manifest hash differs); start a new run")
 
@@ -522,6 +527,9 @@ def train(
                 yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
         log.info("run folder %s (%d train / %d val images, classes %s)", run_dir, len(train_samples),
                  len(val_samples), [CLASSES[c] for c in classes])
+        if not selecting:
+            log.info("no validation images: no model selection; training %d epochs and keeping the final epoch's weights",
+                     config.total_epochs)
 
     train_tf = augment_transform(config.image_size) if config.augment else Preprocess(config.image_size)
     eval_tf = Preprocess(config.image_size)
@@ -616,18 +624,18 @@ def train(
             "train_accuracy": float(totals[1] / totals[2]),
         }
         if ddp.main:
-            val = evaluate(core, val_loader, device, classes=class_names, channels_last=config.channels_last, amp_dtype=amp_dtype)
+            val = evaluate(core, val_loader, device, classes=class_names, channels_last=config.channels_last,
+                           amp_dtype=amp_dtype) if selecting else {}
             row.update({f"val_{k}": v for k, v in val.items()})
             row.update({"lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start})
             if device.type == "cuda":
                 row["gpu_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
             history.append(row)
-            log.info("epoch %d/%d: train loss %.3f acc %.3f | val loss %.3f acc %.3f F1 %.3f | %.1f s", epoch,
-                     config.total_epochs, row["train_loss"], row["train_accuracy"], val["loss"], val["accuracy"],
-                     val["macro_f1"], row["seconds"])
-            score = val[config.select_metric]
-            if best["epoch"] < 0 or score > best[config.select_metric]:
-                best = {"epoch": epoch, **val}
+            scored = f"val loss {val['loss']:.3f} acc {val['accuracy']:.3f} F1 {val['macro_f1']:.3f}" if selecting else "no validation"
+            log.info("epoch %d/%d: train loss %.3f acc %.3f | %s | %.1f s", epoch, config.total_epochs, row["train_loss"],
+                     row["train_accuracy"], scored, row["seconds"])
+            if not selecting or best["epoch"] < 0 or val[config.select_metric] > best[config.select_metric]:
+                best = {"epoch": epoch, **val}  # without selection: the latest epoch
                 save_torch(run_dir / "checkpoint.pt", checkpoint_payload(
                     core, arch=resolve_arch(config.arch), image_size=config.image_size, trained_classes=[CLASSES[c] for c in classes],
                     config=config.to_dict(), best_epoch=best["epoch"], val={k: v for k, v in best.items() if k != "epoch"},
@@ -676,9 +684,11 @@ def _final_metrics(run_dir, core, config, classes, test_samples, device, amp_dty
         loader = DataLoader(FaceDataset(test_samples, Preprocess(config.image_size)), batch_size=max(64, config.batch_size),
                             num_workers=config.workers)
         test = evaluate(core, loader, device, classes=classes, channels_last=config.channels_last, amp_dtype=amp_dtype)
+    val = {k: v for k, v in result.best.items() if k != "epoch"}
     write_json(run_dir / "metrics.json", {
         "best_epoch": result.best_epoch,
-        "val": {k: v for k, v in result.best.items() if k != "epoch"},
+        "selection": f"best validation {config.select_metric}" if val else "none (no validation images: final epoch kept)",
+        "val": val or None,
         "test": test,
         "trained_classes": list(classes),
         "test_split": config.test_split,

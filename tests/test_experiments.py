@@ -63,9 +63,14 @@ def test_gender_splits_cli(face_table, tmp_path, capsys):
     assert cli.main(["gender-splits", "--config", str(config), "--samples", str(face_table),
                      "--percents", "0", "100", "--out", str(out)]) == 0
     table = pd.read_csv(out / "results.csv")
-    assert len(table) == 2 * 2 * 3  # base x percent x (female, male, all)
-    counts = table.drop_duplicates(["base", "percent"]).set_index(["base", "percent"])["n_train"]
-    assert counts[("female", 0)] == 32 and counts[("female", 100)] == 64
+    assert len(table) == (2 * 2 * 2 + 1) * 3  # (growing, fixed) x base x percent + the full set, x (female, male, all)
+    counts = table.drop_duplicates(["arm", "base", "percent"]).set_index(["arm", "base", "percent"])["n_train"]
+    assert counts[("growing", "female", 0)] == 32 and counts[("growing", "female", 100)] == 64
+    assert counts[("fixed", "female", 0)] == 32 and counts[("fixed", "female", 100)] == 32
+    selection = table.drop_duplicates(["arm", "base", "percent"]).set_index(["arm", "base", "percent"])["selection"]
+    assert selection[("growing", "female", 0)] == "best epoch on grouped validation"  # 16 grids, 2 per emotion: enough
+    # half of each gender's faces: some emotions keep one grid, so that run trains without selection
+    assert selection[("fixed", "female", 100)] == "none (too few grids: one grid only of Anger, Disgust, Fear)"
     assert (out / "figures" / "accuracy_vs_percent.png").stat().st_size > 10_000
     assert "female" in capsys.readouterr().out
 

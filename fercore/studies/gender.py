@@ -1,8 +1,12 @@
-"""The gender-split study (RQ2's second part): train on all synthetic faces of one gender plus p%
-of the other's, test on each gender's synthetic test faces (:func:`fercore.experiments.run_gender_splits`)."""
+"""The gender-split study (RQ2's second part), two arms and both directions
+(:func:`fercore.experiments.run_gender_splits`): the growing arm trains on all synthetic faces of
+one gender plus p% of the other's; the fixed-size arm keeps each of those gender mixes at one
+constant size, so share and quantity come apart; the full training set is the other direction.
+Every run is tested on each gender's synthetic test faces and on all of them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,45 +20,92 @@ from .common import frame, pct
 class GenderPoint:
     """One training run of the study scored on one test part."""
 
-    base: str  # the gender whose training faces are all used
-    percent: float  # % of the other gender's training faces added
+    base: str  # the gender whose training faces are all used (growing arm); "all" for the full set
+    percent: float  # p: the growing set's % of the other gender's training faces (NaN for the full set)
     n_train: int
     test_on: str  # a gender, or "all"
     n_test: int
     accuracy: float
     macro_f1: float
+    arm: str = "growing"  # growing | fixed | full
+    share: float = math.nan  # % of the training faces of the other gender (of women for the full set)
+    selection: str = ""  # how the run chose its weights: a validation epoch, or none (too few grids)
 
 
 def run(config, train_faces: pd.DataFrame, test_faces: pd.DataFrame, percents: Sequence[float], out: str | Path) -> list[GenderPoint]:
-    """Train and score every (base gender, percent) run; resumable (see ``run_gender_splits``)."""
+    """Train and score every run of both arms and the full set; resumable (see ``run_gender_splits``)."""
     from ..experiments import run_gender_splits
 
     table = run_gender_splits(config, train_faces, test_faces, percents, out=out)
     return [GenderPoint(str(r.base), float(r.percent), int(r.n_train), str(r.test_on), int(r.n_test), float(r.accuracy),
-                        float(r.macro_f1)) for r in table.itertuples()]
+                        float(r.macro_f1), str(r.arm), float(r.share), str(r.selection)) for r in table.itertuples()]
 
 
-TITLES = {"base": "base gender", "percent": "% other added", "n_train": "training faces", "test_on": "tested on",
-          "n_test": "test faces", "accuracy": "accuracy", "macro_f1": "macro-F1"}
+TITLES = {"arm": "arm", "base": "base gender", "percent": "p (% other added)", "share": "% other in training",
+          "n_train": "training faces", "test_on": "tested on", "n_test": "test faces", "accuracy": "accuracy",
+          "macro_f1": "macro-F1", "selection": "selection"}
 
 
 def table(points: list[GenderPoint]) -> pd.DataFrame:
     return frame(points, TITLES)
 
 
+def _accuracy(points: list[GenderPoint], arm: str, base: str, test_on: str, percent: float) -> GenderPoint:
+    return next(p for p in points if p.arm == arm and p.base == base and p.test_on == test_on and p.percent == percent)
+
+
+def _set_name(point: GenderPoint) -> str:
+    """One name per training set of the study (its rows share it: one per test part)."""
+    return point.arm if point.arm == "full" else f"{point.arm} {point.base} {point.percent:g}"
+
+
 def findings(points: list[GenderPoint]) -> list[str]:
-    """Per base gender: accuracy on its own and on the other gender's faces at the lowest and the highest share."""
+    """Per base gender: accuracy on its own and on the other gender's faces at the lowest and the
+    highest share, in the growing arm and (if run) the fixed-size arm; the full set per gender;
+    the runs that selected no epoch."""
     out = []
-    for base in sorted({p.base for p in points}):
-        mine = [p for p in points if p.base == base]
+    for base in sorted({p.base for p in points if p.arm != "full"}):
+        mine = [p for p in points if p.base == base and p.arm == "growing"]
         other = next(p.test_on for p in mine if p.test_on not in (base, "all"))
         lo, hi = min(p.percent for p in mine), max(p.percent for p in mine)
-
-        def acc(test_on: str, percent: float) -> float:
-            return next(p.accuracy for p in mine if p.test_on == test_on and p.percent == percent)
-
-        size = {p.percent: p.n_train for p in mine}
-        out.append(f"Trained on {base} faces plus {lo:.0f}% of the {other} ones ({size[lo]} faces): {pct(acc(base, lo))} on {base}, "
-                   f"{pct(acc(other, lo))} on {other} test faces; with {hi:.0f}% ({size[hi]} faces) the {other} accuracy is "
-                   f"{pct(acc(other, hi))}.")
+        own, cross = (_accuracy(points, "growing", base, test_on, lo) for test_on in (base, other))
+        high = _accuracy(points, "growing", base, other, hi)
+        out.append(f"Trained on {base} faces plus {lo:.0f}% of the {other} ones ({own.n_train} faces): {pct(own.accuracy)} on {base}, "
+                   f"{pct(cross.accuracy)} on {other} test faces; with {hi:.0f}% ({high.n_train} faces) the {other} accuracy is "
+                   f"{pct(high.accuracy)}.")
+        if any(p.arm == "fixed" and p.base == base for p in points):
+            first, last = (_accuracy(points, "fixed", base, other, q) for q in (lo, hi))
+            out.append(f"At a constant {first.n_train} training faces ({base} base), raising the {other} share from "
+                       f"{first.share:.0f}% to {last.share:.0f}% takes the {other} accuracy from {pct(first.accuracy)} to "
+                       f"{pct(last.accuracy)} (growing arm at the same share, {high.n_train} faces: {pct(high.accuracy)}).")
+    full = [p for p in points if p.arm == "full"]
+    if full:
+        parts = ", ".join(f"{pct(p.accuracy)} on {p.test_on}" for p in full)
+        out.append(f"Trained on all {full[0].n_train} training faces: {parts} test faces.")
+    unselected = {_set_name(p) for p in points if p.selection.startswith("none")}
+    if unselected:
+        runs = {_set_name(p) for p in points}
+        out.append(f"{len(unselected)} of {len(runs)} gender-study training sets had too few grids for a grouped validation "
+                   f"split: they trained their fixed epochs and kept the final one (no selection).")
     return out
+
+
+def glue_values(points: list[GenderPoint]) -> dict[str, str]:
+    """Text the chapter's prose quotes (``{glue:md}``): ``rq2_gender_full_<part>`` (accuracy of the
+    full training set per test part, e.g. '61.1%'), ``rq2_gender_fixed_size`` /
+    ``rq2_gender_growing_sizes`` (training faces), ``rq2_gender_selection`` (how the runs chose
+    their weights); 'n/a' when the study did not run."""
+    if not points:
+        return {**{f"rq2_gender_full_{part}": "n/a" for part in ("female", "male", "all")}, "rq2_gender_fixed_size": "n/a",
+                "rq2_gender_growing_sizes": "n/a", "rq2_gender_selection": "the gender study did not run"}
+    values: dict[str, str] = {f"rq2_gender_full_{p.test_on}": pct(p.accuracy) for p in points if p.arm == "full"}
+    fixed = sorted({p.n_train for p in points if p.arm == "fixed"})
+    growing = sorted({p.n_train for p in points if p.arm == "growing"})
+    values["rq2_gender_fixed_size"] = ", ".join(map(str, fixed))
+    values["rq2_gender_growing_sizes"] = f"{growing[0]}-{growing[-1]}"
+    sets = {_set_name(p): p.selection for p in points}
+    none = sum(s.startswith("none") for s in sets.values())
+    values["rq2_gender_selection"] = (f"{none} of {len(sets)} training sets had too few grids for a grouped validation split "
+                                      "and kept their final epoch (no selection)" if none else
+                                      "every run selected its epoch on a grouped validation split")
+    return values

@@ -139,11 +139,12 @@ def train_config(spec: ModelSpec, real: Classifier, regime: str, recipe: Recipe,
 
 def train_regime(config: TrainConfig, train_faces: pd.DataFrame, out: str | Path) -> Path:
     """Train ``config`` on ``train_faces`` (its validation part split off by source grid when
-    known) into ``out``; a finished run is reused, an interrupted one resumed. Returns the checkpoint."""
-    from ..data import grouped_split
+    known; with too few grids none, and the final epoch is kept: :func:`fercore.data.selection_split`)
+    into ``out``; a finished run is reused, an interrupted one resumed. Returns the checkpoint."""
+    from ..data import selection_split
     from ..experiments import run_or_resume
 
-    inner_train, inner_val = grouped_split(train_faces.reset_index(drop=True), config.val_fraction, seed=config.seed)
+    inner_train, inner_val, _ = selection_split(train_faces.reset_index(drop=True), config.val_fraction, seed=config.seed)
     run_dir = run_or_resume(config, Path(out), (inner_train, inner_val, None))
     return run_dir / "checkpoint.pt"
 
@@ -165,6 +166,14 @@ def load_regimes(spec: ModelSpec, output_dir: str | Path, regimes: tuple[str, ..
             log.warning("%s, %s: %s not found (RQ2 trains it into this run folder; run notebook 02 first)",
                         spec.name, regime, checkpoint)
     return found, missing
+
+
+def selection(checkpoint: str | Path) -> str:
+    """How the run that wrote ``checkpoint`` chose its weights (``metrics.json``'s ``selection``)."""
+    import json
+
+    metrics = json.loads((Path(checkpoint).parent / "metrics.json").read_text())
+    return metrics.get("selection", "best validation epoch")
 
 
 def training_log(checkpoint: str | Path) -> pd.DataFrame:

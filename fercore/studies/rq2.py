@@ -93,6 +93,7 @@ class FoldScore:
     n_test: int
     accuracy: float
     macro_f1: float
+    selection: str = ""  # how the fold's run chose its weights (none: too few grids for an inner split)
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ def cross_validate(spec: ModelSpec, real: Classifier, recipe: Recipe, train_face
     config = train_config(spec, real, SYNTHETIC_ONLY, recipe, seed=seed, workers=workers, device=device, progress=progress)
     config = replace(config, experiment=f"{slug(spec.name)}-synthetic-only-cv")
     table = run_cv(config, k, samples=train_faces.reset_index(drop=True), out=out)
-    folds = tuple(FoldScore(int(r.fold), int(r.n_train), int(r.n_val), int(r.n_test), float(r.accuracy), float(r.macro_f1))
-                  for r in table.itertuples())
+    folds = tuple(FoldScore(int(r.fold), int(r.n_train), int(r.n_val), int(r.n_test), float(r.accuracy), float(r.macro_f1),
+                            str(r.selection)) for r in table.itertuples())
     sd = (lambda column: float(table[column].std(ddof=1)) if k > 1 else 0.0)
     return CrossValidation(spec.name, k, "source" if "source" in train_faces.columns else None, folds,
                            float(table["accuracy"].mean()), sd("accuracy"), float(table["macro_f1"].mean()), sd("macro_f1"))
@@ -147,6 +148,10 @@ def findings(finetuned: list[ModelChange], synthetic_only: Scores, cv: list[Cros
         out.append(f"{result.model} trained on synthetic faces only: {pct(result.accuracy_mean)} ± {pct(result.accuracy_sd)} "
                    f"accuracy over {result.k} folds grouped by {result.grouped_by or 'image'} (held-out synthetic faces); "
                    f"on the real sets {on_real}.")
+        unselected = sum(f.selection.startswith("none") for f in result.folds)
+        if unselected:
+            out.append(f"{unselected} of {result.k} folds of {result.model} had too few grids for an inner validation split: "
+                       "they trained their fixed epochs and kept the final one (no selection).")
     return out
 
 
