@@ -184,11 +184,17 @@ def test_demo_suite_runs_every_chapter_with_figures(demo_suite):
     assert "ECE" in " ".join(rq1["findings"])
     summary = pd.read_csv(run_dir / "rq1" / "tables" / "summary.csv")  # both demo models on every test set
     assert sorted(zip(summary["model"], summary["test set"], strict=True)) == sorted(
-        (m, s) for m in ("resnet10t", "tiny-enet") for s in ("demo-real", "synthetic"))
-    regimes = {(m, r) for m in ("resnet10t", "tiny-enet") for r in ("trained on real", "fine-tuned on synthetic", "trained on synthetic only")}
-    for chapter, table in (("rq3", "regions"), ("rq4", "domain_gap")):  # three regimes per model
+        (m, s) for m in ("resnet10t", "tiny-enet") for s in ("demo-real", "synthetic", "synthetic matched to demo-real"))
+    compared = pd.read_csv(run_dir / "rq1" / "tables" / "real_vs_synthetic.csv")
+    assert len(compared) == 4 and set(compared["synthetic faces"]) == {"raw", "matched"}
+    regimes = {(m, r, a) for m in ("resnet10t", "tiny-enet") for r in ("trained on real", "fine-tuned on synthetic", "trained on synthetic only")
+               for a in ("raw", "matched")}
+    for chapter, table in (("rq3", "regions"), ("rq4", "domain_gap")):  # three regimes per model, both arms
         rows = pd.read_csv(run_dir / chapter / "tables" / f"{table}.csv")
-        assert set(zip(rows["model"], rows["regime"], strict=True)) == regimes
+        assert set(zip(rows["model"], rows["regime"], rows["synthetic faces"], strict=True)) == regimes
+    probe = pd.read_csv(run_dir / "rq4" / "tables" / "domain_gap.csv")
+    assert (probe["AUC 95% low"] <= probe["domain AUC"]).all() and (probe["domain AUC"] <= probe["AUC 95% high"]).all()
+    assert (probe["grids"] < probe["n synthetic"]).all()  # the synthetic faces are clustered by grid
     glued = json.loads((run_dir / "rq1" / "chapter.json").read_text())["numbers"]["glued"]
     assert glued["rq1_models"] == "resnet10t, tiny-enet"
 

@@ -84,6 +84,7 @@ def domain_comparisons(scores: Scores, real_sets: list[str], *, seed: int = 0) -
 
 COMPARISON_TITLES = {"model": "model", "real_set": "real set", "arm": "synthetic faces", "classes": "classes",
                      "n_real": "n real", "n_synthetic": "n synthetic", "groups_synthetic": "grids",
+                     "accuracy_real": "acc. real", "accuracy_synthetic": "acc. synthetic",
                      "balanced_real": "bal. acc. real", "balanced_synthetic": "bal. acc. synthetic",
                      "difference": "real - synthetic", "low": "95% low", "high": "95% high", "p_value": "p"}
 
