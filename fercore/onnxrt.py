@@ -7,9 +7,9 @@ as :class:`fercore.images.Preprocess`) and two outputs, ``logits`` (N x C) and `
 (N x D, what the classifier layer receives), so one run gives both, as the PyTorch pass does.
 
 An export is found by the SHA-256 of its key (weights digest, image size, outputs, opset, export
-format version). Its sidecar JSON holds the key, the SHA-256 of the ``.onnx`` bytes and the
-parity measured on its first batch; an export whose sidecar is missing, names another key, a
-different file hash or a failed parity is never used: it is exported again.
+format, torch and onnxruntime versions). Its sidecar JSON holds the key, the SHA-256 of the
+``.onnx`` bytes and the parity measured on its first batch; an export whose sidecar is missing,
+names another key, a different file hash or a failed parity is never used: it is exported again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +89,16 @@ class ExportKey:
     outputs: tuple[str, ...] = OUTPUTS
     opset: int = 18
     format: int = EXPORT_FORMAT
+    versions: str = field(default_factory=lambda: _versions())  # an upgrade of either exports and checks again
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _versions() -> str:
+    import onnxruntime
+
+    return f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
 
 
 class LogitsAndFeatures(nn.Module):
