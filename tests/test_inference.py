@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import pattern_image
 
 from fercore import embeddings, experiments, inference, studies
 from fercore.data import discover
@@ -20,23 +19,6 @@ from fercore.inference import Inference, InferenceCache, infer
 from fercore.labels import CLASSES
 from fercore.models import Classifier, create_model, features, load_model, save_model
 from fercore.predict import predict
-
-
-@pytest.fixture
-def tiny_model() -> Classifier:
-    torch.manual_seed(0)
-    return Classifier.wrap(create_model("test_efficientnet").eval(), image_size=32)
-
-
-@pytest.fixture
-def images(tmp_path) -> list[str]:
-    paths = []
-    for i in range(5):
-        path = tmp_path / "img" / f"{i}.png"
-        path.parent.mkdir(exist_ok=True)
-        pattern_image(40, 36, seed=i).save(path)
-        paths.append(str(path))
-    return paths
 
 
 def count_forwards(net: torch.nn.Module) -> list[int]:
