@@ -64,7 +64,9 @@ def bare_rates(model: Classifier, batch: int, rounds: int, device: torch.device,
     modes: dict[str, Callable[[], object]] = {"torch_forward": forward}
     if device.type == "cpu" and onnxrt.available():
         runner = onnxrt.OrtRunner(model.net, size, "bench", tmp / f"bare-{size}", threads=threads)
+        start = time.perf_counter()
         runner.prepare(x, TorchRunner(model.net, device))
+        print(f"export and check ({size} px): {time.perf_counter() - start:.1f} s")
         modes["ort_run"] = lambda: runner(x)
     for fn in modes.values():  # warm-up
         fn()
