@@ -1,18 +1,30 @@
-"""Prediction throughput (decode + preprocess + model) against the model's pure forward pass.
+"""Prediction throughput per backend and mode, as ratios to PyTorch's bare forward pass.
 
-    .venv/bin/python benchmarks/bench_predict.py [--images 192] [--batch 32] [--device auto]
+    .venv/bin/python benchmarks/bench_predict.py [--models b0:224 b2:260] [--images 192] [--batch 32]
+                                                 [--rounds 8] [--predict-rounds 3] [--threads N] [--device auto]
 
-Writes N JPEG faces (48x48 greyscale, like FER2013) to a temporary folder, then times
-``fercore.predict.predict`` (one ``fercore.inference.infer`` pass, no cache) on them and the bare forward pass on ready tensors at the same
-batch size and thread count. On CUDA it uses bf16 autocast and channels_last (as predict
-does). Last line: ``RESULT predict_img_per_s=<x> forward_img_per_s=<y> ratio=<x/y>``.
+For each model (random weights: speed does not depend on them) at its size, on one batch of
+ready tensors: PyTorch's bare forward (eager, channels_last, ``inference_mode``; bf16 autocast on
+CUDA) and, on CPU, ONNX Runtime's bare run of the same network's export, alternating batch by
+batch for ``--rounds`` rounds (best and median). Then ``fercore.predict.predict`` end to end
+(decode, preprocess, model, table; no result cache) over N JPEG faces (48x48 grey, like FER2013)
+with each backend, alternating, best of ``--predict-rounds``. Exports go to a temporary
+``FERCORE_CACHE``; the export itself and its parity check happen in a warm-up, outside the timing.
+
+Measure on a quiet machine (on a busy one PyTorch slows more than ONNX Runtime and the ratio
+flatters). The last line is one RESULT with a field per model, backend and mode: ``<model>_<mode>``
+in img/s, ``<model>_<mode>_x`` as a ratio to ``<model>_torch_forward`` (best against best), and
+the 1-minute load average before and after (``load_before``, ``load_after``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,57 +34,119 @@ from PIL import Image
 
 from fercore.models import Classifier, create_model
 from fercore.predict import predict
-from fercore.runtime import default_workers, pick_device
+from fercore.runtime import cpu_cores, default_workers, pick_device
+
+ARCHS = {"b0": "tf_efficientnet_b0", "b2": "tf_efficientnet_b2"}
+
+
+def timed(fn: Callable[[], object], sync: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def bare_rates(model: Classifier, batch: int, rounds: int, device: torch.device, threads: int, tmp: Path) -> dict[str, list[float]]:
+    """img/s per round: PyTorch's forward and (on CPU) ONNX Runtime's run, alternating."""
+    from fercore import onnxrt
+    from fercore.inference import TorchRunner
+
+    size = model.image_size
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+    net = TorchRunner(model.net, device).net
+    x_dev = x.to(device).contiguous(memory_format=torch.channels_last)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def forward() -> None:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            net(x_dev)
+
+    modes: dict[str, Callable[[], object]] = {"torch_forward": forward}
+    if device.type == "cpu" and onnxrt.available():
+        runner = onnxrt.OrtRunner(model.net, size, "bench", tmp / f"bare-{size}", threads=threads)
+        start = time.perf_counter()
+        runner.prepare(x, TorchRunner(model.net, device))
+        print(f"export and check ({size} px): {time.perf_counter() - start:.1f} s")
+        modes["ort_run"] = lambda: runner(x)
+    for fn in modes.values():  # warm-up
+        fn()
+    rates: dict[str, list[float]] = {name: [] for name in modes}
+    for _ in range(rounds):
+        for name, fn in modes.items():
+            rates[name].append(batch / timed(fn, sync))
+    return rates
+
+
+def predict_rates(model: Classifier, samples: pd.DataFrame, batch: int, rounds: int, device: torch.device, threads: int,
+                  workers: int) -> dict[str, list[float]]:
+    """img/s per round of ``predict`` over ``samples`` with each backend, alternating."""
+    from fercore import onnxrt
+
+    backends = ["torch"] + (["onnxruntime"] if device.type == "cpu" and onnxrt.available() else [])
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    runs = {b: (lambda b=b, s=samples: predict(model, s, batch_size=batch, workers=workers, device=device, progress=False,
+                                               backend=b, threads=threads)) for b in backends}
+    for b in backends:  # warm-up; the export and its check happen here
+        predict(model, samples.head(batch), batch_size=batch, workers=workers, device=device, progress=False, backend=b,
+                threads=threads)
+    rates: dict[str, list[float]] = {f"predict_{'ort' if b == 'onnxruntime' else b}": [] for b in backends}
+    for _ in range(rounds):
+        for b, fn in runs.items():
+            rates[f"predict_{'ort' if b == 'onnxruntime' else b}"].append(len(samples) / timed(fn, sync))
+    return rates
+
+
+def write_faces(folder: Path, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        path = folder / f"{i:05d}.jpg"
+        Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8), mode="L").save(path, quality=90)
+        paths.append(str(path))
+    return pd.DataFrame({"path": paths})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="tf_efficientnet_b0")
-    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--models", nargs="+", default=["b0:224", "b2:260"], metavar="ARCH:SIZE",
+                        help="b0 / b2 or a timm name, with the input size (default b0:224 b2:260)")
     parser.add_argument("--images", type=int, default=192)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=8, help="alternating batches for the bare modes")
+    parser.add_argument("--predict-rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: fercore's choice)")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads, both backends (default: the cores)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or cpu_cores()
+    torch.set_num_threads(threads)
     workers = args.workers if args.workers is not None else default_workers()
     device = pick_device(args.device)
-    model = Classifier.wrap(create_model(args.arch).eval(), image_size=args.image_size)
-    rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i in range(args.images):
-            path = Path(tmp) / f"{i:05d}.jpg"
-            Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8), mode="L").save(path, quality=90)
-            paths.append(str(path))
-        samples = pd.DataFrame({"path": paths})
-        predict(model, samples.head(args.batch), batch_size=args.batch, workers=workers, device=device, progress=False)  # warm-up
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        predict(model, samples, batch_size=args.batch, workers=workers, device=device, progress=False)
-        predict_rate = args.images / (time.perf_counter() - start)
-
-    x = torch.randn(args.batch, 3, args.image_size, args.image_size, device=device).contiguous(memory_format=torch.channels_last)
-    net = model.net.to(device).to(memory_format=torch.channels_last)
-    batches = max(1, args.images // args.batch)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        net(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(batches):
-            net(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        forward_rate = batches * args.batch / (time.perf_counter() - start)
-    print(f"device {device}, {args.arch} at {args.image_size} px, batch {args.batch}, {torch.get_num_threads()} threads, "
-          f"{workers} loader workers, {args.images} JPEG images")
-    print(f"predict (decode + preprocess + model): {predict_rate:8.1f} img/s")
-    print(f"forward only:                          {forward_rate:8.1f} img/s")
-    print(f"RESULT predict_img_per_s={predict_rate:.1f} forward_img_per_s={forward_rate:.1f} ratio={predict_rate / forward_rate:.3f}")
+    load_before = os.getloadavg()[0]
+    fields: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        os.environ["FERCORE_CACHE"] = str(tmp / "cache")  # the exports of this run only
+        (tmp / "faces").mkdir()
+        samples = write_faces(tmp / "faces", args.images)
+        print(f"device {device}, {threads} threads, {workers} loader workers, batch {args.batch}, {args.images} JPEG faces; "
+              f"load average {load_before:.2f} at the start")
+        for spec in args.models:
+            arch, size = spec.split(":")
+            tag = f"{arch}_{size}"
+            torch.manual_seed(0)
+            model = Classifier.wrap(create_model(ARCHS.get(arch, arch)).eval(), image_size=int(size))
+            rates = bare_rates(model, args.batch, args.rounds, device, threads, tmp)
+            rates |= predict_rates(model, samples, args.batch, args.predict_rounds, device, threads, workers)
+            base = max(rates["torch_forward"])
+            for mode, values in rates.items():
+                fields[f"{tag}_{mode}"] = max(values)
+                if mode != "torch_forward":
+                    fields[f"{tag}_{mode}_x"] = max(values) / base
+                print(f"{tag:>8} {mode:<14} best {max(values):7.1f} img/s  median {statistics.median(values):7.1f}  "
+                      f"x{max(values) / base:5.2f} of the PyTorch forward")
+    fields["load_before"], fields["load_after"] = load_before, os.getloadavg()[0]
+    print("RESULT " + " ".join(f"{k}={v:.3f}" if k.endswith("_x") else f"{k}={v:.2f}" for k, v in fields.items()))
 
 
 if __name__ == "__main__":

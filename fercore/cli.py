@@ -165,7 +165,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     classes = class_set(args.classes, within=model.trained_classes)
     preds = predict(model, collect_images(args.inputs), classes=classes, batch_size=args.batch_size, workers=args.workers,
-                    device=args.device, progress=not args.quiet)
+                    device=args.device, progress=not args.quiet, backend=args.backend, threads=args.threads)
     write_predictions(preds, args.out, logits=args.logits)
     failed = int((preds["error"] != "").sum())
     print(f"{len(preds)} images -> {args.out}" + (f" ({failed} unreadable: see the 'error' column)" if failed else ""))
@@ -181,7 +181,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, classes=args.classes,
                               calibrate_on=args.calibrate_on, keep_duplicates=args.keep_duplicates, train_root=args.train_root,
-                              workers=args.workers, batch_size=args.batch_size, progress=not args.quiet)
+                              workers=args.workers, batch_size=args.batch_size, progress=not args.quiet, backend=args.backend,
+                              threads=args.threads)
     dup = metrics["duplicates"]
     if "dropped_total" in dup:
         from .dedup import DuplicateReport
@@ -238,6 +239,10 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=None, help="loader processes (default: 0 on <= 2 cores, else up to 4)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                        help="how the network runs: auto (ONNX Runtime on CPU, measured faster; PyTorch on CUDA / MPS), "
+                        "torch, or onnxruntime (CPU; exported once per weights and size, checked against PyTorch)")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the cores this process may use)")
     parser.add_argument("--trust", action="store_true", help="allow unpickling the checkpoint (trusted files only)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 

@@ -73,6 +73,8 @@ def evaluate_folder(
     workers: int | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    backend: str = "auto",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Predict a split, write predictions.csv, metrics.json and figures/ under ``out`` (a new folder).
 
@@ -82,7 +84,7 @@ def evaluate_folder(
     duplicated with another label are dropped first, unless ``keep_duplicates``; metrics.json
     says how many under ``"duplicates"``. ``calibrate_on`` names a validation split on which a
     temperature is fitted; metrics.json then reports the test calibration before and after
-    scaling (predictions stay unscaled).
+    scaling (predictions stay unscaled). ``backend`` / ``threads``: see :func:`fercore.inference.infer`.
     """
     from . import plots
     from .dedup import drop_test_duplicates
@@ -100,7 +102,8 @@ def evaluate_folder(
         log.info("%s", report.line())
         duplicates = report.to_json()
     samples = within_classes(samples, scored_classes)
-    preds = predict(model, samples, classes=scored_classes, workers=workers, batch_size=batch_size, progress=progress)
+    run = {"workers": workers, "batch_size": batch_size, "progress": progress, "backend": backend, "threads": threads}
+    preds = predict(model, samples, classes=scored_classes, **run)
     write_predictions(preds, out / "predictions.csv")
     scored = preds[preds["error"] == ""]
     metrics = evaluate_predictions(scored, classes=scored_classes)
@@ -123,18 +126,17 @@ def evaluate_folder(
         titles = [f"true {t}\npred {p} ({c:.2f})" for t, p, c in zip(errors["label"], errors["pred"], errors["confidence"], strict=True)]
         plots.gallery(images, titles, figures / "confident_errors")
     if calibrate_on:
-        metrics["temperature_scaling"] = _temperature_report(model, data_root, calibrate_on, scored, scored_classes, workers,
-                                                             batch_size, progress)
+        metrics["temperature_scaling"] = _temperature_report(model, data_root, calibrate_on, scored, scored_classes, run)
         write_json(out / "metrics.json", metrics)
     return metrics
 
 
-def _temperature_report(model, data_root, split, scored, classes, workers, batch_size, progress) -> dict[str, Any]:
-    """Fit T on ``split`` (validation), report test ECE before and after dividing logits by T."""
+def _temperature_report(model, data_root, split, scored, classes, run: dict[str, Any]) -> dict[str, Any]:
+    """Fit T on ``split`` (validation), report test ECE before and after dividing logits by T;
+    ``run``: the keyword options of :func:`fercore.predict.predict`."""
     from .metrics import ece_mce, fit_temperature, restricted_logits, softmax
 
-    val = predict(model, within_classes(discover(data_root, [split]), classes), classes=classes, workers=workers,
-                  batch_size=batch_size, progress=progress)
+    val = predict(model, within_classes(discover(data_root, [split]), classes), classes=classes, **run)
     temperature = fit_temperature(*restricted_logits(val, classes))
     test_logits, y_test = restricted_logits(scored, classes)
     return {"fitted_on": split, "temperature": temperature,

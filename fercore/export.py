@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +35,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, opset: int = 18, che
     classifier = load_model(checkpoint)
     model, size = classifier.net.eval(), classifier.image_size
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        program = torch.onnx.export(model, (example,), dynamo=True, input_names=["image"], output_names=["logits"],
-                                    dynamic_shapes=({0: batch},), opset_version=opset, external_data=False)
-        program.save(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    export_module(model, example, out, ("logits",), opset=opset)
     report: dict[str, Any] = {"path": str(out), "image_size": size, "opset": opset, "parity": None}
     if check:
         try:
@@ -62,3 +53,38 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, opset: int = 18, che
         if diff > 1e-3:
             raise RuntimeError(f"ONNX outputs differ from PyTorch by {diff:.2e} (> 1e-3); the export is not trustworthy")
     return report
+
+
+def export_module(module: torch.nn.Module, example: torch.Tensor, out: str | Path, output_names: Sequence[str], *,
+                  opset: int = 18) -> Path:
+    """Export ``module`` (input ``image``, batch axis dynamic) to ``out`` atomically (written beside
+    it, then renamed: a crash leaves no partial file)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        with _quiet_exporter():
+            program = torch.onnx.export(module, (example,), dynamo=True, input_names=["image"], output_names=list(output_names),
+                                        dynamic_shapes=({0: batch},), opset_version=opset, external_data=False, verbose=False)
+        program.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter's optimiser logs every pass at INFO; keep them at WARNING during an export."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

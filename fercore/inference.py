@@ -8,7 +8,11 @@ right / wrong, cross-validation, the gender study and the thesis studies) goes t
 * the weights (SHA-256 of the state dict's bytes, so a model changed in memory is a new key);
 * the images (SHA-256 of their paths, sizes and modification times, in order);
 * the image size, the preprocessing (PIL resize + ImageNet normalisation), a named
-  ``transform`` applied to each image first (none by default) and the backend (torch).
+  ``transform`` applied to each image first (none by default) and the backend.
+
+The backend is ``torch`` (PyTorch eager) or ``onnxruntime`` (:mod:`fercore.onnxrt`: the network
+exported once per weights and size, checked against PyTorch on the first batch, then reused);
+``auto`` takes ONNX Runtime on CPU (measured faster, see the README) and PyTorch on CUDA / MPS.
 
 A cache is not an output: a different key is a different file, and a damaged file is redone.
 The caller's model is never moved or changed: the pass runs on a copy on the chosen device.
@@ -28,8 +32,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +45,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from . import labels
+from . import labels, onnxrt
 from .fileio import atomic_open, write_json
 from .images import Preprocess, load_rgb
 from .labels import CLASSES
@@ -188,9 +192,14 @@ def watch_forward_passes(net: nn.Module, label: str) -> None:
         return
 
     def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-        _audit({"event": "forward", "model": label, "kind": _pass_kind.get(), "batch": int(inputs[0].shape[0])})
+        _audit_forward(label, int(inputs[0].shape[0]))
 
     net.register_forward_hook(hook)
+    net.fercore_audit_label = label  # runs of its ONNX export are logged under the same label
+
+
+def _audit_forward(label: str, batch: int) -> None:
+    _audit({"event": "forward", "model": label, "kind": _pass_kind.get(), "batch": batch})
 
 
 def read_audit(path: str | Path) -> pd.DataFrame:
@@ -234,6 +243,30 @@ def logits_and_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, 
     return logits, captured[0].flatten(1)
 
 
+class TorchRunner:
+    """PyTorch eager on ``device`` (a channels_last copy of the network; bf16 autocast on CUDA)."""
+
+    backend = "torch"
+
+    def __init__(self, net: nn.Module, device: torch.device):
+        self.net = copy.deepcopy(net).to(device).eval().to(memory_format=torch.channels_last)  # the caller's model stays as it is
+        self.device = device
+
+    def __call__(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            logits, feats = logits_and_features(self.net, x)
+        return logits.float().cpu().numpy(), feats.float().cpu().numpy()
+
+
+def export_dir(cache_dir: str | Path | None) -> Path:
+    """Where ONNX exports are kept: ``<cache_dir>/onnx`` beside a run's inference results, else
+    ``$FERCORE_CACHE/onnx`` (default ``~/.cache/fercore/onnx``)."""
+    from .dedup import cache_dir as user_cache
+
+    return (Path(cache_dir) if cache_dir is not None else user_cache()) / "onnx"
+
+
 def _paths(samples: pd.DataFrame | Sequence[str | Path]) -> list[str]:
     if isinstance(samples, pd.DataFrame):
         return samples["path"].astype(str).tolist()
@@ -275,12 +308,19 @@ def infer(
     device: str | torch.device = "auto",
     progress: bool = True,
     cache_dir: str | Path | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
 ) -> Inference:
     """Logits and features of ``model`` on the images of ``samples`` (a table with ``path`` or a
-    list of paths), in their order; from ``cache_dir`` when the same key was computed before."""
+    list of paths), in their order; from ``cache_dir`` when the same key was computed before.
+
+    ``backend``: ``auto`` (ONNX Runtime on CPU when installed, PyTorch elsewhere), ``torch`` or
+    ``onnxruntime``; ``threads``: intra-op threads (default: the cores this process may use)."""
     paths = _paths(samples)
+    device = pick_device(device)
+    chosen = _choose_backend(model, backend, device)
     key = InferenceKey(weights_digest(model.net), images_digest(paths), int(model.image_size),
-                       transform=getattr(transform, "name", "none") if transform is not None else "none")
+                       transform=getattr(transform, "name", "none") if transform is not None else "none", backend=chosen)
     trained = tuple(model.trained_classes)
     label = model.facts.weights or model.arch
     cache_file = _cache_file(Path(cache_dir), key) if cache_dir is not None else None
@@ -292,33 +332,85 @@ def infer(
             return found
     _audit({"event": "infer", "model": label, "digest": key.digest(), "images": len(paths), "cached": False,
             "transform": key.transform})
-    result = _run(model, paths, key, trained, transform=transform, batch_size=batch_size, workers=workers,
-                  device=pick_device(device), progress=progress)
-    if cache_file is not None:
-        _store(cache_file, result)
+    with _torch_threads(threads if chosen == "torch" and device.type == "cpu" else None):
+        result = _run(model, paths, key, trained, transform=transform, batch_size=batch_size, workers=workers,
+                      device=device, progress=progress, runner=_runner(model, key, device, threads, cache_dir, backend))
+    if cache_dir is not None:
+        _store(_cache_file(Path(cache_dir), result.key), result)
     return result
 
 
+def _choose_backend(model: Classifier, backend: str, device: torch.device) -> str:
+    chosen = onnxrt.resolve_backend(backend, device)
+    if chosen == "onnxruntime" and not onnxrt.exportable(model.net):
+        if backend == "onnxruntime":
+            raise ValueError(f"{type(model.net).__name__} cannot be exported for onnxruntime (not a timm classifier); use backend torch")
+        return "torch"
+    return chosen
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's intra-op threads set to ``threads`` inside the block (unchanged when None)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+Runner = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
+
+
+def _runner(model: Classifier, key: InferenceKey, device: torch.device, threads: int | None, cache_dir: str | Path | None,
+            asked: str) -> Callable[[torch.Tensor], Runner]:
+    """A function of the first batch that returns the runner for the pass: PyTorch, or the ONNX
+    export checked against PyTorch on that batch. Under ``auto`` an export that fails the check is
+    logged and the pass runs on PyTorch."""
+
+    def start(first: torch.Tensor) -> Runner:
+        if key.backend == "torch":
+            return TorchRunner(model.net, device)
+        runner = onnxrt.OrtRunner(model.net, model.image_size, key.weights, export_dir(cache_dir), threads=threads)
+        try:
+            with pass_kind("onnx-parity"):
+                runner.prepare(first, lambda x: TorchRunner(model.net, device)(x))
+        except onnxrt.OnnxParityError as err:
+            if asked == "onnxruntime":
+                raise
+            log.warning("%s; this pass runs on PyTorch", err)
+            return TorchRunner(model.net, device)
+        return runner
+
+    return start
+
+
 def _run(model: Classifier, paths: list[str], key: InferenceKey, trained: tuple[str, ...], *, transform: ImageTransform | None,
-         batch_size: int, workers: int | None, device: torch.device, progress: bool) -> Inference:
+         batch_size: int, workers: int | None, device: torch.device, progress: bool,
+         runner: Callable[[torch.Tensor], Runner]) -> Inference:
     preprocess = Preprocess(model.image_size)
     loader = DataLoader(_Images(paths, preprocess, transform), batch_size=batch_size,
                         num_workers=default_workers() if workers is None else workers, pin_memory=device.type == "cuda")
-    net = copy.deepcopy(model.net).to(device).eval().to(memory_format=torch.channels_last)  # the caller's model stays as it is
+    label = getattr(model.net, "fercore_audit_label", None)
+    run: Runner | None = None
     logits_all = np.full((len(paths), len(CLASSES)), np.nan, dtype=np.float32)
     feats_all: np.ndarray | None = None
     errors = [""] * len(paths)
-    with torch.inference_mode(), pass_kind("inference"):
+    with pass_kind("inference"):
         for x, index, err in tqdm(loader, desc="inference", unit="batch", disable=not progress):
             # uint8 crosses process and device boundaries; normalisation runs on the device
-            x = preprocess.normalize(x.to(device, non_blocking=True)).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits, feats = logits_and_features(net, x)
+            x = preprocess.normalize(x.to(device, non_blocking=True))
+            run = run or runner(x)
+            logits, feats = run(x)
+            if label is not None and not isinstance(run, TorchRunner):
+                _audit_forward(label, len(x))  # PyTorch passes are logged by the network's own hook
             if feats_all is None:
                 feats_all = np.full((len(paths), feats.shape[1]), np.nan, dtype=np.float32)
             rows = index.numpy()
-            logits_all[rows, : logits.shape[1]] = logits.float().cpu().numpy()
-            feats_all[rows] = feats.float().cpu().numpy()
+            logits_all[rows, : logits.shape[1]] = logits
+            feats_all[rows] = feats
             for i, message in zip(index.tolist(), err, strict=True):
                 errors[i] = message
     if feats_all is None:
@@ -328,7 +420,8 @@ def _run(model: Classifier, paths: list[str], key: InferenceKey, trained: tuple[
     feats_all[failed] = np.nan
     if failed.any():
         log.warning("%d of %d images could not be read (see the 'error' column)", int(failed.sum()), len(paths))
-    return Inference(paths, logits_all, feats_all, errors, key, trained)
+    used = getattr(run, "backend", key.backend)  # PyTorch when an export failed its check under auto
+    return Inference(paths, logits_all, feats_all, errors, replace(key, backend=used), trained)
 
 
 @dataclass
@@ -341,7 +434,10 @@ class InferenceCache:
     device: str = "auto"
     progress: bool = True
     transform: ImageTransform | None = field(default=None)
+    backend: str = "auto"
+    threads: int | None = None
 
     def __call__(self, model: Classifier, samples: pd.DataFrame | Sequence[str | Path]) -> Inference:
         return infer(model, samples, transform=self.transform, batch_size=self.batch_size, workers=self.workers,
-                     device=self.device, progress=self.progress, cache_dir=self.cache_dir)
+                     device=self.device, progress=self.progress, cache_dir=self.cache_dir, backend=self.backend,
+                     threads=self.threads)

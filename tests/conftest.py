@@ -46,6 +46,27 @@ def pattern_image(width: int = 120, height: int = 90, seed: int = 0) -> Image.Im
 
 
 @pytest.fixture
+def tiny_model():
+    """An untrained 0.1 M-parameter timm EfficientNet (``test_efficientnet``) fed 32 px, in eval mode."""
+    from fercore.models import Classifier, create_model
+
+    torch.manual_seed(0)
+    return Classifier.wrap(create_model("test_efficientnet").eval(), image_size=32)
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[str]:
+    """Five small, distinct RGB PNGs (40 x 36)."""
+    paths = []
+    for i in range(5):
+        path = tmp_path / "img" / f"{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        pattern_image(40, 36, seed=i).save(path)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     """root/{train,test}/{angry,happy,sad}/ with 4 + 2 small PNGs per class (distinct pixels)."""
     root = tmp_path / "tiny"

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import pattern_image
 
 from fercore import embeddings, experiments, inference, studies
 from fercore.data import discover
@@ -20,23 +19,6 @@ from fercore.inference import Inference, InferenceCache, infer
 from fercore.labels import CLASSES
 from fercore.models import Classifier, create_model, features, load_model, save_model
 from fercore.predict import predict
-
-
-@pytest.fixture
-def tiny_model() -> Classifier:
-    torch.manual_seed(0)
-    return Classifier.wrap(create_model("test_efficientnet").eval(), image_size=32)
-
-
-@pytest.fixture
-def images(tmp_path) -> list[str]:
-    paths = []
-    for i in range(5):
-        path = tmp_path / "img" / f"{i}.png"
-        path.parent.mkdir(exist_ok=True)
-        pattern_image(40, 36, seed=i).save(path)
-        paths.append(str(path))
-    return paths
 
 
 def count_forwards(net: torch.nn.Module) -> list[int]:
@@ -60,15 +42,16 @@ def test_one_pass_gives_the_logits_and_the_features_of_the_network(arch, images)
 
 
 def test_the_cache_answers_the_same_key_and_only_that(tiny_model, images, tmp_path):
+    """PyTorch forward passes are counted here; test_onnxrt.py checks the ONNX Runtime backend's key and export."""
     cache = tmp_path / "cache"
     calls = count_forwards(tiny_model.net)
-    first = infer(tiny_model, images, workers=0, progress=False, cache_dir=cache)
+    first = infer(tiny_model, images, workers=0, progress=False, cache_dir=cache, backend="torch")
     assert len(calls) == 1 and not first.cached and len(list(cache.glob("*.npz"))) == 1
-    again = infer(tiny_model, images, workers=0, progress=False, cache_dir=cache)
+    again = infer(tiny_model, images, workers=0, progress=False, cache_dir=cache, backend="torch")
     assert len(calls) == 1 and again.cached  # no forward pass
     assert np.array_equal(again.logits, first.logits) and np.array_equal(again.features, first.features)
     # every part of the key: the size, a transform, the images, the weights
-    infer(tiny_model.with_image_size(40), images, workers=0, progress=False, cache_dir=cache)
+    infer(tiny_model.with_image_size(40), images, workers=0, progress=False, cache_dir=cache, backend="torch")
 
     class Grey:
         name = "greyscale"
@@ -76,15 +59,15 @@ def test_the_cache_answers_the_same_key_and_only_that(tiny_model, images, tmp_pa
         def __call__(self, image):
             return image.convert("L").convert("RGB")
 
-    grey = infer(tiny_model, images, transform=Grey(), workers=0, progress=False, cache_dir=cache)
+    grey = infer(tiny_model, images, transform=Grey(), workers=0, progress=False, cache_dir=cache, backend="torch")
     assert not grey.cached and not np.allclose(grey.logits, first.logits)
-    infer(tiny_model, images[:4], workers=0, progress=False, cache_dir=cache)
+    infer(tiny_model, images[:4], workers=0, progress=False, cache_dir=cache, backend="torch")
     stamp = time.time() + 5
     os.utime(images[0], (stamp, stamp))  # the file changed (its modification time)
-    infer(tiny_model, images, workers=0, progress=False, cache_dir=cache)
+    infer(tiny_model, images, workers=0, progress=False, cache_dir=cache, backend="torch")
     with torch.no_grad():
         next(tiny_model.net.parameters()).add_(0.5)  # new weights in memory
-    changed = infer(tiny_model, images, workers=0, progress=False, cache_dir=cache)
+    changed = infer(tiny_model, images, workers=0, progress=False, cache_dir=cache, backend="torch")
     assert not changed.cached and not np.allclose(changed.logits, first.logits)
     assert len(calls) == 6 and len(list(cache.glob("*.npz"))) == 6  # six keys, each computed once
 
@@ -133,8 +116,8 @@ def test_the_audit_records_passes_and_forward_kinds(tiny_model, images, tmp_path
     audit = tmp_path / "audit.jsonl"
     monkeypatch.setenv(inference.AUDIT_ENV, str(audit))
     inference.watch_forward_passes(tiny_model.net, "tiny")
-    infer(tiny_model, images, workers=0, progress=False, cache_dir=tmp_path / "c")
-    infer(tiny_model, images, workers=0, progress=False, cache_dir=tmp_path / "c")
+    infer(tiny_model, images, workers=0, progress=False, cache_dir=tmp_path / "c", backend="torch")
+    infer(tiny_model, images, workers=0, progress=False, cache_dir=tmp_path / "c", backend="torch")
     with torch.no_grad():
         tiny_model.net(torch.zeros(2, 3, 32, 32))  # a pass outside inference
     log = inference.read_audit(audit)

@@ -102,15 +102,17 @@ def test_the_thesis_parameter_file_runs_with_two_models_and_two_real_sets(thesis
 @pytest.mark.slow
 def test_each_network_sees_each_image_set_once(thesis_run):
     """Counts :func:`fercore.inference.infer` calls and forward passes of every network the notebooks
-    load (forward hooks, via FERCORE_INFERENCE_AUDIT). Excluded by design and named here:
-    training's own passes (the networks ``train`` builds are not watched) and Grad-CAM's forward
-    and backward passes (kind ``grad-cam``)."""
+    load (forward hooks, via FERCORE_INFERENCE_AUDIT; runs of an ONNX export under the network's
+    label). Excluded by design and named here: training's own passes (the networks ``train``
+    builds are not watched), Grad-CAM's forward and backward passes (kind ``grad-cam``) and the
+    PyTorch check of a new ONNX export on its first batch (kind ``onnx-parity``)."""
     _, audit = thesis_run
     calls = audit[audit["event"] == "infer"]
     computed = calls[~calls["cached"].astype(bool)]
     assert computed.groupby(["model", "digest"]).size().eq(1).all()  # every (network, image set, size) once
     forwards = audit[audit["event"] == "forward"]
-    assert set(forwards["kind"]) <= {"inference", "grad-cam"}, forwards[~forwards["kind"].isin(["inference", "grad-cam"])]
+    kinds = ["inference", "grad-cam", "onnx-parity"]
+    assert set(forwards["kind"]) <= set(kinds), forwards[~forwards["kind"].isin(kinds)]
     inferred = forwards[forwards["kind"] == "inference"].groupby("model")["batch"].sum()
     expected = computed.groupby("model")["images"].sum()
     assert inferred.to_dict() == expected.to_dict()  # the network ran over exactly the computed passes' images
