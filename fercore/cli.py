@@ -156,14 +156,16 @@ def _cmd_gender_splits(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .fileio import check_output
+    from .labels import class_set
     from .models import load_model
     from .predict import collect_images, predict, write_predictions
 
-    from .labels import class_set
-
+    check_output(args.out, force=args.force)
+    images = collect_images(args.inputs)
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     classes = class_set(args.classes, within=model.trained_classes)
-    preds = predict(model, collect_images(args.inputs), classes=classes, batch_size=args.batch_size, workers=args.workers,
+    preds = predict(model, images, classes=classes, batch_size=args.batch_size, workers=args.workers,
                     device=args.device, progress=not args.quiet)
     write_predictions(preds, args.out, logits=args.logits)
     failed = int((preds["error"] != "").sum())
@@ -226,6 +228,32 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_at_least(low: int):
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is too small: give an integer >= {low}")
+        return value
+    return parse
+
+
+def _layout_arg(text: str) -> str:
+    """An argparse type: 'auto' or ROWSxCOLS, checked here (not in a worker process)."""
+    from .grids import parse_layout
+
+    if text == "auto":
+        return text
+    try:
+        rows, cols = parse_layout(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return f"{rows}x{cols}"
+
+
 def _add_config_options(parser: argparse.ArgumentParser, *, config_required: bool = True) -> None:
     parser.add_argument("--config", required=config_required, help="training config YAML (see configs/)")
     parser.add_argument("--data-root", help="dataset folder ROOT/<split>/<emotion>/ (overrides data_root)")
@@ -234,8 +262,8 @@ def _add_config_options(parser: argparse.ArgumentParser, *, config_required: boo
 
 
 def _add_inference_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=None, help="loader processes (default: 0 on <= 2 cores, else up to 4)")
+    parser.add_argument("--batch-size", type=_int_at_least(1), default=64)
+    parser.add_argument("--workers", type=_int_at_least(0), default=None, help="loader processes (default: 0 on <= 2 cores, else up to 4)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps")
     parser.add_argument("--trust", action="store_true", help="allow unpickling the checkpoint (trusted files only)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -248,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fercore {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug", action="store_true", help="show the full Python traceback of any error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("check-data", help="check a folder dataset ROOT/<split>/<emotion>/* for problems",
@@ -256,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "Prints a table and writes a JSON report. Nothing is modified.")
     p.add_argument("root", help="dataset folder holding <split>/<emotion>/ subfolders")
     p.add_argument("--out", help="JSON report path (default results/check-data/<name>.json)")
-    p.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
+    p.add_argument("--workers", type=_int_at_least(1), default=2, help="decoding processes (default 2)")
     p.add_argument("--strict", action="store_true", help="exit 1 when unreadable or truncated files are found")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_check_data)
@@ -322,19 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
                        "extract them with --detector none.")
     x.add_argument("raw_dir")
     x.add_argument("out_dir")
-    x.add_argument("--layout", default="6x6", help="ROWSxCOLS for a uniform split, or auto (the candidate layout that "
+    x.add_argument("--layout", default="6x6", type=_layout_arg, help="ROWSxCOLS for a uniform split, or auto (the candidate layout that "
                    "best explains the faces found on the grid)")
     x.add_argument("--layout-strategy", default="evidence", choices=["evidence", "cascade"],
                    help="auto layout: evidence (candidates from the expected split, gutters, seams, face clusters, "
                    "weighed by the faces found) or cascade (gutters, else seams, else face clusters: the older chooser)")
-    x.add_argument("--expected", default="6x6", help="layout the prompt asked for; auto reports differences")
+    x.add_argument("--expected", default="6x6", type=_layout_arg, help="layout the prompt asked for; auto reports differences")
     x.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar", "none"],
                    help="face detector that validates each cell: mtcnn (facenet-pytorch, installed by make venv), "
                    "haar (OpenCV's cascade; misses more tight or tilted faces) or none")
-    x.add_argument("--face-size", type=int, default=128)
+    x.add_argument("--face-size", type=_int_at_least(16), default=128)
     x.add_argument("--margin", type=float, default=0.25, help="crop margin around a detected face (share of its size)")
     x.add_argument("--min-blur", type=float, help="Laplacian-variance threshold (default 12)")
-    x.add_argument("--workers", type=int, default=2)
+    x.add_argument("--workers", type=_int_at_least(1), default=2)
     x.add_argument("--force", action="store_true", help="redo grids already extracted")
     x.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     x.set_defaults(func=_cmd_extract)
@@ -345,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "with their error instead of stopping the run.")
     pr.add_argument("checkpoint", help="checkpoint.pt written by fercore train")
     pr.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIRS")
-    pr.add_argument("--out", required=True, help="CSV to write")
+    pr.add_argument("--out", required=True, help="CSV to write (refused if it exists, unless --force)")
+    pr.add_argument("--force", action="store_true", help="replace --out if it exists")
     pr.add_argument("--logits", action="store_true", help="write raw logits instead of probabilities")
     pr.add_argument("--classes", nargs="+", metavar="CLASS",
                     help="predict among these classes only (names or folder aliases; default: the classes the model was trained on)")
@@ -411,8 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "the small demo set)")
     r.add_argument("--weights", help="start from a local weight file (with --arch; e.g. an HSEmotion or VGGFace2 file with --arch b0)")
     r.add_argument("--trust", action="store_true", help="allow unpickling --weights (HSEmotion checkpoints)")
-    r.add_argument("--epochs", type=int, default=20)
-    r.add_argument("--image-size", type=int, default=64)
+    r.add_argument("--epochs", type=_int_at_least(1), default=20)
+    r.add_argument("--image-size", type=_int_at_least(8), default=64)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--force-data", action="store_true", help="rewrite demo data made with other settings or an older version")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -420,7 +450,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expected(err: BaseException) -> bool:
+    """An error the user can fix (bad input, config, file, permission), not a bug in fercore: the
+    error classes fercore raises on purpose, file-system errors, and ValueErrors raised by
+    fercore's own checks (a ValueError from inside a library is a bug: fercore validates first)."""
+    import errno
+
+    from .config import ConfigError
+    from .data import DatasetLayoutError
+    from .grids import GridInputError
+    from .labels import UnknownLabelError
+    from .models import WeightsError
+    from .suite import SuiteError
+    from .train import TrainingDivergedError
+
+    if isinstance(err, (ConfigError, WeightsError, DatasetLayoutError, GridInputError, UnknownLabelError, SuiteError,
+                        TrainingDivergedError, FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
+                        NotADirectoryError)):
+        return True
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES):
+        return True
+    if isinstance(err, ValueError):
+        frame = err.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        return frame is not None and Path(frame.tb_frame.f_code.co_filename).resolve().parent.is_relative_to(Path(__file__).parent)
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Expected failures print one message (``fercore CMD: error: ...``) and
+    return 2; other exceptions are bugs and keep their traceback (always shown with ``--debug``)."""
     import matplotlib
 
     matplotlib.use("Agg")  # the command line writes figure files only
@@ -431,19 +491,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from .data import DatasetLayoutError
-    from .grids import GridInputError
-    from .labels import UnknownLabelError
-    from .models import WeightsError
-    from .suite import SuiteError
-    from .train import TrainingDivergedError
-
     if getattr(args, "func", None) is _cmd_train and not (args.config or args.resume):
         parser.error("train needs --config CFG (or --resume RUN_DIR)")
     try:
         return int(args.func(args) or 0)
-    except (WeightsError, DatasetLayoutError, GridInputError, UnknownLabelError, FileExistsError, FileNotFoundError, TrainingDivergedError,
-            SuiteError) as err:
+    except KeyboardInterrupt:
+        print(f"fercore {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug or not _expected(err):
+            raise
         print(f"fercore {args.command}: error: {err}", file=sys.stderr)
         return 2
 

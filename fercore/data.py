@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .images import Preprocess, is_image_file, load_rgb
-from .labels import CLASSES, UnknownLabelError, accepted_names, canonical_name, to_index
+from .labels import CLASSES, UnknownLabelError, accepted_names, canonical_gender, canonical_name, to_index
 from .runtime import default_workers, seed_worker
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,12 @@ def load_samples(path: str | Path) -> pd.DataFrame:
     Relative paths are taken relative to the CSV's folder; rows with ``kept`` false are dropped.
     """
     path = Path(path)
-    table = pd.read_csv(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sample table {path} does not exist")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a readable CSV sample table ({' '.join(str(err).split())})") from None
     if "path" not in table.columns:
         raise ValueError(f"{path} has no 'path' column (columns: {', '.join(table.columns)})")
     if "kept" in table.columns:
@@ -260,7 +265,10 @@ def load_samples(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path} needs an 'emotion' or 'label' column")
     table = table.assign(path=[str(p if Path(p).is_absolute() else path.parent / p) for p in table["path"]])
     if "gender" in table.columns:
-        table = table.assign(gender=table["gender"].astype(str).str.lower())
+        try:
+            table = table.assign(gender=[canonical_gender(g) for g in table["gender"].fillna("")])
+        except UnknownLabelError as err:
+            raise ValueError(f"{path}: {err}") from None
     return table.reset_index(drop=True)
 
 
@@ -269,6 +277,11 @@ def grouped_folds(samples: pd.DataFrame, k: int = 5, *, group: str = "source", s
     column exists (faces from one grid image are never on both sides), else plain stratified."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+    most = max_folds(samples, group=group)
+    if k > most:
+        unit = f"{most} source grids ('{group}')" if group in samples.columns else f"at most {most} images per class"
+        raise ValueError(f"{k} folds need at least {k} {'grids' if group in samples.columns else 'images in some class'}; "
+                         f"these {len(samples)} samples have {unit}: use k <= {most} or more data")
     labels = samples["label"].to_numpy()
     if group in samples.columns:
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -276,6 +289,14 @@ def grouped_folds(samples: pd.DataFrame, k: int = 5, *, group: str = "source", s
     else:
         folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(samples)), labels)
     return [(np.sort(train), np.sort(held)) for train, held in folds]
+
+
+def max_folds(samples: pd.DataFrame, *, group: str = "source") -> int:
+    """The most folds :func:`grouped_folds` can make: the number of groups (source grids) when
+    the column exists, else the size of the largest class (sklearn's stratified limit)."""
+    if group in samples.columns:
+        return int(samples[group].nunique())
+    return int(samples["label"].value_counts().max()) if len(samples) else 0
 
 
 def grouped_split(samples: pd.DataFrame, val_fraction: float, *, group: str = "source", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -321,6 +342,7 @@ def gender_training_sets(
     """
     if "gender" not in samples.columns:
         raise ValueError("gender splits need a 'gender' column (e.g. from the grid-extraction manifest)")
+    samples = samples.assign(gender=[canonical_gender(g) for g in samples["gender"]])
     by_gender = {g: samples[samples["gender"] == g] for g in genders}
     for g, part in by_gender.items():
         if part.empty:
@@ -340,6 +362,7 @@ def split_by_gender(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Test subsets: one table per gender plus ``all``."""
     if "gender" not in samples.columns:
         raise ValueError("samples have no 'gender' column")
+    samples = samples.assign(gender=[canonical_gender(g) for g in samples["gender"]])
     parts = {str(g): part.reset_index(drop=True) for g, part in samples.groupby("gender")}
     parts["all"] = samples.reset_index(drop=True)
     return parts

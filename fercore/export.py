@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .fileio import close_as_plain_file
 from .models import load_model
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, opset: int = 18, che
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
+    close_as_plain_file(fd)  # the umask's permissions, not mkstemp's 0600
     try:
         batch = torch.export.Dim("batch", min=1, max=4096)
         program = torch.onnx.export(model, (example,), dynamo=True, input_names=["image"], output_names=["logits"],
