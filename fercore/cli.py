@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,9 +17,18 @@ log = logging.getLogger("fercore")
 def _cmd_check_data(args: argparse.Namespace) -> int:
     from .datacheck import check_data, write_report
 
+    import hashlib
+
+    from .fileio import check_output
+
+    root = Path(args.root).resolve()
+    if args.out:  # a named report is never replaced silently; the default name is one per folder (name + path digest)
+        out = check_output(args.out, force=args.force)
+    else:
+        out = check_output(Path("results") / "check-data" / f"{root.name}-{hashlib.sha256(str(root).encode()).hexdigest()[:8]}.json",
+                           force=True)
     report = check_data(args.root, workers=args.workers, progress=not args.quiet)
     print(report.table())
-    out = Path(args.out) if args.out else Path("results") / "check-data" / f"{Path(args.root).resolve().name}.json"
     write_report(report, out)
     print(f"\nreport written to {out}")
     return 1 if (args.strict and report.has_errors) else 0
@@ -33,8 +43,10 @@ def _cmd_weights_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_weights_convert(args: argparse.Namespace) -> int:
+    from .fileio import check_output
     from .models import convert_weights, inspect_weights
 
+    check_output(args.dst, force=args.force)
     out = convert_weights(args.src, args.dst, trust_pickle=args.trust, overwrite=args.force)
     info = inspect_weights(out)
     print(f"wrote {out}: plain state dict, {info.tensors} tensors, arch guess {info.arch_guess}, "
@@ -124,14 +136,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from .data import load_samples
+    from .data import discover, load_samples, max_folds
     from .experiments import run_cv, summarise
 
     config = _train_config(args)
     samples = load_samples(args.samples) if args.samples else None
     if samples is not None and "split" in samples.columns:
         samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
-    table = run_cv(config, args.k, samples=samples, out=args.out)
+    most = max_folds(samples if samples is not None else discover(config.data_root, [config.train_split]))
+    k = args.k or 5
+    if args.k is None and most < k:  # the default adapts; a k the user chose does not (grouped_folds refuses)
+        if most < 2:
+            raise ValueError(f"cross-validation needs at least 2 source grids (or 2 images of a class); found {most}")
+        log.warning("only %d folds are possible with this data (fewer source grids than 5); using k=%d", most, most)
+        k = most
+    table = run_cv(config, k, samples=samples, out=args.out)
     print(table.to_string(index=False))
     print(f"accuracy {summarise(table['accuracy'])}, macro-F1 {summarise(table['macro_f1'])}")
     return 0
@@ -177,8 +196,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_folder
+    from .fileio import check_output
     from .models import load_model
 
+    check_output(args.out, folder=True)
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, classes=args.classes,
                               calibrate_on=args.calibrate_on, keep_duplicates=args.keep_duplicates, train_root=args.train_root,
@@ -200,7 +221,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
     from .export import export_onnx
+    from .fileio import check_output
 
+    check_output(args.out, force=args.force)
     report = export_onnx(args.checkpoint, args.out, opset=args.opset, overwrite=args.force)
     parity = report["parity"]
     print(f"wrote {report['path']} (input N x 3 x {report['image_size']} x {report['image_size']})"
@@ -211,11 +234,13 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from .fileio import check_output
     from .grids import ExtractOptions, QualityThresholds, extract_grids, summary_table
 
     thresholds = replace(QualityThresholds(), **({"min_blur": args.min_blur} if args.min_blur is not None else {}))
     options = ExtractOptions(layout=args.layout, layout_strategy=args.layout_strategy, expected=args.expected,
                              detector=args.detector, face_size=args.face_size, margin=args.margin, thresholds=thresholds)
+    check_output(args.out_dir, force=True, folder=True)  # reused on purpose (resume); must be writable
     manifest = extract_grids(args.raw_dir, args.out_dir, options, workers=args.workers, force=args.force,
                              progress=not args.quiet)
     print(summary_table(manifest).to_string())
@@ -269,8 +294,15 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line and a pointer to --help (exit 2), not the whole usage text."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nsee `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fercore",
         description="Facial-emotion-recognition research suite: real vs AI-generated faces.",
     )
@@ -284,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "exact duplicates (decoded pixels) within and across splits and those with conflicting labels. "
                        "Prints a table and writes a JSON report. Nothing is modified.")
     p.add_argument("root", help="dataset folder holding <split>/<emotion>/ subfolders")
-    p.add_argument("--out", help="JSON report path (default results/check-data/<name>.json)")
+    p.add_argument("--out", help="JSON report path (default results/check-data/<name>-<path digest>.json: one per folder, "
+                   "rewritten when the same folder is checked again); an existing --out is refused unless --force")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--workers", type=_int_at_least(1), default=2, help="decoding processes (default 2)")
     p.add_argument("--strict", action="store_true", help="exit 1 when unreadable or truncated files are found")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -331,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(c)
     c.add_argument("--samples", help="sample table CSV (path, emotion, source ...; e.g. the extraction manifest) "
                    "instead of the config's data_root")
-    c.add_argument("--k", type=int, default=5)
+    c.add_argument("--k", type=_int_at_least(2), default=None,
+                   help="number of folds (default 5, fewer when the data has fewer source grids; a --k the data cannot fill is an error)")
     c.set_defaults(func=_cmd_cv)
 
     g = sub.add_parser("gender-splits", help="train on one gender + p%% of the other; test per gender",

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
-from tqdm.auto import tqdm
+from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
 from . import faces
 from .fileio import sha256_file, write_csv, write_image, write_json

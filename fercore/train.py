@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ import torch.distributed as dist
 import yaml
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm.auto import tqdm
+from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
 from . import labels
 from .data import (
@@ -42,7 +43,7 @@ from .data import (
     manifest_hash,
     within_classes,
 )
-from .fileio import atomic_open, new_run_dir, save_torch, write_csv, write_json
+from .fileio import atomic_open, check_output, new_run_dir, save_torch, write_csv, write_json
 from .images import Preprocess, augment_transform
 from .labels import CLASSES, NUM_CLASSES, class_indices
 from .models import checkpoint_payload, create_model, resolve_arch, set_trainable, train_mode
@@ -449,8 +450,58 @@ def train(
 
     ``samples`` = (train, val, test) tables overrides reading ``config.data_root`` (used by
     cross-validation and gender splits). ``stop_after_epochs`` ends the call early, as an
-    interruption would (the run stays resumable).
+    interruption would (the run stays resumable). A run that fails before its first epoch
+    is saved leaves no run folder behind (an ``out`` folder that existed is emptied, not removed).
     """
+    made: list[tuple[Path, bool]] = []
+    try:
+        return _train(config, out=out, resume=resume, samples=samples, stop_after_epochs=stop_after_epochs, made=made)
+    except BaseException:
+        for run_dir, existed in made:
+            if not (run_dir / "last.pt").exists():
+                shutil.rmtree(run_dir, ignore_errors=True)
+                if existed:
+                    run_dir.mkdir(exist_ok=True)
+        raise
+
+
+def drop_unreadable(samples: pd.DataFrame | None, name: str, workers: int = 1) -> pd.DataFrame | None:
+    """``samples`` without the images that cannot be decoded, with a warning that counts and lists them."""
+    from .dedup import pixel_hashes
+
+    if samples is None or samples.empty:
+        return samples
+    bad = pixel_hashes(samples["path"].tolist(), workers=workers) == ""
+    if bad.any():
+        listed = samples["path"][bad].astype(str).tolist()
+        log.warning("%s: skipped %d unreadable or truncated image(s): %s%s", name, len(listed), ", ".join(listed[:10]),
+                    " ..." if len(listed) > 10 else "")
+    return samples[~bad].reset_index(drop=True)
+
+
+def warn_meaningless(train_samples: pd.DataFrame, val_samples: pd.DataFrame, class_names: list[str]) -> None:
+    """Warnings for data whose scores cannot mean much: one class, or a split missing classes."""
+    present = {name: sorted({CLASSES[int(i)] for i in part["label"]}) for name, part in
+               (("training data", train_samples), ("selection split", val_samples))}
+    if len(present["training data"]) < 2:
+        log.warning("the training data has only one class (%s): accuracy and F1 of this run cannot mean anything; "
+                    "give a dataset with several emotion folders", ", ".join(present["training data"]) or "none")
+    for name, found in present.items():
+        missing = [c for c in class_names if c not in found]
+        if missing and len(present["training data"]) >= 2:
+            log.warning("the %s has no images of %s: its scores leave those classes out", name, ", ".join(missing))
+
+
+def _train(
+    config: TrainConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    samples: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None] | None = None,
+    stop_after_epochs: int | None = None,
+    made: list[tuple[Path, bool]],
+) -> TrainResult:
+    """:func:`train`; every run folder it creates is added to ``made``."""
     start_time = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
@@ -463,6 +514,8 @@ def train(
         raise ValueError("pass a TrainConfig or resume=<run folder>")
     else:
         state = None
+        if out is not None:
+            check_output(out, folder=True)
     ddp = init_distributed(config.device)
     device = torch.device(f"cuda:{ddp.local_rank}") if ddp.active and pick_device(config.device).type == "cuda" else pick_device(config.device)
     amp_dtype = _amp_dtype(config, device)
@@ -489,9 +542,17 @@ def train(
     classes = class_indices(class_names)
     train_samples, val_samples, test_samples = (None if t is None else within_classes(t, class_names)
                                                 for t in (train_samples, val_samples, test_samples))
+    train_samples, val_samples, test_samples = (drop_unreadable(t, name, max(1, config.workers)) for t, name in
+                                                ((train_samples, "training data"), (val_samples, "selection split"),
+                                                 (test_samples, "test split")))
+    if train_samples.empty or val_samples.empty:
+        raise ValueError(f"no readable {'training' if train_samples.empty else 'selection'} images are left in the "
+                         f"classes {', '.join(class_names)}; check the data with `fercore check-data`")
+    warn_meaningless(train_samples, val_samples, class_names)
     data_hash = manifest_hash(pd.concat([train_samples, val_samples]), config.data_root or None)
     if state is not None and state["data_hash"] != data_hash:
-        raise RuntimeError(f"{resume}: the data changed since the run started (manifest hash differs); start a new run")
+        raise ValueError(f"{resume}: the data changed since the run started (the list of images and labels differs from "
+                         "the one the run was trained on); start a new run (fercore train --config ... ) instead of --resume")
 
     run_dir = None
     if ddp.main:
@@ -501,9 +562,11 @@ def train(
             run_dir = Path(out)
             if run_dir.exists() and any(run_dir.iterdir()):
                 raise FileExistsError(f"{run_dir} exists and is not empty; choose another --out or --resume it")
+            made.append((run_dir, run_dir.exists()))
             run_dir.mkdir(parents=True, exist_ok=True)
         else:
             run_dir = new_run_dir(Path("results") / config.experiment)
+            made.append((run_dir, False))
         if state is None:
             with atomic_open(run_dir / "config.yaml", "w") as handle:
                 yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
