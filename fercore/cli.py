@@ -157,6 +157,8 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 
 
 def _cmd_gender_splits(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from .data import load_samples
     from .experiments import run_gender_splits
 
@@ -168,7 +170,13 @@ def _cmd_gender_splits(args: argparse.Namespace) -> int:
         train_samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
         test_samples = samples[samples["split"] == (config.test_split or "test")].reset_index(drop=True)
     else:
-        raise SystemExit("gender-splits: give --test-samples, or a --samples table with a 'split' column")
+        raise ValueError("give --test-samples, or a --samples table with a 'split' column")
+    for name, table, split in (("training", train_samples, config.train_split), ("test", test_samples, config.test_split or "test")):
+        if table.empty:
+            source = args.test_samples if name == "test" and args.test_samples else args.samples
+            raise ValueError(f"{source} has no rows of split '{split}' to {'train' if name == 'training' else 'test'} on "
+                             f"(splits found: {', '.join(map(str, samples.get('split', pd.Series(dtype=str)).unique()))}); "
+                             "set train_split / test_split or give --test-samples")
     table = run_gender_splits(config, train_samples, test_samples, args.percents, out=args.out)
     print(table.pivot_table(index=["base", "percent"], columns="test_on", values="accuracy").round(3).to_string())
     return 0

@@ -152,6 +152,13 @@ def stratified_split(samples: pd.DataFrame, val_fraction: float = 0.15, seed: in
 
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    counts = samples["label"].value_counts()
+    n_val = int(np.ceil(val_fraction * len(samples)))
+    if len(samples) and (counts.min() < 2 or n_val < len(counts) or len(samples) - n_val < len(counts)):
+        smallest = CLASSES[int(counts.idxmin())]
+        raise ValueError(f"cannot split {len(samples)} images of {len(counts)} classes into train and a {val_fraction:.0%} "
+                         f"validation part with every class on both sides ({smallest} has {int(counts.min())} image(s)): "
+                         "add images, raise val_fraction, or give a separate validation split (val_split)")
     train, val = train_test_split(samples, test_size=val_fraction, random_state=seed, stratify=samples["label"])
     return train.sort_values("path").reset_index(drop=True), val.sort_values("path").reset_index(drop=True)
 
@@ -279,9 +286,10 @@ def grouped_folds(samples: pd.DataFrame, k: int = 5, *, group: str = "source", s
 
     most = max_folds(samples, group=group)
     if k > most:
-        unit = f"{most} source grids ('{group}')" if group in samples.columns else f"at most {most} images per class"
-        raise ValueError(f"{k} folds need at least {k} {'grids' if group in samples.columns else 'images in some class'}; "
-                         f"these {len(samples)} samples have {unit}: use k <= {most} or more data")
+        grids = f"{samples[group].nunique()} source grids ('{group}') and " if group in samples.columns else ""
+        raise ValueError(f"{k} folds need at least {k} {'grids and ' if grids else ''}{k} images in some class; these "
+                         f"{len(samples)} samples have {grids}at most {samples['label'].value_counts().max()} images per "
+                         f"class: use k <= {most} or more data")
     labels = samples["label"].to_numpy()
     if group in samples.columns:
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -293,10 +301,9 @@ def grouped_folds(samples: pd.DataFrame, k: int = 5, *, group: str = "source", s
 
 def max_folds(samples: pd.DataFrame, *, group: str = "source") -> int:
     """The most folds :func:`grouped_folds` can make: the number of groups (source grids) when
-    the column exists, else the size of the largest class (sklearn's stratified limit)."""
-    if group in samples.columns:
-        return int(samples[group].nunique())
-    return int(samples["label"].value_counts().max()) if len(samples) else 0
+    the column exists, and never more than the size of the largest class (sklearn's stratified limit)."""
+    largest_class = int(samples["label"].value_counts().max()) if len(samples) else 0
+    return min(int(samples[group].nunique()), largest_class) if group in samples.columns else largest_class
 
 
 def grouped_split(samples: pd.DataFrame, val_fraction: float, *, group: str = "source", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

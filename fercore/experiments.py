@@ -135,10 +135,11 @@ def run_cv(
     else:
         available = dataset_classes(samples)
     config = replace(config, classes=labels.class_set(config.classes, available=available))
+    folds = grouped_folds(samples, k, seed=config.seed)  # before any folder is made: too few grids fail here
     out_dir = Path(out) if out else new_run_dir(Path("results") / f"{config.experiment}-cv")
     claim_out_dir(out_dir, _record("cv", config, [samples], k=k))
     rows = []
-    for fold, (train_index, held_index) in enumerate(grouped_folds(samples, k, seed=config.seed)):
+    for fold, (train_index, held_index) in enumerate(folds):
         train_part, held_out = samples.iloc[train_index], samples.iloc[held_index].reset_index(drop=True)
         inner_train, inner_val = grouped_split(train_part.reset_index(drop=True), config.val_fraction, seed=config.seed)
         run_dir = run_or_resume(config, out_dir / f"fold{fold}", (inner_train, inner_val, held_out))

@@ -17,6 +17,7 @@ their images with a twin in ``train``. ``keep_duplicates: true`` turns this off.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import shutil
@@ -462,6 +463,10 @@ def train(
                 shutil.rmtree(run_dir, ignore_errors=True)
                 if existed:
                     run_dir.mkdir(exist_ok=True)
+                elif out is None:  # results/<experiment>/ made for it: removed when left empty
+                    with contextlib.suppress(OSError):
+                        run_dir.parent.rmdir()
+                        run_dir.parent.parent.rmdir()
         raise
 
 
