@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="JSON report path (default results/check-data/<name>-<path digest>.json: one per folder, "
                    "rewritten when the same folder is checked again); an existing --out is refused unless --force")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("--workers", type=_int_at_least(1), default=2, help="decoding processes (default 2)")
+    p.add_argument("--workers", type=_int_at_least(0), default=2, help="decoding processes (default 2; 0 or 1: none)")
     p.add_argument("--strict", action="store_true", help="exit 1 when unreadable or truncated files are found")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_check_data)
@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--face-size", type=_int_at_least(16), default=128)
     x.add_argument("--margin", type=float, default=0.25, help="crop margin around a detected face (share of its size)")
     x.add_argument("--min-blur", type=float, help="Laplacian-variance threshold (default 12)")
-    x.add_argument("--workers", type=_int_at_least(1), default=2)
+    x.add_argument("--workers", type=_int_at_least(0), default=2)
     x.add_argument("--force", action="store_true", help="redo grids already extracted")
     x.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     x.set_defaults(func=_cmd_extract)
