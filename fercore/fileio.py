@@ -100,7 +100,7 @@ def check_output(path: str | Path, *, force: bool = False, folder: bool = False)
         raise FileExistsError(f"{path} {what}; choose another output or pass --force to replace it")
     if path.is_dir() and not folder:
         raise IsADirectoryError(f"{path} is a folder; give a file name")
-    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    existing = next((p for p in [*([path] if folder else []), *path.parents] if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write {path}: {existing} is not a writable folder; "
                               "choose another output or fix the folder's permissions")
