@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from .chapter import check_chapter
-from .config import did_you_mean
+from .config import did_you_mean, read_yaml_mapping
 from .fileio import atomic_open, new_run_dir, sha256_file, write_json
 from .overrides import apply_overrides
 
@@ -67,11 +67,9 @@ class SuiteParams:
         if not path.is_file():
             raise SuiteError(f"parameter file {path} does not exist (suite parameter files live in configs/, e.g. configs/suite_demo.yaml)")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise SuiteError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
-        if not isinstance(data, dict):
-            raise SuiteError(f"{path} must be a mapping (name, parameters, notebooks ...), not {type(data).__name__}")
+            data = read_yaml_mapping(path)
+        except ValueError as err:
+            raise SuiteError(str(err)) from None
         known = {"name", "parameters", "notebooks", "kernel", "notebooks_dir", "results_dir", "start_timeout"}
         unknown = sorted(set(data) - known)
         if unknown:

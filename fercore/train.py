@@ -48,7 +48,7 @@ from .fileio import atomic_open, check_output, new_run_dir, save_torch, write_cs
 from .images import Preprocess, augment_transform
 from .labels import CLASSES, NUM_CLASSES, class_indices
 from .models import checkpoint_payload, create_model, resolve_arch, set_trainable, train_mode
-from .config import ConfigError, check_fields, check_keys, rules
+from .config import ConfigError, check_fields, check_keys, read_yaml_mapping, rules
 from .overrides import apply_overrides
 from .runtime import Dist, init_distributed, pick_device, seed_everything
 from .sam import SAM
@@ -68,7 +68,7 @@ class Stage:
     """A part of the schedule: ``epochs`` at ``lr`` with ``trainable`` = head | all | N last stages;
     ``warmup_epochs`` (None: the config's) of linear warm-up at the start of this stage."""
 
-    epochs: int = rules(ge=1)
+    epochs: int = rules(ge=0)  # a stage of 0 epochs is skipped
     trainable: str | int = "all"
     lr: float = rules(1e-4, gt=0)
     warmup_epochs: float | None = rules(None, ge=0)
@@ -140,6 +140,8 @@ class TrainConfig:
             if isinstance(stage, dict):
                 check_keys(Stage, stage)
         self.stages = [s if isinstance(s, Stage) else Stage(**s) for s in self.stages]
+        if self.total_epochs < 1:
+            raise ConfigError("config stages: the stages add up to 0 epochs; give at least one epoch", "stages")
 
     @property
     def schedule_stages(self) -> list[Stage]:
@@ -164,12 +166,7 @@ class TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist (configs live in configs/)")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} must be a mapping of config keys (key: value lines), not {type(data).__name__}")
+        data = read_yaml_mapping(path)
         overrides = overrides or []
         try:
             return cls.from_dict(apply_overrides(data, overrides))
@@ -456,7 +453,7 @@ def train(
     """
     made: list[tuple[Path, bool]] = []
     try:
-        return _train(config, out=out, resume=resume, samples=samples, stop_after_epochs=stop_after_epochs, made=made)
+        return _train(config, out, resume, samples, stop_after_epochs, made)
     except BaseException:
         for run_dir, existed in made:
             if not (run_dir / "last.pt").exists():
@@ -497,15 +494,9 @@ def warn_meaningless(train_samples: pd.DataFrame, val_samples: pd.DataFrame, cla
             log.warning("the %s has no images of %s: its scores leave those classes out", name, ", ".join(missing))
 
 
-def _train(
-    config: TrainConfig | None = None,
-    *,
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    samples: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None] | None = None,
-    stop_after_epochs: int | None = None,
-    made: list[tuple[Path, bool]],
-) -> TrainResult:
+def _train(config: TrainConfig | None, out: str | Path | None, resume: str | Path | None,
+           samples: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None] | None, stop_after_epochs: int | None,
+           made: list[tuple[Path, bool]]) -> TrainResult:
     """:func:`train`; every run folder it creates is added to ``made``."""
     start_time = time.perf_counter()
     if resume is not None:
