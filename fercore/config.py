@@ -13,7 +13,7 @@ import difflib
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 
@@ -92,8 +92,8 @@ def _coerce(key: str, value: Any, kinds: set[Any]) -> Any:
                 return kind(value)
             except ValueError:
                 pass
-    if str in kinds and (isinstance(value, str) or (isinstance(value, (int, float)) and not kinds & {int, float})):
-        return str(value)  # `experiment: 2024` is a name
+    if str in kinds and (isinstance(value, (str, PurePath)) or (isinstance(value, (int, float)) and not kinds & {int, float})):
+        return str(value)  # `experiment: 2024` is a name; a Path is its string
     if list in kinds and isinstance(value, (list, tuple)):
         return list(value)
     if dict in kinds and isinstance(value, dict):
