@@ -490,7 +490,7 @@ def warn_meaningless(train_samples: pd.DataFrame, val_samples: pd.DataFrame, cla
                     "give a dataset with several emotion folders", ", ".join(present["training data"]) or "none")
     for name, found in present.items():
         missing = [c for c in class_names if c not in found]
-        if missing and len(present["training data"]) >= 2:
+        if missing and len(present["training data"]) >= 2 and found:  # an empty selection split: no selection, said elsewhere
             log.warning("the %s has no images of %s: its scores leave those classes out", name, ", ".join(missing))
 
 
@@ -541,9 +541,9 @@ def _train(config: TrainConfig | None, out: str | Path | None, resume: str | Pat
     train_samples, val_samples, test_samples = (drop_unreadable(t, name, max(1, config.workers)) for t, name in
                                                 ((train_samples, "training data"), (val_samples, "selection split"),
                                                  (test_samples, "test split")))
-    if train_samples.empty or val_samples.empty:
-        raise ValueError(f"no readable {'training' if train_samples.empty else 'selection'} images are left in the "
-                         f"classes {', '.join(class_names)}; check the data with `fercore check-data`")
+    if train_samples.empty:
+        raise ValueError(f"no readable training images are left in the classes {', '.join(class_names)}; "
+                         "check the data with `fercore check-data`")
     warn_meaningless(train_samples, val_samples, class_names)
     data_hash = manifest_hash(pd.concat([train_samples, val_samples]), config.data_root or None)
     if state is not None and state["data_hash"] != data_hash:
