@@ -349,7 +349,6 @@ def gender_training_sets(
     """
     if "gender" not in samples.columns:
         raise ValueError("gender splits need a 'gender' column (e.g. from the grid-extraction manifest)")
-    samples = samples.assign(gender=[canonical_gender(g) for g in samples["gender"]])
     by_gender = {g: samples[samples["gender"] == g] for g in genders}
     for g, part in by_gender.items():
         if part.empty:
@@ -369,7 +368,6 @@ def split_by_gender(samples: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Test subsets: one table per gender plus ``all``."""
     if "gender" not in samples.columns:
         raise ValueError("samples have no 'gender' column")
-    samples = samples.assign(gender=[canonical_gender(g) for g in samples["gender"]])
     parts = {str(g): part.reset_index(drop=True) for g, part in samples.groupby("gender")}
     parts["all"] = samples.reset_index(drop=True)
     return parts

@@ -177,6 +177,7 @@ def run_gender_splits(
     tests = split_by_gender(test_samples)
     out_dir = Path(out) if out else new_run_dir(Path("results") / f"{config.experiment}-gender")
     claim_out_dir(out_dir, _record("gender-splits", config, [train_samples, test_samples], percents=list(percents)))
+    out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for (base, percent), training in sets.items():
         inner_train, inner_val = grouped_split(training, config.val_fraction, seed=config.seed)

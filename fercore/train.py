@@ -444,12 +444,12 @@ def train(
     samples: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None] | None = None,
     stop_after_epochs: int | None = None,
 ) -> TrainResult:
-    """Run (or resume) a training run; see the module docstring.
+    """Run (or resume) a training run; see the module docstring. A run that fails before its first
+    epoch is saved leaves no run folder behind (an ``out`` folder that existed is emptied, not removed).
 
     ``samples`` = (train, val, test) tables overrides reading ``config.data_root`` (used by
     cross-validation and gender splits). ``stop_after_epochs`` ends the call early, as an
-    interruption would (the run stays resumable). A run that fails before its first epoch
-    is saved leaves no run folder behind (an ``out`` folder that existed is emptied, not removed).
+    interruption would (the run stays resumable).
     """
     made: list[tuple[Path, bool]] = []
     try:
