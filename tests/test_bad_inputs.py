@@ -353,6 +353,10 @@ def _no_run_folder(case: Path, ws: Path, output: str) -> None:
     assert not (case / "results").exists()
 
 
+def _says(text: str, output: str) -> None:
+    assert text in output, output
+
+
 def _plain_permissions(case: Path, ws: Path, output: str) -> None:
     mode = (case / "p.csv").stat().st_mode & 0o777
     assert mode == 0o666 & ~0o022, oct(mode)
@@ -455,10 +459,10 @@ CASES = [
          "weight file none.pt does not exist"),
     Case("head-mismatch", "weights", TRAIN + ["--set", "weights=seven.pt", "--set", "head=load"],
          2, "seven.pt has a 7-class head but the model was built with 8 classes", setup=_seven_class_head,
-         unexpected=("--fresh-head",), check=_no_run_folder),
+         unexpected=("--fresh-head",), check=lambda c, w, out: _no_run_folder(c, w, out) or _says("train --set head=fresh", out)),
     Case("pickled-weights-in-train", "weights", TRAIN + ["--set", "weights=whole.pt"], 2,
-         "whole.pt is not a plain state dict", setup=_pickled, check=_no_run_folder,
-         unexpected=("CLI: --trust)",)),
+         "whole.pt is not a plain state dict", setup=_pickled, unexpected=("CLI: --trust)",),
+         check=lambda c, w, out: _no_run_folder(c, w, out) or _says("train --set trust_pickle=true", out)),
     Case("truncated-checkpoint", "weights", ["predict", "cut.pt", "{ws}/d/val", "--out", "p.csv"], 2,
          "cut.pt", setup=_truncated_checkpoint),
     Case("export-existing", "weights", ["export-onnx", M, "m.onnx"], 2, "m.onnx exists",
