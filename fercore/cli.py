@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,9 +17,18 @@ log = logging.getLogger("fercore")
 def _cmd_check_data(args: argparse.Namespace) -> int:
     from .datacheck import check_data, write_report
 
+    import hashlib
+
+    from .fileio import check_output
+
+    root = Path(args.root).resolve()
+    if args.out:  # a named report is never replaced silently; the default name is one per folder (name + path digest)
+        out = check_output(args.out, force=args.force)
+    else:
+        out = check_output(Path("results") / "check-data" / f"{root.name}-{hashlib.sha256(str(root).encode()).hexdigest()[:8]}.json",
+                           force=True)
     report = check_data(args.root, workers=args.workers, progress=not args.quiet)
     print(report.table())
-    out = Path(args.out) if args.out else Path("results") / "check-data" / f"{Path(args.root).resolve().name}.json"
     write_report(report, out)
     print(f"\nreport written to {out}")
     return 1 if (args.strict and report.has_errors) else 0
@@ -33,8 +43,10 @@ def _cmd_weights_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_weights_convert(args: argparse.Namespace) -> int:
+    from .fileio import check_output
     from .models import convert_weights, inspect_weights
 
+    check_output(args.dst, force=args.force)
     out = convert_weights(args.src, args.dst, trust_pickle=args.trust, overwrite=args.force)
     info = inspect_weights(out)
     print(f"wrote {out}: plain state dict, {info.tensors} tensors, arch guess {info.arch_guess}, "
@@ -124,20 +136,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from .data import load_samples
+    from .data import discover, load_samples, max_folds
     from .experiments import run_cv, summarise
 
     config = _train_config(args)
     samples = load_samples(args.samples) if args.samples else None
     if samples is not None and "split" in samples.columns:
         samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
-    table = run_cv(config, args.k, samples=samples, out=args.out)
+    most = max_folds(samples if samples is not None else discover(config.data_root, [config.train_split]))
+    k = args.k or 5
+    if args.k is None and most < k:  # the default adapts; a k the user chose does not (grouped_folds refuses)
+        if most < 2:
+            raise ValueError(f"cross-validation needs at least 2 source grids (or 2 images of a class); found {most}")
+        log.warning("only %d folds are possible with this data (fewer source grids than 5); using k=%d", most, most)
+        k = most
+    table = run_cv(config, k, samples=samples, out=args.out)
     print(table.to_string(index=False))
     print(f"accuracy {summarise(table['accuracy'])}, macro-F1 {summarise(table['macro_f1'])}")
     return 0
 
 
 def _cmd_gender_splits(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from .data import load_samples
     from .experiments import run_gender_splits
 
@@ -149,7 +170,13 @@ def _cmd_gender_splits(args: argparse.Namespace) -> int:
         train_samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
         test_samples = samples[samples["split"] == (config.test_split or "test")].reset_index(drop=True)
     else:
-        raise SystemExit("gender-splits: give --test-samples, or a --samples table with a 'split' column")
+        raise ValueError("give --test-samples, or a --samples table with a 'split' column")
+    for name, table, split in (("training", train_samples, config.train_split), ("test", test_samples, config.test_split or "test")):
+        if table.empty:
+            source = args.test_samples if name == "test" and args.test_samples else args.samples
+            raise ValueError(f"{source} has no rows of split '{split}' to {'train' if name == 'training' else 'test'} on "
+                             f"(splits found: {', '.join(map(str, samples.get('split', pd.Series(dtype=str)).unique()))}); "
+                             "set train_split / test_split or give --test-samples")
     table = run_gender_splits(config, train_samples, test_samples, args.percents, out=args.out)
     print(table.pivot_table(index=["arm", "base", "percent", "n_train"], columns="test_on", values="accuracy",
                             dropna=False).dropna(how="all").round(3).to_string())
@@ -157,14 +184,16 @@ def _cmd_gender_splits(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .fileio import check_output
+    from .labels import class_set
     from .models import load_model
     from .predict import collect_images, predict, write_predictions
 
-    from .labels import class_set
-
+    check_output(args.out, force=args.force)
+    images = collect_images(args.inputs)
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     classes = class_set(args.classes, within=model.trained_classes)
-    preds = predict(model, collect_images(args.inputs), classes=classes, batch_size=args.batch_size, workers=args.workers,
+    preds = predict(model, images, classes=classes, batch_size=args.batch_size, workers=args.workers,
                     device=args.device, progress=not args.quiet, backend=args.backend, threads=args.threads)
     write_predictions(preds, args.out, logits=args.logits)
     failed = int((preds["error"] != "").sum())
@@ -176,8 +205,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_folder
+    from .fileio import check_output
     from .models import load_model
 
+    check_output(args.out, folder=True)
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, classes=args.classes,
                               calibrate_on=args.calibrate_on, keep_duplicates=args.keep_duplicates, train_root=args.train_root,
@@ -200,7 +231,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
     from .export import export_onnx
+    from .fileio import check_output
 
+    check_output(args.out, force=args.force)
     report = export_onnx(args.checkpoint, args.out, opset=args.opset, overwrite=args.force)
     parity = report["parity"]
     print(f"wrote {report['path']} (input N x 3 x {report['image_size']} x {report['image_size']})"
@@ -211,11 +244,13 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from .fileio import check_output
     from .grids import ExtractOptions, QualityThresholds, extract_grids, summary_table
 
     thresholds = replace(QualityThresholds(), **({"min_blur": args.min_blur} if args.min_blur is not None else {}))
     options = ExtractOptions(layout=args.layout, layout_strategy=args.layout_strategy, expected=args.expected,
                              detector=args.detector, face_size=args.face_size, margin=args.margin, thresholds=thresholds)
+    check_output(args.out_dir, force=True, folder=True)  # reused on purpose (resume); must be writable
     manifest = extract_grids(args.raw_dir, args.out_dir, options, workers=args.workers, force=args.force,
                              progress=not args.quiet)
     print(summary_table(manifest).to_string())
@@ -228,6 +263,32 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_at_least(low: int):
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is too small: give an integer >= {low}")
+        return value
+    return parse
+
+
+def _layout_arg(text: str) -> str:
+    """An argparse type: 'auto' or ROWSxCOLS, checked here (not in a worker process)."""
+    from .grids import parse_layout
+
+    if text == "auto":
+        return text
+    try:
+        rows, cols = parse_layout(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return f"{rows}x{cols}"
+
+
 def _add_config_options(parser: argparse.ArgumentParser, *, config_required: bool = True) -> None:
     parser.add_argument("--config", required=config_required, help="training config YAML (see configs/)")
     parser.add_argument("--data-root", help="dataset folder ROOT/<split>/<emotion>/ (overrides data_root)")
@@ -236,8 +297,8 @@ def _add_config_options(parser: argparse.ArgumentParser, *, config_required: boo
 
 
 def _add_inference_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=None, help="loader processes (default: 0 on <= 2 cores, else up to 4)")
+    parser.add_argument("--batch-size", type=_int_at_least(1), default=64)
+    parser.add_argument("--workers", type=_int_at_least(0), default=None, help="loader processes (default: 0 on <= 2 cores, else up to 4)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps")
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
                         help="how the network runs: auto (ONNX Runtime on CPU, measured faster; PyTorch on CUDA / MPS), "
@@ -247,13 +308,21 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line and a pointer to --help (exit 2), not the whole usage text."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nsee `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fercore",
         description="Facial-emotion-recognition research suite: real vs AI-generated faces.",
     )
     parser.add_argument("--version", action="version", version=f"fercore {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug", action="store_true", help="show the full Python traceback of any error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("check-data", help="check a folder dataset ROOT/<split>/<emotion>/* for problems",
@@ -261,8 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "exact duplicates (decoded pixels) within and across splits and those with conflicting labels. "
                        "Prints a table and writes a JSON report. Nothing is modified.")
     p.add_argument("root", help="dataset folder holding <split>/<emotion>/ subfolders")
-    p.add_argument("--out", help="JSON report path (default results/check-data/<name>.json)")
-    p.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
+    p.add_argument("--out", help="JSON report path (default results/check-data/<name>-<path digest>.json: one per folder, "
+                   "rewritten when the same folder is checked again); an existing --out is refused unless --force")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--workers", type=_int_at_least(0), default=2, help="decoding processes (default 2; 0 or 1: none)")
     p.add_argument("--strict", action="store_true", help="exit 1 when unreadable or truncated files are found")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_check_data)
@@ -308,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(c)
     c.add_argument("--samples", help="sample table CSV (path, emotion, source ...; e.g. the extraction manifest) "
                    "instead of the config's data_root")
-    c.add_argument("--k", type=int, default=5)
+    c.add_argument("--k", type=_int_at_least(2), default=None,
+                   help="number of folds (default 5, fewer when the data has fewer source grids; a --k the data cannot fill is an error)")
     c.set_defaults(func=_cmd_cv)
 
     g = sub.add_parser("gender-splits", help="train on one gender + p%% of the other; test per gender",
@@ -328,19 +400,19 @@ def build_parser() -> argparse.ArgumentParser:
                        "extract them with --detector none.")
     x.add_argument("raw_dir")
     x.add_argument("out_dir")
-    x.add_argument("--layout", default="6x6", help="ROWSxCOLS for a uniform split, or auto (the candidate layout that "
+    x.add_argument("--layout", default="6x6", type=_layout_arg, help="ROWSxCOLS for a uniform split, or auto (the candidate layout that "
                    "best explains the faces found on the grid)")
     x.add_argument("--layout-strategy", default="evidence", choices=["evidence", "cascade"],
                    help="auto layout: evidence (candidates from the expected split, gutters, seams, face clusters, "
                    "weighed by the faces found) or cascade (gutters, else seams, else face clusters: the older chooser)")
-    x.add_argument("--expected", default="6x6", help="layout the prompt asked for; auto reports differences")
+    x.add_argument("--expected", default="6x6", type=_layout_arg, help="layout the prompt asked for; auto reports differences")
     x.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar", "none"],
                    help="face detector that validates each cell: mtcnn (facenet-pytorch, installed by make venv), "
                    "haar (OpenCV's cascade; misses more tight or tilted faces) or none")
-    x.add_argument("--face-size", type=int, default=128)
+    x.add_argument("--face-size", type=_int_at_least(16), default=128)
     x.add_argument("--margin", type=float, default=0.25, help="crop margin around a detected face (share of its size)")
     x.add_argument("--min-blur", type=float, help="Laplacian-variance threshold (default 12)")
-    x.add_argument("--workers", type=int, default=2)
+    x.add_argument("--workers", type=_int_at_least(0), default=2)
     x.add_argument("--force", action="store_true", help="redo grids already extracted")
     x.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     x.set_defaults(func=_cmd_extract)
@@ -351,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "with their error instead of stopping the run.")
     pr.add_argument("checkpoint", help="checkpoint.pt written by fercore train")
     pr.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIRS")
-    pr.add_argument("--out", required=True, help="CSV to write")
+    pr.add_argument("--out", required=True, help="CSV to write (refused if it exists, unless --force)")
+    pr.add_argument("--force", action="store_true", help="replace --out if it exists")
     pr.add_argument("--logits", action="store_true", help="write raw logits instead of probabilities")
     pr.add_argument("--classes", nargs="+", metavar="CLASS",
                     help="predict among these classes only (names or folder aliases; default: the classes the model was trained on)")
@@ -417,8 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "the small demo set)")
     r.add_argument("--weights", help="start from a local weight file (with --arch; e.g. an HSEmotion or VGGFace2 file with --arch b0)")
     r.add_argument("--trust", action="store_true", help="allow unpickling --weights (HSEmotion checkpoints)")
-    r.add_argument("--epochs", type=int, default=20)
-    r.add_argument("--image-size", type=int, default=64)
+    r.add_argument("--epochs", type=_int_at_least(1), default=20)
+    r.add_argument("--image-size", type=_int_at_least(8), default=64)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--force-data", action="store_true", help="rewrite demo data made with other settings or an older version")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -426,7 +499,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expected(err: BaseException) -> bool:
+    """An error the user can fix (bad input, config, file, permission), not a bug in fercore: the
+    error classes fercore raises on purpose, file-system errors, and ValueErrors raised by
+    fercore's own checks (a ValueError from inside a library is a bug: fercore validates first)."""
+    import errno
+
+    from .config import ConfigError
+    from .data import DatasetLayoutError
+    from .grids import GridInputError
+    from .labels import UnknownLabelError
+    from .models import WeightsError
+    from .suite import SuiteError
+    from .train import TrainingDivergedError
+
+    if isinstance(err, (ConfigError, WeightsError, DatasetLayoutError, GridInputError, UnknownLabelError, SuiteError,
+                        TrainingDivergedError, FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
+                        NotADirectoryError)):
+        return True
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES):
+        return True
+    if isinstance(err, ValueError):
+        frame = err.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        return frame is not None and Path(frame.tb_frame.f_code.co_filename).resolve().parent.is_relative_to(Path(__file__).parent)
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Expected failures print one message (``fercore CMD: error: ...``) and
+    return 2; other exceptions are bugs and keep their traceback (always shown with ``--debug``)."""
     import matplotlib
 
     matplotlib.use("Agg")  # the command line writes figure files only
@@ -437,19 +540,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from .data import DatasetLayoutError
-    from .grids import GridInputError
-    from .labels import UnknownLabelError
-    from .models import WeightsError
-    from .suite import SuiteError
-    from .train import TrainingDivergedError
-
     if getattr(args, "func", None) is _cmd_train and not (args.config or args.resume):
         parser.error("train needs --config CFG (or --resume RUN_DIR)")
     try:
         return int(args.func(args) or 0)
-    except (WeightsError, DatasetLayoutError, GridInputError, UnknownLabelError, FileExistsError, FileNotFoundError, TrainingDivergedError,
-            SuiteError) as err:
+    except KeyboardInterrupt:
+        print(f"fercore {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug or not _expected(err):
+            raise
         print(f"fercore {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .images import Preprocess, is_image_file, load_rgb
-from .labels import CLASSES, UnknownLabelError, accepted_names, canonical_name, to_index
+from .labels import CLASSES, UnknownLabelError, accepted_names, canonical_gender, canonical_name, to_index
 from .runtime import default_workers, seed_worker
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,13 @@ def stratified_split(samples: pd.DataFrame, val_fraction: float = 0.15, seed: in
 
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    counts = samples["label"].value_counts()
+    n_val = int(np.ceil(val_fraction * len(samples)))
+    if len(samples) and (counts.min() < 2 or n_val < len(counts) or len(samples) - n_val < len(counts)):
+        smallest = CLASSES[int(counts.idxmin())]
+        raise ValueError(f"cannot split {len(samples)} images of {len(counts)} classes into train and a {val_fraction:.0%} "
+                         f"validation part with every class on both sides ({smallest} has {int(counts.min())} image(s)): "
+                         "add images, raise val_fraction, or give a separate validation split (val_split)")
     train, val = train_test_split(samples, test_size=val_fraction, random_state=seed, stratify=samples["label"])
     return train.sort_values("path").reset_index(drop=True), val.sort_values("path").reset_index(drop=True)
 
@@ -243,7 +250,12 @@ def load_samples(path: str | Path) -> pd.DataFrame:
     Relative paths are taken relative to the CSV's folder; rows with ``kept`` false are dropped.
     """
     path = Path(path)
-    table = pd.read_csv(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sample table {path} does not exist")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a readable CSV sample table ({' '.join(str(err).split())})") from None
     if "path" not in table.columns:
         raise ValueError(f"{path} has no 'path' column (columns: {', '.join(table.columns)})")
     if "kept" in table.columns:
@@ -260,7 +272,10 @@ def load_samples(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path} needs an 'emotion' or 'label' column")
     table = table.assign(path=[str(p if Path(p).is_absolute() else path.parent / p) for p in table["path"]])
     if "gender" in table.columns:
-        table = table.assign(gender=table["gender"].astype(str).str.lower())
+        try:
+            table = table.assign(gender=[canonical_gender(g) for g in table["gender"].fillna("")])
+        except UnknownLabelError as err:
+            raise ValueError(f"{path}: {err}") from None
     return table.reset_index(drop=True)
 
 
@@ -269,6 +284,12 @@ def grouped_folds(samples: pd.DataFrame, k: int = 5, *, group: str = "source", s
     column exists (faces from one grid image are never on both sides), else plain stratified."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+    most = max_folds(samples, group=group)
+    if k > most:
+        grids = f"{samples[group].nunique()} source grids ('{group}') and " if group in samples.columns else ""
+        raise ValueError(f"{k} folds need at least {k} {'grids and ' if grids else ''}{k} images in some class; these "
+                         f"{len(samples)} samples have {grids}at most {samples['label'].value_counts().max()} images per "
+                         f"class: use k <= {most} or more data")
     labels = samples["label"].to_numpy()
     if group in samples.columns:
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -276,6 +297,13 @@ def grouped_folds(samples: pd.DataFrame, k: int = 5, *, group: str = "source", s
     else:
         folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(samples)), labels)
     return [(np.sort(train), np.sort(held)) for train, held in folds]
+
+
+def max_folds(samples: pd.DataFrame, *, group: str = "source") -> int:
+    """The most folds :func:`grouped_folds` can make: the number of groups (source grids) when
+    the column exists, and never more than the size of the largest class (sklearn's stratified limit)."""
+    largest_class = int(samples["label"].value_counts().max()) if len(samples) else 0
+    return min(int(samples[group].nunique()), largest_class) if group in samples.columns else largest_class
 
 
 def grouped_split(samples: pd.DataFrame, val_fraction: float, *, group: str = "source", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
 from .datacheck import check_file
 from .fileio import write_csv

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
-from tqdm.auto import tqdm
+from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
 from .faces import Detection, Face
 from .fileio import write_csv, write_image, write_json

@@ -6,6 +6,7 @@ one (``last.pt`` without ``metrics.json``) is resumed.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -47,6 +48,47 @@ def run_or_resume(config: TrainConfig, run_dir: Path, samples) -> Path:
                 child.unlink()
         train(config, out=run_dir, samples=samples)
     return run_dir
+
+
+def samples_digest(*tables: pd.DataFrame) -> str:
+    """SHA-256 of the sample tables' paths, labels and, when present, source grid and gender."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for table in tables:
+        columns = [c for c in ("path", "label", "source", "gender") if c in table.columns]
+        digest.update(table[columns].astype(str).to_csv(index=False).encode())
+    return digest.hexdigest()
+
+
+def claim_out_dir(out_dir: Path, record: dict) -> None:
+    """Use ``out_dir`` for an experiment described by ``record`` (config, data digest, k ...): a new
+    or empty folder, or one holding an earlier run of the same experiment (then finished runs are
+    reused). Another experiment's folder is refused with the differences."""
+    record = json.loads(json.dumps(record, default=str))
+    saved = out_dir / "experiment.json"
+    if saved.is_file():
+        before = json.loads(saved.read_text())
+        changed = sorted(set(before) | set(record), key=str)
+        diffs = [f"{key}: {before.get(key)!r} -> {record.get(key)!r}" for key in changed if before.get(key) != record.get(key)]
+        config_diffs = [f"{key}: {before['config'].get(key)!r} -> {value!r}" for key, value in record["config"].items()
+                        if before.get("config", {}).get(key) != value]
+        diffs = [d for d in diffs if not d.startswith("config:")] + config_diffs
+        if diffs:
+            raise FileExistsError(f"{out_dir} holds a run of another experiment, which a resume would mix with this one "
+                                  f"({'; '.join(d if len(d) < 120 else d[:117] + '...' for d in diffs)}); "
+                                  "choose another --out (or delete that folder)")
+        log.info("%s holds an earlier run of this experiment; finished parts are reused", out_dir)
+        return
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty and records no experiment (no experiment.json); choose another --out")
+    write_json(saved, record)
+
+
+def _record(kind: str, config: TrainConfig, samples: Sequence[pd.DataFrame], **extra) -> dict:
+    """What makes two runs of an experiment the same: its config (less progress and workers), data and settings."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("progress", "workers")}
+    return {"kind": kind, **extra, "samples_sha256": samples_digest(*samples), "config": settings}
 
 
 def score_predictions(preds: pd.DataFrame) -> dict[str, float]:
@@ -95,10 +137,11 @@ def run_cv(
     else:
         available = dataset_classes(samples)
     config = replace(config, classes=labels.class_set(config.classes, available=available))
+    folds = grouped_folds(samples, k, seed=config.seed)  # before any folder is made: too few grids fail here
     out_dir = Path(out) if out else new_run_dir(Path("results") / f"{config.experiment}-cv")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out_dir, _record("cv", config, [samples], k=k))
     rows = []
-    for fold, (train_index, held_index) in enumerate(grouped_folds(samples, k, seed=config.seed)):
+    for fold, (train_index, held_index) in enumerate(folds):
         train_part, held_out = samples.iloc[train_index], samples.iloc[held_index].reset_index(drop=True)
         inner_train, inner_val, why_none = selection_split(train_part.reset_index(drop=True), config.val_fraction,
                                                            seed=config.seed)
@@ -164,6 +207,7 @@ def run_gender_splits(
     config = replace(config, classes=labels.class_set(config.classes, available=dataset_classes(pd.concat([train_samples, test_samples]))))
     tests = split_by_gender(test_samples)
     out_dir = Path(out) if out else new_run_dir(Path("results") / f"{config.experiment}-gender")
+    claim_out_dir(out_dir, _record("gender-splits", config, [train_samples, test_samples], percents=list(percents)))
     out_dir.mkdir(parents=True, exist_ok=True)
     done: dict[tuple[str, ...], dict] = {}  # training paths -> the run that trained on them
     rows = []

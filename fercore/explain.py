@@ -231,7 +231,7 @@ def cam_report(
     Holm-corrected p), ``figures/cam_mean.png`` (mean CAM per domain x emotion) and
     ``figures/cam_<domain>_<correct|incorrect>.png`` overlay galleries (up to ``per_class`` per class).
     """
-    from tqdm.auto import tqdm
+    from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
     from . import plots
     from .images import Preprocess, denormalize, load_rgb

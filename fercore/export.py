@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .fileio import close_as_plain_file
 from .models import load_model
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def export_module(module: torch.nn.Module, example: torch.Tensor, out: str | Pat
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
+    close_as_plain_file(fd)  # the umask's permissions, not mkstemp's 0600
     try:
         batch = torch.export.Dim("batch", min=1, max=4096)
         with _quiet_exporter():

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm.auto import tqdm
+from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
 from .fileio import sha256_file, write_json
 from .images import load_rgb, to_rgb

@@ -17,12 +17,19 @@ from typing import IO, Any
 def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` and rename it into place only on success.
 
-    A crash or exception leaves any earlier ``path`` untouched and no partial file behind.
+    A crash or exception leaves any earlier ``path`` untouched and no partial file behind. The
+    file gets the permissions a plain ``open`` would give (0666 less the umask), not
+    ``mkstemp``'s 0600. A folder that cannot be written is a ``PermissionError`` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError:
+        raise PermissionError(f"cannot write {path}: no write permission in {path.parent}; "
+                              "choose another output or fix the folder's permissions") from None
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
@@ -32,6 +39,19 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def close_as_plain_file(fd: int) -> None:
+    """Give a ``mkstemp`` file the umask's permissions (not 0600), then close it."""
+    os.fchmod(fd, 0o666 & ~current_umask())
+    os.close(fd)
 
 
 def json_safe(data: Any) -> Any:
@@ -68,6 +88,23 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_output(path: str | Path, *, force: bool = False, folder: bool = False) -> Path:
+    """Before any work: refuse an existing output (a file, or a non-empty folder when ``folder``)
+    unless ``force``, and an output whose folder cannot be written, so no result is lost at the end."""
+    path = Path(path)
+    taken = path.is_dir() and any(path.iterdir()) if folder else path.exists()
+    if taken and not force:
+        what = "is a folder that is not empty" if folder else "exists"
+        raise FileExistsError(f"{path} {what}; choose another output or pass --force to replace it")
+    if path.is_dir() and not folder:
+        raise IsADirectoryError(f"{path} is a folder; give a file name")
+    existing = next((p for p in [*([path] if folder else []), *path.parents] if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write {path}: {existing} is not a writable folder; "
+                              "choose another output or fix the folder's permissions")
+    return path
 
 
 def new_run_dir(parent: str | Path, name: str | None = None) -> Path:

@@ -12,10 +12,12 @@ grid is recorded under ``out_dir/.grids/`` (by content hash), so a rerun skips i
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,10 @@ import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
-from tqdm.auto import tqdm
+from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
 from . import faces
-from .fileio import sha256_file, write_csv, write_image
+from .fileio import sha256_file, write_csv, write_image, write_json
 from .images import is_image_file, load_rgb
 from .labels import UnknownLabelError, canonical_name
 
@@ -734,10 +736,35 @@ def _grids_table(split_dir: Path) -> pd.DataFrame:
     return table.set_index("file")
 
 
-def _record_path(out_dir: Path, image: str, split: str) -> Path:
-    """Where a finished grid is recorded: by content hash and name (identical files under two
-    names are two grids; a changed file is a new grid)."""
-    return out_dir / ".grids" / f"{split}__{Path(image).name}__{sha256_file(image)[:16]}.csv"
+def _record_path(out_dir: Path, image: str, split: str, meta: dict[str, Any]) -> Path:
+    """Where a finished grid is recorded: by content hash, name and its grids.csv row (identical
+    files under two names are two grids; a changed file or relabelled row is a new grid)."""
+    row = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return out_dir / ".grids" / f"{split}__{Path(image).name}__{sha256_file(image)[:16]}__{row}.csv"
+
+
+def _drop_stale_records(out_dir: Path, image: str, split: str, current: Path) -> None:
+    """Remove the faces and records of earlier extractions of this grid (another file version,
+    label or option set), so that a redone grid leaves no stale face behind."""
+    for old in (out_dir / ".grids").glob(f"{split}__{Path(image).name}__*.csv"):
+        if old == current:
+            continue
+        for rel in pd.read_csv(old, usecols=["path"], dtype=str)["path"].dropna():
+            (out_dir / rel).unlink(missing_ok=True)
+        old.unlink()
+
+
+def _check_options(out_dir: Path, options: ExtractOptions, force: bool) -> None:
+    """Refuse to mix faces extracted with other options into ``out_dir`` (``--force`` redoes all)."""
+    record = out_dir / ".grids" / "options.json"
+    now = json.loads(json.dumps(asdict(options), default=str))
+    if record.is_file() and not force:
+        before = json.loads(record.read_text())
+        changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in now.items() if before.get(k) != v]
+        if changed:
+            raise GridInputError(f"{out_dir} was extracted with other options ({'; '.join(changed)}); "
+                                 "pass --force to redo every grid with the new ones, or choose another output folder")
+    write_json(record, now)
 
 
 def _load_record(path: Path) -> pd.DataFrame:
@@ -751,7 +778,9 @@ def _load_record(path: Path) -> pd.DataFrame:
 def _run_grid(job: tuple[str, str, dict[str, Any], str, ExtractOptions]) -> str:
     image, split, meta, out_dir, options = job
     rows = extract_grid(image, split, meta, out_dir, options)
-    write_csv(_record_path(Path(out_dir), image, split), pd.DataFrame(rows, columns=MANIFEST_COLUMNS))
+    record = _record_path(Path(out_dir), image, split, meta)
+    _drop_stale_records(Path(out_dir), image, split, record)
+    write_csv(record, pd.DataFrame(rows, columns=MANIFEST_COLUMNS))
     return image
 
 
@@ -820,7 +849,13 @@ def extract_grids(
     if out_dir.resolve() == Path(raw_dir).resolve() or Path(raw_dir).resolve() in out_dir.resolve().parents:
         raise GridInputError(f"write the faces outside the raw folder {raw_dir} (raw data is never modified)")
     jobs = plan_inputs(raw_dir)
-    records = {image: _record_path(out_dir, image, split) for image, split, _ in jobs}
+    _check_options(out_dir, options, force)
+    if options.layout != "auto":
+        asked = sorted({str(meta.get("layout")) for _, _, meta in jobs if meta.get("layout") and meta.get("layout") != options.layout})
+        if asked:
+            log.warning("--layout %s disagrees with grids.csv, whose layout column says %s; the cells may be misaligned "
+                        "(use --layout auto or the layout grids.csv gives)", options.layout, ", ".join(asked))
+    records = {image: _record_path(out_dir, image, split, meta) for image, split, meta in jobs}
     todo = [(image, split, meta, str(out_dir), options) for image, split, meta in jobs
             if force or not records[image].is_file()]
     if len(todo) < len(jobs):
@@ -841,11 +876,24 @@ def extract_grids(
     bar.close()
     manifest = pd.concat([_load_record(records[image]) for image, _, _ in jobs], ignore_index=True)[MANIFEST_COLUMNS]
     manifest = _mark_duplicates(manifest, out_dir, options.thresholds, options.face_size)
+    _warn_faceless_layout(manifest, options)
     write_csv(out_dir / "manifest.csv", manifest)
     if contact_sheets:
         for source, part in manifest.groupby("source", sort=False):
             contact_sheet(source, part, out_dir / "contact_sheets" / part["split"].iloc[0] / f"{Path(source).stem}.png")
     return manifest
+
+
+def _warn_faceless_layout(manifest: pd.DataFrame, options: ExtractOptions) -> None:
+    """A fixed layout under which most cells of a grid hold no face or several: likely the wrong layout."""
+    if options.layout == "auto" or options.detector == "none" or manifest.empty:
+        return
+    counts = pd.to_numeric(manifest["n_faces"], errors="coerce")
+    off = (counts != 1).groupby(manifest["source"]).mean()
+    bad = sorted(Path(s).name for s in off[off > 0.5].index)
+    if bad:
+        log.warning("--layout %s: in %d grid(s) most cells hold no face or several (%s); the layout is probably wrong: "
+                    "try --layout auto", options.layout, len(bad), ", ".join(bad[:5]))
 
 
 def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:

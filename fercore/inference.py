@@ -43,7 +43,7 @@ import torch
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
 from . import labels, onnxrt
 from .fileio import atomic_open, write_json

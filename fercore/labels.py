@@ -124,6 +124,29 @@ def canonical_name(label: str | int) -> str:
     return name
 
 
+#: Gender spellings (matched like emotion names: any case, spaces / '-' / '_' ignored) -> the
+#: canonical 'female' / 'male' that the gender-split study uses.
+GENDER_ALIASES: dict[str, str] = {
+    **dict.fromkeys(("female", "females", "woman", "women", "f", "w", "girl", "girls"), "female"),
+    **dict.fromkeys(("male", "males", "man", "men", "m", "boy", "boys"), "male"),
+}
+
+
+def canonical_gender(value: str) -> str:
+    """'women', 'F', 'Woman' ... -> 'female'; 'men', 'M' ... -> 'male'; an empty value stays ''.
+
+    >>> canonical_gender("Women"), canonical_gender("m")
+    ('female', 'male')
+    """
+    text = "" if value is None else str(value)
+    if _key(text) in ("", "nan", "none"):
+        return ""
+    name = GENDER_ALIASES.get(_key(text))
+    if name is None:
+        raise UnknownLabelError(f"unknown gender {value!r}; accepted (case-insensitive): {', '.join(sorted(GENDER_ALIASES))}")
+    return name
+
+
 def to_index(label: str | int) -> int:
     """Canonical index of a label given by name, alias or index."""
     return CLASS_TO_INDEX[canonical_name(label)]

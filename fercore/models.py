@@ -358,6 +358,9 @@ def read_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> Checkpoi
 
         state, renamed = remap_keys(load_file(str(path)))
         return Checkpoint(path, "safetensors", state, renamed=renamed)
+    if not _looks_like_torch_file(path):
+        raise WeightsError(f"{path} is not a PyTorch weight file (neither a torch.save zip archive nor a pickle); "
+                           "check that it is the file you meant (a truncated download?) and fetch it again")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -366,7 +369,8 @@ def read_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> Checkpoi
                 f"{path} is not a plain state dict: it pickles Python objects (HSEmotion's "
                 "enet_*.pt files are whole models saved with torch.save(model)). torch refuses "
                 "such files by default because unpickling can run arbitrary code. If you trust "
-                "where the file came from, load it with trust_pickle=True (CLI: --trust), or "
+                "where the file came from, load it with trust_pickle=True (predict / evaluate / weights: --trust; "
+                "training config: trust_pickle: true, or train --set trust_pickle=true), or "
                 f"convert it once: `fercore weights convert {path} {path.with_suffix('')}_state.pt --trust` "
                 f"and use the converted file from then on. (torch said: {str(err).splitlines()[0]})"
             ) from None
@@ -377,6 +381,15 @@ def read_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> Checkpoi
             "expected a file written by torch.save (state dict or HSEmotion checkpoint) or .safetensors"
         ) from None
     return _checkpoint_from_object(path, obj)
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive (torch >= 1.6) or a pickle starting with its protocol byte 0x80."""
+    import zipfile
+
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return zipfile.is_zipfile(path) or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
 
 
 def _load_trusted(path: Path) -> Any:
@@ -559,7 +572,7 @@ def load_weights(
             f"{source} has a {n_file}-class head but the model was built with {n_model} classes "
             f"({_list(head_problems, 4)}). To evaluate an 8-class model on 7 classes keep "
             "num_classes=8 and drop Contempt with fercore.labels.restrict_logits; to fine-tune a "
-            "new head pass head='fresh' (CLI --fresh-head)."
+            "new head pass head='fresh' (training config: head: fresh, or train --set head=fresh)."
         )
     else:
         status = "loaded"

@@ -103,6 +103,8 @@ def collect_images(inputs: Sequence[str | Path]) -> pd.DataFrame:
             except UnknownLabelError:
                 emotion = None
             rows.append({"path": str(path), "emotion": emotion})
+    if not rows:
+        raise FileNotFoundError(f"no image files in {', '.join(map(str, inputs))} (looked for .png, .jpg, ... recursively)")
     table = pd.DataFrame(rows, columns=["path", "emotion"])
     if table["emotion"].isna().any():
         table = table.drop(columns="emotion") if table["emotion"].isna().all() else table

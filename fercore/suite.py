@@ -15,6 +15,7 @@ first failing notebook, naming the cell; ``resume`` carries on from there.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import re
@@ -31,7 +32,8 @@ from typing import Any
 import yaml
 
 from .chapter import check_chapter
-from .fileio import atomic_open, new_run_dir, write_json
+from .config import did_you_mean, read_yaml_mapping
+from .fileio import atomic_open, new_run_dir, sha256_file, write_json
 from .overrides import apply_overrides
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,10 @@ class SuiteParams:
         path = Path(path)
         if not path.is_file():
             raise SuiteError(f"parameter file {path} does not exist (suite parameter files live in configs/, e.g. configs/suite_demo.yaml)")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = read_yaml_mapping(path)
+        except ValueError as err:
+            raise SuiteError(str(err)) from None
         known = {"name", "parameters", "notebooks", "kernel", "notebooks_dir", "results_dir", "start_timeout"}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -77,10 +82,13 @@ class SuiteParams:
             if not sep:
                 raise SuiteError(f"override {item!r} must look like key=value")
             number, dot, rest = key.partition(".")
-            if dot:
-                params.notebooks[number] = apply_overrides(params.notebooks.get(number, {}), [f"{rest}={value}"])
-            else:
-                params.parameters = apply_overrides(params.parameters, [item])
+            try:
+                if dot:
+                    params.notebooks[number] = apply_overrides(params.notebooks.get(number, {}), [f"{rest}={value}"])
+                else:
+                    params.parameters = apply_overrides(params.parameters, [item])
+            except ValueError as err:
+                raise SuiteError(str(err)) from None
         for key in RESERVED:
             if key in params.parameters or any(key in extra for extra in params.notebooks.values()):
                 raise SuiteError(f"{path}: '{key}' is set by the suite runner (the run folder); remove it from the file")
@@ -220,16 +228,17 @@ def run_suite(
         params = SuiteParams.from_run(resume)
     elif params is None:
         raise SuiteError("give the suite parameters (configs/suite_*.yaml) or a run folder to resume")
-    notebooks = find_notebooks(params.notebooks_dir)
-    if only:
-        notebooks = [nb for nb in notebooks if nb.name[:2] in only or nb.stem in only]
-        if not notebooks:
-            raise SuiteError(f"--only {list(only)} matches no notebook in {params.notebooks_dir}")
-    declared = {nb: declared_parameters(nb) for nb in notebooks}
+    every = find_notebooks(params.notebooks_dir)
+    notebooks = [nb for nb in every if not only or nb.name[:2] in only or nb.stem in only]
+    if not notebooks:
+        raise SuiteError(f"--only {list(only or [])} matches no notebook in {params.notebooks_dir}")
+    declared = {nb: declared_parameters(nb) for nb in every}  # all of them: --only 01 keeps 02's keys valid
     everything = set().union(*[set(d) for d in declared.values()])
     unknown = sorted(set(params.parameters) - everything)
     if unknown:
-        raise SuiteError(f"{params.source}: parameters {unknown} are declared by no notebook; known: {', '.join(sorted(everything))}")
+        hints = "".join(did_you_mean(u, everything) for u in unknown[:1])
+        raise SuiteError(f"{params.source}: parameters {unknown} are declared by no notebook{hints}; "
+                         f"known: {', '.join(sorted(everything))}")
     check_kernel(params.kernel)
 
     if resume is not None:
@@ -240,13 +249,23 @@ def run_suite(
             yaml.safe_dump(params.to_dict(), handle, sort_keys=False)
     run_dir = run_dir.resolve()
     status = _status(run_dir) or {"name": params.name, "started": _now(), "notebooks": {}}
+    inputs = input_fingerprints(params.parameters)
+    if resume is not None and "inputs" in status:
+        changed = [name for name in sorted(set(inputs) | set(status["inputs"])) if inputs.get(name) != status["inputs"].get(name)]
+        if changed:
+            raise SuiteError(f"{run_dir}: the data or weights changed since the run started ({', '.join(changed)}); "
+                             "its finished chapters would not match the rest: start a new run (fercore suite run --params ...)")
+    status["inputs"] = inputs
     seconds: dict[str, float] = {}
     executed_paths = []
     for notebook in notebooks:
         executed = run_dir / "notebooks" / notebook.name
         executed_paths.append(executed)
         record = status["notebooks"].get(notebook.name, {})
-        if record.get("status") == "ok" and executed.is_file():
+        source_sha = sha256_file(notebook)
+        if record.get("status") == "ok" and executed.is_file() and record.get("notebook_sha256", source_sha) != source_sha:
+            log.info("%s changed since it ran in %s; running it again", notebook.name, run_dir)
+        elif record.get("status") == "ok" and executed.is_file():
             log.info("%s already ran in %s; skipping", notebook.name, run_dir)
             seconds[notebook.name] = record.get("seconds", 0.0)
             continue
@@ -266,7 +285,7 @@ def run_suite(
         took = time.perf_counter() - start
         problems = executed_errors(executed) + check_chapter(run_dir / chapter_id(notebook))
         status["notebooks"][notebook.name] = {"status": "ok" if not problems else "failed", "seconds": took,
-                                              "parameters": parameters, "problems": problems}
+                                              "parameters": parameters, "problems": problems, "notebook_sha256": source_sha}
         write_json(run_dir / "suite.json", status)
         if problems:
             raise SuiteError(f"{notebook.name} ran but its outputs are incomplete:\n  " + "\n  ".join(problems))
@@ -275,6 +294,28 @@ def run_suite(
         status["finished"] = _now()
         write_json(run_dir / "suite.json", status)
     return SuiteRun(run_dir, executed_paths, seconds)
+
+
+def input_fingerprints(parameters: dict[str, Any]) -> dict[str, str]:
+    """For every parameter value that names an existing file or folder (nested keys as
+    ``models.B0.weights``): a digest of its files' names, sizes and modification times."""
+    found: dict[str, str] = {}
+
+    def walk(name: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{name}.{key}" if name else str(key), inner)
+        elif isinstance(value, str) and value and "{" not in value and Path(value).exists():
+            path = Path(value)
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            digest = hashlib.sha256()
+            for file in files:
+                stat = file.stat()
+                digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+            found[name] = digest.hexdigest()[:16]
+
+    walk("", parameters)
+    return found
 
 
 def _now() -> str:

@@ -17,11 +17,12 @@ their images with a twin in ``train``. ``keep_duplicates: true`` turns this off.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import shutil
 import time
-import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ import torch.distributed as dist
 import yaml
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm.auto import tqdm
+from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
 from . import labels
 from .data import (
@@ -43,10 +44,11 @@ from .data import (
     manifest_hash,
     within_classes,
 )
-from .fileio import atomic_open, new_run_dir, save_torch, write_csv, write_json
+from .fileio import atomic_open, check_output, new_run_dir, save_torch, write_csv, write_json
 from .images import Preprocess, augment_transform
 from .labels import CLASSES, NUM_CLASSES, class_indices
 from .models import checkpoint_payload, create_model, resolve_arch, set_trainable, train_mode
+from .config import ConfigError, check_fields, check_keys, read_yaml_mapping, rules
 from .overrides import apply_overrides
 from .runtime import Dist, init_distributed, pick_device, seed_everything
 from .sam import SAM
@@ -66,38 +68,21 @@ class Stage:
     """A part of the schedule: ``epochs`` at ``lr`` with ``trainable`` = head | all | N last stages;
     ``warmup_epochs`` (None: the config's) of linear warm-up at the start of this stage."""
 
-    epochs: int
+    epochs: int = rules(ge=0)  # a stage of 0 epochs is skipped
     trainable: str | int = "all"
-    lr: float = 1e-4
-    warmup_epochs: float | None = None
+    lr: float = rules(1e-4, gt=0)
+    warmup_epochs: float | None = rules(None, ge=0)
 
     def __post_init__(self) -> None:
-        self.epochs, self.lr = int(self.epochs), float(self.lr)  # YAML reads 1e-4 as a string
-        if self.warmup_epochs is not None:
-            self.warmup_epochs = float(self.warmup_epochs)
-
-
-def _coerce_fields(obj: Any) -> None:
-    """Give float / int / bool fields their type (PyYAML reads ``3e-4`` as a string)."""
-    hints = typing.get_type_hints(type(obj))
-    for f in fields(obj):
-        value, hint = getattr(obj, f.name), hints[f.name]
-        allowed = set(typing.get_args(hint)) or {hint}
-        if value is None or not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            continue
-        for kind in (float, int):
-            if kind in allowed and str not in allowed and not isinstance(value, kind):
-                try:
-                    setattr(obj, f.name, kind(value))
-                except ValueError:
-                    raise ValueError(f"config {f.name}={value!r} is not a {kind.__name__}") from None
-                break
+        check_fields(self)
 
 
 @dataclass
 class TrainConfig:
     """Everything a training run depends on; loadable from YAML (``TrainConfig.from_yaml``).
 
+    Every field is checked on construction from its type hint and its ``rules`` (bounds,
+    choices; :mod:`fercore.config`); unknown keys are refused with a did-you-mean.
     ``classes``: the class set to train and score on (default: every class folder of
     ``data_root`` over all splits; see :func:`fercore.labels.class_set`).
     ``warmup_epochs``: linear warm-up at the start of *each* stage (each stage starts a fresh
@@ -109,57 +94,54 @@ class TrainConfig:
     data_root: str = ""
     train_split: str = "train"
     val_split: str | None = None  # None: a stratified (or grid-grouped) part of the train split
-    val_fraction: float = 0.1
+    val_fraction: float = rules(0.1, gt=0, lt=1)
     test_split: str | None = None  # scored once with the selected model; never used for selection
-    max_train_samples: int | None = None  # stratified subset, for CPU budgets
-    max_val_samples: int | None = None
+    max_train_samples: int | None = rules(None, ge=1)  # stratified subset, for CPU budgets
+    max_val_samples: int | None = rules(None, ge=1)
     classes: list[str] | None = None  # None: the data set's classes (all splits)
     keep_duplicates: bool = False  # True: no duplicate hygiene (see the module docstring)
     arch: str = "tf_efficientnet_b0"
     weights: str | None = None
     trust_pickle: bool = False
-    head: str = "auto"  # auto | fresh | load (see models.load_weights)
-    drop_rate: float = 0.0
-    image_size: int = 224
-    batch_size: int = 32
-    epochs: int = 6  # used when `stages` is empty: one stage, everything trainable, at `lr`
-    lr: float = 1e-4
+    head: str = rules("auto", choices=("auto", "fresh", "load"))  # see models.load_weights
+    drop_rate: float = rules(0.0, ge=0, lt=1)
+    image_size: int = rules(224, ge=8)
+    batch_size: int = rules(32, ge=1)
+    epochs: int = rules(6, ge=1)  # used when `stages` is empty: one stage, everything trainable, at `lr`
+    lr: float = rules(1e-4, gt=0)
     stages: list[Stage] = field(default_factory=list)
-    optimizer: str = "sam"  # sam | adam | adamw
-    base_optimizer: str = "adam"  # what SAM wraps: adam | adamw | sgd
-    sam_rho: float = 0.05
+    optimizer: str = rules("sam", choices=("sam", "adam", "adamw"))
+    base_optimizer: str = rules("adam", choices=("adam", "adamw", "sgd"))  # what SAM wraps
+    sam_rho: float = rules(0.05, ge=0)
     sam_adaptive: bool = False
-    weight_decay: float = 0.0
-    schedule: str = "cosine"  # cosine | constant, within each stage
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.1
+    weight_decay: float = rules(0.0, ge=0)
+    schedule: str = rules("cosine", choices=("cosine", "constant"))  # within each stage
+    warmup_epochs: float = rules(0.0, ge=0)
+    label_smoothing: float = rules(0.1, ge=0, lt=1)
     class_weights: bool = True  # inverse-frequency weighted cross-entropy
     augment: bool = False
-    select_metric: str = "accuracy"  # accuracy | macro_f1, on validation
-    seed: int = 0
+    select_metric: str = rules("accuracy", choices=("accuracy", "macro_f1"))  # on validation
+    seed: int = rules(0, ge=0)
     device: str = "auto"
-    amp: str = "auto"  # auto | bf16 | fp16 | off (CUDA only; auto = bf16 where supported)
+    amp: str = rules("auto", choices=("auto", "bf16", "fp16", "off"))  # CUDA only; auto = bf16 where supported
     channels_last: bool = True
-    grad_clip: float | None = None
-    workers: int = 2
+    grad_clip: float | None = rules(None, gt=0)
+    workers: int = rules(2, ge=0)
     progress: bool = True
 
     def __post_init__(self) -> None:
-        _coerce_fields(self)
+        check_fields(self)
         if self.classes is not None:
             self.classes = labels.class_set(self.classes)
+        for i, stage in enumerate(self.stages):
+            if not isinstance(stage, (Stage, dict)):
+                raise ConfigError(f"config stages[{i}]: expected a mapping like {{epochs: 2, trainable: head, lr: 1e-3}}, "
+                                  f"got {stage!r}", "stages")
+            if isinstance(stage, dict):
+                check_keys(Stage, stage)
         self.stages = [s if isinstance(s, Stage) else Stage(**s) for s in self.stages]
-        checks = {
-            "optimizer": (self.optimizer, {"sam", "adam", "adamw"}),
-            "base_optimizer": (self.base_optimizer, {"adam", "adamw", "sgd"}),
-            "schedule": (self.schedule, {"cosine", "constant"}),
-            "amp": (self.amp, {"auto", "bf16", "fp16", "off"}),
-            "select_metric": (self.select_metric, {"accuracy", "macro_f1"}),
-            "head": (self.head, {"auto", "fresh", "load"}),
-        }
-        for name, (value, allowed) in checks.items():
-            if value not in allowed:
-                raise ValueError(f"config {name}={value!r}: choose one of {sorted(allowed)}")
+        if self.total_epochs < 1:
+            raise ConfigError("config stages: the stages add up to 0 epochs; give at least one epoch", "stages")
 
     @property
     def schedule_stages(self) -> list[Stage]:
@@ -174,20 +156,24 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; known keys: {', '.join(sorted(known))}")
+        check_keys(cls, data)
         return cls(**data)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-        """Read a YAML config and apply ``key=value`` overrides (values parsed as YAML)."""
+        """Read a YAML config and apply ``key=value`` overrides (values parsed as YAML); a bad key
+        or value is a :class:`~fercore.config.ConfigError` naming the file (or the ``--set``)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist (configs live in configs/)")
-        data = yaml.safe_load(path.read_text()) or {}
-        return cls.from_dict(apply_overrides(data, overrides or []))
+        data = read_yaml_mapping(path)
+        overrides = overrides or []
+        try:
+            return cls.from_dict(apply_overrides(data, overrides))
+        except ConfigError as err:
+            given = [o for o in overrides if o.partition("=")[0].strip() == err.key]
+            where = f"--set {given[-1]}" if given else str(path)
+            raise ConfigError(f"{where}: {err}", err.key) from None
 
 
 # --------------------------------------------------------------------------- mixed precision
@@ -458,7 +444,8 @@ def train(
     samples: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None] | None = None,
     stop_after_epochs: int | None = None,
 ) -> TrainResult:
-    """Run (or resume) a training run; see the module docstring.
+    """Run (or resume) a training run; see the module docstring. A run that fails before its first
+    epoch is saved leaves no run folder behind (an ``out`` folder that existed is emptied, not removed).
 
     ``samples`` = (train, val, test) tables overrides reading ``config.data_root`` (used by
     cross-validation and gender splits). A val table that is None or empty means no model
@@ -466,6 +453,53 @@ def train(
     (``metrics.json``: ``"selection": "none"``). ``stop_after_epochs`` ends the call early, as an
     interruption would (the run stays resumable).
     """
+    made: list[tuple[Path, bool]] = []
+    try:
+        return _train(config, out, resume, samples, stop_after_epochs, made)
+    except BaseException:
+        for run_dir, existed in made:
+            if not (run_dir / "last.pt").exists():
+                shutil.rmtree(run_dir, ignore_errors=True)
+                if existed:
+                    run_dir.mkdir(exist_ok=True)
+                elif out is None:  # results/<experiment>/ made for it: removed when left empty
+                    with contextlib.suppress(OSError):
+                        run_dir.parent.rmdir()
+                        run_dir.parent.parent.rmdir()
+        raise
+
+
+def drop_unreadable(samples: pd.DataFrame | None, name: str, workers: int = 1) -> pd.DataFrame | None:
+    """``samples`` without the images that cannot be decoded, with a warning that counts and lists them."""
+    from .dedup import pixel_hashes
+
+    if samples is None or samples.empty:
+        return samples
+    bad = pixel_hashes(samples["path"].tolist(), workers=workers) == ""
+    if bad.any():
+        listed = samples["path"][bad].astype(str).tolist()
+        log.warning("%s: skipped %d unreadable or truncated image(s): %s%s", name, len(listed), ", ".join(listed[:10]),
+                    " ..." if len(listed) > 10 else "")
+    return samples[~bad].reset_index(drop=True)
+
+
+def warn_meaningless(train_samples: pd.DataFrame, val_samples: pd.DataFrame, class_names: list[str]) -> None:
+    """Warnings for data whose scores cannot mean much: one class, or a split missing classes."""
+    present = {name: sorted({CLASSES[int(i)] for i in part["label"]}) for name, part in
+               (("training data", train_samples), ("selection split", val_samples))}
+    if len(present["training data"]) < 2:
+        log.warning("the training data has only one class (%s): accuracy and F1 of this run cannot mean anything; "
+                    "give a dataset with several emotion folders", ", ".join(present["training data"]) or "none")
+    for name, found in present.items():
+        missing = [c for c in class_names if c not in found]
+        if missing and len(present["training data"]) >= 2 and found:  # an empty selection split: no selection, said elsewhere
+            log.warning("the %s has no images of %s: its scores leave those classes out", name, ", ".join(missing))
+
+
+def _train(config: TrainConfig | None, out: str | Path | None, resume: str | Path | None,
+           samples: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None] | None, stop_after_epochs: int | None,
+           made: list[tuple[Path, bool]]) -> TrainResult:
+    """:func:`train`; every run folder it creates is added to ``made``."""
     start_time = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
@@ -478,6 +512,8 @@ def train(
         raise ValueError("pass a TrainConfig or resume=<run folder>")
     else:
         state = None
+        if out is not None:
+            check_output(out, folder=True)
     ddp = init_distributed(config.device)
     device = torch.device(f"cuda:{ddp.local_rank}") if ddp.active and pick_device(config.device).type == "cuda" else pick_device(config.device)
     amp_dtype = _amp_dtype(config, device)
@@ -506,10 +542,18 @@ def train(
     classes = class_indices(class_names)
     train_samples, val_samples, test_samples = (None if t is None else within_classes(t, class_names)
                                                 for t in (train_samples, val_samples, test_samples))
+    train_samples, val_samples, test_samples = (drop_unreadable(t, name, max(1, config.workers)) for t, name in
+                                                ((train_samples, "training data"), (val_samples, "selection split"),
+                                                 (test_samples, "test split")))
+    if train_samples.empty:
+        raise ValueError(f"no readable training images are left in the classes {', '.join(class_names)}; "
+                         "check the data with `fercore check-data`")
+    warn_meaningless(train_samples, val_samples, class_names)
     data_hash = manifest_hash(pd.concat([train_samples, val_samples]), config.data_root or None)
     selecting = len(val_samples) > 0
     if state is not None and state["data_hash"] != data_hash:
-        raise RuntimeError(f"{resume}: the data changed since the run started (manifest hash differs); start a new run")
+        raise ValueError(f"{resume}: the data changed since the run started (the list of images and labels differs from "
+                         "the one the run was trained on); start a new run (fercore train --config ... ) instead of --resume")
 
     run_dir = None
     if ddp.main:
@@ -519,9 +563,11 @@ def train(
             run_dir = Path(out)
             if run_dir.exists() and any(run_dir.iterdir()):
                 raise FileExistsError(f"{run_dir} exists and is not empty; choose another --out or --resume it")
+            made.append((run_dir, run_dir.exists()))
             run_dir.mkdir(parents=True, exist_ok=True)
         else:
             run_dir = new_run_dir(Path("results") / config.experiment)
+            made.append((run_dir, False))
         if state is None:
             with atomic_open(run_dir / "config.yaml", "w") as handle:
                 yaml.safe_dump(config.to_dict(), handle, sort_keys=False)

@@ -67,7 +67,10 @@ def test_check_data_cli_writes_json(messy_dataset, tmp_path, capsys):
     assert "conflicting duplicate" in printed and "Happiness" in printed
     data = json.loads(out.read_text())
     assert data["summary"]["truncated"] == 1 and len(data["duplicate_groups"]) == 2
-    assert cli.main(["check-data", str(messy_dataset), "--out", str(out), "-q", "--strict"]) == 1
+    assert cli.main(["check-data", str(messy_dataset), "--out", str(out), "-q", "--strict"]) == 2  # --out exists
+    assert "report.json exists; choose another output or pass --force" in capsys.readouterr().err
+    code = cli.main(["check-data", str(messy_dataset), "--out", str(out), "-q", "--strict", "--force"])
+    assert code == 1, capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -240,7 +240,7 @@ def test_wrong_architecture_is_a_clear_error(tmp_path):
 def test_not_a_weight_file(tmp_path):
     bad = tmp_path / "notes.pt"
     bad.write_text("hello")
-    with pytest.raises(M.WeightsError, match="could not be read as a PyTorch weight file"):
+    with pytest.raises(M.WeightsError, match="notes.pt is not a PyTorch weight file"):
         M.create_model("b0", weights=bad)
     with pytest.raises(M.WeightsError, match="does not exist"):
         M.create_model("b0", weights=tmp_path / "missing.pt")

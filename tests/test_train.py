@@ -35,7 +35,7 @@ def test_config_yaml_and_overrides(tmp_path):
     config = T.TrainConfig.from_yaml(path, ["lr=3e-4", "augment=true", "stages=[{epochs: 2, trainable: 3}]"])
     assert config.lr == 3e-4 and config.augment is True
     assert config.schedule_stages == [T.Stage(2, 3, 1e-4)] and config.total_epochs == 2
-    with pytest.raises(ValueError, match="unknown config keys \\['lrr'\\]"):
+    with pytest.raises(ValueError, match="--set lrr=1: unknown config key 'lrr' \\(did you mean 'lr'\\?\\)"):
         T.TrainConfig.from_yaml(path, ["lrr=1"])
     with pytest.raises(ValueError, match="optimizer='rmsprop'"):
         T.TrainConfig(optimizer="rmsprop")

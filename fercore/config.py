@@ -1,0 +1,134 @@
+"""One schema for config dataclasses: the fields' type hints and ``metadata`` are the rules.
+
+:func:`check_fields` (called from a dataclass's ``__post_init__``) gives every field its
+type (YAML reads ``3e-4`` as a string) and checks it against the field's metadata:
+``ge`` / ``gt`` / ``le`` / ``lt`` bounds and ``choices``. :func:`check_keys` refuses unknown
+keys with a did-you-mean. A field added later is validated from its annotation alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config key or value that the schema refuses; ``key`` names the field."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The mapping a YAML file holds ({} when empty); a syntax error or another kind of document
+    is a :class:`ConfigError` naming the file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must be a mapping (key: value lines), not a {type(data).__name__}")
+    return data
+
+
+def rules(default: Any = dataclasses.MISSING, **checks: Any) -> Any:
+    """A dataclass field with checks: ``rules(32, ge=1)``, ``rules("cosine", choices=("cosine", "constant"))``."""
+    return dataclasses.field(default=default, metadata=checks)
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """' (did you mean 'lr'?)' for the closest known word, or ''."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    if not close:  # learning_rate -> lr: a prefix or an abbreviation
+        close = [k for k in known if word.startswith(k) or k.startswith(word) or
+                 "".join(p[0] for p in word.split("_") if p) == k][:1]
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_keys(cls: type, data: Mapping[str, Any]) -> None:
+    """Refuse keys that are not fields of the dataclass ``cls``, suggesting the nearest one."""
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown config key '{key}'{did_you_mean(str(key), known)}; "
+                              f"known keys: {', '.join(sorted(known))}", key)
+
+
+def _allowed(hint: Any) -> tuple[set[Any], bool]:
+    """(allowed base types, None allowed) of a type hint such as ``int | None`` or ``list[str]``."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = typing.get_args(hint)
+    else:
+        args = (hint,)
+    return {typing.get_origin(a) or a for a in args if a is not type(None)}, type(None) in args
+
+
+def _coerce(key: str, value: Any, kinds: set[Any]) -> Any:
+    """``value`` as one of ``kinds`` (bool, int, float, str, list, dict or a dataclass), or ConfigError."""
+    if isinstance(value, bool):
+        if bool in kinds:
+            return value
+    elif bool in kinds and isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+        return value.lower() in ("true", "yes")
+    for kind in (int, float):
+        if kind not in kinds or isinstance(value, bool):
+            continue
+        if isinstance(value, kind):
+            return value
+        if kind is float and isinstance(value, int):
+            return float(value)
+        if kind is int and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and str not in kinds:
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+    if str in kinds and (isinstance(value, (str, PurePath)) or (isinstance(value, (int, float)) and not kinds & {int, float})):
+        return str(value)  # `experiment: 2024` is a name; a Path is its string
+    if list in kinds and isinstance(value, (list, tuple)):
+        return list(value)
+    if dict in kinds and isinstance(value, dict):
+        return value
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+    wanted = " or ".join(names.get(k, getattr(k, "__name__", str(k))) for k in sorted(kinds, key=str))
+    shown = "nothing (empty value)" if value is None else repr(value)
+    raise ConfigError(f"config {key}: expected {wanted}, got {shown}", key)
+
+
+def _check_bounds(key: str, value: Any, meta: Mapping[str, Any]) -> None:
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"config {key}={value!r}: choose one of {', '.join(map(str, meta['choices']))}"
+                          f"{did_you_mean(str(value), map(str, meta['choices']))}", key)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    bounds = {"ge": (lambda a, b: a >= b, ">="), "gt": (lambda a, b: a > b, ">"),
+              "le": (lambda a, b: a <= b, "<="), "lt": (lambda a, b: a < b, "<")}
+    for name, (ok, sign) in bounds.items():
+        if name in meta and not ok(value, meta[name]):
+            raise ConfigError(f"config {key}={value!r}: must be {sign} {meta[name]}", key)
+
+
+def check_fields(obj: Any) -> None:
+    """Coerce and check every field of the dataclass instance ``obj`` in place (see the module docstring)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        kinds, optional = _allowed(hints[f.name])
+        if value is None:
+            if not optional:
+                _coerce(f.name, value, kinds)  # raises: a value is required
+            continue
+        if any(dataclasses.is_dataclass(k) for k in kinds) or kinds == {Any}:
+            continue
+        value = _coerce(f.name, value, kinds)
+        _check_bounds(f.name, value, f.metadata)
+        setattr(obj, f.name, value)
