@@ -79,8 +79,8 @@ def test_selection_split_rule_in_numbers(demo_root):
     table = thesis_scale_table(demo_root)
     train = table[table.split == "train"].reset_index(drop=True)
     women = train[train.gender == "female"].reset_index(drop=True)  # 6 grids of 6 emotions
-    with pytest.raises(ValueError, match="n_splits=7 cannot be greater"):
-        grouped_split(women, 0.15)  # what stopped RQ2 before
+    with pytest.raises(ValueError, match="7 folds need at least 7 grids"):
+        grouped_split(women, 0.15)  # what stopped RQ2 before (then sklearn's "n_splits=7 cannot be greater ...")
     assert selection_split_problem(women, 0.15) == "6 grids; a 1/7 validation split needs at least 7"
     kept, val, why = selection_split(women, 0.15)
     assert len(kept) == 18 and len(val) == 0 and why.startswith("6 grids")
