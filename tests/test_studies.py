@@ -255,3 +255,11 @@ def test_rq3_findings_name_significant_regions():
     calm = rq3.RegionStudy("B0", "x", "fer", "matched", [rq3.RegionDifference("B0", "x", "fer", "matched", "eyes", 0.3, 0.3, 0.0, 1.0, 0.5, 0.5)],
                            {}, 2, [])
     assert "matched to its format: no region's share differs" in " ".join(rq3.findings([calm]))
+    text = " ".join(rq3.findings([study, calm]))  # eyes and other differ raw, nothing after matching
+    assert "B0, x, fer:" not in text  # the raw arm of "x" is missing: no survival sentence
+    matched = rq3.RegionStudy("B0", "trained on real", "fer", "matched",
+                              [rq3.RegionDifference("B0", "trained on real", "fer", "matched", r, 0.3, 0.1, 0.2, 1.0, p, p)
+                               for r, p in (("eyes", 0.01), ("other", 0.5), ("mouth", 0.001))], {}, 20, [])
+    (line,) = rq3.survival([study, matched])
+    assert line == ("B0, trained on real, fer: of the regions whose share differs, survive matching: eyes; "
+                    "differ only as the faces come: other; differ only after matching: mouth.")

@@ -104,6 +104,27 @@ def findings(studies: list[RegionStudy]) -> list[str]:
                    f"{where}; largest difference in the {largest.region} region "
                    f"(real {pct(largest.mean_real)}, synthetic {pct(largest.mean_synthetic)} of the Grad-CAM mass); "
                    "accuracy on the explained images " + ", ".join(f"{k} {pct(v)}" for k, v in s.accuracy.items()) + ".")
+    out += survival(studies)
+    return out
+
+
+def survival(studies: list[RegionStudy]) -> list[str]:
+    """Per (model, regime, real set) with both arms: which regions differ in both arms (survive
+    matching), only raw (explained by format and framing) or only matched."""
+    raw = {(s.model, s.regime, s.real_set): set(s.significant()) for s in studies if s.arm == "raw"}
+    out = []
+    for s in studies:
+        key = (s.model, s.regime, s.real_set)
+        if s.arm != "matched" or key not in raw:
+            continue
+        matched = set(s.significant())
+        both, only_raw, only_matched = raw[key] & matched, raw[key] - matched, matched - raw[key]
+        parts = [f"{'survive matching' if both else 'none survives matching'}{': ' + ', '.join(sorted(both)) if both else ''}"]
+        if only_raw:
+            parts.append(f"differ only as the faces come: {', '.join(sorted(only_raw))}")
+        if only_matched:
+            parts.append(f"differ only after matching: {', '.join(sorted(only_matched))}")
+        out.append(f"{s.model}, {s.regime}, {s.real_set}: of the regions whose share differs, " + "; ".join(parts) + ".")
     return out
 
 
