@@ -90,14 +90,23 @@ def score_interval(
         raise ValueError("no faces to score")
     clustered = groups is not None
     groups = np.arange(len(y_true)) if groups is None else np.asarray(groups)
-    right, count = _group_tables(y_true, correct, groups, n_classes or int(y_true.max()) + 1)
-    w = cluster_weights(len(right), n_boot, np.random.default_rng(seed))
+    interval, _ = _resampled(y_true, correct, groups, n_classes or int(y_true.max()) + 1, balanced=balanced, n_boot=n_boot,
+                             rng=np.random.default_rng(seed), clustered=clustered)
+    return interval
+
+
+def _resampled(y_true: np.ndarray, correct: np.ndarray, groups: np.ndarray, n_classes: int, *, balanced: bool, n_boot: int,
+               rng: np.random.Generator, clustered: bool = True) -> tuple[Interval, np.ndarray]:
+    """The score of one set with its cluster-bootstrap :class:`Interval`, and the ``n_boot`` bootstrap draws."""
+    right, count = _group_tables(y_true, correct, groups, n_classes)
+    w = cluster_weights(len(right), n_boot, rng)
     with np.errstate(invalid="ignore"):
         draws = _scores(w @ right, w @ count, balanced)
     estimate = float(_scores(right.sum(0), count.sum(0), balanced))
     low, high = np.nanquantile(draws, [0.025, 0.975])
-    return Interval(estimate, float(low), float(high), float(np.nanstd(draws, ddof=1)), len(y_true), len(right),
-                    clustered and not (len(right) == len(y_true)))
+    interval = Interval(estimate, float(low), float(high), float(np.nanstd(draws, ddof=1)), len(y_true), len(right),
+                        clustered and len(right) < len(y_true))
+    return interval, draws
 
 
 @dataclass(frozen=True)
@@ -127,24 +136,14 @@ def balanced_gap(
     p-value is the two-sided normal test of ``difference / se`` (assumes the difference is about
     normal across group resamples, which holds with a few dozen groups or more)."""
     rng = np.random.default_rng(seed)
-    k = len(classes)
-    tables = [_group_tables(np.asarray(y, dtype=np.int64), np.asarray(c, dtype=bool), np.asarray(g), k) for y, c, g in (a, b)]
-    draws = []
-    for right, count in tables:
-        w = cluster_weights(len(right), n_boot, rng)
-        with np.errstate(invalid="ignore"):
-            draws.append(_scores(w @ right, w @ count, True))
-    diffs = draws[0] - draws[1]
-    estimates = [float(_scores(r.sum(0), c.sum(0), True)) for r, c in tables]
-    intervals = []
-    for (right, count), est, d, (y, _, _) in zip(tables, estimates, draws, (a, b), strict=True):
-        low, high = np.nanquantile(d, [0.025, 0.975])
-        intervals.append(Interval(est, float(low), float(high), float(np.nanstd(d, ddof=1)), len(y), len(right), len(right) < len(y)))
+    (ia, da), (ib, db) = (_resampled(np.asarray(y, dtype=np.int64), np.asarray(c, dtype=bool), np.asarray(g), len(classes),
+                                     balanced=True, n_boot=n_boot, rng=rng) for y, c, g in (a, b))
+    diffs = da - db
     se = float(np.nanstd(diffs, ddof=1))
-    difference = estimates[0] - estimates[1]
+    difference = ia.estimate - ib.estimate
     p = float(2 * stats.norm.sf(abs(difference) / se)) if se > 0 else float(difference == 0)
     low, high = np.nanquantile(diffs, [0.025, 0.975])
-    return BalancedGap(tuple(classes), intervals[0], intervals[1], difference, float(low), float(high), se, p)
+    return BalancedGap(tuple(classes), ia, ib, difference, float(low), float(high), se, p)
 
 
 @dataclass(frozen=True)
