@@ -583,4 +583,12 @@ def framing_table(
             reference = drawn_detections(table, drawn)
             if reference:
                 rows.append({"set": f"{name} (drawn)", **framing_stats(reference)})
-    return pd.DataFrame(rows).set_index("set")
+    from .present import declare
+
+    table = pd.DataFrame(rows).set_index("set")
+    titles = {"face_rate": "face found", "landmark_rate": "landmarks found", "box_w": "box width", "eye_y": "eye line",
+              "mouth_y": "mouth line", "iod": "inter-ocular"}
+    medians = [c for c in ("box_w", "eye_y", "mouth_y", "iod") if c in table.columns]
+    return declare(table, percent=[c for c in ("face_rate", "landmark_rate") if c in table.columns],
+                   spread={c: f"{c}_iqr" for c in medians}, titles={k: v for k, v in titles.items() if k in table.columns},
+                   show=[c for c in ("images", "detector", "face_rate", "landmark_rate", *medians) if c in table.columns])

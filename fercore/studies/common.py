@@ -24,8 +24,11 @@ def pct(x: float) -> str:
 
 
 def p_text(p: float) -> str:
-    """'p = 0.012' or 'p < 0.0001'."""
-    return f"p = {p:.3g}" if p >= 1e-4 else "p < 0.0001"
+    """'p = 0.0123' (three significant digits) or 'p < 0.001', as in the tables (:func:`fercore.present.pvalue`)."""
+    from ..present import pvalue
+
+    shown = pvalue(p)
+    return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
 
 
 def frame(rows: Iterable[Any], titles: Mapping[str, str], index: str | list[str] | None = None) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..present import declare
 from .common import frame, pct
 
 
@@ -47,7 +48,7 @@ TITLES = {"arm": "arm", "base": "base gender", "percent": "p (% other added)", "
 
 
 def table(points: list[GenderPoint]) -> pd.DataFrame:
-    return frame(points, TITLES)
+    return declare(frame(points, TITLES), percent=["accuracy", "macro-F1"], decimals={"% other in training": 1})
 
 
 def _accuracy(points: list[GenderPoint], arm: str, base: str, test_on: str, percent: float) -> GenderPoint:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..present import declare
 from .. import labels
 from ..metrics import ece_mce, fit_temperature, restricted_logits, softmax
 from ..uncertainty import balanced_gap, sample_groups
@@ -89,7 +90,9 @@ COMPARISON_TITLES = {"model": "model", "real_set": "real set", "arm": "synthetic
 
 
 def comparison_table(rows: list[DomainComparison]) -> pd.DataFrame:
-    return frame(rows, COMPARISON_TITLES, index=["model", "real_set", "arm"])
+    table = frame(rows, COMPARISON_TITLES, index=["model", "real_set", "arm"])
+    return declare(table, percent=["bal. acc. real", "bal. acc. synthetic"], points=["real - synthetic"], p=["p"],
+                   ci={"real - synthetic": ("95% low", "95% high")})
 
 
 def format_share(raw: DomainComparison, matched: DomainComparison) -> float:
@@ -143,7 +146,8 @@ CALIBRATION_TITLES = {"model": "model", "fitted_on": "T fitted on", "test_set": 
 
 
 def calibration_table(rows: list[CalibrationTransfer]) -> pd.DataFrame:
-    return frame(rows, CALIBRATION_TITLES, index=["model", "fitted_on", "test_set"])
+    table = frame(rows, CALIBRATION_TITLES, index=["model", "fitted_on", "test_set"])
+    return declare(table, percent=["ECE before", "ECE after", "mean conf. before", "mean conf. after", "accuracy"])
 
 
 def _verdict(row: DomainComparison) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..present import declare
 from ..metrics import accuracy, arrays, mcnemar
 from ..models import Classifier
 from .common import ALPHA, frame, p_text, pct, slug
@@ -73,7 +74,8 @@ CHANGE_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_b
 
 
 def change_table(rows: list[ModelChange]) -> pd.DataFrame:
-    return frame(rows, CHANGE_TITLES, index=["model", "test_set"])
+    table = frame(rows, CHANGE_TITLES, index=["model", "test_set"])
+    return declare(table, percent=["accuracy before", "accuracy after", "macro-F1 before", "macro-F1 after"], p=["McNemar p"])
 
 
 def accuracy_frame(*groups: Scores) -> pd.DataFrame:
@@ -82,7 +84,8 @@ def accuracy_frame(*groups: Scores) -> pd.DataFrame:
     for scores in groups:
         for (model, test_set), score in scores.items():
             records.setdefault(f"{model} · {test_set}", {})[score.regime] = score.accuracy
-    return pd.DataFrame(records).T
+    table = pd.DataFrame(records).T.rename_axis("model · test set")
+    return declare(table, percent=list(table.columns))
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ CV_TITLES = {"model": "model", "k": "folds", "grouped_by": "grouped by", "accura
 
 
 def cv_table(rows: list[CrossValidation]) -> pd.DataFrame:
-    return frame(rows, CV_TITLES, index="model")
+    return declare(frame(rows, CV_TITLES, index="model"), percent=["accuracy mean", "accuracy sd", "macro-F1 mean", "macro-F1 sd"])
 
 
 def findings(finetuned: list[ModelChange], synthetic_only: Scores, cv: list[CrossValidation], n_train: int) -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..present import declare
 from .. import labels
 from .common import ALPHA, frame, p_text, slug
 
@@ -92,7 +93,8 @@ TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "
 
 
 def gap_table(gaps: list[DomainGap]) -> pd.DataFrame:
-    return frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"])
+    return declare(frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"]), p=["MMD p"],
+                   ci={"domain AUC": ("AUC 95% low", "AUC 95% high")})
 
 
 def centroid_table(gaps: list[DomainGap]) -> pd.DataFrame:

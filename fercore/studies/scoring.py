@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..present import declare
 from .. import labels
 from ..data import within_classes
 from ..inference import InferenceCache
@@ -155,7 +156,15 @@ SUMMARY_TITLES = {"model": "model", "test_set": "test set", "n": "n", "groups": 
 
 def summary_table(scores: Scores) -> pd.DataFrame:
     """Display table: one row per (model, test set)."""
-    return frame([s.summary() for s in scores.values()], SUMMARY_TITLES, index=["model", "test_set"])
+    table = frame([s.summary() for s in scores.values()], SUMMARY_TITLES, index=["model", "test_set"])
+    return declare(table, percent=["accuracy", "macro-F1", "balanced acc."], ci={"accuracy": ("acc. 95% low", "acc. 95% high")},
+                   show=["n", "groups", "classes", "accuracy", "macro-F1", "balanced acc."])
+
+
+def confidence_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The confidence columns of :func:`summary_table`: ECE, mean confidence when right and when wrong."""
+    columns = ["n", "ECE", "conf. right", "conf. wrong"]
+    return declare(summary[columns].copy(), percent=columns[1:])
 
 
 def recall_table(scores: Scores) -> pd.DataFrame:
