@@ -19,9 +19,6 @@ import hashlib
 import json
 import logging
 import re
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from . import provenance
 from .chapter import check_chapter
 from .config import did_you_mean, read_yaml_mapping
 from .fileio import atomic_open, new_run_dir, sha256_file, write_json
@@ -249,6 +247,12 @@ def run_suite(
             yaml.safe_dump(params.to_dict(), handle, sort_keys=False)
     run_dir = run_dir.resolve()
     status = _status(run_dir) or {"name": params.name, "started": _now(), "notebooks": {}}
+    environment = provenance.environment(str(params.parameters.get("device", "auto")))
+    if "environment" in status and status["environment"]["code"] != environment["code"]:
+        log.warning("%s started on fercore %s and goes on with %s: the run page lists both", run_dir,
+                    status["environment"]["code"], environment["code"])
+        status.setdefault("resumed_with", []).append(environment)
+    status.setdefault("environment", environment)
     inputs = input_fingerprints(params.parameters)
     if resume is not None and "inputs" in status:
         changed = [name for name in sorted(set(inputs) | set(status["inputs"])) if inputs.get(name) != status["inputs"].get(name)]
@@ -335,76 +339,5 @@ def latest_run(results_dir: str | Path = "results/suite") -> Path:
 
 
 # --------------------------------------------------------------------------- the book
-
-
-def toc_files(root: Path) -> list[str]:
-    """Every ``file:`` entry of ``_toc.yml`` (and its root), without suffix."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    found = [toc["root"]]
-
-    def walk(items: list[dict[str, Any]]) -> None:
-        for item in items or []:
-            if "file" in item:
-                found.append(item["file"])
-            walk(item.get("sections", []))
-
-    walk(toc.get("chapters", []))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    return [str(Path(f).with_suffix("")) if Path(f).suffix in {".md", ".ipynb"} else f for f in found]
-
-
-def _run_page(run_dir: Path) -> str:
-    """Markdown for the 'About this run' chapter: parameter file and timings."""
-    status = _status(run_dir)
-    params = (run_dir / "suite.yaml").read_text()
-    rows = "\n".join(f"| {name} | {rec['seconds']:.0f} s |" for name, rec in status.get("notebooks", {}).items())
-    return (f"# About this run\n\nThe chapters were executed by `fercore suite run` into `{run_dir}`, "
-            f"started {status.get('started')}, finished {status.get('finished')}.\n\n"
-            f"| notebook | time |\n|---|---|\n{rows}\n\nParameters (`suite.yaml`):\n\n```yaml\n{params}```\n")
-
-
-def build_book(run_dir: str | Path | None = None, *, builder: str = "html", root: str | Path = ".") -> Path:
-    """Copy a finished run's executed notebooks into ``book/chapters/`` and build the book.
-
-    Returns ``book/_build/html/index.html`` (``html``) or the PDF (``pdflatex``).
-    """
-    root = Path(root).resolve()
-    run_dir = Path(run_dir).resolve() if run_dir else latest_run(root / "results" / "suite")
-    status = _status(run_dir)
-    if not status.get("finished"):
-        raise SuiteError(f"{run_dir} is not a finished suite run; run or resume it first (fercore suite run --resume {run_dir})")
-    if builder not in {"html", "pdflatex"}:
-        raise SuiteError(f"builder must be html or pdflatex, not {builder!r}")
-    if builder == "pdflatex" and not shutil.which("latexmk"):
-        raise SuiteError("the PDF needs LaTeX (latexmk, pdflatex): `make pdf` installs the Debian TeX packages, "
-                         "or install texlive-latex-extra, texlive-fonts-recommended, tex-gyre and latexmk yourself")
-    chapters = root / "book" / "chapters"
-    if chapters.exists():
-        shutil.rmtree(chapters)
-    chapters.mkdir(parents=True)
-    listed = set(toc_files(root))
-    for executed in sorted((run_dir / "notebooks").glob("*.ipynb")):
-        target = chapters / executed.name
-        shutil.copy2(executed, target)
-        key = str(target.relative_to(root).with_suffix(""))
-        if key not in listed:
-            raise SuiteError(f"{executed.name} is not in {root / '_toc.yml'}: add `- file: {key}` to its chapters")
-    (chapters / "run.md").write_text(_run_page(run_dir))
-    missing = [f for f in listed if not any((root / f).with_suffix(s).is_file() for s in (".md", ".ipynb"))]
-    if missing:
-        raise SuiteError(f"_toc.yml lists {missing}, which the run {run_dir} did not produce (a notebook missing from the run?)")
-    exe = Path(sys.executable).with_name("jupyter-book")
-    command = [str(exe if exe.is_file() else shutil.which("jupyter-book") or "jupyter-book"), "build", str(root),
-               "--path-output", str(root / "book"), "--builder", builder]
-    log.info("building the book: %s", " ".join(command))
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SuiteError(f"jupyter-book failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    build = root / "book" / "_build"
-    if builder == "html":
-        return build / "html" / "index.html"
-    pdfs = sorted((build / "latex").glob("*.pdf"))
-    if not pdfs:
-        raise SuiteError(f"jupyter-book finished but wrote no PDF under {build / 'latex'}:\n{done.stdout[-3000:]}")
-    return pdfs[0]
+# (kept importable from here: fercore.suite.build_book)
+from .book import build_book, toc_files  # noqa: E402,F401

@@ -39,7 +39,9 @@ class Arms:
         keep = {"images": "images measured", "grey_fraction": "grey share", "size": "native size (px)", "jpeg_quality": "JPEG quality",
                 "eye_y": "eye line (height)", "iod": "inter-ocular (width)", "eye_mouth": "eye to mouth (height)",
                 "landmark_rate": "landmarks found"}
-        return table[list(keep)].rename(columns=keep)
+        from ..present import declare
+
+        return declare(table[list(keep)].rename(columns=keep), percent=["grey share", "landmarks found"])
 from .regimes import ModelSpec
 
 
@@ -61,8 +63,28 @@ class Study:
 
     def test_sets(self, *, real_split: str = "test", synthetic_split: str = "test", max_per_class: int | None = None) -> TestSets:
         """Every real test set and the synthetic one (:func:`fercore.studies.data.test_sets`)."""
-        return test_sets(self.real_roots, self.synthetic_root, real_split=real_split, synthetic_split=synthetic_split,
+        sets = test_sets(self.real_roots, self.synthetic_root, real_split=real_split, synthetic_split=synthetic_split,
                          max_per_class=max_per_class, seed=self.seed)
+        self.record_samples(sets)
+        return sets
+
+    def record_samples(self, sets: Mapping[str, Any], prefix: str = "") -> None:
+        """Write each set's sample table into the chapter's ``samples/`` and record its sha256
+        (``chapter.json``'s provenance; the book's run page)."""
+        from ..provenance import sample_record
+
+        records = self.chapter.provenance.setdefault("samples", {})
+        for name, samples in sets.items():
+            records[f"{prefix}{name}"] = sample_record(f"{prefix}{name}", samples, self.chapter.path("samples"))
+
+    def _record_model(self, name: str, regime: str, weights: str | Path, model: Classifier) -> None:
+        from ..provenance import model_record
+
+        self.chapter.provenance.setdefault("models", {})[f"{name} · {regime}"] = model_record(
+            name, weights, arch=model.arch, image_size=model.image_size, regime=regime)
+        self.chapter.provenance["inference"] = {"backend": self.inference.backend, "device": self.inference.device,
+                                                "preprocess": getattr(self.inference, "preprocess", "exact"),
+                                                "batch_size": self.inference.batch_size, "seed": self.seed}
 
     def matched_arms(self, sets: TestSets, *, limit: int = 200) -> Arms:
         """For every real set, the transform that brings the synthetic test faces to its format and
@@ -80,7 +102,10 @@ class Study:
 
     def models(self) -> dict[str, Classifier]:
         """Each model as given (trained on real faces)."""
-        return {name: spec.load() for name, spec in self.specs.items()}
+        loaded = {name: spec.load() for name, spec in self.specs.items()}
+        for name, model in loaded.items():
+            self._record_model(name, regimes.REAL, self.specs[name].weights, model)
+        return loaded
 
     def regimes(self, regimes_wanted: tuple[str, ...] = regimes.REGIMES) -> tuple[dict[tuple[str, str], Classifier], list[str]]:
         """``{(model, regime): classifier}`` for every regime found in this run, and what is missing."""
@@ -89,6 +114,9 @@ class Study:
         for name, spec in self.specs.items():
             loaded, absent = regimes.load_regimes(spec, self.run_dir, regimes_wanted)
             found.update({(name, regime): model for regime, model in loaded.items()})
+            for regime, model in loaded.items():
+                weights = spec.weights if regime == regimes.REAL else regimes.regime_dir(self.run_dir, name, regime) / "checkpoint.pt"
+                self._record_model(name, regime, weights, model)
             missing += [f"{name}: {regime}" for regime in absent]
         return found, missing
 
