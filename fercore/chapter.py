@@ -10,8 +10,10 @@ findings). The suite runner checks ``chapter.json`` against the files on disk.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +108,30 @@ def open_chapter(
     return Chapter(Path(resolve_paths(output_dir, root)), name, show=show), resolved
 
 
+#: Output metadata key that marks a figure, table or caption for the book (:mod:`fercore.book`).
+BOOK_KEY = "fercore"
+
+
+def label(kind: str, chapter: str, name: str) -> str:
+    """The cross-reference label of a figure (``fig``) or table (``tbl``): ``fig-rq1-confusion``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{chapter}-{name}".lower()).strip("-")
+    return f"{kind}-{slug}"
+
+
+class Label(str):
+    """A figure's cross-reference label; shows nothing when it is a notebook cell's last value."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def _sentence(caption: str, what: str) -> str:
+    caption = " ".join(caption.split())
+    if not caption:
+        raise ValueError(f"{what}: give a caption, one sentence saying what it shows (the book numbers and prints it)")
+    return caption if caption[-1] in ".?!)" else caption + "."
+
+
 @dataclass
 class Chapter:
     """Output folder and record of one notebook chapter."""
@@ -115,6 +141,7 @@ class Chapter:
     show: bool = True  # display figures and tables (IPython); off in plain scripts and tests
     figures: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)  # models and sample tables used (fercore.provenance)
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -128,47 +155,78 @@ class Chapter:
         """A path inside the chapter folder (for functions that write their own files)."""
         return self.dir.joinpath(*parts)
 
-    def figure(self, fig: Any, name: str, caption: str = "") -> None:
-        """Save a matplotlib figure as ``figures/<name>.png`` and show it from that file."""
+    def figure(self, fig: Any, name: str, caption: str) -> str:
+        """Save a matplotlib figure as ``figures/<name>.png`` and show it from that file, with
+        ``caption`` (a sentence). Returns its label (``fig-<chapter>-<name>``) for ``{numref}``."""
         (written,) = save(fig, self.dir / "figures" / name)
-        self.show_file(written, caption)
+        return self.show_file(written, caption)
 
-    def show_file(self, path: str | Path, caption: str = "") -> None:
-        """Record and show an image file that a fercore function already wrote."""
+    def show_file(self, path: str | Path, caption: str) -> str:
+        """Record and show an image file that a fercore function already wrote; returns its label."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"figure {path} was not written")
+        caption = _sentence(caption, f"figure {path.name}")
         rel = str(path.resolve().relative_to(self.dir.resolve()))
         if rel not in self.figures:
             self.figures.append(rel)
+        name = Label(label("fig", self.name, "-".join(part for part in Path(rel).with_suffix("").parts if part != "figures")))
         if self.show:
             from IPython.display import Image, Markdown, display
 
-            display(Image(filename=str(path)))
-            if caption:
-                display(Markdown(f"*{caption}*"))
+            display(Image(filename=str(path)), metadata={BOOK_KEY: {"kind": "figure", "label": name, "caption": caption}})
+            display(Markdown(f"*{caption}*"), metadata={BOOK_KEY: {"kind": "caption"}})
+        return name
 
-    def table(self, frame: pd.DataFrame, name: str, *, index: bool = True, precision: int = 3) -> pd.DataFrame:
-        """Write ``tables/<name>.csv``, show the table (floats rounded for reading only) and return it.
+    def table(self, frame: pd.DataFrame, name: str, caption: str, *, index: bool = True) -> pd.DataFrame:
+        """Write ``tables/<name>.csv`` (every column, full precision), show the table as it reads
+        (:func:`fercore.present.present`: percentages, p-values, intervals; the columns its builder
+        declared) with ``caption``, and return ``frame``.
 
         Assign the result in a notebook: a bare last expression would show the table twice.
         """
+        from .present import markdown_table, present
+
+        caption = _sentence(caption, f"table {name}")
         write_csv(self.dir / "tables" / f"{name}.csv", frame.reset_index() if index else frame)
         self.tables.append(f"tables/{name}.csv")
         if self.show:
             from IPython.display import display
 
-            # a plain DataFrame renders as an HTML table in the book and as text in the PDF
-            with pd.option_context("display.precision", precision, "display.max_columns", 60, "display.width", 250):
-                display(frame)
+            shown = present(frame if index else frame.reset_index(drop=True))
+            tag = label("tbl", self.name, name)
+            # a tilde fence: a caption may hold backticks, which a backtick fence's info string cannot
+            directive = f"~~~{{table}} {caption}\n:name: {tag}\n\n{markdown_table(shown)}\n~~~"
+            html = f"<p><b>Table.</b> {escape(caption)}</p>" + shown.to_html(index=False, escape=True)
+            display({"text/html": html, "text/markdown": directive, "text/plain": f"{caption}\n{shown.to_string(index=False)}"},
+                    raw=True, metadata={BOOK_KEY: {"kind": "table", "label": tag, "caption": caption}})
         return frame
 
+    def heat_table(self, frame: pd.DataFrame, name: str, caption: str, *, percent: bool = True, cmap: str = "Blues") -> pd.DataFrame:
+        """A table of numbers that reads best as colour (per-class recall, distances): written as
+        ``tables/<name>.csv`` and shown as an annotated heat map figure; returns ``frame``."""
+        from .plots import heat_table
+
+        write_csv(self.dir / "tables" / f"{name}.csv", frame.reset_index())
+        self.tables.append(f"tables/{name}.csv")
+        self.figure(heat_table(frame, percent=percent, cmap=cmap), name, caption)
+        return frame
+
+    def note(self, text: str) -> None:
+        """Show a line of MyST text made by the code (e.g. ``{numref}`` references to figures made in
+        a loop); the book renders its roles."""
+        if self.show:
+            from IPython.display import Markdown, display
+
+            display(Markdown(text), metadata={BOOK_KEY: {"kind": "note"}})
+
     def finish(self, findings: Iterable[str], numbers: Mapping[str, Any]) -> None:
-        """Write ``chapter.json`` and show the findings as a list."""
+        """Write ``chapter.json`` (with the models and sample tables used, :attr:`provenance`) and
+        show the findings as a list."""
         findings = list(findings)
         write_json(self.dir / "chapter.json", {
             "name": self.name, "figures": self.figures, "tables": self.tables,
-            "numbers": dict(numbers), "findings": findings,
+            "numbers": dict(numbers), "findings": findings, "provenance": self.provenance,
         })
         if self.show:
             from IPython.display import Markdown, display

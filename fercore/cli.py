@@ -473,7 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sr.set_defaults(func=_cmd_suite_run)
     sb = susub.add_parser("book", help="render the newest finished run (or --run DIR) into book/_build/",
-                          description="Copies the executed notebooks into book/chapters/ and runs jupyter-book "
+                          description="Stages the book's sources (_config.yml, _toc.yml, book/, the run's executed notebooks "
+                          "with code folded, parameters cells removed, figures and tables numbered and captioned, and the run "
+                          "page with its provenance) under book/_source/ and runs jupyter-book on exactly that "
                           "(execute_notebooks off). PDF: --builder pdflatex, needs LaTeX (make pdf installs it).")
     sb.add_argument("--run", help="suite run folder (default: the newest finished one under results/suite/)")
     sb.add_argument("--builder", choices=["html", "pdflatex"], default="html")

@@ -122,6 +122,8 @@ def demo_suite(demo_root, tmp_path_factory) -> tuple[Path, Path]:
     run = run_suite(params, progress=False)
     root = base / "book_root"
     root.mkdir()
+    (root / ".pytest_cache").mkdir()  # a hidden folder with Markdown in it must never become a page
+    (root / ".pytest_cache" / "README.md").write_text("# pytest cache directory\n")
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("_build", "chapters"))

@@ -1,4 +1,6 @@
-"""The built demo book in headless Chromium: every chapter opens, its images load, no error output shows.
+"""The built demo book in headless Chromium: every chapter opens, its images load, no error output shows;
+code is folded and the parameters cells are gone, every figure and table carries a numbered caption, no
+table is wider than the content column, and no page outside the TOC was built.
 
 Needs Debian's chromium and chromium-driver; they are installed here when missing (root or
 password-less sudo with apt-get), and the test is skipped, saying why, only when that fails.
@@ -10,6 +12,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -74,6 +77,15 @@ def served_book(demo_suite):
     server.shutdown()
 
 
+VISIBLE_CODE = ("return Array.from(document.querySelectorAll('article .cell_input, article div[class*=\"highlight-ipython\"]'))"
+                ".filter(e => e.checkVisibility({visibilityProperty: true}) && e.innerText.trim().length > 0).length")
+FIGURE_CAPTIONS = ("return Array.from(document.querySelectorAll('article figure'))"
+                   ".map(f => (f.querySelector('figcaption') || {innerText: ''}).innerText.trim())")
+TABLE_CAPTIONS = "return Array.from(document.querySelectorAll('article table')).map(t => t.caption ? t.caption.innerText.trim() : '')"
+WIDE_TABLES = ("const col = document.querySelector('article.bd-article').getBoundingClientRect();"
+               "return Array.from(document.querySelectorAll('article table')).filter(t => {"
+               "  const r = t.getBoundingClientRect(); return r.width > col.width + 1 || r.right > col.right + 1 ||"
+               "  t.scrollWidth > t.clientWidth + 1}).map(t => (t.caption ? t.caption.innerText : t.innerText).slice(0, 80))")
 BROKEN_IMAGES = "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
 OUTPUT_IMAGES = "return document.querySelectorAll('.cell_output img').length"
 ERRORS = ("return Array.from(document.querySelectorAll('.output.traceback, .output.error, .output.stderr'))"
@@ -91,15 +103,40 @@ def test_every_chapter_opens_with_its_figures_and_no_errors(browser, served_book
     links = browser.execute_script(
         "return Array.from(document.querySelectorAll('nav.bd-docs-nav a.reference.internal'))"
         ".map(a => [a.textContent.trim(), a.href])")
-    chapters = [(text, href) for text, href in links if text.startswith("RQ")]
-    assert [text[:3] for text, _ in chapters] == ["RQ1", "RQ2", "RQ3", "RQ4"], links
+    chapters = [(re.sub(r"^\d+\.\s*", "", text), href) for text, href in links if re.match(r"(\d+\.\s*)?RQ", text)]
+    assert [text[:6] for text, _ in chapters] == ["RQ1: D", "RQ2: D", "RQ3: W", "RQ4: H"], links
     for (text, href), chapter in zip(chapters, ("rq1", "rq2", "rq3", "rq4"), strict=True):
         browser.get(href)
         browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")  # lazy images load too
-        assert browser.execute_script("return document.querySelector('article.bd-article h1').textContent").startswith(text[:3])
+        heading = browser.execute_script("return document.querySelector('article.bd-article h1').textContent")
+        assert re.match(rf"\d+\.\s*{text[:3]}", heading), heading  # numbered chapters
         assert browser.execute_script(BROKEN_IMAGES) == [], f"{href}: images that did not load"
         figures = json.loads((run_dir / chapter / "chapter.json").read_text())["figures"]
         assert browser.execute_script(OUTPUT_IMAGES) == len(figures), href
         assert browser.execute_script(ERRORS) == [], href
         body = browser.find_element("tag name", "body").text
         assert "Traceback (most recent call last)" not in body and "Findings" in body
+        source = browser.page_source
+        assert "max_per_class = " not in source and "output_dir = " not in source, f"{href}: a parameters cell is in the page"
+        assert browser.execute_script(VISIBLE_CODE) == 0, f"{href}: code shows without being unfolded"
+        captions = browser.execute_script(FIGURE_CAPTIONS)
+        assert len(captions) == len(figures), (href, captions)
+        assert all(re.match(r"Figure \d+\.\d+\b", c) and len(c) > 25 for c in captions), (href, captions)
+        tables = browser.execute_script(TABLE_CAPTIONS)
+        assert tables and all(re.match(r"Table \d+\.\d+\b", c) for c in tables), (href, tables)
+        assert browser.execute_script(WIDE_TABLES) == [], f"{href}: tables wider than the content column"
+        unresolved = browser.execute_script("return Array.from(document.querySelectorAll('article code.xref')).map(e => e.innerText)")
+        assert unresolved == [], f"{href}: references that name no figure or table"
+
+
+def test_only_the_toc_is_built(demo_suite):
+    """Every HTML page is a TOC entry (plus Sphinx's own index pages); hidden folders such as
+    .pytest_cache never become pages."""
+    from fercore.book import toc_files
+
+    _, index = demo_suite
+    html = index.parent
+    root = html.parents[2]
+    pages = {str(p.relative_to(html).with_suffix("")) for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith("_")}
+    assert pages - {"index", "genindex", "search"} == set(toc_files(root)), pages
+    assert not list(html.rglob("*pytest_cache*"))

@@ -35,8 +35,8 @@ def test_chapter_records_figures_tables_and_findings(tmp_path):
     chapter = Chapter(tmp_path, "rq9", show=False)
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    chapter.figure(fig, "line")
-    table = chapter.table(pd.DataFrame({"accuracy": [0.5, 0.25]}, index=["a", "b"]), "scores")
+    assert chapter.figure(fig, "line", "A line") == "fig-rq9-line"
+    table = chapter.table(pd.DataFrame({"accuracy": [0.5, 0.25]}, index=["a", "b"]), "scores", "Scores.")
     assert list(table["accuracy"]) == [0.5, 0.25]
     chapter.finish(["one finding"], {"accuracy": 0.5})
     record = json.loads((tmp_path / "rq9" / "chapter.json").read_text())
@@ -60,7 +60,7 @@ def test_check_chapter_without_record_or_figures(tmp_path):
 def test_show_file_refuses_a_missing_figure(tmp_path):
     chapter = Chapter(tmp_path, "rq9", show=False)
     with pytest.raises(FileNotFoundError, match="was not written"):
-        chapter.show_file(tmp_path / "rq9" / "figures" / "absent.png")
+        chapter.show_file(tmp_path / "rq9" / "figures" / "absent.png", "Absent.")
 
 
 def test_project_folder_is_found_without_moving(tmp_path, monkeypatch):

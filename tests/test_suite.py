@@ -1,9 +1,12 @@
 """The notebook suite: parameter files, the notebooks as stored, failures named by cell, the demo end to end."""
 
 import ast
+import hashlib
 import json
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -63,9 +66,18 @@ def test_notebooks_are_stored_clean_and_thin(path):
 def test_toc_lists_every_notebook_and_the_book_chapters():
     files = toc_files(REPO)
     assert files[:2] == ["book/intro", "book/method"]
-    assert [f"book/chapters/{nb.stem}" for nb in NOTEBOOKS] == files[2:-1] and files[-1] == "book/chapters/run"
+    assert [f"book/chapters/{nb.stem}" for nb in NOTEBOOKS] == files[2:-2] and files[-2:] == ["book/chapters/run", "book/references"]
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
+    assert config["bibtex_bibfiles"] == ["book/references.bib"] and config["sphinx"]["config"]["numfig"] is True
+    cited = {m for nb in NOTEBOOKS for cell in nbformat.read(str(nb), as_version=4).cells if cell.cell_type == "markdown"
+             for m in re.findall(r"\{cite:[pt]\}`([^`]+)`", cell.source)}
+    cited |= set(re.findall(r"\{cite:[pt]\}`([^`]+)`", (REPO / "book" / "method.md").read_text()))
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (REPO / "book" / "references.bib").read_text(), flags=re.M))
+    assert cited <= keys, cited - keys  # every citation has an entry
+    assert {"tan2019efficientnet", "xie2020noisystudent", "foret2021sam", "savchenko2022hsemotion", "goodfellow2013fer2013",
+            "mollahosseini2019affectnet", "selvaraju2017gradcam", "gretton2012mmd", "vandermaaten2008tsne",
+            "guo2017calibration"} <= cited
 
 
 def write_params(tmp_path, text: str):
@@ -142,7 +154,7 @@ def test_failure_names_the_cell_and_resume_carries_on(tmp_path):
     books = tmp_path / "notebooks"
     books.mkdir()
     record = ("import matplotlib.pyplot as plt\nfrom fercore.chapter import Chapter\n"
-              "c = Chapter(output_dir, '{id}')\nc.figure(plt.figure(), 'f')\nc.finish(['done'], {{}})")
+              "c = Chapter(output_dir, '{id}')\nc.figure(plt.figure(), 'f', 'A figure.')\nc.finish(['done'], {{}})")
     tiny_notebook(books / "01_t1_ok.ipynb", record.format(id="t1"))
     tiny_notebook(books / "02_t2_flaky.ipynb", "if fail:\n    raise ValueError('boom: set fail')\n" + record.format(id="t2"))
     params = SuiteParams("tiny", results_dir=str(tmp_path / "results"), notebooks_dir=str(books), source="suite_tiny.yaml")
@@ -205,9 +217,33 @@ def test_demo_book_holds_the_chapters(demo_suite):
     html = index.parent
     for notebook in NOTEBOOKS:
         page = (html / "book" / "chapters" / f"{notebook.stem}.html").read_text()
-        assert "<h1>RQ" in page and "Findings" in page
+        assert re.search(r"<h1>(<span class=\"section-number\">[\d.]+\s*</span>)?RQ", page) and "Findings" in page
     assert len(list((html / "_images").glob("*.png"))) >= 15
     assert shutil.which("jupyter-book") or (REPO / ".venv" / "bin" / "jupyter-book").is_file()
+
+
+@pytest.mark.slow
+def test_run_page_names_the_commit_and_the_hashes_of_weights_and_samples(demo_suite):
+    """The run page's commit is this checkout's HEAD; every weights file and sample table it lists
+    has the sha256 it states, recomputed here; the demo's models and every chapter's test sets are listed."""
+    run_dir, index = demo_suite
+    page = (index.parents[2] / "_source" / "book" / "chapters" / "run.md").read_text()
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert re.search(r"git commit `([0-9a-f]{40})`", page).group(1) == head.stdout.strip()
+    else:
+        assert "not a git checkout" in page
+    weights = dict(re.findall(r"weights `([^`]+)`, sha256 `([0-9a-f]{64})`", page))
+    samples = dict(re.findall(r"images; `([^`]+)`, sha256 `([0-9a-f]{64})`", page))
+    assert weights and samples
+    for path, digest in {**weights, **samples}.items():
+        assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest, path
+    assert any(p.endswith("resnet10t/checkpoint.pt") for p in weights) and any(p.endswith("tiny-enet/checkpoint.pt") for p in weights)
+    assert any("/models/" in p for p in weights)  # RQ2's regimes, read by RQ3 and RQ4
+    for chapter in ("rq1", "rq2", "rq3", "rq4"):
+        assert any(f"/{chapter}/samples/synthetic.csv" in p for p in samples), chapter
+    html = (index.parent / "book" / "chapters" / "run.html").read_text()
+    assert head.returncode != 0 or head.stdout.strip() in html
 
 
 @pytest.mark.slow

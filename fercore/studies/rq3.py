@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..present import declare
 from ..inference import ImageTransform, Inference
 from ..models import Classifier
 from .common import ALPHA, frame, pct, slug
@@ -87,7 +88,27 @@ TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "
 
 def region_table(studies: list[RegionStudy]) -> pd.DataFrame:
     """One row per (model, regime, real set, arm, region)."""
-    return frame([r for s in studies for r in s.regions], TITLES, index=["model", "regime", "real_set", "arm", "region"])
+    table = frame([r for s in studies for r in s.regions], TITLES, index=["model", "regime", "real_set", "arm", "region"])
+    return declare(table, percent=["share real", "share synthetic"], points=["real - synthetic"], p=["Mann-Whitney p", "Holm p"])
+
+
+def caption(figure: str | Path, model: str, regime: str, real_set: str, arm: str) -> str:
+    """The caption of one of :func:`study`'s figures (``cam_mean``, ``cam_<domain>_<outcome>``)."""
+    stem = Path(figure).stem
+    where = f"{real_set} against synthetic faces, {arm} arm"
+    if stem == "cam_mean":
+        return f"Mean Grad-CAM map per domain (rows) and emotion (columns) of {model}, {regime} ({where})."
+    _, domain, outcome = stem.split("_", 2)
+    return (f"Grad-CAM over {domain} faces that {model} ({regime}) classifies {'correctly' if outcome == 'correct' else 'wrongly'}, "
+            f"labelled true -> predicted ({where}).")
+
+
+def figure_list(shown: list[tuple[str, str, str, str]]) -> str:
+    """MyST text naming the figures shown in the loop, ``(label, model, regime, arm)`` each, by number."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for label, model, regime, arm in shown:
+        groups.setdefault((model, regime), []).append(f"{{numref}}`{label}` ({arm})" if "mean" in label else f"{{numref}}`{label}`")
+    return "The Grad-CAM figures: " + "; ".join(f"{model}, {regime}: {', '.join(refs)}" for (model, regime), refs in groups.items()) + "."
 
 
 def findings(studies: list[RegionStudy]) -> list[str]:
