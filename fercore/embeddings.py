@@ -91,3 +91,13 @@ def centroid_distances(feats: np.ndarray, table: pd.DataFrame, *, domain: str = 
         rows.append({label: cls, "euclidean": float(np.linalg.norm(a - b)), "cosine": cosine,
                      f"n_{kinds[0]}": len(idx[0]), f"n_{kinds[1]}": len(idx[1])})
     return pd.DataFrame(rows)
+
+
+def pca_variance(feats: np.ndarray, components: int = 2) -> list[float]:
+    """Share of the (standardised) features' variance held by each of the first principal
+    components that :func:`project` draws with ``pca``."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    pca = PCA(n_components=components).fit(StandardScaler().fit_transform(feats))
+    return [float(v) for v in pca.explained_variance_ratio_]

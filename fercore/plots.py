@@ -98,18 +98,20 @@ def confidence_histogram(preds: pd.DataFrame, path: str | Path | None = None, *,
     return _finish(fig, path, formats)
 
 
-def gallery(images: Sequence[np.ndarray], titles: Sequence[str], path: str | Path | None = None, *, ncols: int = 6,
+def gallery(images: Sequence[np.ndarray], titles: Sequence[str], path: str | Path | None = None, *, ncols: int = 4,
             formats: Sequence[str] = ("png",)) -> plt.Figure:
-    """A grid of images (HxWx3 uint8 or float in [0, 1]) with titles."""
+    """A grid of images (HxWx3 uint8 or float in [0, 1]), each with its label under it; few per
+    row (default 4) so that an expression can be seen at page width."""
     n = max(len(images), 1)
+    ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2 * ncols, 2.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.95 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles, strict=False):
-        ax.imshow(image)
-        ax.set_title(title, fontsize=8)
-    fig.tight_layout()
+        ax.imshow(image, cmap="gray" if np.ndim(image) == 2 else None)
+        ax.text(0.5, -0.03, title, transform=ax.transAxes, ha="center", va="top", fontsize=10)
+    fig.tight_layout(h_pad=1.6)
     return _finish(fig, path, formats)
 
 
@@ -198,7 +200,7 @@ def gender_splits(table: pd.DataFrame, path: str | Path | None = None, *, format
                        label=f"all {row['n_train']} training faces, test {row['test_on']}")
         other = "male" if base == "female" else "female"
         ax.set(title=f"base: all {base} faces (+ {other})", xlabel=f"% {other} among the training faces")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     axes[0][0].set_ylabel("test accuracy")
     fig.tight_layout()
     return _finish(fig, path, formats)
@@ -226,7 +228,7 @@ def grouped_bars(frame: pd.DataFrame, path: str | Path | None = None, *, ylabel:
     fig, ax = plt.subplots(figsize=(max(5.5, 0.9 * len(frame) + 2), 4))
     sns.barplot(long, x="item", y="value", hue="series", ax=ax)
     ax.set(xlabel="", ylabel=ylabel, title=title, ylim=(0, 1))
-    ax.tick_params(axis="x", rotation=30)
+    plt.setp(ax.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
     ax.legend(fontsize=8, title=None)
     fig.tight_layout()
     return _finish(fig, path, formats)
@@ -247,7 +249,7 @@ def training_curves(log: pd.DataFrame, path: str | Path | None = None, *, title:
     return _finish(fig, path, formats)
 
 
-def confusion_panels(matrices: dict[str, np.ndarray], path: str | Path | None = None, *, title: str = "",
+def confusion_panels(matrices: dict[str, np.ndarray], path: str | Path | None = None, *, title: str = "", ncols: int | None = None,
                      formats: Sequence[str] = ("png",)) -> plt.Figure:
     """Confusion matrices side by side (e.g. one model on each test set): row-normalised colours,
     counts as numbers; rows and columns without any count are left out of every panel."""
@@ -257,8 +259,12 @@ def confusion_panels(matrices: dict[str, np.ndarray], path: str | Path | None = 
         used |= (counts.sum(axis=0) > 0) | (counts.sum(axis=1) > 0)
     names = [c for c, u in zip(CLASSES, used, strict=True) if u]
     short = [n[:4] for n in names]
-    fig, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.4), squeeze=False)
-    for ax, (name, counts) in zip(axes[0], matrices.items(), strict=True):
+    ncols = min(ncols or len(matrices), len(matrices))
+    nrows = int(np.ceil(len(matrices) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(matrices):]:
+        ax.axis("off")
+    for ax, (name, counts) in zip(axes.flat, matrices.items(), strict=False):
         counts = np.asarray(counts)[np.ix_(used, used)]
         rows = counts.sum(axis=1, keepdims=True)
         normalised = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
@@ -270,20 +276,120 @@ def confusion_panels(matrices: dict[str, np.ndarray], path: str | Path | None = 
     return _finish(fig, path, formats)
 
 
+#: One marker per emotion (filled shapes that stay distinct at small size), in canonical order.
+EMOTION_MARKERS = dict(zip(CLASSES, ["o", "s", "^", "D", "P", "X", "v", "*"], strict=True))
+
+
 def embedding_panels(panels: dict[str, np.ndarray], tables: dict[str, pd.DataFrame], path: str | Path | None = None, *,
-                     hue: str = "domain", title: str = "", ncols: int = 3, formats: Sequence[str] = ("png",)) -> plt.Figure:
-    """2-D embeddings side by side (e.g. one panel per model and regime), coloured by ``hue``."""
+                     hue: str = "domain", style: str | None = "emotion", axis_labels: dict[str, tuple[str, str]] | None = None,
+                     title: str = "", ncols: int = 3, formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """2-D embeddings side by side (e.g. one panel per model and regime): colour for ``hue``
+    (the domain), a distinct marker per ``style`` value (the emotion), one shared legend below;
+    ``axis_labels`` per panel (e.g. PCA components with their explained variance)."""
     n = len(panels)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 4.0 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.3 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
+    hues = list(dict.fromkeys(v for t in tables.values() for v in t[hue]))
+    palette = dict(zip(hues, sns.color_palette("colorblind", n_colors=len(hues)), strict=True))
     for ax, (name, coords) in zip(axes.flat, panels.items(), strict=False):
         ax.axis("on")
         frame = tables[name].reset_index(drop=True).assign(x=coords[:, 0], y=coords[:, 1])
-        sns.scatterplot(frame, x="x", y="y", hue=hue, s=12, alpha=0.7, ax=ax, legend=ax is axes.flat[0])
-        ax.set(title=name, xlabel="", ylabel="", xticks=[], yticks=[])
+        styled = style if style and style in frame.columns else None
+        markers = {k: EMOTION_MARKERS.get(k, "o") for k in frame[styled].unique()} if styled else True
+        sns.scatterplot(frame, x="x", y="y", hue=hue, palette=palette, style=styled, markers=markers, s=34, alpha=0.75,
+                        linewidth=0.2, ax=ax, legend=False)
+        xlabel, ylabel = (axis_labels or {}).get(name, ("", ""))
+        ax.set(title=name, xlabel=xlabel, ylabel=ylabel, xticks=[], yticks=[])
+        ax.title.set_fontsize(10)
+    from matplotlib.lines import Line2D
+
+    height = fig.get_size_inches()[1]
+    colour_keys = [Line2D([], [], linestyle="", marker="o", markersize=8, color=palette[h], label=str(h)) for h in hues]
+    fig.legend(handles=colour_keys, loc="lower center", bbox_to_anchor=(0.5, 0.35 / height), ncol=len(hues), fontsize=9,
+               frameon=False, title=f"colour: {hue}", title_fontsize=9)
+    emotions = [e for e in EMOTION_MARKERS if style and any(e in set(t.get(style, [])) for t in tables.values())]
+    if emotions:
+        marker_keys = [Line2D([], [], linestyle="", marker=EMOTION_MARKERS[e], markersize=8, color="dimgrey", label=e) for e in emotions]
+        fig.legend(handles=marker_keys, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=len(emotions), fontsize=9,
+                   frameon=False, title=f"marker: {style}", title_fontsize=9)
+    fig.tight_layout(rect=(0, (1.25 if emotions else 0.7) / height, 1, 1 - 0.45 / height))
     fig.suptitle(title)
+    return _finish(fig, path, formats)
+
+
+def heat_table(frame: pd.DataFrame, path: str | Path | None = None, *, percent: bool = True, cmap: str = "Blues",
+               formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """A table of numbers as an annotated heat map: rows as in ``frame``, columns joined with `` · ``
+    when they have several levels; values as percentages with one decimal (``percent``) or three
+    significant digits. Empty cells stay blank."""
+    values = frame.astype(float)
+    columns = [" · ".join(str(p) for p in c if str(p)) if isinstance(c, tuple) else str(c) for c in values.columns]
+    shown = values.to_numpy() * (100 if percent else 1)
+    annot = np.array([["" if np.isnan(v) else (f"{v:.1f}" if percent else f"{v:.3g}") for v in row] for row in shown])
+    width = min(1.1 + 0.85 * len(columns), 11.5)
+    fig, ax = plt.subplots(figsize=(width, 0.9 + 0.38 * len(values)))
+    sns.heatmap(shown, annot=annot, fmt="", cmap=cmap, cbar=False, linewidths=0.5, linecolor="white",
+                xticklabels=columns, yticklabels=[str(i) for i in values.index], annot_kws={"fontsize": 8}, ax=ax)
+    ax.set(xlabel="", ylabel=values.index.name or "")
+    ax.xaxis.tick_top()
+    plt.setp(ax.get_xticklabels(), rotation=30 if max(map(len, columns), default=0) > 10 else 0, ha="left", fontsize=8)
+    plt.setp(ax.get_yticklabels(), rotation=0, fontsize=8)
     fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def reliability_panels(per_model: dict[str, dict[str, pd.DataFrame]], path: str | Path | None = None, *,
+                       formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Reliability curves, one panel per model, one line per test set (marker size ~ bin count)."""
+    n = len(per_model)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.4), squeeze=False, sharey=True)
+    for ax, (model, curves) in zip(axes[0], per_model.items(), strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+        for name, bins in curves.items():
+            filled = bins.dropna()
+            line, = ax.plot(filled["confidence"], filled["accuracy"], marker="o", markersize=3, label=name)
+            ax.scatter(filled["confidence"], filled["accuracy"], s=10 + 200 * filled["count"] / max(filled["count"].sum(), 1),
+                       alpha=0.3, color=line.get_color())
+        ax.set(xlabel="mean confidence (top-1 probability)", title=model, xlim=(0, 1), ylim=(0, 1))
+        ax.legend(loc="upper left", fontsize=7)
+    axes[0][0].set_ylabel("accuracy")
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def confidence_panels(per_model: dict[str, pd.DataFrame], path: str | Path | None = None, *,
+                      formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Top-1 confidence of right and wrong predictions (always blue / orange), one panel per model."""
+    n = len(per_model)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.6), squeeze=False, sharey=True)
+    for ax, (model, preds) in zip(axes[0], per_model.items(), strict=True):
+        probs = preds[[f"p_{c}" for c in CLASSES]].to_numpy()
+        frame = pd.DataFrame({"confidence": probs.max(axis=1),
+                              "outcome": np.where(preds["label"] == preds["pred"], "correct", "incorrect")})
+        sns.histplot(frame, x="confidence", hue="outcome", hue_order=["correct", "incorrect"], bins=20, binrange=(0, 1),
+                     stat="density", common_norm=False, element="step", ax=ax)
+        ax.set(title=model, xlabel="top-1 confidence")
+    fig.tight_layout()
+    return _finish(fig, path, formats)
+
+
+def training_panels(logs: dict[str, pd.DataFrame], path: str | Path | None = None, *, formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Loss and accuracy per epoch of several training runs (``{run: log.csv table}``): one colour
+    per run, solid for the training faces, dashed for the validation part."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    colours = dict(zip(logs, sns.color_palette(n_colors=len(logs)), strict=True))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for run, log in logs.items():
+            for part, style in (("train", "-"), ("val", "--")):
+                column = f"{part}_{metric}"
+                if column in log.columns:
+                    ax.plot(log["epoch"], log[column], linestyle=style, marker="o", markersize=3, color=colours[run],
+                            label=f"{run} ({'training' if part == 'train' else 'validation'})")
+        ax.set(xlabel="epoch", ylabel=metric)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, (0.25 + 0.2 * np.ceil(len(labels) / 2)) / fig.get_size_inches()[1], 1, 1))
     return _finish(fig, path, formats)
