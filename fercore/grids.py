@@ -811,7 +811,8 @@ def _mark_duplicates(manifest: pd.DataFrame, out_dir: Path, t: QualityThresholds
     duplicate when the two faces' 32x32 grey thumbnails also correlate above ``min_duplicate_correlation``
     (centred portraits of different people can share a coarse hash, not their pixels).
     """
-    kept: list[tuple[int, str, Path]] = []
+    kept: list[tuple[str, Path]] = []
+    hashes = np.zeros(int(manifest["kept"].sum()), dtype=np.uint64)  # of the faces in ``kept``, in order
     thumbs: dict[Path, np.ndarray] = {}
 
     def thumb(path: Path) -> np.ndarray:
@@ -823,10 +824,12 @@ def _mark_duplicates(manifest: pd.DataFrame, out_dir: Path, t: QualityThresholds
         value, face = int(manifest.at[i, "phash"], 16), out_dir / manifest.at[i, "path"]
         if not face.is_file():  # removed as a duplicate by an earlier run: crop it again from the source
             _restore_face(manifest.loc[i], face, face_size)
-        twin = next((name for h, name, other in kept if hamming(h, value) <= t.max_duplicate_distance
-                     and float((thumb(face) * thumb(other)).sum()) >= t.min_duplicate_correlation), None)
+        near = np.flatnonzero(np.bitwise_count(hashes[:len(kept)] ^ np.uint64(value)) <= t.max_duplicate_distance)
+        twin = next((kept[k][0] for k in near if float((thumb(face) * thumb(kept[k][1])).sum()) >= t.min_duplicate_correlation),
+                    None)
         if twin is None:
-            kept.append((value, f"{Path(manifest.at[i, 'source']).name} r{manifest.at[i, 'row']}c{manifest.at[i, 'col']}", face))
+            hashes[len(kept)] = value
+            kept.append((f"{Path(manifest.at[i, 'source']).name} r{manifest.at[i, 'row']}c{manifest.at[i, 'col']}", face))
             continue
         face.unlink(missing_ok=True)
         manifest.loc[i, ["kept", "reason", "path"]] = [False, f"duplicate of {twin}", ""]
