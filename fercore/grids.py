@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -481,15 +482,25 @@ class MTCNNDetector(_FacesAdapter):
     def __init__(self, threshold: float = 0.8, pad: float = 0.3):
         try:
             super().__init__(faces.MTCNNFaces(preparation=faces.Preparation(min_side=0, pad=pad), min_face=0.2,
-                                              min_score=threshold),
+                                              min_score=threshold, batch_size=MAX_CELLS * MAX_CELLS),  # a grid: one batch
                              faces.MTCNNFaces(preparation=GRID_PREPARATION, min_face=GRID_MIN_FACE, min_score=threshold))
         except faces.FaceDetectorUnavailable as err:
             raise GridInputError(f"--detector mtcnn: {err}") from None
 
 
-@cache
+_DETECTORS = threading.local()
+
+
 def make_detector(name: str) -> FaceDetector:
-    """'haar' | 'mtcnn' | 'none' (one instance per process)."""
+    """'haar' | 'mtcnn' | 'none': one instance per process and thread (MTCNN sets its smallest
+    face per call, OpenCV's cascade keeps buffers: threads must not share one)."""
+    made: dict[str, FaceDetector] = _DETECTORS.__dict__.setdefault("made", {})
+    if name not in made:
+        made[name] = _new_detector(name)
+    return made[name]
+
+
+def _new_detector(name: str) -> FaceDetector:
     if name == "haar":
         return HaarDetector()
     if name == "mtcnn":
@@ -784,13 +795,21 @@ def _run_grid(job: tuple[str, str, dict[str, Any], str, ExtractOptions]) -> str:
     return image
 
 
-def _one_thread() -> None:
-    """In each spawned worker (MTCNN): one thread for torch and OpenCV, so workers do not
-    oversubscribe the cores (measured: 2 torch threads beside a busy core made MTCNN 15x slower)."""
+@contextmanager
+def _one_thread_each() -> Iterator[None]:
+    """While grids are extracted in several threads: one thread for torch and OpenCV inside each,
+    so they do not oversubscribe the cores (measured: 2 torch threads beside a busy core made
+    MTCNN 15x slower); the caller's settings are put back after."""
     import torch
 
+    before = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
 
 
 def _thumbnail(path: Path) -> np.ndarray:
@@ -865,13 +884,21 @@ def extract_grids(
         log.info("%d of %d grids already extracted; skipping them (--force redoes)", len(jobs) - len(todo), len(jobs))
     bar = tqdm(total=len(todo), desc="extract", unit="grid", disable=not progress)
     if workers > 1 and len(todo) > 1:
-        # MTCNN runs torch in the workers: fresh (spawned) processes with one thread each, since a forked copy
-        # of a process whose thread pools already ran (a notebook, a test session) can hang. Haar / none: forked.
-        spawn = options.detector == "mtcnn"
-        pool_options = {"initializer": _one_thread, "mp_context": multiprocessing.get_context("spawn")} if spawn else {}
-        with ProcessPoolExecutor(max_workers=workers, **pool_options) as pool:
-            for _ in pool.map(_run_grid, todo):
-                bar.update()
+        # MTCNN runs torch: threads of this process (torch and OpenCV release the GIL while they compute), since
+        # a forked copy of a process whose thread pools already ran (a notebook, a test session) can hang and a
+        # spawned one imports torch afresh (seconds). Haar / none: forked processes.
+        if options.detector == "mtcnn":
+            with _one_thread_each():
+                pool = ThreadPoolExecutor(max_workers=workers)
+                try:
+                    for _ in pool.map(_run_grid, todo):
+                        bar.update()
+                finally:  # on an error or Ctrl-C: let the running grids finish, start no other
+                    pool.shutdown(cancel_futures=True)
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for _ in pool.map(_run_grid, todo):
+                    bar.update()
     else:
         for job in todo:
             _run_grid(job)
