@@ -201,6 +201,27 @@ def test_mtcnn_detector_uses_the_faces_module(astronaut):
     assert 0 <= x and 0 <= y and x + w <= astronaut[0].shape[1] + 2 and w > astronaut[0].shape[1] / 3
 
 
+def test_mtcnn_in_two_threads_gives_the_manifest_of_one(astronaut, tmp_path):
+    """With workers=2, MTCNN grids run in threads of this process, each with its own detector: the
+    manifest is that of one worker, and the caller's torch / OpenCV thread settings are put back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+    import torch
+
+    raw = write_raw(tmp_path / "raw", {f"g{i}.png": compose(astronaut, 3, 3, size=480, gutter=6, seed=20 + i)[0]
+                                            for i in range(2)})
+    options = G.ExtractOptions(layout="3x3", expected="3x3")
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    one = G.extract_grids(raw, tmp_path / "one", options, progress=False, contact_sheets=False)
+    two = G.extract_grids(raw, tmp_path / "two", options, workers=2, progress=False, contact_sheets=False)
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+    pd.testing.assert_frame_equal(one, two)
+    assert (pd.to_numeric(one.n_faces) == 1).sum() >= 14  # faces found (the crops of one photograph are duplicates)
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(G.make_detector, "mtcnn").result() is not G.make_detector("mtcnn")
+
+
 def test_phash_is_stable_and_discriminative(astronaut):
     import cv2
 
