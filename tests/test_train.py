@@ -78,15 +78,14 @@ def test_interrupted_then_resumed_equals_uninterrupted(demo_root, tmp_path):
 
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(demo_root, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_preprocess = T.Preprocess
 
-    class Poisoned(real_preprocess):
-        def __call__(self, image):
+    class Poisoned(T.InputPipeline):
+        def prepare(self, x, device, **kwargs):
             calls["n"] += 1
-            x = super().__call__(image)
-            return x * float("nan") if calls["n"] > 96 + 48 + 5 else x  # epoch 1 (+ its validation) is clean
+            x = super().prepare(x, device, **kwargs)
+            return x * float("nan") if calls["n"] > 96 // 16 + 1 else x  # epoch 1's 6 batches (+ its validation) are clean
 
-    monkeypatch.setattr(T, "Preprocess", Poisoned)
+    monkeypatch.setattr(T, "InputPipeline", Poisoned)
     config = small_config(demo_root, augment=False, stages=[], epochs=3)
     with pytest.raises(T.TrainingDivergedError, match="epoch 2.*last.pt \\(epoch 1\\)"):
         T.train(config, out=tmp_path / "run")
