@@ -10,7 +10,7 @@ TEX_PACKAGES := latexmk texlive-latex-recommended texlive-latex-extra texlive-fo
 	texlive-plain-generic tex-gyre fonts-freefont-otf xindy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv test test-fast demo book pdf clean
+.PHONY: help venv test test-fast demo book pdf gpu-data clean
 
 help:
 	@echo "make test      create .venv if missing, install fercore[test,book,explain,onnx] with pinned versions and"
@@ -21,6 +21,7 @@ help:
 	@echo "make book      rebuild the HTML book from the newest finished suite run"
 	@echo "make pdf       the book as PDF (installs the Debian TeX packages when missing)"
 	@echo "make venv      only the set-up"
+	@echo "make gpu-data  copy ../shared FER2013 train + val into data/gpu/fer2013 (git-ignored) for benchmarks/gpu_check.sh"
 
 # Re-run the install when the project's requirements change; otherwise reuse the environment.
 $(STAMP): pyproject.toml constraints.txt
@@ -58,6 +59,15 @@ pdf: $(STAMP)
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES); \
 	fi
 	$(BIN)/fercore suite book --builder pdflatex
+
+# FER2013 beside the checkout, copied where the device tool can carry it (carry: ["data/gpu"]; about 51 MiB).
+FER2013_SHARED ?= ../shared/data/fer2013
+gpu-data:
+	@test -d $(FER2013_SHARED)/train && test -d $(FER2013_SHARED)/val || { echo "no FER2013 at $(FER2013_SHARED)"; exit 2; }
+	mkdir -p data/gpu/fer2013
+	rm -rf data/gpu/fer2013/train data/gpu/fer2013/val
+	cp -r $(FER2013_SHARED)/train $(FER2013_SHARED)/val data/gpu/fer2013/
+	@du -sh --apparent-size data/gpu
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -194,7 +194,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     classes = class_set(args.classes, within=model.trained_classes)
     preds = predict(model, images, classes=classes, batch_size=args.batch_size, workers=args.workers,
-                    device=args.device, progress=not args.quiet, backend=args.backend, threads=args.threads)
+                    device=args.device, progress=not args.quiet, backend=args.backend, threads=args.threads,
+                    preprocess=args.preprocess)
     write_predictions(preds, args.out, logits=args.logits)
     failed = int((preds["error"] != "").sum())
     print(f"{len(preds)} images -> {args.out}" + (f" ({failed} unreadable: see the 'error' column)" if failed else ""))
@@ -213,7 +214,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, classes=args.classes,
                               calibrate_on=args.calibrate_on, keep_duplicates=args.keep_duplicates, train_root=args.train_root,
                               workers=args.workers, batch_size=args.batch_size, progress=not args.quiet, backend=args.backend,
-                              threads=args.threads)
+                              threads=args.threads, preprocess=args.preprocess)
     dup = metrics["duplicates"]
     if "dropped_total" in dup:
         from .dedup import DuplicateReport
@@ -304,6 +305,9 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
                         help="how the network runs: auto (ONNX Runtime on CPU, measured faster; PyTorch on CUDA / MPS), "
                         "torch, or onnxruntime (CPU; exported once per weights and size, checked against PyTorch)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the cores this process may use)")
+    parser.add_argument("--preprocess", default="exact", choices=["exact", "fast"],
+                        help="exact: PIL resize in the loader (HSEmotion's preprocessing, the default); fast: the loader "
+                        "only decodes, resizing and normalisation run batched on the device (within one 8-bit level of exact)")
     parser.add_argument("--trust", action="store_true", help="allow unpickling the checkpoint (trusted files only)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 

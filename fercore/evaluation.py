@@ -75,6 +75,7 @@ def evaluate_folder(
     progress: bool = True,
     backend: str = "auto",
     threads: int | None = None,
+    preprocess: str = "exact",
 ) -> dict[str, Any]:
     """Predict a split, write predictions.csv, metrics.json and figures/ under ``out`` (a new folder).
 
@@ -84,7 +85,7 @@ def evaluate_folder(
     duplicated with another label are dropped first, unless ``keep_duplicates``; metrics.json
     says how many under ``"duplicates"``. ``calibrate_on`` names a validation split on which a
     temperature is fitted; metrics.json then reports the test calibration before and after
-    scaling (predictions stay unscaled). ``backend`` / ``threads``: see :func:`fercore.inference.infer`.
+    scaling (predictions stay unscaled). ``backend`` / ``threads`` / ``preprocess``: see :func:`fercore.inference.infer`.
     """
     from . import plots
     from .dedup import drop_test_duplicates
@@ -102,7 +103,8 @@ def evaluate_folder(
         log.info("%s", report.line())
         duplicates = report.to_json()
     samples = within_classes(samples, scored_classes)
-    run = {"workers": workers, "batch_size": batch_size, "progress": progress, "backend": backend, "threads": threads}
+    run = {"workers": workers, "batch_size": batch_size, "progress": progress, "backend": backend, "threads": threads,
+           "preprocess": preprocess}
     preds = predict(model, samples, classes=scored_classes, **run)
     write_predictions(preds, out / "predictions.csv")
     scored = preds[preds["error"] == ""]

@@ -4,6 +4,16 @@ HSEmotion's models were trained on RGB images resized with PIL (``transforms.Res
 bilinear with antialiasing) to 224 (B0) / 260 (B2) and normalised with ImageNet mean/std.
 BGR input or OpenCV resizing costs 1-2.6 accuracy points, so fercore's readers only hand
 out RGB PIL images, and numpy input must state its channel order.
+
+Two preprocessing modes (:data:`PREPROCESS_MODES`) reach the same model input:
+
+* ``exact`` (the default): PIL resizes each image in the loader, as HSEmotion trained;
+* ``fast``: the loader hands over 8-bit images at their own size, and the resize to the model
+  size (:func:`resize_batch`: bilinear, antialiased, in two 8-bit passes as PIL's),
+  the normalisation and, for training, the augmentation (:class:`BatchAugment`) run batched with
+  torch ops on the batch's device (the GPU). Measured against ``exact``: at most two 8-bit levels
+  apart per pixel (0.035 in normalised units), most pixels equal, upsampling and downsampling
+  alike (tested).
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from typing import Literal
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+from torch.nn import functional as F
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
@@ -25,6 +36,12 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".w
 ALPHA_BACKGROUND: tuple[int, int, int] = (124, 116, 104)
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+#: ``exact``: PIL resize in the loader (HSEmotion's); ``fast``: resize and normalise batched on the device.
+PREPROCESS_MODES: tuple[str, str] = ("exact", "fast")
+#: The modes' recipes, as named in inference cache keys.
+EXACT_PREPROCESSING = "pil-bilinear-antialias+imagenet-norm"
+FAST_PREPROCESSING = "torch-bilinear-antialias-rounded+imagenet-norm"
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -138,6 +155,88 @@ def augment_transform(image_size: int, *, scale: tuple[float, float] = (0.7, 1.0
         steps.append(T.ColorJitter(brightness=jitter, contrast=jitter))
     steps += [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     return T.Compose(steps)
+
+
+def check_preprocess(mode: str) -> str:
+    """``mode`` if it is one of :data:`PREPROCESS_MODES`, else a ValueError naming them."""
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"preprocess must be one of {', '.join(PREPROCESS_MODES)}, got {mode!r}")
+    return mode
+
+
+def native_uint8(image: Image.Image) -> torch.Tensor:
+    """A PIL image as an RGB uint8 CHW tensor at its own size (what ``fast`` loader workers hand over)."""
+    return TF.pil_to_tensor(to_rgb(image))
+
+
+def resize_batch(images: torch.Tensor, image_size: int) -> torch.Tensor:
+    """N x C x H x W images with 0-255 values -> float32 N x C x S x S, on their device.
+
+    PIL's resize, rebuilt from torch ops: bilinear with antialiasing (torch's filter follows PIL's:
+    a triangle widened by the scale factor when shrinking), the width first, then the height,
+    each pass rounded half up and clipped to 8-bit levels as PIL's 8-bit passes are. Measured
+    against :meth:`Preprocess.resized_uint8`: at most 2 levels apart, most pixels equal (tested)."""
+    if images.ndim != 4:
+        raise ValueError(f"expected N x C x H x W images, got shape {tuple(images.shape)}")
+    x = images.to(torch.float32)
+    height, width = x.shape[-2:]
+    if width != image_size:
+        x = _round_to_levels(F.interpolate(x, size=(height, image_size), mode="bilinear", antialias=True, align_corners=False))
+    if height != image_size:
+        x = _round_to_levels(F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True,
+                                           align_corners=False))
+    return x
+
+
+def _round_to_levels(x: torch.Tensor) -> torch.Tensor:
+    """Round half up (PIL's rounding, not torch's half-to-even) and clip to 0-255."""
+    return x.add_(0.5).floor_().clamp_(0, 255)
+
+
+class BatchAugment:
+    """Training augmentation for a batch on its device, in the spirit of :func:`augment_transform`:
+    a random resized crop (area ``scale`` of the image, aspect ``ratio``) resampled to the model
+    size with ``torchvision.ops.roi_align`` (bilinear, averaging several samples per output pixel
+    when shrinking), a horizontal flip (p 0.5), then brightness and contrast jitter (in that order).
+
+    Parameters are drawn from ``generator`` (a CPU generator: the same draws on every device).
+    Takes and returns 0-255 float images (N x C x H x W -> N x C x S x S)."""
+
+    def __init__(self, image_size: int, *, scale: tuple[float, float] = (0.7, 1.0), ratio: tuple[float, float] = (0.9, 1.1),
+                 flip: bool = True, jitter: float = 0.3):
+        self.image_size, self.scale, self.ratio, self.flip, self.jitter = int(image_size), scale, ratio, flip, float(jitter)
+
+    def crop_boxes(self, n: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+        """n crop boxes (x0, y0, x1, y1) in pixel-edge coordinates, each inside the image."""
+        area = torch.empty(n).uniform_(*self.scale, generator=generator) * height * width
+        log_ratio = torch.empty(n).uniform_(float(np.log(self.ratio[0])), float(np.log(self.ratio[1])), generator=generator)
+        aspect = log_ratio.exp()
+        w = (area * aspect).sqrt().clamp(max=width)
+        h = (area / aspect).sqrt().clamp(max=height)
+        x0 = torch.rand(n, generator=generator) * (width - w)
+        y0 = torch.rand(n, generator=generator) * (height - h)
+        return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        from torchvision.ops import roi_align
+
+        n, _, height, width = images.shape
+        x = images.to(torch.float32)
+        boxes = self.crop_boxes(n, height, width, generator)
+        flips = torch.rand(n, generator=generator) < 0.5 if self.flip else torch.zeros(n, dtype=torch.bool)
+        low, high = max(0.0, 1 - self.jitter), 1 + self.jitter
+        brightness = torch.empty(n).uniform_(low, high, generator=generator)
+        contrast = torch.empty(n).uniform_(low, high, generator=generator)
+        rois = torch.cat([torch.arange(n, dtype=torch.float32)[:, None], boxes], dim=1).to(x.device)
+        x = roi_align(x, rois, output_size=self.image_size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+        if flips.any():
+            x = torch.where(flips.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+        if self.jitter:
+            x = (x * brightness.to(x.device).view(-1, 1, 1, 1)).clamp_(0, 255)
+            grey = x.mul(torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1).mean((1, 2))
+            grey = grey.view(-1, 1, 1, 1)
+            x = ((x - grey) * contrast.to(x.device).view(-1, 1, 1, 1) + grey).clamp_(0, 255)
+        return x
 
 
 def preprocess_for(arch: str, image_size: int | None = None) -> Preprocess:

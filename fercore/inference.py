@@ -7,7 +7,8 @@ right / wrong, cross-validation, the gender study and the thesis studies) goes t
 
 * the weights (SHA-256 of the state dict's bytes, so a model changed in memory is a new key);
 * the images (SHA-256 of their paths, sizes and modification times, in order);
-* the image size, the preprocessing (PIL resize + ImageNet normalisation), a named
+* the image size, the preprocessing (``exact``: PIL resize in the loader, or ``fast``: the resize
+  batched on the device; :class:`fercore.data.InputPipeline`) with ImageNet normalisation, a named
   ``transform`` applied to each image first (none by default) and the backend.
 
 The backend is ``torch`` (PyTorch eager) or ``onnxruntime`` (:mod:`fercore.onnxrt`: the network
@@ -46,8 +47,9 @@ from torch.utils.data import DataLoader, Dataset
 from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
 from . import labels, onnxrt
+from .data import InputPipeline
 from .fileio import atomic_open, write_json
-from .images import Preprocess, load_rgb
+from .images import EXACT_PREPROCESSING, load_rgb
 from .labels import CLASSES
 from .models import Classifier
 from .runtime import default_workers, pick_device
@@ -55,7 +57,7 @@ from .runtime import default_workers, pick_device
 log = logging.getLogger(__name__)
 
 AUDIT_ENV = "FERCORE_INFERENCE_AUDIT"
-PREPROCESSING = "pil-bilinear-antialias+imagenet-norm"
+PREPROCESSING = EXACT_PREPROCESSING
 CACHE_VERSION = 1
 
 _pass_kind: contextvars.ContextVar[str] = contextvars.ContextVar("fercore_pass_kind", default="other")
@@ -212,10 +214,11 @@ def read_audit(path: str | Path) -> pd.DataFrame:
 
 
 class _Images(Dataset):
-    """(resized uint8 image, index, error message); unreadable files give zeros and the message."""
+    """(uint8 image as the pipeline's workers hand it over, index, error message); unreadable
+    files give zeros and the message."""
 
-    def __init__(self, paths: Sequence[str], preprocess: Preprocess, transform: ImageTransform | None):
-        self.paths, self.preprocess, self.transform = list(paths), preprocess, transform
+    def __init__(self, paths: Sequence[str], pipeline: InputPipeline, transform: ImageTransform | None):
+        self.paths, self.pipeline, self.transform = list(paths), pipeline, transform
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -225,9 +228,9 @@ class _Images(Dataset):
             image = load_rgb(self.paths[index])
             if self.transform is not None:
                 image = self.transform(image)
-            return self.preprocess.resized_uint8(image), index, ""
+            return self.pipeline.item(image), index, ""
         except Exception as err:  # PIL raises many types for bad files
-            size = self.preprocess.image_size
+            size = self.pipeline.image_size
             return torch.zeros(3, size, size, dtype=torch.uint8), index, f"{type(err).__name__}: {err}"
 
 
@@ -310,16 +313,20 @@ def infer(
     cache_dir: str | Path | None = None,
     backend: str = "auto",
     threads: int | None = None,
+    preprocess: str = "exact",
 ) -> Inference:
     """Logits and features of ``model`` on the images of ``samples`` (a table with ``path`` or a
     list of paths), in their order; from ``cache_dir`` when the same key was computed before.
 
     ``backend``: ``auto`` (ONNX Runtime on CPU when installed, PyTorch elsewhere), ``torch`` or
-    ``onnxruntime``; ``threads``: intra-op threads (default: the cores this process may use)."""
+    ``onnxruntime``; ``threads``: intra-op threads (default: the cores this process may use);
+    ``preprocess``: ``exact`` (PIL resize in the loader, HSEmotion's) or ``fast`` (resize and
+    normalisation batched on the device; :class:`fercore.data.InputPipeline`)."""
     paths = _paths(samples)
     device = pick_device(device)
+    pipeline = InputPipeline(preprocess, int(model.image_size))
     chosen = _choose_backend(model, backend, device)
-    key = InferenceKey(weights_digest(model.net), images_digest(paths), int(model.image_size),
+    key = InferenceKey(weights_digest(model.net), images_digest(paths), int(model.image_size), preprocessing=pipeline.name,
                        transform=getattr(transform, "name", "none") if transform is not None else "none", backend=chosen)
     trained = tuple(model.trained_classes)
     label = model.facts.weights or model.arch
@@ -333,7 +340,7 @@ def infer(
     _audit({"event": "infer", "model": label, "digest": key.digest(), "images": len(paths), "cached": False,
             "transform": key.transform})
     with _torch_threads(threads if chosen == "torch" and device.type == "cpu" else None):
-        result = _run(model, paths, key, trained, transform=transform, batch_size=batch_size, workers=workers,
+        result = _run(model, paths, key, trained, pipeline, transform=transform, batch_size=batch_size, workers=workers,
                       device=device, progress=progress, runner=_runner(model, key, device, threads, cache_dir, backend))
     if cache_dir is not None:
         _store(_cache_file(Path(cache_dir), result.key), result)
@@ -387,21 +394,31 @@ def _runner(model: Classifier, key: InferenceKey, device: torch.device, threads:
     return start
 
 
-def _run(model: Classifier, paths: list[str], key: InferenceKey, trained: tuple[str, ...], *, transform: ImageTransform | None,
-         batch_size: int, workers: int | None, device: torch.device, progress: bool,
-         runner: Callable[[torch.Tensor], Runner]) -> Inference:
-    preprocess = Preprocess(model.image_size)
-    loader = DataLoader(_Images(paths, preprocess, transform), batch_size=batch_size,
+def image_batches(paths: Sequence[str], pipeline: InputPipeline, *, transform: ImageTransform | None = None,
+                  batch_size: int = 64, workers: int | None = None, device: str | torch.device = "cpu",
+                  progress: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
+    """The batches of an inference pass, ready for the network: (normalised input on ``device``,
+    image indices, error messages). Decoding runs in ``workers`` loader processes (default
+    :func:`fercore.runtime.default_workers`); uint8 images cross process and device boundaries
+    (pinned and non-blocking on CUDA) and are normalised, and under ``fast`` resized, on the device."""
+    device = pick_device(device)
+    loader = DataLoader(_Images(paths, pipeline, transform), batch_size=batch_size, collate_fn=pipeline.collate,
                         num_workers=default_workers() if workers is None else workers, pin_memory=device.type == "cuda")
+    for x, index, err in tqdm(loader, desc="inference", unit="batch", disable=not progress):
+        yield pipeline.prepare(x, device), index, list(err)
+
+
+def _run(model: Classifier, paths: list[str], key: InferenceKey, trained: tuple[str, ...], pipeline: InputPipeline, *,
+         transform: ImageTransform | None, batch_size: int, workers: int | None, device: torch.device, progress: bool,
+         runner: Callable[[torch.Tensor], Runner]) -> Inference:
     label = getattr(model.net, "fercore_audit_label", None)
     run: Runner | None = None
     logits_all = np.full((len(paths), len(CLASSES)), np.nan, dtype=np.float32)
     feats_all: np.ndarray | None = None
     errors = [""] * len(paths)
     with pass_kind("inference"):
-        for x, index, err in tqdm(loader, desc="inference", unit="batch", disable=not progress):
-            # uint8 crosses process and device boundaries; normalisation runs on the device
-            x = preprocess.normalize(x.to(device, non_blocking=True))
+        for x, index, err in image_batches(paths, pipeline, transform=transform, batch_size=batch_size, workers=workers,
+                                           device=device, progress=progress):
             run = run or runner(x)
             logits, feats = run(x)
             if label is not None and not isinstance(run, TorchRunner):
@@ -436,8 +453,9 @@ class InferenceCache:
     transform: ImageTransform | None = field(default=None)
     backend: str = "auto"
     threads: int | None = None
+    preprocess: str = "exact"
 
     def __call__(self, model: Classifier, samples: pd.DataFrame | Sequence[str | Path]) -> Inference:
         return infer(model, samples, transform=self.transform, batch_size=self.batch_size, workers=self.workers,
                      device=self.device, progress=self.progress, cache_dir=self.cache_dir, backend=self.backend,
-                     threads=self.threads)
+                     threads=self.threads, preprocess=self.preprocess)

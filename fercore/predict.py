@@ -64,6 +64,7 @@ def predict(
     cache_dir: str | Path | None = None,
     backend: str = "auto",
     threads: int | None = None,
+    preprocess: str = "exact",
 ) -> pd.DataFrame:
     """Predict every image (:func:`fercore.inference.infer`) into a :func:`prediction_table`.
 
@@ -71,10 +72,11 @@ def predict(
     the given classes (e.g. the 7 of a FER2013 root, from :func:`fercore.data.dataset_classes`)
     or, without them, the classes the model was trained on (all 8 for an HSEmotion file). Their
     logits are soft-maxed among themselves; the other classes get probability 0. ``backend`` and
-    ``threads`` choose how the network runs (see :func:`fercore.inference.infer`).
+    ``threads`` choose how the network runs, ``preprocess`` (``exact`` | ``fast``) where the images
+    are resized (see :func:`fercore.inference.infer`).
     """
     result = inference.infer(model, samples, batch_size=batch_size, workers=workers, device=device, progress=progress,
-                             cache_dir=cache_dir, backend=backend, threads=threads)
+                             cache_dir=cache_dir, backend=backend, threads=threads, preprocess=preprocess)
     return prediction_table(result, samples, classes)
 
 

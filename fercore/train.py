@@ -38,6 +38,7 @@ from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in 
 from . import labels
 from .data import (
     FaceDataset,
+    InputPipeline,
     dataset_classes,
     discover,
     grouped_split,
@@ -45,7 +46,7 @@ from .data import (
     within_classes,
 )
 from .fileio import atomic_open, check_output, new_run_dir, save_torch, write_csv, write_json
-from .images import Preprocess, augment_transform
+from .images import PREPROCESS_MODES
 from .labels import CLASSES, NUM_CLASSES, class_indices
 from .models import checkpoint_payload, create_model, resolve_arch, set_trainable, train_mode
 from .config import ConfigError, check_fields, check_keys, read_yaml_mapping, rules
@@ -120,6 +121,9 @@ class TrainConfig:
     label_smoothing: float = rules(0.1, ge=0, lt=1)
     class_weights: bool = True  # inverse-frequency weighted cross-entropy
     augment: bool = False
+    # exact: PIL resize (and augmentation) in the loader workers; fast: workers decode only, resizing,
+    # augmentation and normalisation run batched on the device (fercore.data.InputPipeline)
+    preprocess: str = rules("exact", choices=PREPROCESS_MODES)
     select_metric: str = rules("accuracy", choices=("accuracy", "macro_f1"))  # on validation
     seed: int = rules(0, ge=0)
     device: str = "auto"
@@ -263,9 +267,12 @@ def evaluate(
     classes: list[str],
     channels_last: bool = True,
     amp_dtype: torch.dtype | None = None,
+    pipeline: InputPipeline | None = None,
 ) -> dict[str, float]:
     """Loss, accuracy and macro-F1 (over the classes with support) of ``model`` on ``loader``;
-    logits are restricted to ``classes`` (:func:`fercore.labels.restrict_logits`) before loss and argmax."""
+    logits are restricted to ``classes`` (:func:`fercore.labels.restrict_logits`) before loss and argmax.
+    ``pipeline``: the :class:`~fercore.data.InputPipeline` that made the loader's batches (None:
+    batches are ready tensors)."""
     from sklearn.metrics import f1_score
 
     device = torch.device(device)
@@ -275,7 +282,7 @@ def evaluate(
     model.eval()
     total_loss, truth, preds = 0.0, [], []
     for x, y in loader:
-        x = _to_device(x, device, channels_last)
+        x = pipeline.prepare(x, device, channels_last=channels_last) if pipeline else _to_device(x, device, channels_last)
         target = torch.tensor([position[int(v)] for v in y], device=device)
         with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
             logits = labels.restrict_logits(model(x), classes).float()
@@ -577,20 +584,21 @@ def _train(config: TrainConfig | None, out: str | Path | None, resume: str | Pat
             log.info("no validation images: no model selection; training %d epochs and keeping the final epoch's weights",
                      config.total_epochs)
 
-    train_tf = augment_transform(config.image_size) if config.augment else Preprocess(config.image_size)
-    eval_tf = Preprocess(config.image_size)
-    train_set = FaceDataset(train_samples, train_tf)
+    train_pipe = InputPipeline(config.preprocess, config.image_size, augment=config.augment)
+    eval_pipe = InputPipeline(config.preprocess, config.image_size)
+    train_set = FaceDataset(train_samples, train_pipe.item)
     sampler = DistributedSampler(train_set, num_replicas=ddp.world, rank=ddp.rank, shuffle=True, seed=config.seed)
     generator = torch.Generator()
     train_loader = DataLoader(
         train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
         pin_memory=device.type == "cuda", generator=generator, drop_last=len(train_set) > config.batch_size * ddp.world,
-        persistent_workers=False,
+        persistent_workers=False, collate_fn=train_pipe.collate,
     )
     val_loader = DataLoader(
-        FaceDataset(val_samples, eval_tf), batch_size=max(64, config.batch_size), num_workers=config.workers,
-        pin_memory=device.type == "cuda", persistent_workers=config.workers > 0,
+        FaceDataset(val_samples, eval_pipe.item), batch_size=max(64, config.batch_size), num_workers=config.workers,
+        pin_memory=device.type == "cuda", persistent_workers=config.workers > 0, collate_fn=eval_pipe.collate,
     )
+    augment_draws = torch.Generator()  # fast + augment: the on-device augmentation's parameters, seeded per epoch
 
     model = create_model(config.arch, NUM_CLASSES, config.weights, trust_pickle=config.trust_pickle,
                          head=config.head, drop_rate=config.drop_rate)
@@ -637,13 +645,15 @@ def _train(config: TrainConfig | None, out: str | Path | None, resume: str | Pat
             state = None
         sampler.set_epoch(epoch)
         generator.manual_seed(config.seed * 1_000_003 + epoch)
+        augment_draws.manual_seed((config.seed * 1_000_003 + epoch) * 1_009 + ddp.rank + 1)
         train_mode(net)
         epoch_start = time.perf_counter()
         loss_sum, correct, count = torch.zeros((), device=device), torch.zeros((), device=device), 0
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{config.total_epochs}", leave=False,
                    disable=not (config.progress and ddp.main))
         for step, (x, y) in enumerate(bar):
-            x, y = _to_device(x, device, config.channels_last), y.to(device)
+            x = train_pipe.prepare(x, device, generator=augment_draws, channels_last=config.channels_last)
+            y = y.to(device)
             target = position[y]
             try:
                 loss, logits = train_step(net, optimizer, loss_fn, x, target, classes=class_names, amp_dtype=amp_dtype,
@@ -660,6 +670,9 @@ def _train(config: TrainConfig | None, out: str | Path | None, resume: str | Pat
             count += len(y)
             if config.progress and ddp.main and step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_seconds = time.perf_counter() - epoch_start
         totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(count), device=device)])
         if ddp.active:
             dist.all_reduce(totals)
@@ -671,9 +684,10 @@ def _train(config: TrainConfig | None, out: str | Path | None, resume: str | Pat
         }
         if ddp.main:
             val = evaluate(core, val_loader, device, classes=class_names, channels_last=config.channels_last,
-                           amp_dtype=amp_dtype) if selecting else {}
+                           amp_dtype=amp_dtype, pipeline=eval_pipe) if selecting else {}
             row.update({f"val_{k}": v for k, v in val.items()})
-            row.update({"lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start})
+            row.update({"lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start,
+                        "train_seconds": train_seconds, "train_img_per_s": count * ddp.world / train_seconds})
             if device.type == "cuda":
                 row["gpu_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
             history.append(row)
@@ -727,9 +741,11 @@ def _final_metrics(run_dir, core, config, classes, test_samples, device, amp_dty
     core.load_state_dict(payload["state_dict"])
     test = None
     if test_samples is not None:
-        loader = DataLoader(FaceDataset(test_samples, Preprocess(config.image_size)), batch_size=max(64, config.batch_size),
-                            num_workers=config.workers)
-        test = evaluate(core, loader, device, classes=classes, channels_last=config.channels_last, amp_dtype=amp_dtype)
+        pipe = InputPipeline(config.preprocess, config.image_size)
+        loader = DataLoader(FaceDataset(test_samples, pipe.item), batch_size=max(64, config.batch_size),
+                            num_workers=config.workers, collate_fn=pipe.collate)
+        test = evaluate(core, loader, device, classes=classes, channels_last=config.channels_last, amp_dtype=amp_dtype,
+                        pipeline=pipe)
     val = {k: v for k, v in result.best.items() if k != "epoch"}
     write_json(run_dir / "metrics.json", {
         "best_epoch": result.best_epoch,

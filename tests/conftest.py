@@ -128,3 +128,21 @@ def demo_suite(demo_root, tmp_path_factory) -> tuple[Path, Path]:
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("_build", "chapters"))
     return run.run_dir, build_book(run.run_dir, root=root)
+
+
+@pytest.fixture(scope="session")
+def fer2013_small_model(fer2013_root, tmp_path_factory):
+    """A resnet10t trained briefly on FER2013 `train` (300 faces per class, 56 px, 2 epochs of AdamW
+    with class weights, `exact` preprocessing: about 30 s of CPU), once per test session. Not a good
+    model (23 % on `val`, chance 14 %), but not a degenerate one: no class has more than 24 % of its
+    predictions. 56 px, not 64: PIL's 48 -> 64 resize has exact weights and both paths give identical pixels."""
+    from fercore.data import discover, per_class_subset
+    from fercore.models import load_model
+    from fercore.train import TrainConfig, train
+
+    samples = per_class_subset(discover(fer2013_root, ["train"]), 300, seed=0)
+    config = TrainConfig(experiment="fer2013-small", data_root=str(fer2013_root), arch="resnet10t", image_size=56,
+                         batch_size=64, epochs=2, lr=3e-3, optimizer="adamw", weight_decay=0.05, warmup_epochs=0.5,
+                         keep_duplicates=True, workers=0, progress=False)
+    result = train(config, out=tmp_path_factory.mktemp("fer2013-small") / "run", samples=(samples, None, None))
+    return load_model(result.run_dir / "checkpoint.pt")

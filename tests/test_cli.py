@@ -50,3 +50,14 @@ def test_suite_run_reports_a_bad_parameter_file(tmp_path, capsys):
     assert cli.main(["suite", "run", "--params", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "['epochz'] are declared by no notebook" in err and "fercore suite: error" in err
+
+
+def test_predict_and_evaluate_take_one_preprocess_option(capsys):
+    parser = cli.build_parser()
+    for command in (["predict", "ckpt.pt", "face.png", "--out", "p.csv"], ["evaluate", "ckpt.pt", "root", "--out", "ev"]):
+        assert parser.parse_args(command).preprocess == "exact"  # HSEmotion's preprocessing stays the default
+        assert parser.parse_args([*command, "--preprocess", "fast"]).preprocess == "fast"
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([*command, "--preprocess", "gpu"])
+        assert exit_.value.code == 2
+        assert "argument --preprocess: invalid choice: 'gpu'" in capsys.readouterr().err

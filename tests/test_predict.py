@@ -70,6 +70,10 @@ def test_predict_and_evaluate_cli(tiny_dataset, small_checkpoint, tmp_path, caps
     assert cli.main(["predict", str(small_checkpoint), str(tiny_dataset / "test"), "--out", str(tmp_path / "l.csv"),
                      "--logits", "--workers", "0", "-q"]) == 0
     assert "logit_Anger" in pd.read_csv(tmp_path / "l.csv").columns
+    assert cli.main(["predict", str(small_checkpoint), str(tiny_dataset / "test"), "--out", str(tmp_path / "f.csv"),
+                     "--preprocess", "fast", "--backend", "torch", "--workers", "0", "-q"]) == 0
+    fast = pd.read_csv(tmp_path / "f.csv")
+    assert (fast["path"] == table["path"]).all() and np.abs(fast["p_Anger"] - table["p_Anger"]).max() < 0.02
     assert cli.main(["evaluate", str(small_checkpoint), str(tiny_dataset), "--split", "test", "--out", str(tmp_path / "ev"),
                      "--workers", "0", "-q"]) == 0
     assert "accuracy" in capsys.readouterr().out

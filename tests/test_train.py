@@ -78,15 +78,14 @@ def test_interrupted_then_resumed_equals_uninterrupted(demo_root, tmp_path):
 
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(demo_root, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_preprocess = T.Preprocess
 
-    class Poisoned(real_preprocess):
-        def __call__(self, image):
+    class Poisoned(T.InputPipeline):
+        def prepare(self, x, device, **kwargs):
             calls["n"] += 1
-            x = super().__call__(image)
-            return x * float("nan") if calls["n"] > 96 + 48 + 5 else x  # epoch 1 (+ its validation) is clean
+            x = super().prepare(x, device, **kwargs)
+            return x * float("nan") if calls["n"] > 96 // 16 + 1 else x  # epoch 1's 6 batches (+ its validation) are clean
 
-    monkeypatch.setattr(T, "Preprocess", Poisoned)
+    monkeypatch.setattr(T, "InputPipeline", Poisoned)
     config = small_config(demo_root, augment=False, stages=[], epochs=3)
     with pytest.raises(T.TrainingDivergedError, match="epoch 2.*last.pt \\(epoch 1\\)"):
         T.train(config, out=tmp_path / "run")
@@ -250,3 +249,30 @@ def test_warmup_lasts_its_epochs_in_each_stage_of_a_staged_schedule():
     assert T.warmup_steps(3.0, 10, 20) == 20  # capped at the stage's length
     own = T.Stage(epochs=2, lr=1e-4, warmup_epochs=1.0)
     assert (factors(own)[:10] < 1).sum() == 9 and factors(own)[9] == pytest.approx(1.0)
+
+
+def test_fast_preprocessing_trains_on_mixed_sizes_and_scores_like_exact(tiny_dataset, tmp_path):
+    """`preprocess: fast` with augmentation on the device: a run on faces of two sizes completes, logs its
+    training rate, and its checkpoint scores the test split the same under either preprocessing."""
+    from conftest import pattern_image
+    from fercore.models import load_model
+    from fercore.predict import predict
+
+    for i in range(2):
+        pattern_image(80, 60, seed=100 + i).save(tiny_dataset / "train" / "happy" / f"big{i}.png")
+    config = T.TrainConfig(experiment="fast", data_root=str(tiny_dataset), val_fraction=0.25, test_split="test",
+                           arch="resnet10t", image_size=32, batch_size=4, epochs=2, lr=1e-3, optimizer="sam", augment=True,
+                           preprocess="fast", workers=0, progress=False, keep_duplicates=True)
+    result = T.train(config, out=tmp_path / "run")
+    log = pd.read_csv(result.run_dir / "log.csv")
+    assert len(log) == 2 and (log["train_img_per_s"] > 0).all() and (log["train_seconds"] <= log["seconds"]).all()
+    assert np.isfinite(log["train_loss"]).all() and 0 <= result.test["accuracy"] <= 1
+    model = load_model(result.run_dir / "checkpoint.pt")
+    assert model.facts.training_config["preprocess"] == "fast"
+    test = str(tiny_dataset / "test")
+    exact, fast = (predict(model, [test + f"/{c}/0.png" for c in ("angry", "happy", "sad")], workers=0, progress=False,
+                           backend="torch", preprocess=mode) for mode in ("exact", "fast"))
+    logits = [f"logit_{c}" for c in ("Anger", "Happiness", "Sadness")]
+    np.testing.assert_allclose(exact[logits].to_numpy(), fast[logits].to_numpy(), atol=0.05)
+    with pytest.raises(ValueError, match="preprocess='gpu'"):
+        T.TrainConfig(preprocess="gpu")
