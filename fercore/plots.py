@@ -308,15 +308,15 @@ def embedding_panels(panels: dict[str, np.ndarray], tables: dict[str, pd.DataFra
 
     height = fig.get_size_inches()[1]
     colour_keys = [Line2D([], [], linestyle="", marker="o", markersize=8, color=palette[h], label=str(h)) for h in hues]
-    fig.legend(handles=colour_keys, loc="lower center", bbox_to_anchor=(0.5, 0.35 / height), ncol=len(hues), fontsize=9,
-               frameon=False, title=f"colour: {hue}", title_fontsize=9)
+    fig.legend(handles=colour_keys, loc="lower center", bbox_to_anchor=(0.5, (1.2 if style else 0.0) / height), ncol=len(hues), fontsize=11,
+               frameon=False, title=f"colour: {hue}", title_fontsize=11)
     emotions = [e for e in EMOTION_MARKERS if style and any(e in set(t.get(style, [])) for t in tables.values())]
     if emotions:
-        marker_keys = [Line2D([], [], linestyle="", marker=EMOTION_MARKERS[e], markersize=8, color="dimgrey", label=e) for e in emotions]
-        fig.legend(handles=marker_keys, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=len(emotions), fontsize=9,
-                   frameon=False, title=f"marker: {style}", title_fontsize=9)
-    fig.tight_layout(rect=(0, (1.25 if emotions else 0.7) / height, 1, 1 - 0.45 / height))
-    fig.suptitle(title)
+        marker_keys = [Line2D([], [], linestyle="", marker=EMOTION_MARKERS[e], markersize=9, color="dimgrey", label=e) for e in emotions]
+        fig.legend(handles=marker_keys, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(emotions), 4), fontsize=11,
+                   frameon=False, title=f"marker: {style}", title_fontsize=11)
+    fig.tight_layout(rect=(0, (2.05 if emotions else 0.8) / height, 1, 1 - 0.6 / height))
+    fig.suptitle(title, y=1 - 0.1 / height, va="top")
     return _finish(fig, path, formats)
 
 
