@@ -91,9 +91,8 @@ def prepare_notebook(nb: Any, *, code: str = "fold") -> Any:
                 output = _without_log_lines(output)
                 if output is None:
                     continue
-            if kind == "table":
+            if kind == "table":  # rendered as MyST: _config.yml sets nb_render_markdown_format
                 output = nbformat.from_dict({**output, "data": {"text/markdown": output["data"]["text/markdown"]}, "metadata": {}})
-                current.metadata.setdefault("mystnb", {})["markdown_format"] = "myst"
             current.outputs.append(output)
     nb.cells = [c for c in cells if not (c.cell_type == "code" and c.source == CONTINUED and not c.get("outputs"))]
     return nb

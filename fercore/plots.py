@@ -85,12 +85,17 @@ def reliability(bins: pd.DataFrame, path: str | Path | None = None, *, title: st
     return _finish(fig, path, formats)
 
 
+def _confidence_frame(preds: pd.DataFrame) -> pd.DataFrame:
+    """Top-1 confidence and outcome (``correct`` / ``incorrect``) of each prediction."""
+    probs = preds[[f"p_{c}" for c in CLASSES]].to_numpy()
+    return pd.DataFrame({"confidence": probs.max(axis=1),
+                         "outcome": np.where(preds["label"] == preds["pred"], "correct", "incorrect")})
+
+
 def confidence_histogram(preds: pd.DataFrame, path: str | Path | None = None, *, title: str = "",
                          formats: Sequence[str] = ("png",)) -> plt.Figure:
     """Top-1 confidence for correct and incorrect predictions (always blue / orange in that order)."""
-    probs = preds[[f"p_{c}" for c in CLASSES]].to_numpy()
-    frame = pd.DataFrame({"confidence": probs.max(axis=1),
-                          "outcome": np.where(preds["label"] == preds["pred"], "correct", "incorrect")})
+    frame = _confidence_frame(preds)
     fig, ax = plt.subplots(figsize=(6, 4))
     sns.histplot(frame, x="confidence", hue="outcome", hue_order=["correct", "incorrect"], bins=20, binrange=(0, 1),
                  stat="density", common_norm=False, element="step", ax=ax)
@@ -206,21 +211,6 @@ def gender_splits(table: pd.DataFrame, path: str | Path | None = None, *, format
     return _finish(fig, path, formats)
 
 
-def reliability_overlay(curves: dict[str, pd.DataFrame], path: str | Path | None = None, *, title: str = "Reliability by test set",
-                        formats: Sequence[str] = ("png",)) -> plt.Figure:
-    """Accuracy against mean confidence per bin, one line per test set (marker size ~ bin count)."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
-    for name, bins in curves.items():
-        filled = bins.dropna()
-        ax.plot(filled["confidence"], filled["accuracy"], marker="o", label=name)
-        ax.scatter(filled["confidence"], filled["accuracy"], s=10 + 200 * filled["count"] / max(filled["count"].sum(), 1), alpha=0.3)
-    ax.set(xlabel="mean confidence (top-1 probability)", ylabel="accuracy", title=title, xlim=(0, 1), ylim=(0, 1))
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return _finish(fig, path, formats)
-
-
 def grouped_bars(frame: pd.DataFrame, path: str | Path | None = None, *, ylabel: str = "", title: str = "",
                  formats: Sequence[str] = ("png",)) -> plt.Figure:
     """Bars per row of ``frame`` (x axis), one colour per column (e.g. emotion x test set)."""
@@ -230,21 +220,6 @@ def grouped_bars(frame: pd.DataFrame, path: str | Path | None = None, *, ylabel:
     ax.set(xlabel="", ylabel=ylabel, title=title, ylim=(0, 1))
     plt.setp(ax.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
     ax.legend(fontsize=8, title=None)
-    fig.tight_layout()
-    return _finish(fig, path, formats)
-
-
-def training_curves(log: pd.DataFrame, path: str | Path | None = None, *, title: str = "", formats: Sequence[str] = ("png",)) -> plt.Figure:
-    """Loss and accuracy per epoch (train and validation) from a run's ``log.csv``."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for part in ("train", "val"):
-            column = f"{part}_{metric}"
-            if column in log.columns:
-                ax.plot(log["epoch"], log[column], marker="o", label=part)
-        ax.set(xlabel="epoch", ylabel=metric)
-        ax.legend()
-    fig.suptitle(title)
     fig.tight_layout()
     return _finish(fig, path, formats)
 
@@ -366,10 +341,7 @@ def confidence_panels(per_model: dict[str, pd.DataFrame], path: str | Path | Non
     n = len(per_model)
     fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.6), squeeze=False, sharey=True)
     for ax, (model, preds) in zip(axes[0], per_model.items(), strict=True):
-        probs = preds[[f"p_{c}" for c in CLASSES]].to_numpy()
-        frame = pd.DataFrame({"confidence": probs.max(axis=1),
-                              "outcome": np.where(preds["label"] == preds["pred"], "correct", "incorrect")})
-        sns.histplot(frame, x="confidence", hue="outcome", hue_order=["correct", "incorrect"], bins=20, binrange=(0, 1),
+        sns.histplot(_confidence_frame(preds), x="confidence", hue="outcome", hue_order=["correct", "incorrect"], bins=20, binrange=(0, 1),
                      stat="density", common_norm=False, element="step", ax=ax)
         ax.set(title=model, xlabel="top-1 confidence")
     fig.tight_layout()

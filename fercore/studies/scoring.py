@@ -184,7 +184,7 @@ def by_model(scores: Scores) -> dict[str, dict[str, SetScore]]:
 
 
 def reliability_curves(scores: Mapping[str, SetScore], n_bins: int = 10) -> dict[str, pd.DataFrame]:
-    """Calibration bins per test set of one model (for :func:`fercore.plots.reliability_overlay`)."""
+    """Calibration bins per test set of one model (for :func:`fercore.plots.reliability_panels`)."""
     return {name: calibration_bins(*true_probs(s.preds), n_bins=n_bins) for name, s in scores.items()}
 
 

@@ -82,9 +82,6 @@ class Study:
 
         self.chapter.provenance.setdefault("models", {})[f"{name} · {regime}"] = model_record(
             name, weights, arch=model.arch, image_size=model.image_size, regime=regime)
-        self.chapter.provenance["inference"] = {"backend": self.inference.backend, "device": self.inference.device,
-                                                "preprocess": getattr(self.inference, "preprocess", "exact"),
-                                                "batch_size": self.inference.batch_size, "seed": self.seed}
 
     def matched_arms(self, sets: TestSets, *, limit: int = 200) -> Arms:
         """For every real set, the transform that brings the synthetic test faces to its format and
@@ -150,4 +147,6 @@ def open_study(
                                  paths={"real_roots": dict(real_roots), "synthetic_root": synthetic_root, **weight_paths, **extra})
     cache = InferenceCache(opened.output_dir / "inference", batch_size=batch_size, workers=workers, device=device, progress=progress)
     study = Study(opened, regimes.with_paths(specs, paths), paths["real_roots"], paths["synthetic_root"], cache, seed)
+    opened.provenance["inference"] = {"backend": cache.backend, "device": cache.device, "preprocess": cache.preprocess,
+                                      "batch_size": cache.batch_size, "seed": seed}
     return study, {key: paths[key] for key in extra}
