@@ -42,7 +42,15 @@ log = logging.getLogger(__name__)
 #: half the mouth width in units of the head's half-width: 0.32 makes a neutral mouth 0.8 of the
 #: inter-ocular distance (eyes at +-0.4), a human proportion, so MTCNN's corners land near the drawn ones
 MOUTH_HALF_WIDTH = 0.32
-DEMO_VERSION = 5  # 5: human-proportioned mouths (0.8 IOD, was 1.2); 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
+#: brow height above the eye centres in units of the head's half-height ry (neutral), per unit of
+#: raise / lowering, and of tilt at the inner and outer end; and the floor: no brow point comes closer
+#: to the eye line than BROW_CLEARANCE inter-ocular distances (0.22: a lowered human brow)
+BROW_REST, BROW_RAISE, BROW_LOWER, BROW_TILT_INNER, BROW_TILT_OUTER = 0.22, 0.10, 0.06, 0.07, 0.03
+BROW_CLEARANCE = 0.22
+#: how far a full smile (or smirk) lifts the mouth corners, in units of ry: at most about 0.3
+#: inter-ocular distances, so the corners stay below the nose tip as on a human face
+MOUTH_LIFT = 0.12
+DEMO_VERSION = 6  # 6: brows above the eyes and mouth corners below the nose (human limits; they crossed before); 5: human-proportioned mouths (0.8 IOD, was 1.2); 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
 GRID_SIZE = 1024
 GENDERS = ("female", "male")
 
@@ -235,12 +243,15 @@ def draw_face_with_parts(
         d.ellipse([ex - pr, eye_y - pr, ex + pr, eye_y + pr], fill=(10, 10, 10))
         if vivid:  # catch-light
             d.ellipse([ex + pr * 0.2, eye_y - pr * 1.1, ex + pr * 0.9, eye_y - pr * 0.4], fill=(255, 255, 255))
-        # brows: the inner end (towards the nose) moves with tilt
-        base = eye_y - ry * 0.2 - p["brow_raise"] * ry * 0.14
+        # brows: the inner end (towards the nose) moves with tilt; no point comes lower than
+        # BROW_CLEARANCE inter-ocular distances above the eye centre, as on a human face
+        lift = BROW_RAISE if p["brow_raise"] > 0 else BROW_LOWER
+        base = eye_y - ry * (BROW_REST + lift * p["brow_raise"])
         raise_one = p["smirk"] * ry * 0.1 if side == 1 else 0.0  # contempt: one brow up
-        inner = (ex - side * ew * 1.05, base - p["brow_tilt"] * ry * 0.14 - raise_one)
-        outer = (ex + side * ew * 1.15, base + p["brow_tilt"] * ry * 0.04 - raise_one)
-        mid = ((inner[0] + outer[0]) / 2, (inner[1] + outer[1]) / 2 - ry * 0.025)
+        floor = eye_y - BROW_CLEARANCE * 0.8 * rx  # the eyes are 0.8 rx apart
+        inner = (ex - side * ew * 1.05, min(floor, base - p["brow_tilt"] * ry * BROW_TILT_INNER - raise_one))
+        outer = (ex + side * ew * 1.15, min(floor, base + p["brow_tilt"] * ry * BROW_TILT_OUTER - raise_one))
+        mid = ((inner[0] + outer[0]) / 2, min(floor, (inner[1] + outer[1]) / 2 - ry * 0.025))
         d.line([inner, mid, outer], fill=hair if hair != (150, 150, 150) else (70, 70, 70), width=int(lw * (2.6 if gender == "male" else 2.1)), joint="curve")
         drawn["left_eye" if side < 0 else "right_eye"] = [(ex, eye_y)]
         drawn["left_brow" if side < 0 else "right_brow"] = [inner, mid, outer]
@@ -257,8 +268,8 @@ def draw_face_with_parts(
     # mouth: a centre curve whose corners lift (smile) or drop; lips open around it
     mouth_y = cy + ry * 0.5
     mw = rx * MOUTH_HALF_WIDTH * p["mouth_width"]
-    lift_l = p["mouth_lift"] * ry * 0.2
-    lift_r = lift_l + p["smirk"] * ry * 0.22
+    lift_l = p["mouth_lift"] * ry * MOUTH_LIFT
+    lift_r = lift_l + p["smirk"] * ry * MOUTH_LIFT
     upper_raise = max(0.0, p["wrinkle"]) * ry * 0.03
 
     def centre(x: float) -> float:

@@ -106,4 +106,4 @@ def test_demo_data_records_the_drawn_geometry(demo_root):
     eye_y = (cells["left_eye_y"] + cells["right_eye_y"]) / 2
     row_top = np.array(demo.edges(demo.GRID_SIZE, spec.grid_rows))[cells["row"]]
     assert ((eye_y - row_top) / (demo.GRID_SIZE / spec.grid_rows)).between(0.25, 0.6).all()  # eyes inside their own cell
-    assert json.loads((demo_root / "demo.json").read_text())["version"] == demo.DEMO_VERSION == 5
+    assert json.loads((demo_root / "demo.json").read_text())["version"] == demo.DEMO_VERSION == 6
