@@ -410,8 +410,9 @@ class CanonicalFrame:
     """Where aligned faces go: a ``width`` x ``height`` image with the eye line at ``eye_y`` (share
     of the height), the eyes ``eye_distance`` (share of the width) apart, centred on ``eye_x``.
 
-    The default matches :data:`fercore.explain.FACE_REGIONS` (eyes about 40 % down, face filling
-    the frame); nose and mouth positions serve the least-squares fit on all five points.
+    The default (eyes about 40 % down, 0.36 of the width apart, face filling the frame) is the
+    frame RQ3 averages its maps in; nose and mouth positions serve the least-squares fit on all
+    five points and the canonical regions drawn on those maps (:mod:`fercore.regions`).
     """
 
     width: int = 128

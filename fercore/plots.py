@@ -157,21 +157,108 @@ def reliability_per_class(y_true: np.ndarray, probs: np.ndarray, path: str | Pat
     return _finish(fig, path, formats)
 
 
-def cam_grid(maps: dict[tuple, np.ndarray], path: str | Path | None = None, *, formats: Sequence[str] = ("png",)) -> plt.Figure:
-    """Mean attribution maps: rows = first key part (e.g. domain), columns = second (e.g. emotion)."""
-    rows = sorted({k[0] for k in maps})
-    cols = sorted({k[1] for k in maps}, key=lambda c: CLASSES.index(c) if c in CLASSES else 99)
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(1.9 * len(cols), 2.1 * len(rows)), squeeze=False)
-    for r, row in enumerate(rows):
+def _region_outlines(ax: plt.Axes, labels: np.ndarray, extent: tuple[float, float, float, float] | None = None,
+                     linewidth: float = 1.0) -> None:
+    """Draw each region's outline (a contour of its mask) in the region's colour."""
+    from .regions import COLOURS, REGIONS
+
+    for i, name in enumerate(REGIONS):
+        mask = (labels == i).astype(float)
+        if name == "outside" or not mask.any() or mask.all():
+            continue
+        ax.contour(mask, levels=[0.5], colors=[COLOURS[name]], linewidths=linewidth, extent=extent, origin="upper")
+
+
+def _region_legend(fig: plt.Figure, ncol: int = 8) -> None:
+    from matplotlib.lines import Line2D
+
+    from .regions import COLOURS, REGIONS, TITLES
+
+    handles = [Line2D([], [], color=COLOURS[n], linewidth=2, label=TITLES[n]) for n in REGIONS if n != "outside"]
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.01))
+
+
+def cam_canonical(rows: dict[str, dict[str, np.ndarray]], labels: np.ndarray, path: str | Path | None = None, *,
+                  formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Mean maps in the canonical frame: a row per entry of ``rows`` (label -> {emotion: map}),
+    a column per emotion (canonical order), each panel scaled to its own peak, the canonical
+    face regions (``labels``, a label map of the frame) outlined on top."""
+    cols = [c for c in CLASSES if any(c in r for r in rows.values())]
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(1.75 * len(cols) + 0.6, 1.85 * len(rows) + 0.5), squeeze=False)
+    for r, (row, maps) in enumerate(rows.items()):
         for c, col in enumerate(cols):
             ax = axes[r][c]
-            ax.axis("off")
-            if (row, col) in maps:
-                ax.imshow(maps[(row, col)], cmap="jet", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col in maps:
+                values = maps[col]
+                ax.imshow(values / values.max() if values.max() > 0 else values, cmap="jet", vmin=0, vmax=1)
+                _region_outlines(ax, labels, linewidth=0.7)
+            else:
+                ax.axis("off")
             if r == 0:
-                ax.set_title(str(col), fontsize=9)
+                ax.set_title(col, fontsize=9)
             if c == 0:
-                ax.text(-0.1, 0.5, str(row), transform=ax.transAxes, rotation=90, va="center", ha="right", fontsize=9)
+                ax.set_ylabel(row, fontsize=8)
+    _region_legend(fig)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _finish(fig, path, formats)
+
+
+def region_gallery(images: Sequence[np.ndarray], label_maps: Sequence[np.ndarray | None], points: Sequence[np.ndarray | None],
+                   titles: Sequence[str], path: str | Path | None = None, *, ncols: int = 4,
+                   formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """Faces with their regions outlined and their five landmarks marked (white dots); a face
+    without landmarks is shown with "no landmarks" in its label. Labels may hold a line break."""
+    n = max(len(images), 1)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    height = 3.0 * nrows + 0.9
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.5 * ncols, height), squeeze=False)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.95 / height, wspace=0.06, hspace=0.28)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, labels, marks, title in zip(axes.flat, images, label_maps, points, titles, strict=False):
+        h, w = np.shape(image)[:2]
+        extent = (-0.5, w - 0.5, h - 0.5, -0.5)
+        ax.imshow(image, cmap="gray" if np.ndim(image) == 2 else None, extent=extent)
+        if labels is not None:
+            _region_outlines(ax, labels, extent=extent, linewidth=1.3)
+        if marks is not None:
+            ax.scatter(marks[:, 0], marks[:, 1], s=12, c="white", edgecolors="black", linewidths=0.6, zorder=3)
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+        ax.text(0.5, -0.03, title if marks is not None else f"{title} (no landmarks)", transform=ax.transAxes,
+                ha="center", va="top", fontsize=9)
+    _region_legend(fig, ncol=4)
+    return _finish(fig, path, formats)
+
+
+def region_difference_panels(panels: dict[str, pd.DataFrame], marks: dict[str, pd.DataFrame], path: str | Path | None = None, *,
+                             ncols: int = 2, formats: Sequence[str] = ("png",)) -> plt.Figure:
+    """A heat map per panel (title -> regions x emotions of real - synthetic share, in shares):
+    diverging colours centred on zero, the difference in points written in each cell with the
+    mark of ``marks`` (e.g. ``*`` for a Holm-significant difference); blank where not tested."""
+    n = max(len(panels), 1)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    limit = max([float(np.nanmax(np.abs(f.to_numpy(dtype=float)))) for f in panels.values() if np.isfinite(f.to_numpy(dtype=float)).any()]
+                + [0.01])
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.4 * nrows + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, frame) in zip(axes.flat, panels.items(), strict=False):
+        ax.axis("on")
+        values = frame.to_numpy(dtype=float)
+        text = np.array([[("" if not np.isfinite(v) else f"{100 * v:+.0f}{m}") for v, m in zip(row, mrow, strict=True)]
+                         for row, mrow in zip(values, marks[title].to_numpy(), strict=True)])
+        sns.heatmap(frame.astype(float), ax=ax, cmap="RdBu_r", center=0, vmin=-limit, vmax=limit, annot=text, fmt="",
+                    annot_kws={"fontsize": 8.5}, cbar=False, linewidths=0.4, linecolor="white")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(labelsize=9, length=0)
+        ax.set_xticklabels(ax.get_xticklabels(), rotation=35, ha="right")
     fig.tight_layout()
     return _finish(fig, path, formats)
 

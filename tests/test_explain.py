@@ -1,4 +1,4 @@
-"""Grad-CAM on a planted cue, region shares, Integrated Gradients; embedding domain-gap numbers."""
+"""Grad-CAM and LayerCAM on a planted cue, the layers maps are taken at, Integrated Gradients; embedding domain-gap numbers."""
 
 from __future__ import annotations
 
@@ -88,19 +88,40 @@ def test_target_layer_for_efficientnet_and_resnet():
     assert cams.shape == (2, 64, 64)
 
 
-def test_region_shares_and_comparison():
-    maps = np.zeros((2, 100, 100))
-    maps[0, 70:80, 40:60] = 1.0  # all in the mouth region
-    maps[1, 40:45, 20:30] = 1.0  # all in the eyes region
-    shares = X.region_shares(maps)
-    assert shares.loc[0, "mouth"] == pytest.approx(1.0) and shares.loc[1, "eyes"] == pytest.approx(1.0)
-    assert np.allclose(shares.sum(axis=1), 1.0)
-    rng = np.random.default_rng(0)
-    real = pd.DataFrame({"eyes": rng.normal(0.4, 0.05, 40), "mouth": rng.normal(0.3, 0.05, 40)})
-    synth = pd.DataFrame({"eyes": rng.normal(0.4, 0.05, 40), "mouth": rng.normal(0.5, 0.05, 40)})
-    comparison = X.compare_regions(real, synth)
-    assert comparison.significant() == ["mouth"]
-    assert comparison.table.loc["mouth", "difference"] < 0
+def test_feature_layers_and_the_layer_fine_enough_for_the_regions():
+    """Stages of timm networks with their map sizes; the chosen layer is the deepest whose cell is
+    smaller than the smallest region, and the reference is the last stage."""
+    from fercore.models import create_model
+
+    resnet = create_model("resnet10t")
+    assert X.feature_layers(resnet, 64) == [("act1", 32), ("layer1", 16), ("layer2", 8), ("layer3", 4), ("layer4", 2)]
+    b0 = create_model("b0")
+    assert [side for _, side in X.feature_layers(b0, 224)] == [112, 56, 28, 14, 7]
+    layer, fits = X.choose_layer(b0, 224, smallest_region_px=29.0)  # an eye box of a FER2013 face at 224 px
+    assert (layer.name, layer.cells, layer.cell_px, fits) == ("blocks.4", 14, 16.0, True)
+    layer, fits = X.choose_layer(resnet, 64, smallest_region_px=5.8)  # the demo's 64 px faces
+    assert (layer.name, layer.cell_px, fits) == ("layer1", 4.0, True)
+    layer, fits = X.choose_layer(resnet, 64, smallest_region_px=1.0)  # nothing fits: the finest, and it says so
+    assert (layer.name, fits) == ("act1", False)
+    reference = X.reference_layer(b0, 224)
+    assert (reference.name, reference.cells, reference.method) == ("bn2", 7, "gradcam")
+    resnet.train()  # measuring the maps leaves the network's mode alone
+    X.feature_layers(resnet, 64)
+    assert resnet.training
+
+
+def test_layercam_at_a_fine_layer_keeps_the_planted_patch(planted_model):
+    """LayerCAM is offered beside Grad-CAM and finds the same planted cue, at the first convolution."""
+    x, y = quadrant_batch(16, torch.Generator().manual_seed(1))
+    cams = X.CamExplainer(planted_model, layer_name="2", device="cpu", method="layercam")(x, y.tolist())
+    assert cams.shape == (16, 32, 32)
+    shares = []
+    for cam, q in zip(cams, y.tolist(), strict=True):
+        top, left = (q // 2) * 16, (q % 2) * 16
+        shares.append(cam[top:top + 16, left:left + 16].sum() / cam.sum())
+    assert np.mean(shares) > 0.5
+    with pytest.raises(ValueError, match="method must be one of"):
+        X.CamExplainer(planted_model, layer_name="2", device="cpu", method="scorecam")
 
 
 def test_domain_probe_and_mmd_behave():

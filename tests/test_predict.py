@@ -131,19 +131,32 @@ def test_predict_logits_equal_the_reference_preprocessing(tiny_dataset, small_ch
     assert np.allclose(got.to_numpy()[0], expected, atol=1e-5)
 
 
-def test_cam_report_writes_tables_and_figures(tiny_dataset, small_checkpoint, tmp_path):
+def test_cam_report_writes_tables_and_figures(demo_root, small_checkpoint, tmp_path):
+    """Every explained image gets a row (prediction, landmarks or the reason it is left out, region
+    shares of the fine map); the two layers, the canonical mean maps and the figures are written."""
+    from fercore.data import per_class_subset
     from fercore.explain import cam_report
+    from fercore.labels import CLASSES
+    from fercore.regions import REGIONS
 
-    samples = discover(tiny_dataset).assign(domain=lambda t: np.where(t.split == "train", "real", "synthetic"))
+    faces = discover(demo_root / "real", ["test"])
+    faces = per_class_subset(faces[faces["label"].isin([CLASSES.index(c) for c in ("Anger", "Happiness", "Sadness")])], 6, seed=0)
+    samples = faces.reset_index(drop=True).assign(domain=lambda t: np.where(t.index % 2 == 0, "real", "synthetic"))
     result = cam_report(load_model(small_checkpoint), samples, tmp_path / "cam", classes=["Anger", "Happiness", "Sadness"],
-                        per_class=2, progress=False)
-    regions = pd.read_csv(tmp_path / "cam" / "cam_regions.csv")
-    assert len(regions) == 18 and {"eyes", "mouth", "brows", "nose", "other", "correct"} <= set(regions.columns)
-    assert np.allclose(regions[["brows", "eyes", "nose", "mouth", "other"]].sum(axis=1), 1.0)
-    comparison = pd.read_csv(tmp_path / "cam" / "region_comparison.csv", index_col=0)
-    assert {"mean_real", "mean_synthetic", "p_value_holm"} <= set(comparison.columns)
-    assert (tmp_path / "cam" / "figures" / "cam_mean.png").is_file() and result["images"] == 18
-    assert list((tmp_path / "cam" / "figures").glob("cam_real_*.png"))
+                        face_cache=tmp_path / "faces", per_class=2, progress=False)
+    regions = pd.read_csv(tmp_path / "cam" / "cam_regions.csv", keep_default_na=False, na_values=[""])
+    assert len(regions) == 18 and (regions["excluded"].isna()).sum() >= 3 and {"pred", "correct", "group", "iod_px", "excluded", *REGIONS} <= set(regions.columns)
+    assert set(regions["excluded"].fillna("")) <= {"", "no landmarks", "implausible landmarks", "zero map"}
+    used = regions[regions["excluded"].fillna("") == ""]
+    assert np.allclose(used[list(REGIONS)].sum(axis=1), 1.0) and regions.loc[regions["excluded"].notna(), list(REGIONS)].isna().all().all()
+    layers = json.loads((tmp_path / "cam" / "layers.json").read_text())
+    assert layers["reference"]["method"] == "gradcam" and layers["fine"]["method"] == "layercam"
+    assert layers["fine"]["cell_px"] < layers["reference"]["cell_px"]
+    assert len(result.table) == 18 and len(result.used) == len(used)
+    stored = np.load(tmp_path / "cam" / "mean_maps.npz")
+    assert set(stored.files) == {"|".join(k) for k in result.mean_maps} and all(stored[k].shape == (128, 128) for k in stored.files)
+    assert (tmp_path / "cam" / "figures" / "cam_mean.png").is_file()
+    assert list((tmp_path / "faces").rglob("batch-*.json")), "landmarks are cached by content"
 
 
 def test_evaluate_with_temperature_scaling(tiny_dataset, small_checkpoint, tmp_path):
