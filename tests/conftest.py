@@ -115,7 +115,7 @@ def demo_suite(demo_root, tmp_path_factory) -> tuple[Path, Path]:
     models = {m.name: {"weights": str(m.run_dir / "checkpoint.pt")} for m in demo.models}
     overrides = [f"models={json.dumps(models)}", f"real_roots={{demo-real: {demo_root / 'real'}}}",
                  f"synthetic_root={demo_root / 'synthetic' / 'processed'}", "max_per_class=12", "02.epochs=3",
-                 "02.synthetic_only_epochs=3", "02.cv_folds=2", "02.gender_epochs=1", "03.cam_per_class=3", "04.permutations=50",
+                 "02.synthetic_only_epochs=3", "02.cv_folds=2", "02.gender_epochs=1", "03.cam_per_class=8", "04.permutations=50",
                  f"01.demo_geometry={demo_root / 'geometry'}"]
     params = SuiteParams.from_yaml(REPO / "configs" / "suite_demo.yaml", overrides)
     params.results_dir, params.notebooks_dir = str(base / "results"), str(REPO / "notebooks")

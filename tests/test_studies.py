@@ -242,24 +242,77 @@ def test_regime_recipes(tmp_path):
     assert list(found) == [regimes.REAL] and missing == [regimes.FINETUNED, regimes.SYNTHETIC_ONLY]
 
 
-def test_rq3_findings_name_significant_regions():
-    rows = [rq3.RegionDifference("B0", "trained on real", "fer", "raw", region, real, syn, real - syn, 1.0, p, p)
-            for region, real, syn, p in [("eyes", 0.30, 0.10, 0.001), ("mouth", 0.20, 0.21, 0.9), ("other", 0.5, 0.69, 0.02)]]
-    study = rq3.RegionStudy("B0", "trained on real", "fer", "raw", rows, {"real": 0.7, "synthetic": 0.4}, 20, [])
-    text = " ".join(rq3.findings([study]))
-    assert "fer against synthetic faces as they come: shares differ at α = 0.05 (Holm) in eyes, other" in text
-    assert "largest difference in the eyes region" in text and "real 30.0%, synthetic 10.0%" in text and "synthetic 40.0%" in text
-    values = rq3.glue_values([study])
-    assert values["rq3_b0_trained_on_real_fer_raw_largest"] == "eyes" and values["rq3_with_significant_regions_raw"] == 1.0
-    assert values["rq3_studies_matched"] == 0.0
-    calm = rq3.RegionStudy("B0", "x", "fer", "matched", [rq3.RegionDifference("B0", "x", "fer", "matched", "eyes", 0.3, 0.3, 0.0, 1.0, 0.5, 0.5)],
-                           {}, 2, [])
-    assert "matched to its format: no region's share differs" in " ".join(rq3.findings([calm]))
-    text = " ".join(rq3.findings([study, calm]))  # eyes and other differ raw, nothing after matching
-    assert "B0, x, fer:" not in text  # the raw arm of "x" is missing: no survival sentence
-    matched = rq3.RegionStudy("B0", "trained on real", "fer", "matched",
-                              [rq3.RegionDifference("B0", "trained on real", "fer", "matched", r, 0.3, 0.1, 0.2, 1.0, p, p)
-                               for r, p in (("eyes", 0.01), ("other", 0.5), ("mouth", 0.001))], {}, 20, [])
-    (line,) = rq3.survival([study, matched])
-    assert line == ("B0, trained on real, fer: of the regions whose share differs, survive matching: eyes; "
-                    "differ only as the faces come: other; differ only after matching: mouth.")
+def region_table(rng: np.random.Generator, grids: int, *, mouth_gap: float = 0.2, faces: int = 24) -> pd.DataFrame:
+    """A cam_report-like table: real faces (own groups) and synthetic faces in ``grids`` grids per
+    emotion, for Happiness and Sadness; synthetic faces put ``mouth_gap`` more share on the mouth."""
+    from fercore.regions import REGIONS
+
+    rows = []
+    for emotion in ("Happiness", "Sadness"):
+        for domain in ("real", "synthetic"):
+            for i in range(faces):
+                share = rng.dirichlet(np.ones(len(REGIONS)) * 4)
+                if domain == "synthetic" and emotion == "Happiness":
+                    share = share * (1 - mouth_gap)
+                    share[REGIONS.index("mouth")] += mouth_gap
+                group = f"{domain}-{emotion}-{i if domain == 'real' else i % grids}"
+                rows.append({"domain": domain, "emotion": emotion, "group": group, "excluded": "", **dict(zip(REGIONS, share, strict=True))})
+    rows.append({"domain": "real", "emotion": "Happiness", "group": "x", "excluded": "no landmarks", **{r: np.nan for r in REGIONS}})
+    return pd.DataFrame(rows)
+
+
+def test_rq3_compares_regions_per_emotion_with_the_test_the_grids_allow():
+    """Per emotion and region: the difference of mean shares; a cluster bootstrap with five grids
+    or more, Mann-Whitney on faces (named so) with fewer; Holm over every tested (emotion, region)
+    pair; emotions with too few faces are listed, untested; excluded faces stay out."""
+    from scipy import stats
+
+    from fercore.regions import REGIONS
+
+    rng = np.random.default_rng(0)
+    many = rq3.compare_emotions(region_table(rng, grids=6), real="real", emotions=["Happiness", "Sadness", "Fear"])
+    assert len(many) == 3 * len(REGIONS)
+    tested = many[many["p_value"].notna()]
+    assert len(tested) == 2 * len(REGIONS) and set(tested["test"]) == {rq3.CLUSTERED} and (tested["grids"] == 6).all()
+    assert (tested["n_real"] == 24).all()  # the face without landmarks is left out
+    assert set(many.loc[many["emotion"] == "Fear", "test"]) == {rq3.TOO_FEW}
+    mouth = tested.set_index(["emotion", "region"]).loc[("Happiness", "mouth")]
+    assert mouth["difference"] == pytest.approx(mouth["mean_real"] - mouth["mean_synthetic"]) and mouth["difference"] < -0.15
+    assert mouth["low"] < mouth["difference"] < mouth["high"] < 0 and mouth["p_holm"] < 0.05
+    sadness = tested[tested["emotion"] == "Sadness"]
+    assert (sadness["p_holm"] > 0.05).all()  # no planted difference
+    assert (tested["p_holm"] >= tested["p_value"]).all()
+    assert tested["p_holm"].min() == pytest.approx(min(1.0, len(tested) * tested["p_value"].min()))  # Holm's first step
+    few = rq3.compare_emotions(region_table(rng, grids=2), real="real", emotions=["Happiness", "Sadness"])
+    assert set(few["test"]) == {rq3.INDEPENDENT} and (few["grids"] == 2).all()
+    table = region_table(np.random.default_rng(1), grids=2)
+    used = table[(table["emotion"] == "Happiness") & (table["excluded"] == "")]
+    expected = stats.mannwhitneyu(used.loc[used["domain"] == "real", "mouth"], used.loc[used["domain"] == "synthetic", "mouth"]).pvalue
+    again = rq3.compare_emotions(table, real="real", emotions=["Happiness"])
+    assert again.set_index("region").loc["mouth", "p_value"] == pytest.approx(expected)
+
+
+def test_rq3_findings_and_survival_name_emotion_region_pairs():
+    from fercore.explain import CamLayer, CamReport
+
+    def made(arm: str, regime: str = "trained on real", planted: float = 0.2) -> rq3.RegionStudy:
+        table = region_table(np.random.default_rng(2), grids=6, mouth_gap=planted)
+        layer = CamLayer("layer1", "layercam", 16, 4.0)
+        report = CamReport(table, CamLayer("layer4", "gradcam", 2, 32.0), layer, True, 6.0, 64, {}, [])
+        tests = rq3.compare_emotions(table, real="real", emotions=["Happiness", "Sadness"])
+        return rq3.RegionStudy("B0", regime, "fer", arm, report, tests, {"real": 0.7, "synthetic": 0.4})
+
+    raw, matched, calm = made("raw"), made("matched"), made("matched", "x", planted=0.0)
+    text = " ".join(rq3.findings([raw]))
+    assert "B0, trained on real, fer against synthetic faces as they come:" in text and "of 18 (emotion, region) differences" in text
+    assert "largest: mouth in Happiness" in text and "test: cluster bootstrap" in text
+    (line,) = rq3.survival([raw, matched, calm])  # "x" has no raw arm: no survival sentence
+    assert line.startswith("B0, trained on real, fer: of the significant (emotion, region) differences, survive matching: mouth in Happiness")
+    values = rq3.glue_values([raw, matched, calm])
+    assert values["rq3_studies_raw"] == 1.0 and values["rq3_studies_matched"] == 2.0
+    assert values["rq3_with_significant_regions_matched"] == 1.0
+    assert values["rq3_landmark_rate_fer_raw_real"] == pytest.approx(48 / 49)
+    summary = rq3.summary_table([raw, calm])
+    assert summary.index.names == ["model", "regime", "real set", "synthetic faces"] and summary["tests"].tolist() == [18, 18]
+    significant = rq3.significant_table([raw])
+    assert ("B0", "trained on real", "fer, as they come", "Happiness", "mouth") in significant.index

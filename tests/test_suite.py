@@ -15,6 +15,7 @@ import yaml
 from conftest import REPO, assert_every_chapter_finished
 
 from fercore.chapter import check_chapter
+from fercore.labels import CLASSES
 from fercore.suite import (
     SuiteError,
     SuiteParams,
@@ -202,9 +203,24 @@ def test_demo_suite_runs_every_chapter_with_figures(demo_suite):
     assert len(compared) == 4 and set(compared["synthetic faces"]) == {"raw", "matched"}
     regimes = {(m, r, a) for m in ("resnet10t", "tiny-enet") for r in ("trained on real", "fine-tuned on synthetic", "trained on synthetic only")
                for a in ("raw", "matched")}
-    for chapter, table in (("rq3", "regions"), ("rq4", "domain_gap")):  # three regimes per model, both arms
+    for chapter, table in (("rq3", "summary"), ("rq4", "domain_gap")):  # three regimes per model, both arms
         rows = pd.read_csv(run_dir / chapter / "tables" / f"{table}.csv")
         assert set(zip(rows["model"], rows["regime"], rows["synthetic faces"], strict=True)) == regimes
+    # RQ3: landmark rates per set and arm, each model's region layer finer than an eye, per-emotion tests on shared classes
+    landmarks = pd.read_csv(run_dir / "rq3" / "tables" / "landmarks.csv")
+    assert set(zip(landmarks["synthetic faces"], landmarks["domain"], strict=True)) == {(a, d) for a in ("raw", "matched") for d in ("real", "synthetic")}
+    assert ((landmarks["landmark rate"] > 0) & (landmarks["landmark rate"] <= 1)).all()
+    layers = pd.read_csv(run_dir / "rq3" / "tables" / "layers.csv")
+    assert set(layers["model"]) == {"resnet10t", "tiny-enet"} and (layers["cell < region"] == "yes").all()
+    assert layers["region map"].str.startswith("LayerCAM").all() and layers["reference map"].str.startswith("Grad-CAM").all()
+    tests = pd.concat([pd.read_csv(f) for f in (run_dir / "rq3" / "cam").rglob("region_tests.csv")])
+    assert len(list((run_dir / "rq3" / "cam").rglob("region_tests.csv"))) == len(regimes)
+    assert set(tests["test"]) <= {"cluster bootstrap", "Mann-Whitney (faces)", "too few faces"}
+    assert (tests["test"] != "too few faces").any() and set(tests["emotion"]) <= set(CLASSES)
+    tested = tests[tests["p_value"].notna()]
+    assert ((tested["p_holm"] >= tested["p_value"]) & (tested["p_holm"] <= 1)).all()
+    rq3_figures = {p.split("/")[-1] for p in json.loads((run_dir / "rq3" / "chapter.json").read_text())["figures"]}
+    assert {"regions.png", "cam_mean_resnet10t_trained_on_real_demo-real.png", "region_differences_tiny-enet_demo-real.png"} <= rq3_figures
     probe = pd.read_csv(run_dir / "rq4" / "tables" / "domain_gap.csv")
     assert (probe["AUC 95% low"] <= probe["domain AUC"]).all() and (probe["domain AUC"] <= probe["AUC 95% high"]).all()
     assert (probe["grids"] < probe["n synthetic"]).all()  # the synthetic faces are clustered by grid

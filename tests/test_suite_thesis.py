@@ -92,7 +92,7 @@ def test_the_thesis_parameter_file_runs_with_two_models_and_two_real_sets(thesis
     assert b0_scratch["config"]["weights"].endswith("state_vggface2_enet0_new.pt")  # B0 starts from its backbone
     b2_scratch = torch.load(run_dir / "models" / "b2" / "trained_on_synthetic_only" / "checkpoint.pt", weights_only=True)
     assert b2_scratch["config"]["weights"] is None and b2_scratch["image_size"] == 40  # B2 from scratch, at its size
-    for chapter, table in (("rq3", "regions"), ("rq4", "domain_gap")):  # every real set, both arms: nothing takes the first
+    for chapter, table in (("rq3", "summary"), ("rq4", "domain_gap")):  # every real set, both arms: nothing takes the first
         rows = pd.read_csv(run_dir / chapter / "tables" / f"{table}.csv")
         found = set(zip(rows["model"], rows["regime"], rows["real set"], rows["synthetic faces"], strict=True))
         assert found == {(m, r, s, a) for m in ("B0", "B2") for r in ("trained on real", "fine-tuned on synthetic", "trained on synthetic only")

@@ -10,7 +10,7 @@
   comparison (``RAW``: the faces as they come; ``MATCHED``: synthetic faces in the real set's format).
 * :mod:`.rq1` real-trained models on synthetic faces; :mod:`.rq2` fine-tuning on synthetic
   faces and the synthetic-only regime; :mod:`.gender` the gender-split study; :mod:`.rq3`
-  Grad-CAM regions; :mod:`.rq4` embeddings and the domain gap.
+  class activation maps in each face's landmark regions, per emotion; :mod:`.rq4` embeddings and the domain gap.
 
 Each returns typed results (dataclasses); ``*_table`` functions turn them into tables for
 display only, and ``findings`` functions state computed facts. The interpretation a thesis

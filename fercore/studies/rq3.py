@@ -1,165 +1,389 @@
-"""RQ3: which face regions the models use on real and on synthetic faces, per model and regime.
+"""RQ3: which face regions the models use on real and on synthetic faces, per model, regime and emotion.
 
-Grad-CAM maps for the true class (:func:`fercore.explain.cam_report`); each map's mass is summed
-in fixed regions of the crop and the two domains' shares are compared per region (two-sided
-Mann-Whitney U, Holm-corrected over regions; it treats the explained faces as independent),
-for every real set, with the synthetic faces as they come and matched to the real set's format. Right / wrong comes from the run's inference pass
-over the whole test set; Grad-CAM's own forward and backward passes are separate.
+Every explained face gets five landmarks (MTCNN, on the image as the model sees it) and its own
+face regions (:mod:`fercore.regions`); the class activation map for the true class, taken at a
+layer fine enough to tell the brows from the eyes (:func:`fercore.explain.choose_layer`), is shared
+out over them (:func:`fercore.explain.cam_report`). Per emotion both domains hold, each region's
+mean share on real faces is compared with that on synthetic faces; the Holm family is every
+(emotion, region) pair of one (model, regime, real set, arm). Synthetic faces come in grids of
+one prompt: with at least :data:`MIN_GRIDS` grids of an emotion the test is a cluster bootstrap
+(grids resampled whole, a small-sample corrected standard error and Student's t with grids - 1
+degrees of freedom: :func:`fercore.uncertainty.mean_difference`); with fewer, the spread between
+grids cannot be estimated and the test is Mann-Whitney U on faces, which treats them as
+independent (its p-values are then too small by an unknown amount; each row names its test).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
-from ..present import declare
+from ..explain import CamLayer, CamReport
 from ..inference import ImageTransform, Inference
+from ..labels import CLASSES
 from ..models import Classifier
-from .common import ALPHA, frame, pct, slug
+from ..present import declare
+from ..regions import REGIONS, TITLES as REGION_TITLES
+from .common import ALPHA, pct, slug
+
+#: Fewest synthetic grids of an emotion for the cluster bootstrap; below it, faces are tested as independent.
+MIN_GRIDS = 5
+#: Fewest faces with a usable map on each side of an (emotion, region) test.
+MIN_FACES = 3
+CLUSTERED, INDEPENDENT, TOO_FEW = "cluster bootstrap", "Mann-Whitney (faces)", "too few faces"
+#: Index titles of the chapter's tables (the CSV files keep them too).
+INDEX = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "domain": "domain",
+         "emotion": "emotion", "region": "region"}
 
 
-@dataclass(frozen=True)
-class RegionDifference:
-    """Mean share of the Grad-CAM mass in one region on real and on synthetic faces, and the test."""
-
-    model: str
-    regime: str
-    real_set: str
-    arm: str
-    region: str
-    mean_real: float
-    mean_synthetic: float
-    difference: float  # real - synthetic
-    u_statistic: float
-    p_value: float
-    p_holm: float
+def _indexed(rows: list[dict] | pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    table = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    return table.rename(columns=INDEX).set_index([INDEX[k] for k in keys])
 
 
 @dataclass
 class RegionStudy:
-    """One model in one regime: the region comparison, accuracy on the explained images, figures."""
+    """One model in one regime, one real set against the synthetic faces in one arm."""
 
     model: str
     regime: str
     real_set: str
     arm: str
-    regions: list[RegionDifference]
+    report: CamReport
+    tests: pd.DataFrame  # one row per (emotion, region): see :func:`compare_emotions`
     accuracy: dict[str, float]  # per domain, on the explained images
-    images: int
-    figures: list[Path]
+    figures: list[Path] = field(default_factory=list)
+    real_domain: str = "real"  # the real faces' ``domain`` value in the report's table
 
-    def significant(self) -> list[str]:
-        return [r.region for r in self.regions if r.p_holm < ALPHA]
+    def significant(self) -> pd.DataFrame:
+        return self.tests[self.tests["p_holm"] < ALPHA]
+
+
+def compare_emotions(table: pd.DataFrame, *, real: str, emotions: Sequence[str], synthetic: str = "synthetic",
+                     min_faces: int = MIN_FACES, min_grids: int = MIN_GRIDS, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Real minus synthetic mean share of each region, per emotion in ``emotions``, over the used
+    rows of a :func:`fercore.explain.cam_report` table (``domain``, ``emotion``, ``group``,
+    ``excluded``, one column per region). Columns: ``emotion, region, n_real, n_synthetic, grids,
+    mean_real, mean_synthetic, difference, low, high, test, p_value, p_holm`` (Holm over every
+    tested row of the table: the family is regions x emotions)."""
+    from statsmodels.stats.multitest import multipletests
+
+    from ..uncertainty import mean_difference
+
+    used = table[table["excluded"].fillna("") == ""]
+    regions = list(REGIONS)
+    rows = []
+    for emotion in emotions:
+        a = used[(used["domain"] == real) & (used["emotion"] == emotion)]
+        b = used[(used["domain"] == synthetic) & (used["emotion"] == emotion)]
+        grids = int(b["group"].nunique()) if len(b) else 0
+        base = {"emotion": emotion, "n_real": len(a), "n_synthetic": len(b), "grids": grids}
+        if len(a) < min_faces or len(b) < min_faces:
+            rows += [{**base, "region": r, "mean_real": a[r].mean() if len(a) else np.nan, "mean_synthetic": b[r].mean() if len(b) else np.nan,
+                      "test": TOO_FEW} for r in regions]
+            continue
+        va, vb = a[regions].to_numpy(float), b[regions].to_numpy(float)
+        clustered = grids >= min_grids
+        boot = mean_difference(va, vb, a["group"].to_numpy(), b["group"].to_numpy() if clustered else None, n_boot=n_boot, seed=seed)
+        for j, region in enumerate(regions):
+            row = {**base, "region": region, "mean_real": va[:, j].mean(), "mean_synthetic": vb[:, j].mean(),
+                   "difference": boot["difference"].iloc[j], "low": boot["low"].iloc[j], "high": boot["high"].iloc[j]}
+            if clustered:
+                row.update(test=CLUSTERED, p_value=float(boot["p_value"].iloc[j]))
+            else:
+                same = np.ptp(np.concatenate([va[:, j], vb[:, j]])) == 0
+                p = 1.0 if same else float(stats.mannwhitneyu(va[:, j], vb[:, j], alternative="two-sided").pvalue)
+                row.update(test=INDEPENDENT, p_value=p)
+            rows.append(row)
+    columns = ["emotion", "region", "n_real", "n_synthetic", "grids", "mean_real", "mean_synthetic", "difference", "low", "high",
+               "test", "p_value", "p_holm"]
+    out = pd.DataFrame(rows).reindex(columns=columns)
+    tested = out["p_value"].notna().to_numpy()
+    if tested.any():
+        out.loc[tested, "p_holm"] = multipletests(out.loc[tested, "p_value"].to_numpy(float), method="holm")[1]
+    return out
 
 
 def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, predictions: Inference, out: str | Path, *,
-          classes: Mapping[str, list[str]] | list[str], real_set: str = "real", arm: str = "raw",
-          synthetic_transform: ImageTransform | None = None, per_class: int = 4, batch_size: int = 16, device: str = "auto",
-          progress: bool = True) -> RegionStudy:
-    """Grad-CAM for ``samples`` (a real set and the synthetic faces) with right / wrong from
-    ``predictions``; ``synthetic_transform`` (the matched arm) changes the synthetic images first."""
+          classes: Mapping[str, list[str]], real_set: str = "real", arm: str = "raw",
+          synthetic_transform: ImageTransform | None = None, face_cache: str | Path | None = None,
+          fine_layer: CamLayer | None = None, figures: bool = False, per_class: int = 4, batch_size: int = 16,
+          device: str = "auto", seed: int = 0, progress: bool = True) -> RegionStudy:
+    """The maps and region shares of ``samples`` (a real set and the synthetic faces, ``domain``
+    column) with right / wrong from ``predictions``; ``synthetic_transform`` (the matched arm)
+    changes the synthetic images first. Per-emotion tests on the classes both sets hold."""
     from ..explain import cam_report
+    from ..fileio import write_csv
 
     out = Path(out)
     transforms = {"synthetic": synthetic_transform} if synthetic_transform is not None else None
-    report = cam_report(model, samples, out, classes=classes, predictions=predictions, transforms=transforms, per_class=per_class,
-                        batch_size=batch_size, device=device, progress=progress)
-    regions = pd.read_csv(out / "cam_regions.csv")
-    domains = sorted(regions["domain"].unique())
+    report = cam_report(model, samples, out, classes=classes, predictions=predictions, transforms=transforms, face_cache=face_cache,
+                        fine_layer=fine_layer, figures=figures, per_class=per_class, batch_size=batch_size, device=device,
+                        progress=progress)
+    shared = [c for c in CLASSES if c in classes[real_set] and c in classes["synthetic"]]
+    real_domain = next((str(d) for d in samples["domain"].unique() if d != "synthetic"), "real")
+    tests = compare_emotions(report.table, real=real_domain, emotions=shared, seed=seed)
+    write_csv(out / "region_tests.csv", tests)
+    accuracy = report.table.groupby("domain")["correct"].mean().to_dict()
+    return RegionStudy(name, regime, real_set, arm, report, tests, accuracy, list(report.figures), real_domain)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def landmark_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
+    """Per real set, arm and domain: faces explained, landmarks found, implausible, and the rate
+    (the same faces for every model and regime; the first study of each pair is counted)."""
+    rows, seen = [], set()
+    for s in studies:
+        if (s.real_set, s.arm) in seen:
+            continue
+        seen.add((s.real_set, s.arm))
+        for domain, part in s.report.table.groupby("domain"):
+            missing = int((part["excluded"] == "no landmarks").sum())
+            implausible = int((part["excluded"] == "implausible landmarks").sum())
+            rows.append({"real_set": s.real_set, "arm": s.arm, "domain": domain, "faces": len(part),
+                         "landmarks": len(part) - missing - implausible, "implausible": implausible,
+                         "rate": (len(part) - missing - implausible) / len(part) if len(part) else np.nan})
+    table = _indexed(rows, ["real_set", "arm", "domain"])
+    return declare(table, percent=["rate"], titles={"faces": "faces explained", "landmarks": "with landmarks",
+                                                    "implausible": "implausible (left out)", "rate": "landmark rate"})
+
+
+def layer_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
+    """Per model, real set and arm: the reference and the fine layer with their cell size, and the
+    median smallest region (an eye box) in input pixels."""
+    rows, seen = [], set()
+    for s in studies:
+        key = (s.model, s.real_set, s.arm)
+        if key in seen:
+            continue
+        seen.add(key)
+        r = s.report
+        rows.append({"model": s.model, "real_set": s.real_set, "arm": s.arm, "input_px": r.input_px,
+                     "reference": r.reference.describe(), "fine": r.fine.describe(),
+                     "smallest_region_px": r.smallest_region_px, "fits": "yes" if r.fits else "no"})
+    table = _indexed(rows, ["model", "real_set", "arm"])
+    return declare(table, titles={"input_px": "input (px)", "reference": "reference map", "fine": "region map",
+                                  "smallest_region_px": "smallest region (px, median)", "fits": "cell < region"},
+                   decimals={"smallest_region_px": 1})
+
+
+def exclusion_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
+    """Per study: faces in the region statistics and faces left out for an all-zero map, per domain."""
     rows = []
-    comparison = out / "region_comparison.csv"
-    if comparison.is_file():
-        table = pd.read_csv(comparison)
-        for r in table.itertuples():
-            rows.append(RegionDifference(name, regime, real_set, arm, str(r.region), float(getattr(r, f"mean_{domains[0]}")),
-                                         float(getattr(r, f"mean_{domains[1]}")), float(r.difference), float(r.u_statistic),
-                                         float(r.p_value), float(r.p_value_holm)))
-    figures = [out / "figures" / "cam_mean.png", *sorted((out / "figures").glob("cam_*_correct.png")),
-               *sorted((out / "figures").glob("cam_*_incorrect.png"))]
-    return RegionStudy(name, regime, real_set, arm, rows, regions.groupby("domain")["correct"].mean().to_dict(), int(report["images"]), figures)
+    for s in studies:
+        t = s.report.table
+        row = {"model": s.model, "regime": s.regime, "real_set": s.real_set, "arm": s.arm}
+        for domain, label in ((s.real_domain, "real"), ("synthetic", "synthetic")):
+            part = t[t["domain"] == domain]
+            row[f"used_{label}"] = int((part["excluded"] == "").sum())
+            row[f"zero_{label}"] = int((part["excluded"] == "zero map").sum())
+        rows.append(row)
+    table = _indexed(rows, ["model", "regime", "real_set", "arm"])
+    return declare(table, titles={"used_real": "used, real", "zero_real": "zero maps, real", "used_synthetic": "used, synthetic",
+                                  "zero_synthetic": "zero maps, synthetic"})
 
 
-TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "region": "region", "mean_real": "share real", "mean_synthetic": "share synthetic",
-          "difference": "real - synthetic", "p_value": "Mann-Whitney p", "p_holm": "Holm p"}
+def summary_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
+    """Per study: emotions compared, tests, which test, Holm-significant pairs (shown), and accuracy on the
+    explained faces (in the CSV)."""
+    rows = []
+    for s in studies:
+        tested = s.tests[s.tests["p_value"].notna()]
+        kinds = sorted(set(tested["test"]))
+        rows.append({"model": s.model, "regime": s.regime, "real_set": s.real_set, "arm": s.arm,
+                     "emotions": int(tested["emotion"].nunique()), "tests": len(tested), "test": "; ".join(kinds) or TOO_FEW,
+                     "significant": int((tested["p_holm"] < ALPHA).sum()),
+                     "accuracy_real": s.accuracy.get(s.real_domain, np.nan), "accuracy_synthetic": s.accuracy.get("synthetic", np.nan)})
+    table = _indexed(rows, ["model", "regime", "real_set", "arm"])
+    return declare(table, percent=["accuracy_real", "accuracy_synthetic"], show=["emotions", "tests", "test", "significant"],
+                   titles={"emotions": "emotions", "tests": "tests (Holm family)", "test": "test", "significant": f"Holm p < {ALPHA}",
+                           "accuracy_real": "accuracy, real", "accuracy_synthetic": "accuracy, synthetic"})
 
 
-def region_table(studies: list[RegionStudy]) -> pd.DataFrame:
-    """One row per (model, regime, real set, arm, region)."""
-    table = frame([r for s in studies for r in s.regions], TITLES, index=["model", "regime", "real_set", "arm", "region"])
-    return declare(table, percent=["share real", "share synthetic"], points=["real - synthetic"], p=["Mann-Whitney p", "Holm p"])
+def significant_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
+    """Every (emotion, region) difference with Holm p < alpha, across studies (``comparison``: the
+    real set and the arm); the shown columns are the shares, the difference with its interval,
+    the test and Holm's p; the CSV keeps faces, grids and the raw p too."""
+    parts = []
+    for s in studies:
+        sig = s.significant()
+        if len(sig):
+            parts.append(sig.assign(model=s.model, regime=s.regime,
+                                    comparison=f"{s.real_set}, {'as they come' if s.arm == 'raw' else 'matched'}"))
+    columns = ["model", "regime", "comparison", "emotion", "region", "n_real", "n_synthetic", "grids", "mean_real",
+               "mean_synthetic", "difference", "low", "high", "test", "p_value", "p_holm"]
+    table = (pd.concat(parts) if parts else pd.DataFrame(columns=columns))[columns]
+    table["region"] = table["region"].map(REGION_TITLES)
+    table = table.set_index(["model", "regime", "comparison", "emotion", "region"])
+    return declare(table, percent=["mean_real", "mean_synthetic"], points=["difference"], ci={"difference": ("low", "high")},
+                   p=["p_value", "p_holm"], titles={"n_real": "faces, real", "n_synthetic": "faces, synthetic", "grids": "grids",
+                                                    "mean_real": "share real", "mean_synthetic": "share synthetic",
+                                                    "difference": "real - synthetic", "p_value": "p", "p_holm": "Holm p"},
+                   show=["mean_real", "mean_synthetic", "difference", "test", "p_holm"])
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def mean_figure(studies: Sequence[RegionStudy], model: str, regime: str, real_set: str, out: str | Path) -> Path | None:
+    """Canonical-frame mean maps of one model and regime: real faces, synthetic faces as they come
+    and matched, for the region map and then the last-stage Grad-CAM (reference)."""
+    from .. import plots
+    from ..explain import canonical_labels
+    from .session import MATCHED, RAW
+
+    mine = {s.arm: s for s in studies if (s.model, s.regime, s.real_set) == (model, regime, real_set)}
+    if RAW not in mine:
+        return None
+    rows: dict[str, dict[str, np.ndarray]] = {}
+    for kind, label in (("fine", "region map"), ("reference", "Grad-CAM, last stage")):
+        sources = [(f"{real_set}\n{label}", mine[RAW], mine[RAW].real_domain), (f"synthetic\n{label}", mine[RAW], "synthetic")]
+        if MATCHED in mine:
+            sources.append((f"synthetic, matched\n{label}", mine[MATCHED], "synthetic"))
+        for row, s, domain in sources:
+            maps = {e: m for (k, d, e), m in s.report.mean_maps.items() if k == kind and d == domain}
+            if maps:
+                rows[row] = maps
+    if not rows:
+        return None
+    path = Path(out) / f"cam_mean_{slug(model)}_{slug(regime)}_{slug(real_set)}"
+    plots.cam_canonical(rows, canonical_labels(), path)
+    return path.with_suffix(".png")
+
+
+def difference_figure(studies: Sequence[RegionStudy], model: str, real_set: str, out: str | Path) -> Path | None:
+    """Per-emotion region differences (real - synthetic) of one model and real set: a panel per regime and arm."""
+    from .. import plots
+
+    panels, marks = {}, {}
+    for s in studies:
+        if (s.model, s.real_set) != (model, real_set):
+            continue
+        tested = s.tests[s.tests["p_value"].notna()]
+        if tested.empty:
+            continue
+        title = f"{s.regime}, {'as they come' if s.arm == 'raw' else 'matched'}"
+        grid = tested.pivot(index="region", columns="emotion", values="difference")
+        star = tested.assign(mark=np.where(tested["p_holm"] < ALPHA, "*", "")).pivot(index="region", columns="emotion", values="mark")
+        order = [r for r in REGIONS if r in grid.index]
+        emotions = [e for e in CLASSES if e in grid.columns]
+        panels[title] = grid.loc[order, emotions].rename(index=REGION_TITLES)
+        marks[title] = star.loc[order, emotions].fillna("").rename(index=REGION_TITLES)
+    if not panels:
+        return None
+    path = Path(out) / f"region_differences_{slug(model)}_{slug(real_set)}"
+    plots.region_difference_panels(panels, marks, path)
+    return path.with_suffix(".png")
+
+
+def region_gallery(samples: pd.DataFrame, panels: Mapping[str, tuple[str, ImageTransform | None]], out: str | Path, *,
+                   face_cache: str | Path | None = None, per_domain: int = 4, seed: int = 0) -> Path:
+    """Faces with their regions outlined and landmarks marked, so a reader can check the regions:
+    ``panels`` maps a row title to (``domain`` value in ``samples``, transform or None), e.g.
+    ``{"FER2013": ("real", None), "synthetic": ("synthetic", None), "synthetic, matched": ("synthetic", matched)}``."""
+    from .. import faces, plots, regions
+    from ..images import load_rgb
+
+    images, label_maps, points, titles = [], [], [], []
+    detector = faces.make_face_detector("mtcnn")
+    for name, (domain, transform) in panels.items():
+        part = samples[samples["domain"] == domain].sample(frac=1.0, random_state=seed)  # a seeded order
+        shown = [transform(load_rgb(p)) if transform is not None else load_rgb(p) for p in part["path"]]
+        found = faces.detect_faces([np.asarray(im.convert("RGB")) for im in shown], detector, cache_dir=face_cache, progress=False)
+        chosen = []
+        for image, detection, emotion in zip(shown, found, part["label"], strict=True):
+            marks = detection.landmarks
+            try:
+                labels = regions.label_map(marks, image.size, (image.size[1] * 2, image.size[0] * 2)) if marks is not None else None
+            except regions.ImplausibleLandmarks:
+                labels, marks = None, None
+            chosen.append((labels is None, np.asarray(image.convert("RGB")), labels, marks, f"{name}:\n{CLASSES[int(emotion)]}"))
+        chosen.sort(key=lambda item: item[0])  # faces with landmarks first: the figure is there to check regions
+        for _, image, labels, marks, title in chosen[:per_domain]:
+            images.append(image)
+            label_maps.append(labels)
+            points.append(marks)
+            titles.append(title)
+    path = Path(out) / "regions"
+    plots.region_gallery(images, label_maps, points, titles, path, ncols=per_domain)
+    return path.with_suffix(".png")
 
 
 def caption(figure: str | Path, model: str, regime: str, real_set: str, arm: str) -> str:
-    """The caption of one of :func:`study`'s figures (``cam_mean``, ``cam_<domain>_<outcome>``)."""
-    stem = Path(figure).stem
-    where = f"{real_set} against synthetic faces, {arm} arm"
-    if stem == "cam_mean":
-        return f"Mean Grad-CAM map per domain (rows) and emotion (columns) of {model}, {regime} ({where})."
-    _, domain, outcome = stem.split("_", 2)
-    return (f"Grad-CAM over {domain} faces that {model} ({regime}) classifies {'correctly' if outcome == 'correct' else 'wrongly'}, "
-            f"labelled true -> predicted ({where}).")
+    """The caption of a gallery figure of :func:`study` (``cam_<domain>_<outcome>``)."""
+    _, domain, outcome = Path(figure).stem.split("_", 2)
+    return (f"Region map (LayerCAM) over {domain} faces that {model} ({regime}) classifies "
+            f"{'correctly' if outcome == 'correct' else 'wrongly'}, on crops aligned by the eyes, labelled true -> predicted "
+            f"({real_set} against synthetic faces, {'as they come' if arm == 'raw' else 'matched'}).")
 
 
-def figure_list(shown: list[tuple[str, str, str, str]]) -> str:
-    """MyST text naming the figures shown in the loop, ``(label, model, regime, arm)`` each, by number."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for label, model, regime, arm in shown:
-        groups.setdefault((model, regime), []).append(f"{{numref}}`{label}` ({arm})" if "mean" in label else f"{{numref}}`{label}`")
-    return "The Grad-CAM figures: " + "; ".join(f"{model}, {regime}: {', '.join(refs)}" for (model, regime), refs in groups.items()) + "."
+# --------------------------------------------------------------------------- text
 
 
-def findings(studies: list[RegionStudy]) -> list[str]:
+def findings(studies: Sequence[RegionStudy]) -> list[str]:
     out = []
     for s in studies:
-        if not s.regions:
-            out.append(f"{s.model}, {s.regime}, {s.real_set} ({s.arm}): one domain only among the explained images; no comparison.")
+        tested = s.tests[s.tests["p_value"].notna()]
+        where = f"{s.model}, {s.regime}, {s.real_set} against synthetic faces {'as they come' if s.arm == 'raw' else 'matched to its format'}"
+        if tested.empty:
+            out.append(f"{where}: too few faces with usable maps for a per-emotion test.")
             continue
-        largest = max(s.regions, key=lambda r: abs(r.difference))
-        significant = s.significant()
-        where = (f"shares differ at α = {ALPHA} (Holm) in {', '.join(significant)}" if significant
-                 else f"no region's share differs at α = {ALPHA} (Holm)")
-        out.append(f"{s.model}, {s.regime}, {s.real_set} against synthetic faces {'as they come' if s.arm == 'raw' else 'matched to its format'}: "
-                   f"{where}; largest difference in the {largest.region} region "
-                   f"(real {pct(largest.mean_real)}, synthetic {pct(largest.mean_synthetic)} of the Grad-CAM mass); "
-                   "accuracy on the explained images " + ", ".join(f"{k} {pct(v)}" for k, v in s.accuracy.items()) + ".")
+        largest = tested.loc[tested["difference"].abs().idxmax()]
+        kinds = sorted(set(tested["test"]))
+        out.append(f"{where}: {int((tested['p_holm'] < ALPHA).sum())} of {len(tested)} (emotion, region) differences at "
+                   f"α = {ALPHA} (Holm over the {len(tested)}); largest: {REGION_TITLES[largest['region']]} in {largest['emotion']} "
+                   f"(real {pct(largest['mean_real'])}, synthetic {pct(largest['mean_synthetic'])} of the map's mass); "
+                   f"test: {', '.join(kinds)}.")
     out += survival(studies)
     return out
 
 
-def survival(studies: list[RegionStudy]) -> list[str]:
-    """Per (model, regime, real set) with both arms: which regions differ in both arms (survive
-    matching), only raw (explained by format and framing) or only matched."""
-    raw = {(s.model, s.regime, s.real_set): set(s.significant()) for s in studies if s.arm == "raw"}
+def survival(studies: Sequence[RegionStudy]) -> list[str]:
+    """Per (model, regime, real set) with both arms: which (emotion, region) differences hold in
+    both arms (survive matching), only raw (format and framing) or only matched."""
+    def pairs(s: RegionStudy) -> set[str]:
+        return {f"{REGION_TITLES[r.region]} in {r.emotion}" for r in s.significant().itertuples()}
+
+    raw = {(s.model, s.regime, s.real_set): pairs(s) for s in studies if s.arm == "raw"}
     out = []
     for s in studies:
         key = (s.model, s.regime, s.real_set)
         if s.arm != "matched" or key not in raw:
             continue
-        matched = set(s.significant())
+        matched = pairs(s)
+        if not raw[key] and not matched:
+            out.append(f"{s.model}, {s.regime}, {s.real_set}: no (emotion, region) difference is significant in either arm.")
+            continue
         both, only_raw, only_matched = raw[key] & matched, raw[key] - matched, matched - raw[key]
-        parts = [f"{'survive matching' if both else 'none survives matching'}{': ' + ', '.join(sorted(both)) if both else ''}"]
+        parts = [f"survive matching: {', '.join(sorted(both))}" if both else "none survives matching"]
         if only_raw:
-            parts.append(f"differ only as the faces come: {', '.join(sorted(only_raw))}")
+            parts.append(f"only as the faces come: {', '.join(sorted(only_raw))}")
         if only_matched:
-            parts.append(f"differ only after matching: {', '.join(sorted(only_matched))}")
-        out.append(f"{s.model}, {s.regime}, {s.real_set}: of the regions whose share differs, " + "; ".join(parts) + ".")
+            parts.append(f"only after matching: {', '.join(sorted(only_matched))}")
+        out.append(f"{s.model}, {s.regime}, {s.real_set}: of the significant (emotion, region) differences, " + "; ".join(parts) + ".")
     return out
 
 
-def glue_values(studies: list[RegionStudy]) -> dict[str, float | str]:
-    """``rq3_<model>_<regime>_<set>_<arm>_significant`` (count of regions) and ``..._largest`` (region);
-    ``rq3_studies`` / ``rq3_with_significant_regions`` per arm (``_raw``, ``_matched``)."""
+def glue_values(studies: Sequence[RegionStudy]) -> dict[str, float | str]:
+    """``rq3_studies_<arm>``, ``rq3_with_significant_regions_<arm>`` (studies with at least one
+    Holm-significant pair), ``rq3_landmark_rate_<domain slug>`` (raw arm), and per study
+    ``rq3_<model>_<regime>_<set>_<arm>_significant``."""
     values: dict[str, float | str] = {}
     for s in studies:
-        key = f"rq3_{slug(s.model)}_{slug(s.regime)}_{slug(s.real_set)}_{s.arm}"
-        values[f"{key}_significant"] = float(len(s.significant()))
-        if s.regions:
-            values[f"{key}_largest"] = max(s.regions, key=lambda r: abs(r.difference)).region
+        values[f"rq3_{slug(s.model)}_{slug(s.regime)}_{slug(s.real_set)}_{s.arm}_significant"] = float(len(s.significant()))
     for arm in ("raw", "matched"):
         mine = [s for s in studies if s.arm == arm]
         values[f"rq3_studies_{arm}"] = float(len(mine))
-        values[f"rq3_with_significant_regions_{arm}"] = float(sum(bool(s.significant()) for s in mine))
+        values[f"rq3_with_significant_regions_{arm}"] = float(sum(len(s.significant()) > 0 for s in mine))
+    for s in studies:
+        for domain, part in s.report.table.groupby("domain"):
+            key = f"rq3_landmark_rate_{slug(s.real_set)}_{s.arm}_{slug(str(domain))}"
+            values.setdefault(key, float((~part["excluded"].isin(["no landmarks", "implausible landmarks"])).mean()))
     return values
