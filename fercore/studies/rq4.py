@@ -94,7 +94,8 @@ TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "
 
 def gap_table(gaps: list[DomainGap]) -> pd.DataFrame:
     return declare(frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"]), p=["MMD p"],
-                   ci={"domain AUC": ("AUC 95% low", "AUC 95% high")})
+                   ci={"domain AUC": ("AUC 95% low", "AUC 95% high")},
+                   show=["grids", "domain AUC", "MMD²", "MMD p", "centroid distance / between-emotion"])  # faces: the test-set table and the CSV
 
 
 def centroid_table(gaps: list[DomainGap]) -> pd.DataFrame:
