@@ -65,10 +65,12 @@ def map_sides(net: nn.Module, names: Sequence[str], image_size: int) -> dict[str
     sides: dict[str, int] = {}
     hooks = [net.get_submodule(name).register_forward_hook(
         lambda _m, _i, out, name=name: sides.__setitem__(name, int(out.shape[-1]))) for name in names]
+    from .inference import pass_kind
+
     training = net.training
     try:
         device = next(net.parameters()).device
-        with torch.inference_mode():
+        with torch.inference_mode(), pass_kind("cam-layers"):
             net.eval()(torch.zeros(1, 3, image_size, image_size, device=device))
     finally:
         net.train(training)

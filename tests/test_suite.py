@@ -209,10 +209,10 @@ def test_demo_suite_runs_every_chapter_with_figures(demo_suite):
     # RQ3: landmark rates per set and arm, each model's region layer finer than an eye, per-emotion tests on shared classes
     landmarks = pd.read_csv(run_dir / "rq3" / "tables" / "landmarks.csv")
     assert set(zip(landmarks["synthetic faces"], landmarks["domain"], strict=True)) == {(a, d) for a in ("raw", "matched") for d in ("real", "synthetic")}
-    assert ((landmarks["landmark rate"] > 0) & (landmarks["landmark rate"] <= 1)).all()
+    assert ((landmarks["rate"] > 0) & (landmarks["rate"] <= 1)).all()
     layers = pd.read_csv(run_dir / "rq3" / "tables" / "layers.csv")
-    assert set(layers["model"]) == {"resnet10t", "tiny-enet"} and (layers["cell < region"] == "yes").all()
-    assert layers["region map"].str.startswith("LayerCAM").all() and layers["reference map"].str.startswith("Grad-CAM").all()
+    assert set(layers["model"]) == {"resnet10t", "tiny-enet"} and (layers["fits"] == "yes").all()
+    assert layers["fine"].str.startswith("LayerCAM").all() and layers["reference"].str.startswith("Grad-CAM").all()
     tests = pd.concat([pd.read_csv(f) for f in (run_dir / "rq3" / "cam").rglob("region_tests.csv")])
     assert len(list((run_dir / "rq3" / "cam").rglob("region_tests.csv"))) == len(regimes)
     assert set(tests["test"]) <= {"cluster bootstrap", "Mann-Whitney (faces)", "too few faces"}

