@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import inference, labels
-from .fileio import write_csv
+from .fileio import atomic_open, write_csv, write_json
 from .models import Classifier
 
 #: The CAM methods :class:`CamExplainer` offers (pytorch-grad-cam classes).
@@ -285,7 +285,6 @@ def cam_report(
     from .progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 
     from . import faces, plots, regions
-    from .fileio import write_json
     from .images import Preprocess, load_rgb
     from .labels import CLASSES
     from .uncertainty import sample_groups
@@ -326,7 +325,6 @@ def cam_report(
     known = [v for v in valid if v is not None]
     smallest = float(np.median(known)) if known else float("nan")
     reference = reference_layer(model.net, model.image_size)
-    fits = True
     if fine_layer is None:
         fine_layer, fits = choose_layer(model.net, model.image_size, smallest if known else 0.0, method)
     else:
@@ -369,8 +367,6 @@ def cam_report(
     write_json(out / "layers.json", {"reference": asdict(reference), "fine": asdict(fine_layer), "fits": fits,
                                      "smallest_region_px": smallest, "input_px": model.image_size,
                                      "canonical_frame": asdict(frame)})
-    from .fileio import atomic_open
-
     with atomic_open(out / "mean_maps.npz", "wb") as handle:
         np.savez_compressed(handle, **{"|".join(key): value.astype(np.float32) for key, value in mean_maps.items()})
     written: list[Path] = []

@@ -103,13 +103,18 @@ def confidence_histogram(preds: pd.DataFrame, path: str | Path | None = None, *,
     return _finish(fig, path, formats)
 
 
+def _panel_grid(n: int, ncols: int) -> tuple[int, int]:
+    """(rows, columns) for ``n`` panels (at least one) at most ``ncols`` a row."""
+    n = max(n, 1)
+    ncols = max(1, min(ncols, n))
+    return int(np.ceil(n / ncols)), ncols
+
+
 def gallery(images: Sequence[np.ndarray], titles: Sequence[str], path: str | Path | None = None, *, ncols: int = 4,
             formats: Sequence[str] = ("png",)) -> plt.Figure:
     """A grid of images (HxWx3 uint8 or float in [0, 1]), each with its label under it; few per
     row (default 4) so that an expression can be seen at page width."""
-    n = max(len(images), 1)
-    ncols = max(1, min(ncols, n))
-    nrows = int(np.ceil(n / ncols))
+    nrows, ncols = _panel_grid(len(images), ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.95 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -210,9 +215,7 @@ def region_gallery(images: Sequence[np.ndarray], label_maps: Sequence[np.ndarray
                    formats: Sequence[str] = ("png",)) -> plt.Figure:
     """Faces with their regions outlined and their five landmarks marked (white dots); a face
     without landmarks is shown with "no landmarks" in its label. Labels may hold a line break."""
-    n = max(len(images), 1)
-    ncols = max(1, min(ncols, n))
-    nrows = int(np.ceil(n / ncols))
+    nrows, ncols = _panel_grid(len(images), ncols)
     height = 3.0 * nrows + 0.9
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.5 * ncols, height), squeeze=False)
     fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.95 / height, wspace=0.06, hspace=0.28)
@@ -239,9 +242,7 @@ def region_difference_panels(panels: dict[str, pd.DataFrame], marks: dict[str, p
     """A heat map per panel (title -> regions x emotions of real - synthetic share, in shares):
     diverging colours centred on zero, the difference in points written in each cell with the
     mark of ``marks`` (e.g. ``*`` for a Holm-significant difference); blank where not tested."""
-    n = max(len(panels), 1)
-    ncols = max(1, min(ncols, n))
-    nrows = int(np.ceil(n / ncols))
+    nrows, ncols = _panel_grid(len(panels), ncols)
     limit = max([float(np.nanmax(np.abs(f.to_numpy(dtype=float)))) for f in panels.values() if np.isfinite(f.to_numpy(dtype=float)).any()]
                 + [0.01])
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.4 * nrows + 0.3), squeeze=False)

@@ -31,8 +31,7 @@ import pandas as pd
 
 #: Every region, in the order of :func:`label_map`'s labels.
 REGIONS = ("eyes", "brows", "nose", "mouth", "forehead", "cheeks", "jaw", "face_other", "outside")
-#: Regions placed from the landmarks' own points; the others are estimated by proportions.
-FROM_POINTS = ("eyes", "nose", "mouth")
+_INDEX = {name: i for i, name in enumerate(REGIONS)}
 #: Region titles for figures and tables.
 TITLES = {"eyes": "eyes", "brows": "brows", "nose": "nose", "mouth": "mouth", "forehead": "forehead", "cheeks": "cheeks",
           "jaw": "jaw", "face_other": "rest of face", "outside": "outside face"}
@@ -107,24 +106,18 @@ class FaceFrame:
         shifted = np.asarray(points, dtype=float) - self.origin
         return np.stack([shifted @ self.across, shifted @ self.down], axis=-1) / self.iod
 
-    def to_image(self, uv: np.ndarray) -> np.ndarray:
-        """Face coordinates (..., 2) -> image points."""
-        uv = np.asarray(uv, dtype=float)
-        return self.origin + self.iod * (uv[..., :1] * self.across + uv[..., 1:2] * self.down)
-
 
 def label_uv(frame: FaceFrame, uv: np.ndarray, proportions: Proportions = DEFAULT) -> np.ndarray:
     """The region index (into :data:`REGIONS`) of each face-frame point (..., 2)."""
     p = proportions
     u, v = np.asarray(uv, dtype=float)[..., 0], np.asarray(uv, dtype=float)[..., 1]
-    index = {name: i for i, name in enumerate(REGIONS)}
-    labels = np.full(u.shape, index["outside"], dtype=np.int8)
+    labels = np.full(u.shape, _INDEX["outside"], dtype=np.int8)
     inside = (u / p.face_half_width) ** 2 + ((v - p.face_centre) / p.face_half_height) ** 2 <= 1.0
     mouth_line = frame.mouth[:, 1].mean()
-    labels[inside] = index["face_other"]
-    labels[inside & (v < -p.brow_top)] = index["forehead"]
-    labels[inside & (v > p.eye_half_height) & (v <= mouth_line)] = index["cheeks"]
-    labels[inside & (v > mouth_line)] = index["jaw"]
+    labels[inside] = _INDEX["face_other"]
+    labels[inside & (v < -p.brow_top)] = _INDEX["forehead"]
+    labels[inside & (v > p.eye_half_height) & (v <= mouth_line)] = _INDEX["cheeks"]
+    labels[inside & (v > mouth_line)] = _INDEX["jaw"]
     # the features, later ones taking precedence: mouth, nose, brows, eyes
     nose_u, nose_v = frame.nose
     split = nose_v + p.nose_mouth_split * (frame.mouth[:, 1].min() - nose_v)
@@ -137,7 +130,7 @@ def label_uv(frame: FaceFrame, uv: np.ndarray, proportions: Proportions = DEFAUL
     brows = (v >= -p.brow_top) & (v < -p.eye_half_height) & (np.abs(u) <= p.brow_half_width)
     eyes = (np.abs(v) <= p.eye_half_height) & (np.abs(np.abs(u) - 0.5) <= p.eye_half_width)
     for name, mask in (("mouth", mouth), ("nose", nose), ("brows", brows), ("eyes", eyes)):
-        labels[mask] = index[name]
+        labels[mask] = _INDEX[name]
     return labels
 
 
@@ -201,8 +194,3 @@ def smallest_region_px(landmarks: np.ndarray, image_size: tuple[int, int], input
     square input made from an image of ``image_size`` (width, height)."""
     frame = FaceFrame.from_landmarks(landmarks)
     return proportions.smallest * frame.iod * input_size / max(image_size)
-
-
-def outline_masks(labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Boolean mask per region present in a label map (for drawing its outline)."""
-    return {name: labels == i for i, name in enumerate(REGIONS) if (labels == i).any()}

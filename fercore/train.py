@@ -253,11 +253,6 @@ def class_weights(targets: np.ndarray, classes: list[int]) -> torch.Tensor:
 # --------------------------------------------------------------------------- steps and evaluation
 
 
-def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
-
-
 @torch.inference_mode()
 def evaluate(
     model: nn.Module,
@@ -272,17 +267,18 @@ def evaluate(
     """Loss, accuracy and macro-F1 (over the classes with support) of ``model`` on ``loader``;
     logits are restricted to ``classes`` (:func:`fercore.labels.restrict_logits`) before loss and argmax.
     ``pipeline``: the :class:`~fercore.data.InputPipeline` that made the loader's batches (None:
-    batches are ready tensors)."""
+    batches are ready float tensors, which :meth:`~fercore.data.InputPipeline.prepare` only moves)."""
     from sklearn.metrics import f1_score
 
     device = torch.device(device)
+    pipeline = pipeline or InputPipeline()
     cols = torch.tensor(class_indices(classes), device=device)
     position = {int(c): i for i, c in enumerate(cols.tolist())}
     was_training = model.training
     model.eval()
     total_loss, truth, preds = 0.0, [], []
     for x, y in loader:
-        x = pipeline.prepare(x, device, channels_last=channels_last) if pipeline else _to_device(x, device, channels_last)
+        x = pipeline.prepare(x, device, channels_last=channels_last)
         target = torch.tensor([position[int(v)] for v in y], device=device)
         with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
             logits = labels.restrict_logits(model(x), classes).float()

@@ -256,8 +256,10 @@ def region_table(rng: np.random.Generator, grids: int, *, mouth_gap: float = 0.2
                     share = share * (1 - mouth_gap)
                     share[REGIONS.index("mouth")] += mouth_gap
                 group = f"{domain}-{emotion}-{i if domain == 'real' else i % grids}"
-                rows.append({"domain": domain, "emotion": emotion, "group": group, "excluded": "", **dict(zip(REGIONS, share, strict=True))})
-    rows.append({"domain": "real", "emotion": "Happiness", "group": "x", "excluded": "no landmarks", **{r: np.nan for r in REGIONS}})
+                rows.append({"domain": domain, "emotion": emotion, "group": group, "excluded": "", "correct": i % 2 == 0,
+                             **dict(zip(REGIONS, share, strict=True))})
+    rows.append({"domain": "real", "emotion": "Happiness", "group": "x", "excluded": "no landmarks", "correct": False,
+                 **{r: np.nan for r in REGIONS}})
     return pd.DataFrame(rows)
 
 
@@ -300,7 +302,7 @@ def test_rq3_findings_and_survival_name_emotion_region_pairs():
         layer = CamLayer("layer1", "layercam", 16, 4.0)
         report = CamReport(table, CamLayer("layer4", "gradcam", 2, 32.0), layer, True, 6.0, 64, {}, [])
         tests = rq3.compare_emotions(table, real="real", emotions=["Happiness", "Sadness"])
-        return rq3.RegionStudy("B0", regime, "fer", arm, report, tests, {"real": 0.7, "synthetic": 0.4})
+        return rq3.RegionStudy("B0", regime, "fer", arm, report, tests)
 
     raw, matched, calm = made("raw"), made("matched"), made("matched", "x", planted=0.0)
     text = " ".join(rq3.findings([raw]))
@@ -308,6 +310,7 @@ def test_rq3_findings_and_survival_name_emotion_region_pairs():
     assert "largest: mouth in Happiness" in text and "test: cluster bootstrap" in text
     (line,) = rq3.survival([raw, matched, calm])  # "x" has no raw arm: no survival sentence
     assert line.startswith("B0, trained on real, fer: of the significant (emotion, region) differences, survive matching: mouth in Happiness")
+    assert raw.accuracy["synthetic"] == 0.5 and raw.figures == []
     values = rq3.glue_values([raw, matched, calm])
     assert values["rq3_studies_raw"] == 1.0 and values["rq3_studies_matched"] == 2.0
     assert values["rq3_with_significant_regions_matched"] == 1.0

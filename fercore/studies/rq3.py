@@ -16,7 +16,7 @@ independent (its p-values are then too small by an unknown amount; each row name
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +56,16 @@ class RegionStudy:
     arm: str
     report: CamReport
     tests: pd.DataFrame  # one row per (emotion, region): see :func:`compare_emotions`
-    accuracy: dict[str, float]  # per domain, on the explained images
-    figures: list[Path] = field(default_factory=list)
     real_domain: str = "real"  # the real faces' ``domain`` value in the report's table
+
+    @property
+    def accuracy(self) -> dict[str, float]:
+        """Accuracy per domain on the explained images."""
+        return self.report.table.groupby("domain")["correct"].mean().to_dict()
+
+    @property
+    def figures(self) -> list[Path]:
+        return self.report.figures
 
     def significant(self) -> pd.DataFrame:
         return self.tests[self.tests["p_holm"] < ALPHA]
@@ -130,8 +137,7 @@ def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, pred
     real_domain = next((str(d) for d in samples["domain"].unique() if d != "synthetic"), "real")
     tests = compare_emotions(report.table, real=real_domain, emotions=shared, seed=seed)
     write_csv(out / "region_tests.csv", tests)
-    accuracy = report.table.groupby("domain")["correct"].mean().to_dict()
-    return RegionStudy(name, regime, real_set, arm, report, tests, accuracy, list(report.figures), real_domain)
+    return RegionStudy(name, regime, real_set, arm, report, tests, real_domain)
 
 
 # --------------------------------------------------------------------------- tables
@@ -383,8 +389,7 @@ def glue_values(studies: Sequence[RegionStudy]) -> dict[str, float | str]:
         mine = [s for s in studies if s.arm == arm]
         values[f"rq3_studies_{arm}"] = float(len(mine))
         values[f"rq3_with_significant_regions_{arm}"] = float(sum(len(s.significant()) > 0 for s in mine))
-    for s in studies:
-        for domain, part in s.report.table.groupby("domain"):
-            key = f"rq3_landmark_rate_{slug(s.real_set)}_{s.arm}_{slug(str(domain))}"
-            values.setdefault(key, float((~part["excluded"].isin(["no landmarks", "implausible landmarks"])).mean()))
+    if studies:
+        for (real_set, arm, domain), rate in landmark_table(studies)["rate"].items():
+            values[f"rq3_landmark_rate_{slug(real_set)}_{arm}_{slug(str(domain))}"] = float(rate)
     return values
