@@ -7,7 +7,7 @@
 For each model (random weights: speed does not depend on them) at its size, on one batch of
 ready tensors: PyTorch's bare forward (eager, channels_last, ``inference_mode``; bf16 autocast on
 CUDA) and, on CPU, ONNX Runtime's bare run of the same network's export, alternating batch by
-batch for ``--rounds`` rounds (best and median). Then ``fercore.predict.predict`` end to end
+batch for ``--rounds`` rounds (best and median). Then ``fercore.inference.predictions.predict`` end to end
 (decode, preprocess, model, table; no result cache) over N JPEG faces (48x48 grey, like FER2013)
 with each backend and each ``--preprocess`` mode (``exact``: PIL resize in the loader; ``fast``:
 native-size uint8 to the device, resized there), alternating, best of ``--predict-rounds``; and the
@@ -39,12 +39,10 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from fercore.data import InputPipeline
-from fercore.images import is_image_file
-from fercore.inference import image_batches
+from fercore.core.runtime import cpu_cores, default_workers, pick_device
+from fercore.data import InputPipeline, is_image_file
+from fercore.inference import image_batches, predict
 from fercore.models import Classifier, create_model
-from fercore.predict import predict
-from fercore.runtime import cpu_cores, default_workers, pick_device
 
 ARCHS = {"b0": "tf_efficientnet_b0", "b2": "tf_efficientnet_b2"}
 
@@ -58,8 +56,8 @@ def timed(fn: Callable[[], object], sync: Callable[[], None]) -> float:
 
 def bare_rates(model: Classifier, batch: int, rounds: int, device: torch.device, threads: int, tmp: Path) -> dict[str, list[float]]:
     """img/s per round: PyTorch's forward and (on CPU) ONNX Runtime's run, alternating."""
-    from fercore import onnxrt
     from fercore.inference import TorchRunner
+    from fercore.models import onnx as onnxrt
 
     size = model.image_size
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -90,7 +88,7 @@ def bare_rates(model: Classifier, batch: int, rounds: int, device: torch.device,
 def predict_rates(model: Classifier, samples: pd.DataFrame, batch: int, rounds: int, device: torch.device, threads: int,
                   workers: int, modes: list[str]) -> dict[str, list[float]]:
     """img/s per round of ``predict`` over ``samples`` with each backend and preprocessing mode, alternating."""
-    from fercore import onnxrt
+    from fercore.models import onnx as onnxrt
 
     backends = ["torch"] + (["onnxruntime"] if device.type == "cpu" and onnxrt.available() else [])
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

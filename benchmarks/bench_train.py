@@ -11,7 +11,7 @@ epochs per preprocessing mode, as ratios to the bare SAM step, in one run.
    on the device (channels_last; bf16 autocast on CUDA). ``train_img_per_s``: the SAM step's rate.
 2. The loader alone, per ``--preprocess`` mode, with training augmentation: decode, batch, move,
    (``fast``: resize and augment on the device), normalise; everything up to the network, no model.
-3. ``fercore.train.train`` itself per mode (SAM, augmentation, the config's defaults otherwise:
+3. ``fercore.training.loop.train`` itself per mode (SAM, augmentation, the config's defaults otherwise:
    bf16 on CUDA, channels_last), ``--epochs`` epochs over ``--train-images`` faces of ``--data-root``
    (a ``ROOT/train/<emotion>/`` folder, e.g. FER2013; default: noise faces, 48 px grey JPEG, written
    to a temporary folder); the rate is the last epoch's ``train_img_per_s`` (log.csv: the training
@@ -37,11 +37,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
+from fercore.core.runtime import pick_device
 from fercore.data import FaceDataset, InputPipeline, discover
 from fercore.models import create_model
-from fercore.runtime import pick_device
-from fercore.sam import SAM
-from fercore.train import TrainConfig, train, train_step
+from fercore.training import SAM, TrainConfig, train, train_step
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
@@ -114,7 +113,7 @@ def loader_rate(samples: pd.DataFrame, mode: str, args: argparse.Namespace, devi
 
 
 def training_rate(root: Path, mode: str, args: argparse.Namespace, device: torch.device, workers: int, out: Path) -> float:
-    """The last epoch's training rate (img/s) of ``fercore.train.train`` with ``preprocess: mode``."""
+    """The last epoch's training rate (img/s) of ``fercore.training.loop.train`` with ``preprocess: mode``."""
     config = TrainConfig(experiment=f"bench-{mode}", data_root=str(root), arch=args.arch, image_size=args.image_size,
                          batch_size=args.batch, epochs=args.epochs, lr=1e-4, optimizer="sam", augment=True, preprocess=mode,
                          max_train_samples=args.train_images, max_val_samples=args.batch, keep_duplicates=True,

@@ -26,12 +26,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fercore.data import discover, per_class_subset
-from fercore.images import Preprocess, load_rgb, native_uint8, resize_batch
+from fercore.core.runtime import pick_device
+from fercore.data import Preprocess, discover, load_rgb, native_uint8, per_class_subset, resize_batch
+from fercore.inference import predict
 from fercore.models import load_model
-from fercore.predict import predict
-from fercore.runtime import pick_device
-from fercore.train import TrainConfig, train
+from fercore.training import TrainConfig, train
 
 FER_CLASSES = ["Anger", "Disgust", "Fear", "Happiness", "Neutral", "Sadness", "Surprise"]
 

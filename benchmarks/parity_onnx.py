@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from fercore import labels
+from fercore.core import labels
 from fercore.data import dataset_classes, discover, within_classes
 from fercore.inference import infer
 from fercore.models import load_model

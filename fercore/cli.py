@@ -9,17 +9,16 @@ import typing
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from fercore import __version__
 
 log = logging.getLogger("fercore")
 
 
 def _cmd_check_data(args: argparse.Namespace) -> int:
-    from .datacheck import check_data, write_report
-
     import hashlib
 
-    from .fileio import check_output
+    from fercore.core.files import check_output
+    from fercore.data import check_data, write_report
 
     root = Path(args.root).resolve()
     if args.out:  # a named report is never replaced silently; the default name is one per folder (name + path digest)
@@ -35,7 +34,7 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_weights_inspect(args: argparse.Namespace) -> int:
-    from .models import inspect_weights
+    from fercore.models import inspect_weights
 
     info = inspect_weights(args.file, trust_pickle=args.trust)
     print("\n".join(info.lines()))
@@ -43,8 +42,8 @@ def _cmd_weights_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_weights_convert(args: argparse.Namespace) -> int:
-    from .fileio import check_output
-    from .models import convert_weights, inspect_weights
+    from fercore.core.files import check_output
+    from fercore.models import convert_weights, inspect_weights
 
     check_output(args.dst, force=args.force)
     out = convert_weights(args.src, args.dst, trust_pickle=args.trust, overwrite=args.force)
@@ -55,7 +54,7 @@ def _cmd_weights_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from .demo import DemoSpec, make_demo_data
+    from fercore.demo import DemoSpec, make_demo_data
 
     spec = DemoSpec(seed=args.seed)
     stamp = make_demo_data(args.out, spec, force=args.force, progress=not args.quiet)
@@ -67,7 +66,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .pipeline import DEMO_MODELS, DemoRunConfig, run_demo
+    from fercore.demo import DEMO_MODELS, DemoRunConfig, run_demo
 
     config = DemoRunConfig(
         data_dir=Path(args.data),
@@ -87,7 +86,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_suite_run(args: argparse.Namespace) -> int:
-    from .suite import SuiteParams, run_suite
+    from fercore.book import SuiteParams, run_suite
 
     if not (args.params or args.resume):
         raise SystemExit("fercore suite run: error: give --params configs/<name>.yaml (or --resume RUN_DIR)")
@@ -100,7 +99,7 @@ def _cmd_suite_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_suite_book(args: argparse.Namespace) -> int:
-    from .suite import build_book
+    from fercore.book import build_book
 
     out = build_book(args.run, builder=args.builder)
     print(f"book ({args.builder}) built from the executed notebooks: {out.resolve()}")
@@ -108,7 +107,7 @@ def _cmd_suite_book(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace):
-    from .train import TrainConfig
+    from fercore.training import TrainConfig
 
     overrides = list(args.set or [])
     if args.data_root:
@@ -117,7 +116,7 @@ def _train_config(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
+    from fercore.training import train
 
     if args.resume:
         result = train(resume=args.resume)
@@ -136,8 +135,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from .data import discover, load_samples, max_folds
-    from .experiments import run_cv, summarise
+    from fercore.data import discover, load_samples, max_folds
+    from fercore.training import run_cv, summarise
 
     config = _train_config(args)
     samples = load_samples(args.samples) if args.samples else None
@@ -159,8 +158,8 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 def _cmd_gender_splits(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .data import load_samples
-    from .experiments import run_gender_splits
+    from fercore.data import load_samples
+    from fercore.training import run_gender_splits
 
     config = _train_config(args)
     samples = load_samples(args.samples)
@@ -184,10 +183,10 @@ def _cmd_gender_splits(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .fileio import check_output
-    from .labels import class_set
-    from .models import load_model
-    from .predict import collect_images, predict, write_predictions
+    from fercore.core.files import check_output
+    from fercore.core.labels import class_set
+    from fercore.inference import collect_images, predict, write_predictions
+    from fercore.models import load_model
 
     check_output(args.out, force=args.force)
     images = collect_images(args.inputs)
@@ -205,9 +204,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate_folder
-    from .fileio import check_output
-    from .models import load_model
+    from fercore.core.files import check_output
+    from fercore.inference import evaluate_folder
+    from fercore.models import load_model
 
     check_output(args.out, folder=True)
     model = load_model(args.checkpoint, trust_pickle=args.trust)
@@ -217,7 +216,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                               threads=args.threads, preprocess=args.preprocess)
     dup = metrics["duplicates"]
     if "dropped_total" in dup:
-        from .dedup import DuplicateReport
+        from fercore.data import DuplicateReport
 
         print(DuplicateReport.from_json(dup).line())
     else:
@@ -231,8 +230,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    from .export import export_onnx
-    from .fileio import check_output
+    from fercore.core.files import check_output
+    from fercore.models import export_onnx
 
     check_output(args.out, force=args.force)
     report = export_onnx(args.checkpoint, args.out, opset=args.opset, overwrite=args.force)
@@ -245,8 +244,8 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .fileio import check_output
-    from .grids import ExtractOptions, QualityThresholds, extract_grids, summary_table
+    from fercore.core.files import check_output
+    from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, summary_table
 
     thresholds = replace(QualityThresholds(), **({"min_blur": args.min_blur} if args.min_blur is not None else {}))
     options = ExtractOptions(layout=args.layout, layout_strategy=args.layout_strategy, expected=args.expected,
@@ -279,7 +278,7 @@ def _int_at_least(low: int):
 
 def _layout_arg(text: str) -> str:
     """An argparse type: 'auto' or ROWSxCOLS, checked here (not in a worker process)."""
-    from .grids import parse_layout
+    from fercore.grids import parse_layout
 
     if text == "auto":
         return text
@@ -511,13 +510,13 @@ def _expected(err: BaseException) -> bool:
     fercore's own checks (a ValueError from inside a library is a bug: fercore validates first)."""
     import errno
 
-    from .config import ConfigError
-    from .data import DatasetLayoutError
-    from .grids import GridInputError
-    from .labels import UnknownLabelError
-    from .models import WeightsError
-    from .suite import SuiteError
-    from .train import TrainingDivergedError
+    from fercore.book import SuiteError
+    from fercore.core.config import ConfigError
+    from fercore.core.labels import UnknownLabelError
+    from fercore.data import DatasetLayoutError
+    from fercore.grids import GridInputError
+    from fercore.models import WeightsError
+    from fercore.training import TrainingDivergedError
 
     if isinstance(err, (ConfigError, WeightsError, DatasetLayoutError, GridInputError, UnknownLabelError, SuiteError,
                         TrainingDivergedError, FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,

@@ -22,7 +22,7 @@ def _two_threads() -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_hash_cache(tmp_path_factory) -> None:
-    """Content-hash cache (fercore.dedup) in a folder of this test session, not the user's."""
+    """Content-hash cache (fercore.data.duplicates) in a folder of this test session, not the user's."""
     import os
 
     os.environ["FERCORE_CACHE"] = str(tmp_path_factory.mktemp("fercore-cache"))
@@ -48,7 +48,7 @@ def pattern_image(width: int = 120, height: int = 90, seed: int = 0) -> Image.Im
 @pytest.fixture
 def tiny_model():
     """An untrained 0.1 M-parameter timm EfficientNet (``test_efficientnet``) fed 32 px, in eval mode."""
-    from fercore.models import Classifier, create_model
+    from fercore.models.classifier import Classifier, create_model
 
     torch.manual_seed(0)
     return Classifier.wrap(create_model("test_efficientnet").eval(), image_size=32)
@@ -82,8 +82,8 @@ def tiny_dataset(tmp_path: Path) -> Path:
 
 def assert_every_chapter_finished(run_dir: Path) -> None:
     """A suite run folder: finished, every notebook ok, no error cell, every chapter's files present."""
-    from fercore.chapter import check_chapter
-    from fercore.suite import chapter_id, executed_errors, find_notebooks
+    from fercore.book.chapter import check_chapter
+    from fercore.book.suite import chapter_id, executed_errors, find_notebooks
 
     status = json.loads((run_dir / "suite.json").read_text())
     assert status["finished"] and all(r["status"] == "ok" for r in status["notebooks"].values())
@@ -95,7 +95,7 @@ def assert_every_chapter_finished(run_dir: Path) -> None:
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
     """The default demo dataset, written once per test session."""
-    from fercore.demo import make_demo_data
+    from fercore.demo.drawing import make_demo_data
 
     root = tmp_path_factory.mktemp("demo")
     make_demo_data(root, progress=False)
@@ -107,8 +107,8 @@ def demo_suite(demo_root, tmp_path_factory) -> tuple[Path, Path]:
     """The demo end to end at test sizes: train on the real-style faces, run the four notebooks
     with configs/suite_demo.yaml (fast overrides), build the HTML book from a copy of the book
     sources. Returns (suite run folder, index.html)."""
-    from fercore.pipeline import DemoRunConfig, run_demo
-    from fercore.suite import SuiteParams, build_book, run_suite
+    from fercore.book import SuiteParams, build_book, run_suite
+    from fercore.demo.pipeline import DemoRunConfig, run_demo
 
     base = tmp_path_factory.mktemp("suite")
     demo = run_demo(DemoRunConfig(data_dir=demo_root, results_dir=base / "demo", epochs=10, progress=False))
@@ -136,9 +136,9 @@ def fer2013_small_model(fer2013_root, tmp_path_factory):
     with class weights, `exact` preprocessing: about 30 s of CPU), once per test session. Not a good
     model (23 % on `val`, chance 14 %), but not a degenerate one: no class has more than 24 % of its
     predictions. 56 px, not 64: PIL's 48 -> 64 resize has exact weights and both paths give identical pixels."""
-    from fercore.data import discover, per_class_subset
-    from fercore.models import load_model
-    from fercore.train import TrainConfig, train
+    from fercore.data.samples import discover, per_class_subset
+    from fercore.models.classifier import load_model
+    from fercore.training.loop import TrainConfig, train
 
     samples = per_class_subset(discover(fer2013_root, ["train"]), 300, seed=0)
     config = TrainConfig(experiment="fer2013-small", data_root=str(fer2013_root), arch="resnet10t", image_size=56,

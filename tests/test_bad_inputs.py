@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -84,7 +83,7 @@ def write_gender_table(path: Path, root: Path, words: tuple[str, str] = ("women"
 def ws() -> Iterator[Path]:
     """The shared inputs: d/ (7 classes, 6 train + 3 val images each), cfg.yaml, a trained model,
     grids, a gender table."""
-    from fercore.train import TrainConfig, train
+    from fercore.training.loop import TrainConfig, train
 
     root = Path(tempfile.mkdtemp(prefix="fercore-campaign-"))
     old = Path.cwd()
@@ -230,7 +229,7 @@ def _existing_predictions(case: Path, ws: Path) -> None:
 
 
 def _interrupted_run(case: Path, ws: Path) -> None:
-    from fercore.train import TrainConfig, train
+    from fercore.training.loop import TrainConfig, train
 
     _copy_data(case, ws)
     config = TrainConfig.from_yaml(case / "cfg.yaml", ["epochs=2"])
@@ -320,7 +319,7 @@ def _suite_params(case: Path, ws: Path, **parameters) -> None:
 
 
 def _suite_run_folder(case: Path, ws: Path) -> None:
-    from fercore.suite import input_fingerprints
+    from fercore.book.suite import input_fingerprints
 
     shutil.copytree(ws / "d", case / "d")
     run = case / "run"
@@ -582,7 +581,7 @@ def test_debug_shows_the_traceback(ws: Path, capsys) -> None:
 def test_only_errors_fercore_raised_are_user_errors() -> None:
     """A ValueError from fercore's own checks is the user's to fix; one from inside another library,
     or any other exception, is a bug and keeps its traceback."""
-    from fercore.grids import parse_layout
+    from fercore.grids.extract import parse_layout
 
     with pytest.raises(ValueError) as ours:
         parse_layout("6by6")

@@ -15,12 +15,14 @@ import pandas as pd
 import pytest
 import torch
 
-from fercore import cli, experiments, labels
-from fercore.data import dataset_classes, discover
-from fercore.explain import cam_report
-from fercore.models import create_model, load_model, save_model
-from fercore.evaluation import evaluate_folder
-from fercore.train import TrainConfig
+from fercore import cli
+from fercore.core import labels
+from fercore.data.samples import dataset_classes, discover
+from fercore.explain.cam import cam_report
+from fercore.inference.evaluate import evaluate_folder
+from fercore.models.classifier import create_model, load_model, save_model
+from fercore.training import experiments
+from fercore.training.loop import TrainConfig
 
 SEVEN = [c for c in labels.CLASSES if c != "Contempt"]
 
@@ -130,7 +132,7 @@ def test_one_restriction_changes_every_path_together(tiny_dataset, contempt_love
 
 
 def test_training_uses_the_one_class_set(tiny_dataset, tmp_path, monkeypatch):
-    from fercore import train as T
+    from fercore.training import loop as T
 
     seen = []
     original_restrict = labels.restrict_logits

@@ -19,8 +19,24 @@ author writes lives in the notebooks, with the numbers glued in (:func:`glue_num
 
 from __future__ import annotations
 
-from . import data, gender, regimes, rq1, rq2, rq3, rq4, scoring
-from .session import MATCHED, RAW, Arms, Study, open_study
-from .common import glue_numbers, slug
+from fercore.studies import data, gender, regimes, rq1, rq2, rq3, rq4, scoring
+from fercore.studies.common import glue_numbers, slug
+from fercore.studies.session import MATCHED, RAW, Arms, Study, open_study
 
-__all__ = ["MATCHED", "RAW", "Arms", "Study", "data", "gender", "glue_numbers", "open_study", "regimes", "rq1", "rq2", "rq3", "rq4", "scoring", "slug"]
+__all__ = [
+    "MATCHED",
+    "RAW",
+    "Arms",
+    "Study",
+    "data",
+    "gender",
+    "glue_numbers",
+    "open_study",
+    "regimes",
+    "rq1",
+    "rq2",
+    "rq3",
+    "rq4",
+    "scoring",
+    "slug",
+]

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from fercore.core.present import pvalue
+
 #: Significance level of every test the chapters report (a convention, stated in each chapter).
 ALPHA = 0.05
 
@@ -24,9 +26,7 @@ def pct(x: float) -> str:
 
 
 def p_text(p: float) -> str:
-    """'p = 0.0123' (three significant digits) or 'p < 0.001', as in the tables (:func:`fercore.present.pvalue`)."""
-    from ..present import pvalue
-
+    """'p = 0.0123' (three significant digits) or 'p < 0.001', as in the tables (:func:`fercore.core.present.pvalue`)."""
     shown = pvalue(p)
     return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
 

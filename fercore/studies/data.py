@@ -3,35 +3,22 @@ set it is scored on and what the duplicate policy dropped; the synthetic trainin
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .. import labels
-from ..data import dataset_classes, discover, load_samples, per_class_subset
-from ..labels import CLASSES
+from fercore.core import labels
+from fercore.core.labels import CLASSES
+from fercore.data import dataset_classes, discover, drop_test_duplicates, face_table, load_rgb, per_class_subset
+from fercore.demo import drawn_detections
+from fercore.faces import Detection
 
 log = logging.getLogger(__name__)
-
-
-def face_table(root: str | Path, split: str) -> pd.DataFrame:
-    """Faces of one split: from ``root/manifest.csv`` (grid extraction; kept faces only, with gender
-    and source grid) when present, else from ``root/<split>/<emotion>/`` folders."""
-    root = Path(root)
-    manifest = root / "manifest.csv"
-    if manifest.is_file():
-        table = load_samples(manifest)
-        if "split" in table.columns:
-            found = sorted(table["split"].astype(str).unique())
-            table = table[table["split"].astype(str) == split]
-            if table.empty:
-                raise ValueError(f"{manifest} has no kept faces in split {split!r} (splits: {found})")
-        return table.reset_index(drop=True)
-    return discover(root, [split])
 
 
 class TestSets(dict):
@@ -48,8 +35,6 @@ class TestSets(dict):
 
 
 def _drop_train_twins(test: pd.DataFrame, reference: pd.DataFrame | None, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    from ..dedup import drop_test_duplicates
-
     kept, report = drop_test_duplicates(test, {f"{name} train": reference} if reference is not None else {},
                                         note="" if reference is not None else "no train split to compare with")
     log.info("%s: %s", name, report.line())
@@ -115,8 +100,6 @@ def class_table(sets: Mapping[str, pd.DataFrame], column: str = "emotion") -> pd
 
 def examples(sets: Mapping[str, pd.DataFrame], per_set: int = 8, seed: int = 0) -> tuple[list[np.ndarray], list[str]]:
     """A few images of each test set (one per emotion, then repeats) with 'set: emotion' titles."""
-    from ..images import load_rgb
-
     images, titles = [], []
     for name, samples in sets.items():
         picked = per_class_subset(samples, 1, seed=seed).head(per_set)
@@ -145,3 +128,11 @@ def subset_for_cam(samples: pd.DataFrame, per_class: int, seed: int = 0) -> pd.D
     """At most ``per_class`` images per (domain, emotion), seeded, for the Grad-CAM study."""
     parts = [per_class_subset(part, per_class, seed=seed) for _, part in samples.groupby("domain")]
     return pd.concat(parts, ignore_index=True)
+
+
+def drawn_positions(geometry_dir: str | Path | None) -> Callable[[pd.DataFrame], list[Detection]] | None:
+    """The demo generator's drawn face positions for :func:`fercore.faces.framing_table` (``drawn=``):
+    ``geometry_dir`` is the demo's ``geometry/`` folder; None (real data) gives None."""
+    if geometry_dir is None:
+        return None
+    return functools.partial(drawn_detections, geometry_dir=geometry_dir)

@@ -1,5 +1,5 @@
 """The gender-split study (RQ2's second part), two arms and both directions
-(:func:`fercore.experiments.run_gender_splits`): the growing arm trains on all synthetic faces of
+(:func:`fercore.training.experiments.run_gender_splits`): the growing arm trains on all synthetic faces of
 one gender plus p% of the other's; the fixed-size arm keeps each of those gender mixes at one
 constant size, so share and quantity come apart; the full training set is the other direction.
 Every run is tested on each gender's synthetic test faces and on all of them."""
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..present import declare
-from .common import frame, pct
+from fercore.core.present import declare
+from fercore.studies.common import frame, pct
+from fercore.training import run_gender_splits
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,6 @@ class GenderPoint:
 
 def run(config, train_faces: pd.DataFrame, test_faces: pd.DataFrame, percents: Sequence[float], out: str | Path) -> list[GenderPoint]:
     """Train and score every run of both arms and the full set; resumable (see ``run_gender_splits``)."""
-    from ..experiments import run_gender_splits
-
     table = run_gender_splits(config, train_faces, test_faces, percents, out=out)
     return [GenderPoint(str(r.base), float(r.percent), int(r.n_train), str(r.test_on), int(r.n_test), float(r.accuracy),
                         float(r.macro_f1), str(r.arm), float(r.share), str(r.selection)) for r in table.itertuples()]

@@ -23,9 +23,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..models import Classifier, load_classifier, load_model
-from ..train import Stage, TrainConfig
-from .common import slug
+from fercore.data import selection_split
+from fercore.models import Classifier, load_classifier, load_model
+from fercore.studies.common import slug
+from fercore.training import Stage, TrainConfig, run_or_resume
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def model_specs(
 
 
 def weight_paths(specs: Mapping[str, ModelSpec]) -> dict[str, str]:
-    """``{'<name>.weights': path, '<name>.backbone': path}`` for :func:`fercore.chapter.require_paths`."""
+    """``{'<name>.weights': path, '<name>.backbone': path}`` for :func:`fercore.book.chapter.require_paths`."""
     paths = {f"models.{name}.weights": spec.weights for name, spec in specs.items()}
     paths.update({f"models.{name}.backbone": spec.backbone for name, spec in specs.items() if spec.backbone})
     return paths
@@ -141,9 +142,6 @@ def train_regime(config: TrainConfig, train_faces: pd.DataFrame, out: str | Path
     """Train ``config`` on ``train_faces`` (its validation part split off by source grid when
     known; with too few grids none, and the final epoch is kept: :func:`fercore.data.selection_split`)
     into ``out``; a finished run is reused, an interrupted one resumed. Returns the checkpoint."""
-    from ..data import selection_split
-    from ..experiments import run_or_resume
-
     inner_train, inner_val, _ = selection_split(train_faces.reset_index(drop=True), config.val_fraction, seed=config.seed)
     run_dir = run_or_resume(config, Path(out), (inner_train, inner_val, None))
     return run_dir / "checkpoint.pt"

@@ -3,7 +3,7 @@
 Per model: accuracy with a (cluster-)bootstrap interval, macro-F1, balanced accuracy, per-class
 recall and calibration on each set (:mod:`.scoring`); for every real set, the real-minus-synthetic
 difference of class-balanced accuracy on the classes both hold, with synthetic faces as they
-come (raw) and matched to the real set's format (:mod:`fercore.matching`), each with a
+come (raw) and matched to the real set's format (:mod:`fercore.faces.matching`), each with a
 cluster-bootstrap interval and a Wald test; whether a temperature fitted on real faces
 calibrates the synthetic ones.
 """
@@ -16,13 +16,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..present import declare
-from .. import labels
-from ..metrics import ece_mce, fit_temperature, restricted_logits, softmax
-from ..uncertainty import balanced_gap, sample_groups
-from .common import ALPHA, frame, p_text, pct, slug
-from .scoring import Scores, SetScore, by_model, matched_name
-from .session import MATCHED, RAW
+from fercore.analysis import (
+    balanced_gap,
+    by_attribute,
+    ece_mce,
+    fit_temperature,
+    restricted_logits,
+    sample_groups,
+    softmax,
+)
+from fercore.core import labels
+from fercore.core.present import declare
+from fercore.studies.common import ALPHA, frame, p_text, pct, slug
+from fercore.studies.scoring import Scores, SetScore, by_model, matched_name
+from fercore.studies.session import MATCHED, RAW
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ def compare_domains(real: SetScore, synthetic: SetScore, *, arm: str, n_boot: in
     """``real`` against ``synthetic`` on the classes both were scored on (FER2013 and the synthetic
     set: 7), each face's prediction restricted to them. Balanced accuracy (mean per-class recall)
     does not depend on the class priors; its interval and the difference's resample whole source
-    grids (:func:`fercore.uncertainty.balanced_gap`)."""
+    grids (:func:`fercore.analysis.uncertainty.balanced_gap`)."""
     classes = labels.class_set(real.classes, within=synthetic.classes)
     a, b = _answers(real, classes, "real:"), _answers(synthetic, classes, "synthetic:")
     gap = balanced_gap(a, b, classes, n_boot=n_boot, seed=seed)
@@ -213,8 +220,6 @@ def glue_values(scores: Scores, comparisons: list[DomainComparison]) -> dict[str
 
 def gender_breakdown(preds: pd.DataFrame) -> dict[str, dict[str, float]] | None:
     """Accuracy per ``gender`` value when the predictions carry one (synthetic faces), else None."""
-    from ..metrics import by_attribute
-
     if "gender" not in preds.columns or preds["gender"].isna().all():
         return None
     return by_attribute(preds[preds["gender"].notna() & preds["pred"].notna()], "gender")

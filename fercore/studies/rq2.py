@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..present import declare
-from ..metrics import accuracy, arrays, mcnemar
-from ..models import Classifier
-from .common import ALPHA, frame, p_text, pct, slug
-from .regimes import SYNTHETIC_ONLY, ModelSpec, Recipe, regime_dir, train_config, train_regime
-from .scoring import Scores, SetScore
+from fercore.analysis import accuracy, arrays, mcnemar
+from fercore.core.present import declare
+from fercore.models import Classifier
+from fercore.studies.common import ALPHA, frame, p_text, pct, slug
+from fercore.studies.regimes import SYNTHETIC_ONLY, ModelSpec, Recipe, regime_dir, train_config, train_regime
+from fercore.studies.scoring import Scores, SetScore
+from fercore.training import run_cv
 
 
 def train_regimes(specs: dict[str, ModelSpec], real_models: dict[str, Classifier], train_faces: pd.DataFrame, run_dir: str | Path,
@@ -117,8 +118,6 @@ def cross_validate(spec: ModelSpec, real: Classifier, recipe: Recipe, train_face
                    seed: int = 0, workers: int = 2, device: str = "auto", progress: bool = True) -> CrossValidation:
     """Grouped k-fold CV (folds by source grid; each fold selects its epoch on a grouped inner
     validation split, never on its held-out fold) of ``spec``'s synthetic-only regime; resumable."""
-    from ..experiments import run_cv
-
     config = train_config(spec, real, SYNTHETIC_ONLY, recipe, seed=seed, workers=workers, device=device, progress=progress)
     config = replace(config, experiment=f"{slug(spec.name)}-synthetic-only-cv")
     table = run_cv(config, k, samples=train_faces.reset_index(drop=True), out=out)

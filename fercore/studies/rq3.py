@@ -1,14 +1,14 @@
 """RQ3: which face regions the models use on real and on synthetic faces, per model, regime and emotion.
 
 Every explained face gets five landmarks (MTCNN, on the image as the model sees it) and its own
-face regions (:mod:`fercore.regions`); the class activation map for the true class, taken at a
+face regions (:mod:`fercore.faces.regions`); the class activation map for the true class, taken at a
 layer fine enough to tell the brows from the eyes (:func:`fercore.explain.choose_layer`), is shared
 out over them (:func:`fercore.explain.cam_report`). Per emotion both domains hold, each region's
 mean share on real faces is compared with that on synthetic faces; the Holm family is every
 (emotion, region) pair of one (model, regime, real set, arm). Synthetic faces come in grids of
 one prompt: with at least :data:`MIN_GRIDS` grids of an emotion the test is a cluster bootstrap
 (grids resampled whole, a small-sample corrected standard error and Student's t with grids - 1
-degrees of freedom: :func:`fercore.uncertainty.mean_difference`); with fewer, the spread between
+degrees of freedom: :func:`fercore.analysis.uncertainty.mean_difference`); with fewer, the spread between
 grids cannot be estimated and the test is Mann-Whitney U on faces, which treats them as
 independent (its p-values are then too small by an unknown amount; each row names its test).
 """
@@ -23,13 +23,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..explain import CamLayer, CamReport
-from ..inference import ImageTransform, Inference
-from ..labels import CLASSES
-from ..models import Classifier
-from ..present import declare
-from ..regions import REGIONS, TITLES as REGION_TITLES
-from .common import ALPHA, pct, slug
+from fercore import faces
+from fercore.analysis import mean_difference, plots
+from fercore.core.files import write_csv
+from fercore.core.labels import CLASSES
+from fercore.core.present import declare
+from fercore.data import load_rgb
+from fercore.explain import CamLayer, CamReport, cam_report, canonical_labels
+from fercore.faces import REGIONS, regions
+from fercore.faces import TITLES as REGION_TITLES
+from fercore.inference import ImageTransform, Inference
+from fercore.models import Classifier
+from fercore.studies.common import ALPHA, pct, slug
+from fercore.studies.session import MATCHED, RAW
 
 #: Fewest synthetic grids of an emotion for the cluster bootstrap; below it, faces are tested as independent.
 MIN_GRIDS = 5
@@ -80,8 +86,6 @@ def compare_emotions(table: pd.DataFrame, *, real: str, emotions: Sequence[str],
     tested row of the table: the family is regions x emotions)."""
     from statsmodels.stats.multitest import multipletests
 
-    from ..uncertainty import mean_difference
-
     used = table[table["excluded"].fillna("") == ""]
     regions = list(REGIONS)
     rows = []
@@ -125,9 +129,6 @@ def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, pred
     """The maps and region shares of ``samples`` (a real set and the synthetic faces, ``domain``
     column) with right / wrong from ``predictions``; ``synthetic_transform`` (the matched arm)
     changes the synthetic images first. Per-emotion tests on the classes both sets hold."""
-    from ..explain import cam_report
-    from ..fileio import write_csv
-
     out = Path(out)
     transforms = {"synthetic": synthetic_transform} if synthetic_transform is not None else None
     report = cam_report(model, samples, out, classes=classes, predictions=predictions, transforms=transforms, face_cache=face_cache,
@@ -242,10 +243,6 @@ def significant_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
 def mean_figure(studies: Sequence[RegionStudy], model: str, regime: str, real_set: str, out: str | Path) -> Path | None:
     """Canonical-frame mean maps of one model and regime: real faces, synthetic faces as they come
     and matched, for the region map and then the last-stage Grad-CAM (reference)."""
-    from .. import plots
-    from ..explain import canonical_labels
-    from .session import MATCHED, RAW
-
     mine = {s.arm: s for s in studies if (s.model, s.regime, s.real_set) == (model, regime, real_set)}
     if RAW not in mine:
         return None
@@ -267,8 +264,6 @@ def mean_figure(studies: Sequence[RegionStudy], model: str, regime: str, real_se
 
 def difference_figure(studies: Sequence[RegionStudy], model: str, real_set: str, out: str | Path) -> Path | None:
     """Per-emotion region differences (real - synthetic) of one model and real set: a panel per regime and arm."""
-    from .. import plots
-
     panels, marks = {}, {}
     for s in studies:
         if (s.model, s.real_set) != (model, real_set):
@@ -295,9 +290,6 @@ def region_gallery(samples: pd.DataFrame, panels: Mapping[str, tuple[str, ImageT
     """Faces with their regions outlined and landmarks marked, so a reader can check the regions:
     ``panels`` maps a row title to (``domain`` value in ``samples``, transform or None), e.g.
     ``{"FER2013": ("real", None), "synthetic": ("synthetic", None), "synthetic, matched": ("synthetic", matched)}``."""
-    from .. import faces, plots, regions
-    from ..images import load_rgb
-
     images, label_maps, points, titles = [], [], [], []
     detector = faces.make_face_detector("mtcnn")
     for name, (domain, transform) in panels.items():

@@ -10,17 +10,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..present import declare
-from .. import labels
-from .common import ALPHA, frame, p_text, slug
+from fercore.analysis import grouped_domain_auc, sample_groups
+from fercore.core import labels
+from fercore.core.present import declare
+from fercore.explain import centroid_distances, mmd_test
+from fercore.studies.common import ALPHA, frame, p_text, slug
+from fercore.studies.data import domain_pair
 
 
 def pair_features(run, model, sets, real: str, synthetic_run=None) -> tuple[np.ndarray, pd.DataFrame]:
     """Features of the real test set ``real`` and the synthetic one (from the run's inference
     passes on the whole sets; the synthetic pass from ``synthetic_run`` when given, e.g. a
     matched arm) and the table of those faces, in the same order."""
-    from .data import domain_pair
-
     feats = np.concatenate([run(model, sets[real]).features, (synthetic_run or run)(model, sets["synthetic"]).features])
     return feats, domain_pair(sets, real)
 
@@ -63,9 +64,6 @@ def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: st
     on both sides, resampled together), MMD test and per-emotion centroid distances between the
     two domains (``table['domain']``: real / synthetic); centroids for ``classes`` (the classes
     both sets hold). The MMD permutation test treats faces as exchangeable (stated in the chapter)."""
-    from ..embeddings import centroid_distances, mmd_test
-    from ..uncertainty import grouped_domain_auc, sample_groups
-
     table = table.reset_index(drop=True)
     domains = table["domain"].to_numpy()
     feats = np.asarray(feats, dtype=np.float64)

@@ -1,7 +1,7 @@
 """Every model on every test set, from the run's inference passes (one per model, set and size).
 
 Each test set is scored on its data set's classes (FER2013: 7) within the model's trained
-classes (:func:`fercore.labels.class_set`); the metrics are :func:`fercore.metrics.evaluate_predictions`'s.
+classes (:func:`fercore.core.labels.class_set`); the metrics are :func:`fercore.analysis.metrics.evaluate_predictions`'s.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..present import declare
-from .. import labels
-from ..data import within_classes
-from ..inference import InferenceCache
-from ..labels import CLASSES
-from ..metrics import arrays, calibration_bins, evaluate_predictions
-from ..models import Classifier
-from ..predict import prediction_table
-from .common import frame, slug
-from .data import TestSets
+from fercore.analysis import arrays, calibration_bins, evaluate_predictions, sample_groups, score_interval
+from fercore.core import labels
+from fercore.core.files import write_json
+from fercore.core.labels import CLASSES
+from fercore.core.present import declare
+from fercore.data import within_classes
+from fercore.inference import InferenceCache, prediction_table, write_predictions
+from fercore.models import Classifier
+from fercore.studies.common import frame, slug
+from fercore.studies.data import TestSets, real_names
 
 
 @dataclass
@@ -89,9 +89,6 @@ def score_models(
     """Score each model on each test set (one :func:`fercore.inference.infer` pass per pair, from
     the run's cache when an earlier chapter made it); with ``out``, write
     ``<model>/predictions_<set>.csv`` and ``<model>/metrics_<set>.json`` there."""
-    from ..fileio import write_json
-    from ..predict import write_predictions
-
     scores: Scores = {}
     for name, model in models.items():
         for set_name, samples in sets.items():
@@ -106,8 +103,6 @@ def score_matched(
     """Each model on the synthetic test faces matched to each real set's format (:class:`~fercore.studies.session.Arms`),
     keyed ``(model, matched_name(real set))``."""
     from dataclasses import replace
-
-    from .data import real_names
 
     scores: Scores = {}
     for name, model in models.items():
@@ -128,10 +123,6 @@ def _score(model: Classifier, name: str, regime: str, set_name: str, samples: pd
            n_boot: int, seed: int, out: str | Path | None) -> SetScore:
     """One model on one set: predictions, metrics, and a cluster-bootstrap interval of the accuracy
     (faces of one source grid resampled together; a real face is its own group)."""
-    from ..fileio import write_json
-    from ..predict import write_predictions
-    from ..uncertainty import sample_groups, score_interval
-
     scored = labels.class_set(classes, within=model.trained_classes)
     preds = prediction_table(run(model, samples), within_classes(samples, scored), scored)
     readable = preds[preds["error"] == ""].reset_index(drop=True)
@@ -184,7 +175,7 @@ def by_model(scores: Scores) -> dict[str, dict[str, SetScore]]:
 
 
 def reliability_curves(scores: Mapping[str, SetScore], n_bins: int = 10) -> dict[str, pd.DataFrame]:
-    """Calibration bins per test set of one model (for :func:`fercore.plots.reliability_panels`)."""
+    """Calibration bins per test set of one model (for :func:`fercore.analysis.plots.reliability_panels`)."""
     return {name: calibration_bins(*true_probs(s.preds), n_bins=n_bins) for name, s in scores.items()}
 
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..chapter import Chapter, open_chapter
-from ..inference import ImageTransform, InferenceCache
-from ..matching import MatchedFormat, SetFormat, format_table
-from ..models import Classifier
-from . import regimes
-from .data import TestSets, real_names, test_sets
+from fercore.book import Chapter, open_chapter
+from fercore.faces import MatchedFormat, SetFormat, format_table
+from fercore.inference import ImageTransform, InferenceCache
+from fercore.models import Classifier
+from fercore.studies import regimes
+from fercore.studies.data import TestSets, real_names, test_sets
 
 #: The two arms of every real-vs-synthetic comparison.
 RAW, MATCHED = "raw", "matched"
@@ -39,10 +39,11 @@ class Arms:
         keep = {"images": "images measured", "grey_fraction": "grey share", "size": "native size (px)", "jpeg_quality": "JPEG quality",
                 "eye_y": "eye line (height)", "iod": "inter-ocular (width)", "eye_mouth": "eye to mouth (height)",
                 "landmark_rate": "landmarks found"}
-        from ..present import declare
-
         return declare(table[list(keep)].rename(columns=keep), percent=["grey share", "landmarks found"])
-from .regimes import ModelSpec
+from fercore.core.present import declare
+from fercore.core.provenance import model_record, sample_record
+from fercore.faces import matched_arms
+from fercore.studies.regimes import ModelSpec
 
 
 @dataclass
@@ -71,24 +72,18 @@ class Study:
     def record_samples(self, sets: Mapping[str, Any], prefix: str = "") -> None:
         """Write each set's sample table into the chapter's ``samples/`` and record its sha256
         (``chapter.json``'s provenance; the book's run page)."""
-        from ..provenance import sample_record
-
         records = self.chapter.provenance.setdefault("samples", {})
         for name, samples in sets.items():
             records[f"{prefix}{name}"] = sample_record(f"{prefix}{name}", samples, self.chapter.path("samples"))
 
     def _record_model(self, name: str, regime: str, weights: str | Path, model: Classifier) -> None:
-        from ..provenance import model_record
-
         self.chapter.provenance.setdefault("models", {})[f"{name} · {regime}"] = model_record(
             name, weights, arch=model.arch, image_size=model.image_size, regime=regime)
 
     def matched_arms(self, sets: TestSets, *, limit: int = 200) -> Arms:
         """For every real set, the transform that brings the synthetic test faces to its format and
-        framing (:mod:`fercore.matching`), measured on at most ``limit`` images of each set;
+        framing (:mod:`fercore.faces.matching`), measured on at most ``limit`` images of each set;
         ``formats.json`` and the face detections are kept in the run folder's ``matching/``."""
-        from ..matching import matched_arms
-
         transforms, formats = matched_arms({name: sets[name] for name in [*real_names(sets), "synthetic"]},
                                            out=self.run_dir / "matching", limit=limit, seed=self.seed)
         return Arms(transforms, formats)

@@ -1,0 +1,321 @@
+"""The studies package: RQ1-RQ4 results as dataclasses, computed findings, test sets, regimes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fercore import studies
+from fercore.core.labels import CLASSES
+from fercore.data.samples import per_class_subset
+from fercore.models.classifier import create_model, save_model
+from fercore.studies import gender, regimes, rq1, rq2, rq3, rq4
+from fercore.studies.scoring import SetScore
+
+
+def preds_table(y_true, y_pred, logits=None, classes=CLASSES, **extra) -> pd.DataFrame:
+    """A predictions table as ``predict`` writes it, from class indices (and optional logits)."""
+    n = len(y_true)
+    if logits is None:
+        logits = np.full((n, len(CLASSES)), -2.0)
+        logits[np.arange(n), y_pred] = 2.0
+    allowed = np.array([c in classes for c in CLASSES])
+    masked = np.where(allowed, logits, -np.inf)
+    probs = np.exp(masked - masked.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    table = pd.DataFrame({"path": [f"{i}.png" for i in range(n)], "label": [CLASSES[i] for i in y_true],
+                          "pred": [CLASSES[i] for i in probs.argmax(1)]})
+    for i, c in enumerate(CLASSES):
+        table[f"p_{c}"] = probs[:, i]
+    for i, c in enumerate(CLASSES):
+        table[f"logit_{c}"] = logits[:, i]
+    return table.assign(**extra)
+
+
+def test_per_class_subset_is_seeded_and_capped():
+    samples = pd.DataFrame({"path": [f"{i}.png" for i in range(50)], "label": [i % 3 for i in range(50)]})
+    small = per_class_subset(samples, 4, seed=1)
+    assert small["label"].value_counts().to_dict() == {0: 4, 1: 4, 2: 4}
+    assert small.equals(per_class_subset(samples, 4, seed=1)) and not small.equals(per_class_subset(samples, 4, seed=2))
+    assert len(per_class_subset(samples, None)) == 50 and len(per_class_subset(samples, 100)) == 50
+    with pytest.raises(ValueError, match="at least 1"):
+        per_class_subset(samples, 0)
+
+
+def score(preds: pd.DataFrame, test_set: str = "real", *, model: str = "m", regime: str = "trained on real",
+          classes=CLASSES, metrics=None) -> SetScore:
+    return SetScore(model, regime, test_set, list(classes), preds, metrics or {"macro avg": {"f1-score": 0.7}})
+
+
+def test_domain_comparison_on_shared_classes_balanced_and_clustered():
+    """FER2013-like real set (7 classes, imbalanced) against a synthetic set (8 classes, balanced,
+    36 faces per grid): scored on the 7 shared classes with predictions restricted to them, by
+    balanced accuracy; the synthetic interval resamples grids, so it is wider than a face-level one."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    seven = [c for c in CLASSES if c != "Contempt"]
+    seven_idx = [CLASSES.index(c) for c in seven]
+    y_real = rng.choice(seven_idx, 700, p=np.r_[0.4, [0.1] * 6])
+    good = np.where(rng.random(700) < 0.8, y_real, 1)  # wrong answers say Contempt: outside the shared classes
+    real_logits = np.full((700, 8), -2.0)
+    real_logits[np.arange(700), good] = 2.0
+    real_logits[np.arange(700), y_real] = np.maximum(real_logits[np.arange(700), y_real], -1.0)  # the true class comes next
+    y_syn = np.repeat(np.arange(8), 72)
+    grid_skill = np.repeat(rng.uniform(0.1, 0.9, 16), 36)  # each grid is easy or hard as a whole
+    bad = np.where(rng.random(576) < grid_skill, y_syn, (y_syn + 1) % 8)
+    syn = preds_table(y_syn, bad, source=[f"g{i // 36}.png" for i in range(576)])
+    real = score(preds_table(y_real, good, logits=real_logits), "fer", classes=seven)
+    row = rq1.compare_domains(real, score(syn, "synthetic"), arm="raw")
+    assert row.classes == 7 and row.n_real == 700 and row.n_synthetic == 504 and row.groups_synthetic == 14
+    # restricted to the 7 classes, the real set's "Contempt" answers become the best other class: all right here
+    assert row.balanced_real == pytest.approx(1.0)
+    kept = y_syn != 1
+    restricted = np.where(bad[kept] == 1, -1, bad[kept])  # predictions restricted to the 7 classes (Contempt impossible)
+    assert row.balanced_synthetic == pytest.approx(balanced_accuracy_score(y_syn[kept], np.where(restricted == -1, 0, restricted)), abs=0.02)
+    naive = rq1.compare_domains(real, score(syn.drop(columns="source"), "synthetic"), arm="raw")
+    assert (row.balanced_synthetic_high - row.balanced_synthetic_low) > 1.5 * (naive.balanced_synthetic_high - naive.balanced_synthetic_low)
+    assert row.low < row.difference < row.high and row.p_value < 0.05
+    table = rq1.comparison_table([row, naive])
+    assert table.index.names == ["model", "real set", "synthetic faces"] and table["p"].iloc[0] == row.p_value
+
+
+def test_temperature_fitted_on_real_halves_and_transfers():
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = rng.integers(0, 8, n)
+    base = rng.normal(0, 1, (n, 8))
+    base[np.arange(n), y] += 1.5  # a calibrated-ish score; scaled by 4 it is over-confident
+    sets = {"real": score(preds_table(y, None, logits=4 * base)), "synthetic": score(preds_table(y, None, logits=4 * base), "synthetic")}
+    rows = rq1.temperature_transfer(sets, fit_on="real")
+    assert [r.test_set for r in rows] == ["real (held-out half)", "synthetic"] and {r.fitted_on for r in rows} == {"real"}
+    assert rows[0].temperature > 2.5
+    assert all(r.ece_after < r.ece_before and r.confidence_after < r.confidence_before for r in rows)
+
+
+def test_temperature_respects_missing_classes():
+    rng = np.random.default_rng(1)
+    y = rng.choice([0, 2, 3, 4, 5, 6, 7], 300)  # FER2013: no Contempt
+    logits = rng.normal(0, 1, (300, 8))
+    logits[:, 1] = 50.0  # a huge Contempt logit must not matter
+    seven = [c for c in CLASSES if c != "Contempt"]
+    rows = rq1.temperature_transfer({"fer": score(preds_table(y, None, logits=logits, classes=seven), "fer", classes=seven)}, fit_on="fer")
+    assert np.isfinite(rq1.calibration_table(rows).to_numpy(dtype=float)).all()
+
+
+def test_regime_change_counts_discordant_pairs():
+    y = np.array([0, 1, 2, 3, 4, 5, 6, 7] * 5)
+    a = y.copy()
+    a[:10] = (y[:10] + 1) % 8  # A wrong on the first 10
+    b = y.copy()
+    b[30:] = (y[30:] + 1) % 8  # B wrong on the last 10
+    before = {("m", "real"): score(preds_table(y, a), metrics={"accuracy": 0.75, "macro avg": {"f1-score": 0.7}})}
+    after = {("m", "real"): score(preds_table(y, b), regime="fine-tuned on synthetic", metrics={"accuracy": 0.75, "macro avg": {"f1-score": 0.7}})}
+    (row,) = rq2.changes(before, after)
+    assert row.only_before_right == 10 and row.only_after_right == 10 and row.before == "trained on real"
+    assert row.accuracy_before == pytest.approx(0.75) and row.p_value == pytest.approx(1.0)
+    assert rq2.accuracy_frame(before, after).loc["m · real"].to_dict() == {"trained on real": 0.75, "fine-tuned on synthetic": 0.75}
+    shuffled = {("m", "real"): score(preds_table(y, b).iloc[::-1].reset_index(drop=True))}
+    with pytest.raises(ValueError, match="different images"):
+        rq2.changes(before, shuffled)
+
+
+def test_rq1_findings_state_the_numbers():
+    y = np.array([0, 2, 3, 4, 5, 6, 7, 0] * 25)
+    right = y.copy()
+    wrong = np.where(np.arange(200) % 2 == 0, y, (y + 1) % 8)
+    metrics = {"accuracy": 1.0, "n": 200, "balanced_accuracy": 1.0, "macro avg": {"f1-score": 1.0},
+               "bootstrap_95ci": {"accuracy": {"low": 0.98, "high": 1.0}}, "calibration": {"ece": 0.01},
+               "confidence": {"correct": {"mean": 0.9}, "incorrect": {"mean": float("nan")}},
+               **{c: {"recall": 1.0 if c != "Anger" else 0.4, "support": 25} for c in CLASSES}}
+    scores = {("m", "fer"): score(preds_table(y, right), "fer", metrics=metrics),
+              ("m", "synthetic"): score(preds_table(y, wrong), "synthetic", metrics={**metrics, "accuracy": 0.5}),
+              ("m", "synthetic matched to fer"): score(preds_table(y, right), "synthetic matched to fer", metrics=metrics)}
+    comparisons = rq1.domain_comparisons(scores, ["fer"])
+    assert [c.arm for c in comparisons] == ["raw", "matched"]
+    calibration = [rq1.CalibrationTransfer("m", "fer", "synthetic", 1.5, 0.2, 0.1, 0.9, 0.8, 0.5)]
+    text = " ".join(rq1.findings(scores, comparisons, calibration))
+    assert "fer against synthetic faces on their 8 shared classes" in text and "higher on fer" in text
+    assert "difference +50.0 points" in text and "matching removes the significant difference" in text
+    assert "lowest Anger (40.0%)" in text and "fitted on fer (T = 1.50) moves the synthetic ECE from 0.200 to 0.100" in text
+    values = rq1.glue_values(scores, comparisons)
+    assert values["rq1_m_fer_gap_raw"] == pytest.approx(50.0) and values["rq1_m_fer_gap_matched"] == pytest.approx(0.0)
+    assert values["rq1_largest_gap"] == "m on fer" and values["rq1_m_synthetic_accuracy"] == 0.5
+    assert values["rq1_significant_raw"] == 1.0 and values["rq1_survive"] == 0.0 and values["rq1_best_synthetic_model"] == "m"
+
+
+def test_rq2_gender_and_rq4_findings_state_the_numbers():
+    change = rq2.ModelChange("B0", "fer", "trained on real", "fine-tuned on synthetic", 100, 0.6, 0.7, 0.5, 0.6, 3, 23, 0.001)
+    cv = rq2.CrossValidation("B0", 3, "source", (), 0.55, 0.05, 0.5, 0.04)
+    text = " ".join(rq2.findings([change], {}, [cv], 500))
+    assert "accuracy on fer 60.0% → 70.0%, a significant change at α = 0.05" in text and "500 synthetic faces" in text
+    assert "55.0% ± 5.0% accuracy over 3 folds grouped by source" in text
+    assert rq2.glue_values([change], {}, [cv])["rq2_significant_changes"] == 1.0
+    points = [gender.GenderPoint("female", p, n, t, 10, acc, acc) for p, n, t, acc in
+              [(0, 100, "female", 0.7), (0, 100, "male", 0.4), (100, 200, "female", 0.7), (100, 200, "male", 0.65)]]
+    text = " ".join(gender.findings(points))
+    assert "70.0% on female, 40.0% on male" in text and "with 100% (200 faces) the male accuracy is 65.0%" in text
+    centroids = (rq4.CentroidDistance("Anger", 1.0, 0.1, 5, 5), rq4.CentroidDistance("Fear", 2.0, 0.2, 5, 5))
+    gaps = [rq4.DomainGap("B0", "trained on real", "fer", "raw", 10, 10, 2, 0.99, 0.97, 1.0, 5, 0.3, 0.002, centroids, 1.4),
+            rq4.DomainGap("B0", "trained on real", "fer", "matched", 10, 10, 2, 0.6, 0.45, 0.75, 5, 0.1, 0.2, centroids, 1.1),
+            rq4.DomainGap("B0", "fine-tuned on synthetic", "fer", "raw", 10, 10, 2, 0.55, 0.4, 0.7, 5, 0.01, 0.4, centroids, 0.3)]
+    text = " ".join(rq4.findings(gaps))
+    assert "fer against synthetic faces: domain probe AUC 0.990 [0.970, 1.000]" in text and ", significant at" in text
+    assert "not significant at" in text and "Matched to fer's format: AUC 0.600 [0.450, 0.750]" in text
+    assert "the probe's interval reaches 0.5" in text and text.count("Matched to") == 1
+    assert "furthest: Fear" in text and "almost" not in text and "hardly" not in text  # no qualitative cut-offs
+    values = rq4.glue_values(gaps)
+    assert values["rq4_lowest_auc_model"] == "B0, fine-tuned on synthetic, fer" and values["rq4_highest_auc"] == 0.99
+    assert values["rq4_b0_trained_on_real_fer_auc_matched"] == 0.6 and values["rq4_matched_highest_auc"] == 0.6
+
+
+def test_domain_gap_separates_shifted_clouds_only():
+    rng = np.random.default_rng(0)
+    n = 60
+    table = pd.DataFrame({"domain": ["real"] * n + ["synthetic"] * n, "emotion": (["Anger", "Happiness"] * n)})
+    shifted = np.concatenate([rng.normal(0, 1, (n, 16)), rng.normal(1.5, 1, (n, 16))])
+    table = table.assign(path=[f"{i}.png" for i in range(2 * n)])
+    gap = rq4.domain_gap(shifted, table, model="m", regime="r", real_set="fer", permutations=100)
+    assert gap.auc > 0.95 and gap.auc_low > 0.9 and gap.mmd_p < 0.05 and gap.n_real == gap.n_synthetic == n
+    assert {c.emotion for c in gap.centroids} == {"Anger", "Happiness"} and gap.groups_synthetic == n
+    same = rq4.domain_gap(rng.normal(0, 1, (2 * n, 16)), table, model="m", regime="s", real_set="fer", permutations=100)
+    assert same.auc < 0.75 and same.auc_low < 0.5 and same.mmd_p > 0.01
+    table = rq4.gap_table([gap, same])
+    assert table.loc[("m", "r", "fer", "raw"), "domain AUC"] > table.loc[("m", "s", "fer", "raw"), "domain AUC"]
+    assert rq4.centroid_table([gap, same]).shape == (2, 2)
+
+
+def test_face_table_reads_manifest_splits(tmp_path):
+    (tmp_path / "train" / "anger").mkdir(parents=True)
+    pd.DataFrame({"path": ["train/anger/a.png", "test/anger/b.png", "train/anger/c.png"], "split": ["train", "test", "train"],
+                  "emotion": ["Anger"] * 3, "gender": ["Female", "male", "male"], "kept": [True, True, False]}
+                 ).to_csv(tmp_path / "manifest.csv", index=False)
+    train = studies.data.face_table(tmp_path, "train")
+    assert len(train) == 1 and train["gender"].iloc[0] == "female" and train["path"].iloc[0] == str(tmp_path / "train/anger/a.png")
+    with pytest.raises(ValueError, match="no kept faces in split 'val'"):
+        studies.data.face_table(tmp_path, "val")
+
+
+def test_test_sets_label_domains(tiny_dataset):
+    sets = studies.data.test_sets({"tiny": tiny_dataset}, tiny_dataset, max_per_class=1)
+    assert list(sets) == ["tiny", "synthetic"]
+    assert set(sets["tiny"]["domain"]) == {"real"} and set(sets["synthetic"]["domain"]) == {"synthetic"}
+    assert len(sets["tiny"]) == 3 and studies.data.class_table(sets).loc["Anger"].tolist() == [1, 1]
+    assert studies.data.real_names(sets) == ["tiny"]
+    paired = studies.data.domain_pair(sets, "tiny")
+    assert len(paired) == 6 and paired["domain"].value_counts().to_dict() == {"real": 3, "synthetic": 3}
+
+
+def test_model_specs_from_the_models_parameter_or_the_shorthand(tmp_path):
+    specs = regimes.model_specs({"B0": {"weights": "w0.pt", "arch": "b0", "image_size": 224, "trust_pickle": True,
+                                        "backbone": "vgg.pt"}, "B2": {"weights": "w2.pt", "arch": "b2"}})
+    assert list(specs) == ["B0", "B2"] and specs["B0"].backbone == "vgg.pt" and specs["B2"].image_size is None
+    assert regimes.weight_paths(specs) == {"models.B0.weights": "w0.pt", "models.B2.weights": "w2.pt", "models.B0.backbone": "vgg.pt"}
+    assert list(regimes.model_specs(None, weights="x/enet.pt", arch="b0")) == ["b0"]
+    with pytest.raises(ValueError, match="unknown keys \\['weigths'\\]"):
+        regimes.model_specs({"B0": {"weigths": "w0.pt"}})
+    with pytest.raises(ValueError, match="needs weights"):
+        regimes.model_specs({"B0": {"arch": "b0"}})
+    resolved = regimes.with_paths(specs, {"models.B0.weights": "/abs/w0.pt"})
+    assert resolved["B0"].weights == "/abs/w0.pt" and resolved["B2"].weights == "w2.pt"
+    assert regimes.regime_dir(tmp_path, "B0", regimes.SYNTHETIC_ONLY) == tmp_path / "models" / "b0" / "trained_on_synthetic_only"
+
+
+def test_regime_recipes(tmp_path):
+    net = create_model("resnet10t")
+    save_model(tmp_path / "real.pt", net, arch="resnet10t", image_size=48)
+    spec = regimes.ModelSpec("r", str(tmp_path / "real.pt"), backbone=None)
+    real = spec.load()
+    recipe = regimes.Recipe(6, 2, 1e-4, 1e-3)
+    config = regimes.train_config(spec, real, regimes.FINETUNED, recipe)
+    assert [(s.epochs, s.trainable, s.lr) for s in config.stages] == [(2, "head", 1e-3), (4, "all", 1e-4)]
+    assert config.optimizer == "sam" and config.total_epochs == 6 and config.head == "load" and config.weights == spec.weights
+    assert config.arch == "resnet10t" and config.image_size == 48
+    scratch = regimes.train_config(spec, real, regimes.SYNTHETIC_ONLY, regimes.Recipe(3, lr=1e-3))
+    assert scratch.weights is None and scratch.stages == [] and scratch.lr == 1e-3
+    with pytest.raises(ValueError, match="head_epochs"):
+        regimes.Recipe(2, 3).stages()
+    with pytest.raises(ValueError, match="not trained in a run"):
+        regimes.train_config(spec, real, regimes.REAL, recipe)
+    found, missing = regimes.load_regimes(spec, tmp_path / "run")
+    assert list(found) == [regimes.REAL] and missing == [regimes.FINETUNED, regimes.SYNTHETIC_ONLY]
+
+
+def region_table(rng: np.random.Generator, grids: int, *, mouth_gap: float = 0.2, faces: int = 24) -> pd.DataFrame:
+    """A cam_report-like table: real faces (own groups) and synthetic faces in ``grids`` grids per
+    emotion, for Happiness and Sadness; synthetic faces put ``mouth_gap`` more share on the mouth."""
+    from fercore.faces.regions import REGIONS
+
+    rows = []
+    for emotion in ("Happiness", "Sadness"):
+        for domain in ("real", "synthetic"):
+            for i in range(faces):
+                share = rng.dirichlet(np.ones(len(REGIONS)) * 4)
+                if domain == "synthetic" and emotion == "Happiness":
+                    share = share * (1 - mouth_gap)
+                    share[REGIONS.index("mouth")] += mouth_gap
+                group = f"{domain}-{emotion}-{i if domain == 'real' else i % grids}"
+                rows.append({"domain": domain, "emotion": emotion, "group": group, "excluded": "", "correct": i % 2 == 0,
+                             **dict(zip(REGIONS, share, strict=True))})
+    rows.append({"domain": "real", "emotion": "Happiness", "group": "x", "excluded": "no landmarks", "correct": False,
+                 **{r: np.nan for r in REGIONS}})
+    return pd.DataFrame(rows)
+
+
+def test_rq3_compares_regions_per_emotion_with_the_test_the_grids_allow():
+    """Per emotion and region: the difference of mean shares; a cluster bootstrap with five grids
+    or more, Mann-Whitney on faces (named so) with fewer; Holm over every tested (emotion, region)
+    pair; emotions with too few faces are listed, untested; excluded faces stay out."""
+    from scipy import stats
+
+    from fercore.faces.regions import REGIONS
+
+    rng = np.random.default_rng(0)
+    many = rq3.compare_emotions(region_table(rng, grids=6), real="real", emotions=["Happiness", "Sadness", "Fear"])
+    assert len(many) == 3 * len(REGIONS)
+    tested = many[many["p_value"].notna()]
+    assert len(tested) == 2 * len(REGIONS) and set(tested["test"]) == {rq3.CLUSTERED} and (tested["grids"] == 6).all()
+    assert (tested["n_real"] == 24).all()  # the face without landmarks is left out
+    assert set(many.loc[many["emotion"] == "Fear", "test"]) == {rq3.TOO_FEW}
+    mouth = tested.set_index(["emotion", "region"]).loc[("Happiness", "mouth")]
+    assert mouth["difference"] == pytest.approx(mouth["mean_real"] - mouth["mean_synthetic"]) and mouth["difference"] < -0.15
+    assert mouth["low"] < mouth["difference"] < mouth["high"] < 0 and mouth["p_holm"] < 0.05
+    sadness = tested[tested["emotion"] == "Sadness"]
+    assert (sadness["p_holm"] > 0.05).all()  # no planted difference
+    assert (tested["p_holm"] >= tested["p_value"]).all()
+    assert tested["p_holm"].min() == pytest.approx(min(1.0, len(tested) * tested["p_value"].min()))  # Holm's first step
+    few = rq3.compare_emotions(region_table(rng, grids=2), real="real", emotions=["Happiness", "Sadness"])
+    assert set(few["test"]) == {rq3.INDEPENDENT} and (few["grids"] == 2).all()
+    table = region_table(np.random.default_rng(1), grids=2)
+    used = table[(table["emotion"] == "Happiness") & (table["excluded"] == "")]
+    expected = stats.mannwhitneyu(used.loc[used["domain"] == "real", "mouth"], used.loc[used["domain"] == "synthetic", "mouth"]).pvalue
+    again = rq3.compare_emotions(table, real="real", emotions=["Happiness"])
+    assert again.set_index("region").loc["mouth", "p_value"] == pytest.approx(expected)
+
+
+def test_rq3_findings_and_survival_name_emotion_region_pairs():
+    from fercore.explain.cam import CamLayer, CamReport
+
+    def made(arm: str, regime: str = "trained on real", planted: float = 0.2) -> rq3.RegionStudy:
+        table = region_table(np.random.default_rng(2), grids=6, mouth_gap=planted)
+        layer = CamLayer("layer1", "layercam", 16, 4.0)
+        report = CamReport(table, CamLayer("layer4", "gradcam", 2, 32.0), layer, True, 6.0, 64, {}, [])
+        tests = rq3.compare_emotions(table, real="real", emotions=["Happiness", "Sadness"])
+        return rq3.RegionStudy("B0", regime, "fer", arm, report, tests)
+
+    raw, matched, calm = made("raw"), made("matched"), made("matched", "x", planted=0.0)
+    text = " ".join(rq3.findings([raw]))
+    assert "B0, trained on real, fer against synthetic faces as they come:" in text and "of 18 (emotion, region) differences" in text
+    assert "largest: mouth in Happiness" in text and "test: cluster bootstrap" in text
+    (line,) = rq3.survival([raw, matched, calm])  # "x" has no raw arm: no survival sentence
+    assert line.startswith("B0, trained on real, fer: of the significant (emotion, region) differences, survive matching: mouth in Happiness")
+    assert raw.accuracy["synthetic"] == 0.5 and raw.figures == []
+    values = rq3.glue_values([raw, matched, calm])
+    assert values["rq3_studies_raw"] == 1.0 and values["rq3_studies_matched"] == 2.0
+    assert values["rq3_with_significant_regions_matched"] == 1.0
+    assert values["rq3_landmark_rate_fer_raw_real"] == pytest.approx(48 / 49)
+    summary = rq3.summary_table([raw, calm])
+    assert summary.index.names == ["model", "regime", "real set", "synthetic faces"] and summary["tests"].tolist() == [18, 18]
+    significant = rq3.significant_table([raw])
+    assert ("B0", "trained on real", "fer, as they come", "Happiness", "mouth") in significant.index
