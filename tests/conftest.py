@@ -48,7 +48,7 @@ def pattern_image(width: int = 120, height: int = 90, seed: int = 0) -> Image.Im
 @pytest.fixture
 def tiny_model():
     """An untrained 0.1 M-parameter timm EfficientNet (``test_efficientnet``) fed 32 px, in eval mode."""
-    from fercore.models.classifier import Classifier, create_model
+    from fercore.models import Classifier, create_model
 
     torch.manual_seed(0)
     return Classifier.wrap(create_model("test_efficientnet").eval(), image_size=32)
@@ -136,8 +136,8 @@ def fer2013_small_model(fer2013_root, tmp_path_factory):
     with class weights, `exact` preprocessing: about 30 s of CPU), once per test session. Not a good
     model (23 % on `val`, chance 14 %), but not a degenerate one: no class has more than 24 % of its
     predictions. 56 px, not 64: PIL's 48 -> 64 resize has exact weights and both paths give identical pixels."""
-    from fercore.data.samples import discover, per_class_subset
-    from fercore.models.classifier import load_model
+    from fercore.data import discover, per_class_subset
+    from fercore.models import load_model
     from fercore.training.loop import TrainConfig, train
 
     samples = per_class_subset(discover(fer2013_root, ["train"]), 300, seed=0)

@@ -17,10 +17,10 @@ import torch
 
 from fercore import cli
 from fercore.core import labels
-from fercore.data.samples import dataset_classes, discover
+from fercore.data import dataset_classes, discover
 from fercore.explain.cam import cam_report
 from fercore.inference.evaluate import evaluate_folder
-from fercore.models.classifier import create_model, load_model, save_model
+from fercore.models import create_model, load_model, save_model
 from fercore.training import experiments
 from fercore.training.loop import TrainConfig
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from fercore.analysis import plots
+from fercore.analysis.calibration import (
+    Recalibration,
+    apply_temperature,
+    calibration_bins,
+    ece_mce,
+    fit_temperature,
+    recalibrate,
+)
 from fercore.analysis.metrics import (
     accuracy,
     arrays,
     by_attribute,
-    calibration_bins,
     confusion,
-    ece_mce,
     evaluate_predictions,
-    fit_temperature,
     macro_f1,
     mcnemar,
     most_confident_errors,
     restricted_logits,
     roc_pr,
-    softmax,
 )
 from fercore.analysis.plots import heat_table, save
 from fercore.analysis.uncertainty import (
@@ -27,9 +31,11 @@ from fercore.analysis.uncertainty import (
     sample_groups,
     score_interval,
 )
+from fercore.core.labels import softmax
 
 __all__ = [
     "accuracy",
+    "apply_temperature",
     "arrays",
     "balanced_gap",
     "by_attribute",
@@ -45,6 +51,8 @@ __all__ = [
     "mean_difference",
     "most_confident_errors",
     "plots",
+    "recalibrate",
+    "Recalibration",
     "restricted_logits",
     "roc_pr",
     "sample_groups",

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
+from fercore.analysis.calibration import ece_mce
 from fercore.core import labels
 from fercore.core.labels import CLASSES, EMOTION_GROUPS
 
@@ -210,36 +211,6 @@ def mcnemar_from_counts(b: int, c: int, *, exact: bool | None = None) -> dict[st
 # --------------------------------------------------------------------------- calibration
 
 
-def calibration_bins(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> pd.DataFrame:
-    """Equal-width confidence bins: count, mean confidence, accuracy (top-1)."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == y_true
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
-    rows = []
-    for b in range(n_bins):
-        mask = which == b
-        rows.append({"low": edges[b], "high": edges[b + 1], "count": int(mask.sum()),
-                     "confidence": float(confidence[mask].mean()) if mask.any() else np.nan,
-                     "accuracy": float(correct[mask].mean()) if mask.any() else np.nan})
-    return pd.DataFrame(rows)
-
-
-def ece_mce(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> dict[str, float]:
-    """Expected and maximum calibration error of the top-1 confidence (equal-width bins)."""
-    bins = calibration_bins(y_true, probs, n_bins).dropna()
-    gaps = (bins["accuracy"] - bins["confidence"]).abs()
-    return {"ece": float((gaps * bins["count"]).sum() / max(bins["count"].sum(), 1)),
-            "mce": float(gaps.max()) if len(gaps) else 0.0, "n_bins": n_bins}
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def restricted_logits(preds: pd.DataFrame, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(logits over ``classes``, true indices into ``classes``) of the readable, labelled rows of a
     predictions table, through :func:`fercore.core.labels.restrict_logits`."""
@@ -250,18 +221,6 @@ def restricted_logits(preds: pd.DataFrame, classes: Sequence[str]) -> tuple[np.n
     if outside:
         raise ValueError(f"labels {outside} are outside the scored classes {classes}")
     return np.asarray(logits), np.array([classes.index(c) for c in ok["label"]], dtype=np.int64)
-
-
-def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
-    """Temperature T minimising the validation negative log-likelihood of softmax(logits / T)."""
-    from scipy.optimize import minimize_scalar
-
-    def nll(log_t: float) -> float:
-        p = softmax(logits, float(np.exp(log_t)))
-        return float(-np.log(np.clip(p[np.arange(len(y_true)), y_true], 1e-12, None)).mean())
-
-    best = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(best.x))
 
 
 # --------------------------------------------------------------------------- everything at once

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
 
 from fercore.core.files import atomic_open
 from fercore.core.labels import CLASSES
@@ -174,8 +175,6 @@ def _region_outlines(ax: plt.Axes, labels: np.ndarray, extent: tuple[float, floa
 
 
 def _region_legend(fig: plt.Figure, ncol: int = 8) -> None:
-    from matplotlib.lines import Line2D
-
     handles = [Line2D([], [], color=COLOURS[n], linewidth=2, label=TITLES[n]) for n in REGIONS if n != "outside"]
     fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.01))
 
@@ -364,8 +363,6 @@ def embedding_panels(panels: dict[str, np.ndarray], tables: dict[str, pd.DataFra
         xlabel, ylabel = (axis_labels or {}).get(name, ("", ""))
         ax.set(title=name, xlabel=xlabel, ylabel=ylabel, xticks=[], yticks=[])
         ax.title.set_fontsize(10)
-    from matplotlib.lines import Line2D
-
     height = fig.get_size_inches()[1]
     colour_keys = [Line2D([], [], linestyle="", marker="o", markersize=8, color=palette[h], label=str(h)) for h in hues]
     fig.legend(handles=colour_keys, loc="lower center", bbox_to_anchor=(0.5, (1.2 if style else 0.0) / height), ncol=len(hues), fontsize=11,

@@ -22,6 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 #: Columns that name a face's cluster, in order of preference.
 GROUP_COLUMNS = ("source",)
@@ -166,12 +171,6 @@ def grouped_domain_auc(
     """Logistic-regression domain probe (standardised features, C = 0.1): out-of-fold scores from
     folds that never split a group (``StratifiedGroupKFold``), the pooled AUC, the per-fold mean
     and sd, and a cluster-bootstrap interval of the pooled AUC (groups resampled in each domain)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     values = np.asarray(domains)
     kinds = sorted(set(values.tolist()))
     if len(kinds) != 2:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
+import yaml
+
 
 class ConfigError(ValueError):
     """A config key or value that the schema refuses; ``key`` names the field."""
@@ -28,8 +30,6 @@ class ConfigError(ValueError):
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """The mapping a YAML file holds ({} when empty); a syntax error or another kind of document
     is a :class:`ConfigError` naming the file."""
-    import yaml
-
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

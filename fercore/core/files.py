@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
+
+import torch
 
 
 @contextlib.contextmanager
@@ -57,9 +61,6 @@ def close_as_plain_file(fd: int) -> None:
 def json_safe(data: Any) -> Any:
     """``data`` with NaN and infinite floats as None, so that the JSON is valid (``null``);
     dataclasses become dicts and tuple keys 'a / b' strings."""
-    import dataclasses
-    import math
-
     if dataclasses.is_dataclass(data) and not isinstance(data, type):
         return json_safe(dataclasses.asdict(data))
     if isinstance(data, float):
@@ -88,6 +89,16 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_stamp(path: str | Path) -> tuple[int, int] | None:
+    """(size in bytes, modification time in ns) of a file, or None when it cannot be read: with its
+    path, the fingerprint that cache keys and input digests use to notice a changed file."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def check_output(path: str | Path, *, force: bool = False, folder: bool = False) -> Path:
@@ -155,8 +166,6 @@ def write_image(path: str | Path, image: Any, **save_options: Any) -> Path:
 
 def save_torch(path: str | Path, obj: Any) -> Path:
     """``torch.save`` to ``path``, atomically."""
-    import torch
-
     with atomic_open(path, "wb") as handle:
         torch.save(obj, handle)
     return Path(path)

@@ -235,13 +235,19 @@ def predict_restricted(
     return cols[arg]
 
 
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Softmax of ``logits / temperature`` over the last axis (the largest logit subtracted first)."""
+    z = np.asarray(logits) / temperature
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def restricted_probabilities(logits: np.ndarray, classes: Sequence[str | int]) -> np.ndarray:
     """N x 8 softmax probabilities over ``classes`` only (0 for the other columns)."""
     cols = class_indices(classes)
     sub = np.asarray(restrict_logits(np.asarray(logits, dtype=np.float64), classes))
-    sub = np.exp(sub - sub.max(axis=-1, keepdims=True))
     probs = np.zeros(np.asarray(logits).shape, dtype=np.float64)
-    probs[..., cols] = sub / sub.sum(axis=-1, keepdims=True)
+    probs[..., cols] = softmax(sub)
     return probs
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from fercore import __version__
 from fercore.core.files import sha256_file, write_csv
@@ -61,8 +62,6 @@ def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
 def machine(device: str = "auto") -> dict[str, Any]:
     """The machine: Python, OS, CPU model and cores this process may use, and the accelerator
     ``device`` resolves to (its name for CUDA)."""
-    import torch
-
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():

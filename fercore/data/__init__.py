@@ -1,4 +1,4 @@
-"""Images and samples: decoding (``images``), sample tables, splits and loaders (``samples``), pixel duplicates (``duplicates``) and data-set checks (``checks``)."""
+"""Images and samples: decoding (``images``), sample tables (``samples``), splits (``splits``), datasets and loaders (``loading``), pixel duplicates (``duplicates``) and data-set checks (``checks``)."""
 
 from __future__ import annotations
 
@@ -16,25 +16,26 @@ from fercore.data.images import (
     resize_batch,
     to_rgb,
 )
+from fercore.data.loading import FaceDataset, InputPipeline
 from fercore.data.samples import (
     DatasetLayoutError,
-    FaceDataset,
-    InputPipeline,
     dataset_classes,
     discover,
     face_table,
+    load_samples,
+    manifest_hash,
+    per_class_subset,
+    within_classes,
+)
+from fercore.data.splits import (
     fixed_size_training_sets,
     gender_share,
     gender_training_sets,
     grouped_folds,
     grouped_split,
-    load_samples,
-    manifest_hash,
     max_folds,
-    per_class_subset,
     selection_split,
     split_by_gender,
-    within_classes,
 )
 
 __all__ = [

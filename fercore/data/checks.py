@@ -21,7 +21,7 @@ from PIL import Image
 
 from fercore.core.files import write_json
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
-from fercore.data.images import to_rgb
+from fercore.data.images import load_rgb
 from fercore.data.samples import class_counts, discover
 
 log = logging.getLogger(__name__)
@@ -45,21 +45,22 @@ class FileCheck:
 
 
 def check_file(path: str) -> FileCheck:
-    """Decode one image fully and measure it; never raises for a bad file."""
+    """Decode one image fully as every loader does (:func:`fercore.data.images.load_rgb`: EXIF
+    rotation honoured, so size and pixel hash are the upright image's) and measure it; never raises
+    for a bad file. ``mode`` is the file's own."""
     try:
-        handle = Image.open(path)
+        with Image.open(path) as handle:
+            mode, (width, height) = handle.mode, handle.size
     except Exception as err:  # no valid header: not an image, or a corrupt one
         return FileCheck(path, "unreadable", f"{type(err).__name__}: {err}")
     try:
-        with handle:
-            mode, (width, height) = handle.mode, handle.size
-            handle.load()
-            rgb = to_rgb(handle)
+        rgb = load_rgb(path)
     except Exception as err:  # header fine, pixel data cut short or damaged
         message = f"{type(err).__name__}: {err}"
         lowered = message.lower()
         status = "truncated" if ("truncat" in lowered or "broken data stream" in lowered) else "unreadable"
         return FileCheck(path, status, message, mode, width, height)
+    width, height = rgb.size
     pixels = np.asarray(rgb)
     gray = np.asarray(rgb.convert("L"), dtype=np.float32)
     digest = hashlib.blake2b(digest_size=16)

@@ -21,7 +21,6 @@ the cache is not an output and is rewritten when files change.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fercore.core.files import write_csv
+from fercore.core.files import file_stamp, write_csv
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 from fercore.core.runtime import cache_dir
 from fercore.data.checks import check_file
@@ -48,13 +47,7 @@ def _hash_one(path: str) -> str:
 def pixel_hashes(paths: Sequence[str], *, workers: int = 2, progress: bool = False, cache: bool = True) -> np.ndarray:
     """Hash of the decoded pixels of each file ("" for an unreadable one), cached by path, size and mtime."""
     paths = [str(p) for p in paths]
-    stats = []
-    for p in paths:
-        try:
-            st = os.stat(p)
-            stats.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            stats.append((-1, -1))
+    stats = [file_stamp(p) or (-1, -1) for p in paths]
     known: dict[str, tuple[int, int, str]] = {}
     cache_path = cache_dir() / CACHE_FILE
     if cache and cache_path.is_file():

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.nn import functional as F
+from torchvision import transforms as T
+from torchvision.ops import roi_align
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
@@ -143,8 +145,6 @@ def augment_transform(image_size: int, *, scale: tuple[float, float] = (0.7, 1.0
     """Training augmentation: random resized crop (PIL, antialiased), horizontal flip,
     brightness/contrast jitter, then the same tensor conversion and normalisation as
     :class:`Preprocess`."""
-    from torchvision import transforms as T
-
     steps = [
         T.Lambda(to_rgb),
         T.RandomResizedCrop(image_size, scale=scale, ratio=(0.9, 1.1), antialias=True),
@@ -218,8 +218,6 @@ class BatchAugment:
         return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        from torchvision.ops import roi_align
-
         n, _, height, width = images.shape
         x = images.to(torch.float32)
         boxes = self.crop_boxes(n, height, width, generator)

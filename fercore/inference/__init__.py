@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from fercore.inference.engine import ImageTransform, Inference, InferenceCache, TorchRunner, image_batches, infer
 from fercore.inference.evaluate import evaluate_folder
 from fercore.inference.predictions import collect_images, predict, prediction_table, write_predictions

@@ -31,7 +31,6 @@ import copy
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -46,13 +45,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from fercore.core import labels
 from fercore.core.audit import audit_event, audit_forward, pass_kind
-from fercore.core.files import atomic_open, write_json
+from fercore.core.files import atomic_open, file_stamp, write_json
 from fercore.core.labels import CLASSES
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 from fercore.core.runtime import cache_dir as user_cache
 from fercore.core.runtime import default_workers, pick_device
 from fercore.data import EXACT_PREPROCESSING, InputPipeline, load_rgb
-from fercore.models import Classifier
+from fercore.models import Classifier, logits_and_features
 from fercore.models import onnx as onnxrt
 
 log = logging.getLogger(__name__)
@@ -158,11 +157,8 @@ def images_digest(paths: Sequence[str]) -> str:
     """SHA-256 of the image paths with their sizes and modification times, in order."""
     digest = hashlib.sha256()
     for path in paths:
-        try:
-            stat = os.stat(path)
-            digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        except OSError:
-            digest.update(f"{path}|missing\n".encode())
+        stamp = file_stamp(path)
+        digest.update((f"{path}|{stamp[0]}|{stamp[1]}\n" if stamp else f"{path}|missing\n").encode())
     return digest.hexdigest()
 
 
@@ -188,18 +184,6 @@ class _Images(Dataset):
         except Exception as err:  # PIL raises many types for bad files
             size = self.pipeline.image_size
             return torch.zeros(3, size, size, dtype=torch.uint8), index, f"{type(err).__name__}: {err}"
-
-
-def logits_and_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward pass of a timm classifier: (logits, pooled penultimate features, i.e. what the
-    classifier layer receives). The network is called as a whole, so its forward hooks run."""
-    captured: list[torch.Tensor] = []
-    handle = net.get_classifier().register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
-    try:
-        logits = net(x)
-    finally:
-        handle.remove()
-    return logits, captured[0].flatten(1)
 
 
 class TorchRunner:

@@ -13,17 +13,8 @@ import numpy as np
 import pandas as pd
 
 from fercore.analysis import plots
-from fercore.analysis.metrics import (
-    arrays,
-    calibration_bins,
-    ece_mce,
-    evaluate_predictions,
-    fit_temperature,
-    most_confident_errors,
-    restricted_logits,
-    roc_pr,
-    softmax,
-)
+from fercore.analysis.calibration import calibration_bins, fit_temperature, recalibrate
+from fercore.analysis.metrics import arrays, evaluate_predictions, most_confident_errors, restricted_logits, roc_pr
 from fercore.core import labels
 from fercore.core.files import write_json
 from fercore.data import dataset_classes, discover, drop_test_duplicates, load_rgb, within_classes
@@ -145,6 +136,5 @@ def _temperature_report(model, data_root, split, scored, classes, run: dict[str,
     ``run``: the keyword options of :func:`fercore.inference.predictions.predict`."""
     val = predict(model, within_classes(discover(data_root, [split]), classes), classes=classes, **run)
     temperature = fit_temperature(*restricted_logits(val, classes))
-    test_logits, y_test = restricted_logits(scored, classes)
-    return {"fitted_on": split, "temperature": temperature,
-            "test_before": ece_mce(y_test, softmax(test_logits)), "test_after": ece_mce(y_test, softmax(test_logits, temperature))}
+    test = recalibrate(*restricted_logits(scored, classes), temperature)
+    return {"fitted_on": split, "temperature": temperature, "test_before": test.before, "test_after": test.after}

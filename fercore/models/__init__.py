@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from fercore.models import onnx
-from fercore.models.classifier import (
-    Classifier,
-    WeightsError,
-    checkpoint_payload,
-    convert_weights,
+from fercore.models.architectures import (
     create_model,
     default_image_size,
-    inspect_weights,
-    load_classifier,
-    load_model,
+    features,
+    logits_and_features,
     preprocess_for,
     resolve_arch,
     set_trainable,
     train_mode,
 )
+from fercore.models.classifier import Classifier, checkpoint_payload, load_classifier, load_model, save_model
 from fercore.models.onnx import OrtRunner, available, export_onnx
+from fercore.models.weights import WeightsError, convert_weights, inspect_weights
 
 __all__ = [
     "available",
@@ -28,13 +25,16 @@ __all__ = [
     "create_model",
     "default_image_size",
     "export_onnx",
+    "features",
     "inspect_weights",
     "load_classifier",
+    "logits_and_features",
     "load_model",
     "onnx",
     "OrtRunner",
     "preprocess_for",
     "resolve_arch",
+    "save_model",
     "set_trainable",
     "train_mode",
     "WeightsError",

@@ -33,6 +33,7 @@ from torch import nn
 
 from fercore.core.files import close_as_plain_file, sha256_file, write_json
 from fercore.core.runtime import cpu_cores
+from fercore.models.architectures import logits_and_features
 from fercore.models.classifier import load_model
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,7 @@ class LogitsAndFeatures(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = self.net.forward_head(self.net.forward_features(x), pre_logits=True)
-        return self.net.get_classifier()(pooled), pooled.flatten(1)
+        return logits_and_features(self.net, x)
 
 
 def without_hooks(net: nn.Module) -> nn.Module:

@@ -19,11 +19,10 @@ import pandas as pd
 from fercore.analysis import (
     balanced_gap,
     by_attribute,
-    ece_mce,
     fit_temperature,
+    recalibrate,
     restricted_logits,
     sample_groups,
-    softmax,
 )
 from fercore.core import labels
 from fercore.core.present import declare
@@ -141,9 +140,9 @@ def temperature_transfer(per_set: Mapping[str, SetScore], fit_on: str, *, seed: 
         z, y = restricted_logits(score.preds, score.classes)
         if name == fit_on:
             z, y, name = z[held_idx], y[held_idx], f"{name} (held-out half)"
-        before, after = softmax(z), softmax(z, temperature)
-        rows.append(CalibrationTransfer(score.model, fit_on, name, temperature, ece_mce(y, before)["ece"], ece_mce(y, after)["ece"],
-                                        float(before.max(1).mean()), float(after.max(1).mean()), float((before.argmax(1) == y).mean())))
+        r = recalibrate(z, y, temperature)
+        rows.append(CalibrationTransfer(score.model, fit_on, name, temperature, r.before["ece"], r.after["ece"],
+                                        float(r.probs_before.max(1).mean()), float(r.probs_after.max(1).mean()), r.accuracy))
     return rows
 
 

@@ -19,7 +19,7 @@ from fercore import inference
 from fercore.analysis import accuracy, arrays, macro_f1, plots
 from fercore.core import labels
 from fercore.core.files import new_run_dir, write_csv, write_json
-from fercore.data.samples import (
+from fercore.data import (
     dataset_classes,
     discover,
     fixed_size_training_sets,

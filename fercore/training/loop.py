@@ -41,14 +41,17 @@ from fercore.core.labels import CLASSES, NUM_CLASSES, class_indices
 from fercore.core.overrides import apply_overrides
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 from fercore.core.runtime import Dist, init_distributed, pick_device, seed_everything
-from fercore.data import PREPROCESS_MODES, drop_conflicting, drop_test_duplicates, pixel_hashes
-from fercore.data.samples import (
+from fercore.data import (
+    PREPROCESS_MODES,
     FaceDataset,
     InputPipeline,
     dataset_classes,
     discover,
+    drop_conflicting,
+    drop_test_duplicates,
     grouped_split,
     manifest_hash,
+    pixel_hashes,
     within_classes,
 )
 from fercore.models import checkpoint_payload, create_model, resolve_arch, set_trainable, train_mode

@@ -4,8 +4,10 @@ import pytest
 from scipy import stats
 from sklearn.metrics import classification_report as sk_report
 
+from fercore.analysis import calibration as C
 from fercore.analysis import metrics as M
-from fercore.core.labels import CLASSES, CONTEMPT, predict_restricted
+from fercore.core import labels as labels_mod
+from fercore.core.labels import CLASSES, CONTEMPT, predict_restricted, softmax
 
 
 def table(y_true, y_pred, probs=None):
@@ -99,7 +101,7 @@ def test_ece_and_mce_on_a_known_example():
     probs[:5, 0], probs[:5, 1] = 0.9, 0.1  # 5 at confidence 0.9, all correct: gap 0.1
     probs[5:, 0], probs[5:, 1] = 0.6, 0.4  # 5 at confidence 0.6, 2 correct: gap 0.2
     y = np.array([0] * 5 + [0, 0, 1, 1, 1])
-    result = M.ece_mce(y, probs, n_bins=10)
+    result = C.ece_mce(y, probs, n_bins=10)
     assert result["ece"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.2)
     assert result["mce"] == pytest.approx(0.2)
 
@@ -130,11 +132,11 @@ def test_temperature_scaling_fixes_overconfidence():
     y = rng.integers(0, 8, 2000)
     base = rng.normal(size=(2000, 8))
     base[np.arange(2000), y] += 1.0
-    true_probs = M.softmax(base)
+    true_probs = softmax(base)
     y = np.array([rng.choice(8, p=p) for p in true_probs])  # labels drawn from the calibrated model
-    temperature = M.fit_temperature(3.0 * base, y)
+    temperature = C.fit_temperature(3.0 * base, y)
     assert 2.4 < temperature < 3.6
-    assert M.ece_mce(y, M.softmax(3.0 * base, temperature))["ece"] < M.ece_mce(y, M.softmax(3.0 * base))["ece"]
+    assert C.ece_mce(y, softmax(3.0 * base, temperature))["ece"] < C.ece_mce(y, softmax(3.0 * base))["ece"]
 
 
 def test_evaluate_predictions_has_every_section():
@@ -174,3 +176,22 @@ def test_restricted_logits_keep_the_classes_of_the_labels():
     assert logits.shape == (2, 3) and y.tolist() == [0, 2]
     with pytest.raises(ValueError, match="outside the scored classes"):
         restricted_logits(table, ["Anger", "Happiness"])
+
+
+def test_recalibrate_reports_what_was_computed_by_hand():
+    rng = np.random.default_rng(1)
+    logits, y = rng.normal(size=(200, 7)) * 3, rng.integers(0, 7, 200)
+    temperature = C.fit_temperature(logits, y)
+    r = C.recalibrate(logits, y, temperature)
+    assert r.before == C.ece_mce(y, softmax(logits)) and r.after == C.ece_mce(y, softmax(logits, temperature))
+    assert np.array_equal(r.probs_after, C.apply_temperature(logits, temperature))
+    assert r.accuracy == float((logits.argmax(1) == y).mean())
+
+
+def test_one_softmax_behind_restricted_probabilities():
+    logits = np.random.default_rng(2).normal(size=(5, 8)) * 4
+    seven = [c for c in CLASSES if c != CONTEMPT]
+    probs = labels_mod.restricted_probabilities(logits, seven)
+    cols = labels_mod.class_indices(seven)
+    others = [i for i in range(len(CLASSES)) if i not in cols]
+    assert np.array_equal(probs[:, cols], softmax(logits[:, cols])) and (probs[:, others] == 0).all()

@@ -14,7 +14,7 @@ from PIL import Image
 from torch import nn
 
 from fercore.book.suite import SuiteParams, run_suite
-from fercore.models.classifier import create_model
+from fercore.models import create_model
 
 
 def _fer_like(source, out, size: int = 48) -> None:

@@ -1,3 +1,4 @@
+import hashlib
 import io
 import json
 import shutil
@@ -8,7 +9,8 @@ from conftest import pattern_image
 from PIL import Image
 
 from fercore import cli
-from fercore.data.checks import check_data
+from fercore.data.checks import check_data, check_file
+from fercore.data.images import to_rgb
 
 
 @pytest.fixture
@@ -86,3 +88,28 @@ def test_check_data_on_shared_fer2013(fer2013_root):
     assert summary["near_uniform"] == 13
     blank = {p["path"].split("fer2013/")[-1] for p in report.near_uniform}
     assert "train/angry/Training_10131352.jpg" in blank
+
+
+def test_check_file_sees_an_exif_rotated_jpeg_upright(tmp_path):
+    wide = np.zeros((20, 40, 3), dtype=np.uint8)
+    wide[:, :10] = (255, 0, 0)  # a red band on the left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    rotated = tmp_path / "rotated.jpg"
+    Image.fromarray(wide).save(rotated, quality=95, exif=exif)
+    with Image.open(rotated) as handle:
+        stored = to_rgb(handle.convert("RGB"))
+    upright = tmp_path / "upright.png"
+    stored.transpose(Image.Transpose.ROTATE_270).save(upright)  # what a viewer shows, lossless
+    got, expected = check_file(str(rotated)), check_file(str(upright))
+    assert (got.status, got.width, got.height) == ("ok", 20, 40)
+    assert got.pixel_hash == expected.pixel_hash
+    plain = tmp_path / "plain.png"
+    Image.fromarray(wide).save(plain)  # no EXIF: the hash is the stored pixels' (as before load_rgb)
+    with Image.open(plain) as handle:
+        handle.load()
+        pixels = np.asarray(to_rgb(handle))
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{pixels.shape}".encode())
+    digest.update(pixels.tobytes())
+    assert check_file(str(plain)).pixel_hash == digest.hexdigest()

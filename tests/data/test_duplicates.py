@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from fercore import cli
+from fercore.data import discover
 from fercore.data import duplicates as dedup
-from fercore.data.samples import discover
 from fercore.inference.evaluate import evaluate_folder
-from fercore.models.classifier import create_model, load_model, save_model
+from fercore.models import create_model, load_model, save_model
 from fercore.training.loop import TrainConfig, load_split_samples
 
 
@@ -33,9 +33,8 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 def test_pixel_hashes_see_pixels_not_bytes_and_are_cached(tmp_path):
-    from PIL import Image
-
     from conftest import pattern_image
+    from PIL import Image
 
     image = pattern_image(20, 20)
     image.save(tmp_path / "a.png")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fercore.demo.pipeline import DemoRunConfig, run_demo
-from fercore.models.classifier import load_model
+from fercore.models import load_model
 
 
 @pytest.mark.slow

@@ -78,7 +78,7 @@ def test_integrated_gradients_also_find_the_patch(planted_model):
 
 
 def test_target_layer_for_efficientnet_and_resnet():
-    from fercore.models.classifier import create_model
+    from fercore.models import create_model
 
     b0 = create_model("b0")
     assert X.target_layer(b0) is b0.bn2
@@ -91,7 +91,7 @@ def test_target_layer_for_efficientnet_and_resnet():
 def test_feature_layers_and_the_layer_fine_enough_for_the_regions():
     """Stages of timm networks with their map sizes; the chosen layer is the deepest whose cell is
     smaller than the smallest region, and the reference is the last stage."""
-    from fercore.models.classifier import create_model
+    from fercore.models import create_model
 
     resnet = create_model("resnet10t")
     assert X.feature_layers(resnet, 64) == [("act1", 32), ("layer1", 16), ("layer2", 8), ("layer3", 4), ("layer4", 2)]

@@ -267,7 +267,7 @@ def test_similarity_fit_recovers_a_known_transform():
 def test_framing_of_the_demo_sets(demo_root, tmp_path):
     """The table has one row per set from the detector and, for demo sets, one from the drawn
     positions; a frame built from a set's row puts that set's median eyes where the set has them."""
-    from fercore.data.samples import discover
+    from fercore.data import discover
 
     real = discover(demo_root / "real", ["test"])
     sets = {"demo-real": real, "files": list(real["path"][:10])}

@@ -12,11 +12,11 @@ from gridkit import compose
 from PIL import Image
 
 from fercore.analysis.uncertainty import grouped_domain_auc, sample_groups
-from fercore.data.samples import discover, load_samples
+from fercore.data import discover, load_samples
 from fercore.faces import matching
 from fercore.grids.extract import ExtractOptions, extract_grids
 from fercore.inference.engine import infer
-from fercore.models.classifier import Classifier, create_model
+from fercore.models import Classifier, create_model
 
 
 def fmt(**kw) -> matching.SetFormat:

@@ -146,7 +146,7 @@ def test_demo_grids_extract_end_to_end(demo_root, tmp_path, capsys):
     assert set(manifest.layout) == {"6x6"} and set(manifest.gender) == {"female", "male"}
     assert set(G.MANIFEST_COLUMNS) <= set(manifest.columns)
     assert "kept" in capsys.readouterr().out
-    from fercore.data.samples import load_samples
+    from fercore.data import load_samples
 
     samples = load_samples(out / "manifest.csv")
     assert len(samples) == manifest.kept.sum() and samples.label.nunique() == 8

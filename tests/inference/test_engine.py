@@ -13,15 +13,16 @@ import torch
 
 import fercore.inference
 from fercore import studies
+from fercore.core import audit as inference_audit
 from fercore.core.labels import CLASSES
+from fercore.data import discover
 from fercore.data.images import Preprocess, load_rgb
-from fercore.data.samples import discover
 from fercore.explain import embeddings
 from fercore.inference import engine as inference
 from fercore.inference.engine import Inference, InferenceCache, infer
 from fercore.inference.evaluate import evaluate_folder
 from fercore.inference.predictions import predict
-from fercore.models.classifier import Classifier, create_model, features, load_model, save_model
+from fercore.models import Classifier, create_model, features, load_model, save_model
 from fercore.training import experiments
 
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from fercore import cli
-from fercore.data.samples import discover
+from fercore.data import discover
 from fercore.inference.evaluate import evaluate_folder
 from fercore.inference.predictions import collect_images, predict
-from fercore.models.classifier import create_model, load_model, save_model
+from fercore.models import create_model, load_model, save_model
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_cam_report_writes_tables_and_figures(demo_root, small_checkpoint, tmp_p
     """Every explained image gets a row (prediction, landmarks or the reason it is left out, region
     shares of the fine map); the two layers, the canonical mean maps and the figures are written."""
     from fercore.core.labels import CLASSES
-    from fercore.data.samples import per_class_subset
+    from fercore.data import per_class_subset
     from fercore.explain.cam import cam_report
     from fercore.faces.regions import REGIONS
 

@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from fercore.core.labels import CLASSES
+from fercore.models import architectures as A
 from fercore.models import classifier as M
+from fercore.models import weights as W
 
 X64 = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 
@@ -54,26 +56,26 @@ def b0_source() -> nn.Module:
     ],
 )
 def test_resolve_arch(name, expected):
-    assert M.resolve_arch(name) == expected
+    assert A.resolve_arch(name) == expected
 
 
 def test_unknown_arch_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown architecture 'enet_b9'"):
-        M.resolve_arch("enet_b9")
+        A.resolve_arch("enet_b9")
 
 
 def test_default_image_sizes_follow_hsemotion():
-    assert M.default_image_size("tf_efficientnet_b0_ns") == 224
-    assert M.default_image_size("b2") == 260
+    assert A.default_image_size("tf_efficientnet_b0_ns") == 224
+    assert A.default_image_size("b2") == 260
 
 
 @pytest.mark.parametrize("arch, features", [("tf_efficientnet_b0_ns", 1280), ("tf_efficientnet_b2_ns", 1408)])
 def test_create_and_feature_shapes(arch, features):
-    model = M.create_model(arch).eval()
+    model = A.create_model(arch).eval()
     assert model.num_classes == 8
     with torch.inference_mode():
         assert tuple(model(X64).shape) == (2, 8)
-        assert tuple(M.features(model, X64).shape) == (2, features)
+        assert tuple(A.features(model, X64).shape) == (2, features)
 
 
 # ----------------------------------------------------------------------------- round trips
@@ -84,8 +86,8 @@ def test_state_dict_round_trip(tmp_path, arch):
     source = randomised(timm.create_model(arch, num_classes=8))
     path = tmp_path / "state.pt"
     torch.save(source.state_dict(), path)
-    model = M.create_model(arch)
-    report = M.load_weights(model, path)
+    model = A.create_model(arch)
+    report = W.load_weights(model, path)
     assert report.format == "state_dict"
     assert report.head == "loaded"
     assert torch.allclose(logits(model), logits(source), atol=1e-5)
@@ -98,30 +100,30 @@ def test_vggface2_backbone_only_gets_a_fresh_head(tmp_path, family):
     path = tmp_path / "state_vggface2_enet0_new.pt"
     torch.save(backbone.state_dict(), path)
     assert not any(k.startswith("classifier") for k in torch.load(path, weights_only=True))
-    model = M.create_model(f"tf_efficientnet_{family}_ns", num_classes=7)
-    assert M.load_weights(model, path).head == "fresh: file has no head"
+    model = A.create_model(f"tf_efficientnet_{family}_ns", num_classes=7)
+    assert W.load_weights(model, path).head == "fresh: file has no head"
     with torch.inference_mode():
-        assert torch.allclose(M.features(model.eval(), X64), backbone(X64), atol=1e-5)
+        assert torch.allclose(A.features(model.eval(), X64), backbone(X64), atol=1e-5)
         assert tuple(model(X64).shape) == (2, 7)
-    with pytest.raises(M.WeightsError, match="backbone-only"):
-        M.create_model(family, weights=path, head="load")
+    with pytest.raises(W.WeightsError, match="backbone-only"):
+        A.create_model(family, weights=path, head="load")
 
 
 def test_wrapper_prefix_and_sequential_head_are_remapped(tmp_path, b0_source):
     state = {f"module.{k.replace('classifier.', 'classifier.0.')}": v for k, v in b0_source.state_dict().items()}
     path = tmp_path / "dataparallel.pt"
     torch.save({"epoch": 5, "state_dict": state, "best_acc": 0.61}, path)
-    model = M.create_model("b0")
-    report = M.load_weights(model, path)
+    model = A.create_model("b0")
+    report = W.load_weights(model, path)
     assert report.format == "training_checkpoint" and report.renamed == len(state)
     assert torch.allclose(logits(model), logits(b0_source), atol=1e-5)
-    assert M.read_checkpoint(path).metadata == {"epoch": 5, "best_acc": 0.61}
+    assert W.read_checkpoint(path).metadata == {"epoch": 5, "best_acc": 0.61}
 
 
 def test_checkpoint_without_num_batches_tracked_loads(tmp_path, b0_source):
     state = {k: v for k, v in b0_source.state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save(state, tmp_path / "old.pt")
-    model = M.create_model("b0", weights=tmp_path / "old.pt")
+    model = A.create_model("b0", weights=tmp_path / "old.pt")
     assert torch.allclose(logits(model), logits(b0_source), atol=1e-5)
 
 
@@ -129,7 +131,7 @@ def test_safetensors_round_trip(tmp_path, b0_source):
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in b0_source.state_dict().items()}, tmp_path / "w.safetensors")
-    model = M.create_model("b0", weights=tmp_path / "w.safetensors")
+    model = A.create_model("b0", weights=tmp_path / "w.safetensors")
     assert torch.allclose(logits(model), logits(b0_source), atol=1e-5)
 
 
@@ -143,12 +145,12 @@ def test_pickled_module_needs_trust(tmp_path, family):
     source.classifier = nn.Sequential(source.classifier)  # HSEmotion's head
     path = tmp_path / f"enet_{family}_8_best_afew.pt"
     torch.save(source, path)
-    with pytest.raises(M.UntrustedCheckpointError) as err:
-        M.create_model(f"tf_efficientnet_{family}_ns", weights=path)
+    with pytest.raises(W.UntrustedCheckpointError) as err:
+        A.create_model(f"tf_efficientnet_{family}_ns", weights=path)
     message = str(err.value)
     assert str(path) in message and "trust_pickle=True" in message and "fercore weights convert" in message
-    model = M.create_model(f"tf_efficientnet_{family}_ns")
-    assert M.load_weights(model, path, trust_pickle=True).format == "pickled_module"
+    model = A.create_model(f"tf_efficientnet_{family}_ns")
+    assert W.load_weights(model, path, trust_pickle=True).format == "pickled_module"
     assert torch.allclose(logits(model), expected, atol=1e-5)
 
 
@@ -199,15 +201,15 @@ def test_pickled_module_with_unimportable_classes(tmp_path):
     assert "old_timm_045" not in sys.modules
     with pytest.raises(ModuleNotFoundError):  # what a plain torch.load does with such a file
         torch.load(path, weights_only=False)
-    with pytest.raises(M.UntrustedCheckpointError):
-        M.read_checkpoint(path)
-    ckpt = M.read_checkpoint(path, trust_pickle=True)
+    with pytest.raises(W.UntrustedCheckpointError):
+        W.read_checkpoint(path)
+    ckpt = W.read_checkpoint(path, trust_pickle=True)
     assert ckpt.format == "pickled_module"
     assert "old_timm_045.SqueezeExcite" in ckpt.module_classes
     reference = torch.load(tmp_path / "reference.pt", weights_only=True)
-    model = M.create_model("tf_efficientnet_b0_ns", weights=path, trust_pickle=True)
+    model = A.create_model("tf_efficientnet_b0_ns", weights=path, trust_pickle=True)
     assert torch.allclose(logits(model, reference["x"]), reference["logits"], atol=1e-5)
-    info = M.inspect_weights(path, trust_pickle=True)
+    info = W.inspect_weights(path, trust_pickle=True)
     assert info.arch_guess == "tf_efficientnet_b0"  # Conv2dSame seen in the pickle
     assert info.head_classes == 8
 
@@ -218,20 +220,20 @@ def test_pickled_module_with_unimportable_classes(tmp_path):
 def test_wrong_head_size_is_a_clear_error(tmp_path):
     seven = randomised(timm.create_model("tf_efficientnet_b0", num_classes=7))
     torch.save(seven.state_dict(), tmp_path / "b0_7.pt")
-    with pytest.raises(M.WeightsError) as err:
-        M.create_model("b0", num_classes=8, weights=tmp_path / "b0_7.pt")
+    with pytest.raises(W.WeightsError) as err:
+        A.create_model("b0", num_classes=8, weights=tmp_path / "b0_7.pt")
     assert "7-class head" in str(err.value) and "head='fresh'" in str(err.value) and "b0_7.pt" in str(err.value)
-    model = M.create_model("b0", num_classes=8)
-    assert M.load_weights(model, tmp_path / "b0_7.pt", head="fresh").head == "fresh: replaced as asked"
+    model = A.create_model("b0", num_classes=8)
+    assert W.load_weights(model, tmp_path / "b0_7.pt", head="fresh").head == "fresh: replaced as asked"
     with torch.inference_mode():
-        assert torch.allclose(M.features(model.eval(), X64), M.features(seven, X64), atol=1e-5)
+        assert torch.allclose(A.features(model.eval(), X64), A.features(seven, X64), atol=1e-5)
 
 
 def test_wrong_architecture_is_a_clear_error(tmp_path):
     b2 = timm.create_model("tf_efficientnet_b2", num_classes=8)
     torch.save(b2.state_dict(), tmp_path / "b2.pt")
-    with pytest.raises(M.WeightsError) as err:
-        M.create_model("b0", weights=tmp_path / "b2.pt")
+    with pytest.raises(W.WeightsError) as err:
+        A.create_model("b0", weights=tmp_path / "b2.pt")
     message = str(err.value)
     assert "b2.pt does not fit tf_efficientnet_b0" in message
     assert "looks like tf_ or plain efficientnet_b2" in message and "mismatched" in message
@@ -240,10 +242,10 @@ def test_wrong_architecture_is_a_clear_error(tmp_path):
 def test_not_a_weight_file(tmp_path):
     bad = tmp_path / "notes.pt"
     bad.write_text("hello")
-    with pytest.raises(M.WeightsError, match="notes.pt is not a PyTorch weight file"):
-        M.create_model("b0", weights=bad)
-    with pytest.raises(M.WeightsError, match="does not exist"):
-        M.create_model("b0", weights=tmp_path / "missing.pt")
+    with pytest.raises(W.WeightsError, match="notes.pt is not a PyTorch weight file"):
+        A.create_model("b0", weights=bad)
+    with pytest.raises(W.WeightsError, match="does not exist"):
+        A.create_model("b0", weights=tmp_path / "missing.pt")
 
 
 # ----------------------------------------------------------------------------- inspect / convert
@@ -252,7 +254,7 @@ def test_not_a_weight_file(tmp_path):
 def test_inspect_weights(tmp_path, b0_source):
     path = tmp_path / "b0.pt"
     torch.save(b0_source.state_dict(), path)
-    info = M.inspect_weights(path)
+    info = W.inspect_weights(path)
     assert info.format == "state_dict"
     assert info.arch_guess == "tf_ or plain efficientnet_b0"
     assert info.tensors == len(b0_source.state_dict())
@@ -263,45 +265,45 @@ def test_inspect_weights(tmp_path, b0_source):
 def test_convert_pickled_to_plain_state_dict(tmp_path, b0_source):
     src, dst = tmp_path / "enet.pt", tmp_path / "enet_state.pt"
     torch.save(b0_source, src)
-    M.convert_weights(src, dst, trust_pickle=True)
+    W.convert_weights(src, dst, trust_pickle=True)
     state = torch.load(dst, weights_only=True)
     assert set(state) == set(b0_source.state_dict())
-    model = M.create_model("b0", weights=dst)
+    model = A.create_model("b0", weights=dst)
     assert torch.allclose(logits(model), logits(b0_source), atol=1e-5)
     with pytest.raises(FileExistsError, match="--force"):
-        M.convert_weights(src, dst, trust_pickle=True)
-    with pytest.raises(M.UntrustedCheckpointError):
-        M.convert_weights(src, tmp_path / "other.pt")
+        W.convert_weights(src, dst, trust_pickle=True)
+    with pytest.raises(W.UntrustedCheckpointError):
+        W.convert_weights(src, tmp_path / "other.pt")
 
 
 # ----------------------------------------------------------------------------- freezing, saving
 
 
 def test_set_trainable_stages():
-    model = M.create_model("b0")
+    model = A.create_model("b0")
     head = sum(p.numel() for p in model.classifier.parameters())
-    assert M.set_trainable(model, "head") == head == 1280 * 8 + 8
+    assert A.set_trainable(model, "head") == head == 1280 * 8 + 8
     assert all(not p.requires_grad for p in model.blocks.parameters())
-    last_two = M.set_trainable(model, 2)
+    last_two = A.set_trainable(model, 2)
     expected = head + sum(p.numel() for m in (model.conv_head, model.bn2, model.blocks[-2], model.blocks[-1]) for p in m.parameters())
     assert last_two == expected
-    assert M.set_trainable(model, "all") == sum(p.numel() for p in model.parameters())
-    assert M.set_trainable(model, "none") == 0
+    assert A.set_trainable(model, "all") == sum(p.numel() for p in model.parameters())
+    assert A.set_trainable(model, "none") == 0
     with pytest.raises(ValueError):
-        M.set_trainable(model, 99)
+        A.set_trainable(model, 99)
 
 
 def test_train_mode_keeps_frozen_batchnorm_statistics():
-    model = M.create_model("b0")
-    M.set_trainable(model, "head")
-    M.train_mode(model)
+    model = A.create_model("b0")
+    A.set_trainable(model, "head")
+    A.train_mode(model)
     assert model.classifier.training
     assert not model.bn1.training and not model.blocks[0][0].bn1.training
     before = model.bn1.running_mean.clone()
     model(torch.randn(4, 3, 64, 64))
     assert torch.equal(before, model.bn1.running_mean)
-    M.set_trainable(model, "all")
-    M.train_mode(model)
+    A.set_trainable(model, "all")
+    A.train_mode(model)
     assert model.bn1.training
 
 
@@ -319,18 +321,18 @@ def test_save_and_load_model(tmp_path, b0_source):
 
 
 def test_load_classifier_from_a_fercore_checkpoint_and_a_state_dict(tmp_path):
-    model = M.create_model("resnet10t")
+    model = A.create_model("resnet10t")
     M.save_model(tmp_path / "m.pt", model, arch="resnet10t", image_size=48, trained_classes=["Anger", "Happiness", "Sadness"])
     loaded = M.load_classifier(tmp_path / "m.pt", "b0")  # the checkpoint's own architecture wins
     assert loaded.arch == "resnet10t" and loaded.image_size == 48 and loaded.trained_classes == ["Anger", "Happiness", "Sadness"]
     assert M.load_classifier(tmp_path / "m.pt", image_size=64).image_size == 64
     torch.save(model.state_dict(), tmp_path / "plain.pt")
     plain = M.load_classifier(tmp_path / "plain.pt", "resnet10t")
-    assert plain.image_size == M.default_image_size("resnet10t") == 176 and len(plain.trained_classes) == 8
+    assert plain.image_size == A.default_image_size("resnet10t") == 176 and len(plain.trained_classes) == 8
     assert plain.facts.training_config == {} and plain.facts.load_report.format == "state_dict"
-    with pytest.raises(M.WeightsError, match="give arch"):
+    with pytest.raises(W.WeightsError, match="give arch"):
         M.load_classifier(tmp_path / "plain.pt")
-    with pytest.raises(M.WeightsError, match="no 'arch' metadata"):
+    with pytest.raises(W.WeightsError, match="no 'arch' metadata"):
         M.load_model(tmp_path / "plain.pt")
     wrapped = M.Classifier.wrap(model, image_size=32)
     assert wrapped.arch == "resnet10t" and wrapped.image_size == 32 and wrapped.with_image_size(40).image_size == 40

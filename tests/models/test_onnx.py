@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from fercore.data.samples import discover
+from fercore.core import audit as inference_audit
+from fercore.data import discover
 from fercore.inference import engine as inference
 from fercore.inference.engine import infer
 from fercore.inference.predictions import predict
+from fercore.models import Classifier, create_model
 from fercore.models import onnx as export
 from fercore.models import onnx as onnxrt
-from fercore.models.classifier import Classifier, create_model
 
 pytest.importorskip("onnxruntime")
 

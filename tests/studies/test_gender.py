@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from fercore.analysis.plots import gender_splits
-from fercore.data.samples import (
+from fercore.data import (
     discover,
     fixed_size_training_sets,
     gender_share,
     gender_training_sets,
     grouped_split,
     selection_split,
-    selection_split_problem,
 )
+from fercore.data.splits import selection_split_problem
 from fercore.studies import gender
 from fercore.training import loop as T
 from fercore.training.experiments import run_gender_splits

@@ -8,8 +8,8 @@ import pytest
 
 from fercore import studies
 from fercore.core.labels import CLASSES
-from fercore.data.samples import per_class_subset
-from fercore.models.classifier import create_model, save_model
+from fercore.data import per_class_subset
+from fercore.models import create_model, save_model
 from fercore.studies import gender, regimes, rq1, rq2, rq3, rq4
 from fercore.studies.scoring import SetScore
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from fercore import cli
-from fercore.data.samples import discover, load_samples
+from fercore.data import discover, load_samples
 from fercore.training.experiments import run_cv
 from fercore.training.loop import TrainConfig
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from fercore.data.samples import gender_training_sets, grouped_folds, split_by_gender
+from fercore.data import gender_training_sets, grouped_folds, split_by_gender
 from fercore.training import loop as T
 
 
@@ -259,7 +259,7 @@ def test_fast_preprocessing_trains_on_mixed_sizes_and_scores_like_exact(tiny_dat
     from conftest import pattern_image
 
     from fercore.inference.predictions import predict
-    from fercore.models.classifier import load_model
+    from fercore.models import load_model
 
     for i in range(2):
         pattern_image(80, 60, seed=100 + i).save(tiny_dataset / "train" / "happy" / f"big{i}.png")
