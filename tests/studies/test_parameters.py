@@ -37,3 +37,19 @@ def test_parameters_cell_is_literal_assignments(path):
         assert isinstance(node, ast.Assign) and len(node.targets) == 1, f"{path.name}: only `name = literal` lines"
         values[node.targets[0].id] = ast.literal_eval(node.value)
     assert {k: values[k] for k in defaults()} == defaults()
+
+
+#: Code lines (not blank) a notebook may hold outside its parameters cell: narrative and calls; loops live in fercore.studies.
+MAX_CODE_LINES = 45
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_hold_calls_not_logic(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])]
+    lines = sum(1 for c in code for line in c.source.splitlines() if line.strip())
+    assert lines <= MAX_CODE_LINES, f"{path.name}: {lines} code lines; move loops and figure lists into fercore.studies"
+    for cell in code:
+        loops = [n for n in ast.walk(ast.parse(cell.source.replace(";", ""))) if isinstance(n, (ast.For, ast.While))]
+        assert len(loops) <= 1 and not any(isinstance(m, (ast.For, ast.While)) for n in loops for m in ast.walk(n) if m is not n), (
+            f"{path.name}: a nested loop belongs in fercore.studies")
