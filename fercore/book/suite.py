@@ -211,25 +211,55 @@ def run_suite(
 ) -> SuiteRun:
     """Execute the notebooks in order into a new run folder, or carry on with ``resume`` (a run
     folder: its saved parameters are used and notebooks that finished are skipped)."""
-    import papermill
-
     if resume is not None:
         params = SuiteParams.from_run(resume)
     elif params is None:
         raise SuiteError("give the suite parameters (configs/suite_*.yaml) or a run folder to resume")
+    notebooks, declared = _select_notebooks(params, only)
+    check_kernel(params.kernel)
+    run_dir, status = _open_run(params, resume)
+    seconds: dict[str, float] = {}
+    executed_paths = []
+    for notebook in notebooks:
+        executed = run_dir / "notebooks" / notebook.name
+        executed_paths.append(executed)
+        record = status["notebooks"].get(notebook.name, {})
+        source_sha = sha256_file(notebook)
+        if record.get("status") == "ok" and executed.is_file() and record.get("notebook_sha256", source_sha) != source_sha:
+            log.info("%s changed since it ran in %s; running it again", notebook.name, run_dir)
+        elif record.get("status") == "ok" and executed.is_file():
+            log.info("%s already ran in %s; skipping", notebook.name, run_dir)
+            seconds[notebook.name] = record.get("seconds", 0.0)
+            continue
+        parameters = notebook_parameters(params, notebook, declared[notebook], run_dir)
+        seconds[notebook.name] = _execute(params, notebook, executed, parameters, run_dir, status, source_sha, progress)
+    if not only:
+        status["finished"] = _now()
+        write_json(run_dir / "suite.json", status)
+    return SuiteRun(run_dir, executed_paths, seconds)
+
+
+def _select_notebooks(params: SuiteParams, only: Sequence[str] | None) -> tuple[list[Path], dict[Path, dict[str, Any]]]:
+    """The notebooks to run (``only``: numbers or stems) and every notebook's declared parameters;
+    a parameter no notebook declares is an error (all of them count: ``--only 01`` keeps 02's keys valid)."""
     every = find_notebooks(params.notebooks_dir)
     notebooks = [nb for nb in every if not only or nb.name[:2] in only or nb.stem in only]
     if not notebooks:
         raise SuiteError(f"--only {list(only or [])} matches no notebook in {params.notebooks_dir}")
-    declared = {nb: declared_parameters(nb) for nb in every}  # all of them: --only 01 keeps 02's keys valid
+    declared = {nb: declared_parameters(nb) for nb in every}
     everything = set().union(*[set(d) for d in declared.values()])
     unknown = sorted(set(params.parameters) - everything)
     if unknown:
         hints = "".join(did_you_mean(u, everything) for u in unknown[:1])
         raise SuiteError(f"{params.source}: parameters {unknown} are declared by no notebook{hints}; "
                          f"known: {', '.join(sorted(everything))}")
-    check_kernel(params.kernel)
+    return notebooks, declared
 
+
+def _open_run(params: SuiteParams, resume: str | Path | None) -> tuple[Path, dict[str, Any]]:
+    """A new run folder (with ``suite.yaml``) or the resumed one, and its status: the environment
+    (both, when a resumed run goes on with other code) and the inputs' fingerprints, which a resumed
+    run must not have changed."""
     if resume is not None:
         run_dir = Path(resume)
     else:
@@ -251,44 +281,35 @@ def run_suite(
             raise SuiteError(f"{run_dir}: the data or weights changed since the run started ({', '.join(changed)}); "
                              "its finished chapters would not match the rest: start a new run (fercore suite run --params ...)")
     status["inputs"] = inputs
-    seconds: dict[str, float] = {}
-    executed_paths = []
-    for notebook in notebooks:
-        executed = run_dir / "notebooks" / notebook.name
-        executed_paths.append(executed)
-        record = status["notebooks"].get(notebook.name, {})
-        source_sha = sha256_file(notebook)
-        if record.get("status") == "ok" and executed.is_file() and record.get("notebook_sha256", source_sha) != source_sha:
-            log.info("%s changed since it ran in %s; running it again", notebook.name, run_dir)
-        elif record.get("status") == "ok" and executed.is_file():
-            log.info("%s already ran in %s; skipping", notebook.name, run_dir)
-            seconds[notebook.name] = record.get("seconds", 0.0)
-            continue
-        parameters = notebook_parameters(params, notebook, declared[notebook], run_dir)
-        executed.parent.mkdir(parents=True, exist_ok=True)
-        log.info("running %s", notebook.name)
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=params.kernel,
-                                       cwd=str(Path.cwd()), progress_bar=progress, start_timeout=params.start_timeout)
-        except Exception as err:
-            message = _describe_failure(err, notebook, executed, params.source)
-            status["notebooks"][notebook.name] = {"status": "failed", "error": message, "seconds": time.perf_counter() - start}
-            write_json(run_dir / "suite.json", status)
-            raise SuiteError(f"{message}\nonce fixed, carry on with `fercore suite run --resume {run_dir}` (it keeps the run's "
-                             "saved parameters: after editing the parameter file, start a new run instead)") from None
-        took = time.perf_counter() - start
-        problems = executed_errors(executed) + check_chapter(run_dir / chapter_id(notebook))
-        status["notebooks"][notebook.name] = {"status": "ok" if not problems else "failed", "seconds": took,
-                                              "parameters": parameters, "problems": problems, "notebook_sha256": source_sha}
+    return run_dir, status
+
+
+def _execute(params: SuiteParams, notebook: Path, executed: Path, parameters: dict[str, Any], run_dir: Path,
+             status: dict[str, Any], source_sha: str, progress: bool) -> float:
+    """Run one notebook with papermill into ``executed``, check its chapter, record it in
+    ``suite.json``; raise :class:`SuiteError` naming the cell when it fails. Returns its seconds."""
+    import papermill
+
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    log.info("running %s", notebook.name)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=params.kernel,
+                                   cwd=str(Path.cwd()), progress_bar=progress, start_timeout=params.start_timeout)
+    except Exception as err:
+        message = _describe_failure(err, notebook, executed, params.source)
+        status["notebooks"][notebook.name] = {"status": "failed", "error": message, "seconds": time.perf_counter() - start}
         write_json(run_dir / "suite.json", status)
-        if problems:
-            raise SuiteError(f"{notebook.name} ran but its outputs are incomplete:\n  " + "\n  ".join(problems))
-        seconds[notebook.name] = took
-    if not only:
-        status["finished"] = _now()
-        write_json(run_dir / "suite.json", status)
-    return SuiteRun(run_dir, executed_paths, seconds)
+        raise SuiteError(f"{message}\nonce fixed, carry on with `fercore suite run --resume {run_dir}` (it keeps the run's "
+                         "saved parameters: after editing the parameter file, start a new run instead)") from None
+    took = time.perf_counter() - start
+    problems = executed_errors(executed) + check_chapter(run_dir / chapter_id(notebook))
+    status["notebooks"][notebook.name] = {"status": "ok" if not problems else "failed", "seconds": took,
+                                          "parameters": parameters, "problems": problems, "notebook_sha256": source_sha}
+    write_json(run_dir / "suite.json", status)
+    if problems:
+        raise SuiteError(f"{notebook.name} ran but its outputs are incomplete:\n  " + "\n  ".join(problems))
+    return took
 
 
 def input_fingerprints(parameters: dict[str, Any]) -> dict[str, str]:

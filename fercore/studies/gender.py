@@ -7,14 +7,17 @@ Every run is tested on each gender's synthetic test faces and on all of them."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from fercore.core.present import declare
+from fercore.models import Classifier
 from fercore.studies.common import frame, pct
+from fercore.studies.regimes import FINETUNED, Recipe, train_config
+from fercore.studies.session import Study
 from fercore.training import run_gender_splits
 
 
@@ -39,6 +42,27 @@ def run(config, train_faces: pd.DataFrame, test_faces: pd.DataFrame, percents: S
     table = run_gender_splits(config, train_faces, test_faces, percents, out=out)
     return [GenderPoint(str(r.base), float(r.percent), int(r.n_train), str(r.test_on), int(r.n_test), float(r.accuracy),
                         float(r.macro_f1), str(r.arm), float(r.share), str(r.selection)) for r in table.itertuples()]
+
+
+def chapter_study(session: Study, real_models: Mapping[str, Classifier], model: str, train_faces: pd.DataFrame,
+                  test_faces: pd.DataFrame, recipe: Recipe, percents: Sequence[float], *, seed: int = 0, workers: int = 2,
+                  device: str = "auto", progress: bool = True, enabled: bool = True) -> list[GenderPoint]:
+    """The study for ``model`` (fine-tuning ``recipe``) in the chapter's ``gender/`` folder: every run
+    (:func:`run`), its table and its figure shown in the chapter. Nothing (``[]``) when not
+    ``enabled`` or the training faces carry no gender label."""
+    if not enabled or "gender" not in train_faces.columns:
+        return []
+    chapter = session.chapter
+    config = train_config(session.specs[model], real_models[model], FINETUNED, recipe, seed=seed, workers=workers, device=device,
+                          progress=progress, experiment="rq2-gender")
+    points = run(config, train_faces, test_faces, percents, chapter.path("gender"))
+    chapter.table(table(points), "gender_splits",
+                  "Every run of the gender study: arm, base gender, share of the other gender, training and test faces, "
+                  "accuracy and macro-F1.", index=False)
+    chapter.show_file(chapter.path("gender", "figures", "accuracy_vs_percent.png"),
+                      f"{model}: accuracy by the other gender's share of the training faces; growing arm solid, fixed-size "
+                      "arm dashed, the full training set dotted.")
+    return points
 
 
 TITLES = {"arm": "arm", "base": "base gender", "percent": "p (% other added)", "share": "% other in training",

@@ -10,7 +10,7 @@ calibrates the synthetic ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,15 +20,17 @@ from fercore.analysis import (
     balanced_gap,
     by_attribute,
     fit_temperature,
+    plots,
     recalibrate,
     restricted_logits,
     sample_groups,
 )
+from fercore.book import Chapter
 from fercore.core import labels
 from fercore.core.present import declare
 from fercore.studies.common import ALPHA, frame, p_text, pct, slug
-from fercore.studies.scoring import Scores, SetScore, by_model, matched_name
-from fercore.studies.session import MATCHED, RAW
+from fercore.studies.scoring import Scores, SetScore, by_model, matched_name, reliability_curves
+from fercore.studies.session import MATCHED, RAW, Arms
 
 
 @dataclass(frozen=True)
@@ -222,3 +224,47 @@ def gender_breakdown(preds: pd.DataFrame) -> dict[str, dict[str, float]] | None:
     if "gender" not in preds.columns or preds["gender"].isna().all():
         return None
     return by_attribute(preds[preds["gender"].notna() & preds["pred"].notna()], "gender")
+
+
+# --------------------------------------------------------------------------- the chapter's loops and figures
+
+
+def calibration_transfers(scores: Scores, real_sets: Sequence[str], *, seed: int = 0) -> list[CalibrationTransfer]:
+    """:func:`temperature_transfer` for every model, fitted on each real set in turn."""
+    rows: list[CalibrationTransfer] = []
+    for per_set in by_model(scores).values():
+        for real in real_sets:
+            rows += temperature_transfer(per_set, fit_on=real, seed=seed)
+    return rows
+
+
+def show_confusion(chapter: Chapter, scores: Scores, *, ncols: int) -> str:
+    """The confusion matrices, one row of panels per model and one panel per test set."""
+    counts = {f"{name} · {s}": r.metrics["confusion_matrix"]["counts"] for name, per_set in by_model(scores).items()
+              for s, r in per_set.items()}
+    return chapter.figure(plots.confusion_panels(counts, ncols=ncols),
+                          "confusion", "Confusion matrices, one row of panels per model and one panel per test set: colour is the share of "
+                                       "the true class's images, numbers are counts.")
+
+
+def show_confidence(chapter: Chapter, scores: Scores) -> list[str]:
+    """The reliability curves of every model on every test set and the confidence of its right and
+    wrong answers on synthetic faces."""
+    per_model = by_model(scores)
+    return [
+        chapter.figure(plots.reliability_panels({name: reliability_curves(per_set) for name, per_set in per_model.items()}),
+                       "reliability", "Reliability: accuracy against mean confidence per confidence bin, one panel per model and one line "
+                                      "per test set; marker area is the bin's share of images, the dashed diagonal is perfect calibration."),
+        chapter.figure(plots.confidence_panels({name: per_set["synthetic"].preds for name, per_set in per_model.items()}),
+                       "confidence_synthetic", "Top-1 confidence of right and wrong predictions on synthetic faces, one panel per model."),
+    ]
+
+
+def record(scores: Scores, matched_scores: Scores, comparisons: list[DomainComparison], arms: Arms,
+           calibration: list[CalibrationTransfer], glued: Mapping[str, float | str]) -> dict:
+    """What ``chapter.json`` keeps of RQ1: every score's summary, the comparisons, the measured formats,
+    the temperature transfers, each model's accuracy by gender on synthetic faces and the glued numbers."""
+    return {"summary": [s.summary() for s in {**scores, **matched_scores}.values()], "comparisons": comparisons,
+            "formats": {k: v.to_dict() for k, v in arms.formats.items()}, "temperature": calibration,
+            "synthetic_by_gender": {name: gender_breakdown(per_set["synthetic"].preds) for name, per_set in by_model(scores).items()},
+            "glued": dict(glued)}

@@ -5,17 +5,33 @@ the synthetic training faces with folds by source grid."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from fercore.analysis import accuracy, arrays, mcnemar
+from fercore.analysis import accuracy, arrays, mcnemar, plots
+from fercore.book import Chapter
 from fercore.core.present import declare
-from fercore.models import Classifier
+from fercore.models import Classifier, load_model
 from fercore.studies.common import ALPHA, frame, p_text, pct, slug
-from fercore.studies.regimes import SYNTHETIC_ONLY, ModelSpec, Recipe, regime_dir, train_config, train_regime
-from fercore.studies.scoring import Scores, SetScore
+from fercore.studies.data import TestSets
+from fercore.studies.data import training_faces as data_training_faces
+from fercore.studies.regimes import (
+    FINETUNED,
+    REAL,
+    SYNTHETIC_ONLY,
+    ModelSpec,
+    Recipe,
+    regime_dir,
+    selection,
+    train_config,
+    train_regime,
+    training_log,
+)
+from fercore.studies.scoring import Scores, SetScore, score_models
+from fercore.studies.session import Study
 from fercore.training import run_cv
 
 
@@ -171,3 +187,89 @@ def glue_values(finetuned: list[ModelChange], synthetic_only: Scores, cv: list[C
     values["rq2_significant_changes"] = float(sum(r.p_value < ALPHA for r in finetuned))
     values["rq2_pairs"] = float(len(finetuned))
     return values
+
+
+# --------------------------------------------------------------------------- the chapter's steps
+
+
+def recipes(epochs: int, head_epochs: int, lr: float, head_lr: float | None, optimizer: str, synthetic_only_epochs: int,
+            synthetic_only_head_epochs: int, synthetic_only_lr: float, synthetic_only_head_lr: float | None,
+            synthetic_only_optimizer: str, *, batch_size: int) -> dict[str, Recipe]:
+    """The two trained regimes' recipes from the notebook's flat parameters: fine-tuned on synthetic
+    faces (``epochs`` ...) and trained on synthetic faces only (``synthetic_only_*``)."""
+    return {FINETUNED: Recipe(epochs, head_epochs, lr, head_lr, optimizer, batch_size),
+            SYNTHETIC_ONLY: Recipe(synthetic_only_epochs, synthetic_only_head_epochs, synthetic_only_lr, synthetic_only_head_lr,
+                                   synthetic_only_optimizer, batch_size)}
+
+
+def gender_recipe(recipes: Mapping[str, Recipe], epochs: int) -> Recipe:
+    """The gender study's runs: the fine-tuning recipe for ``epochs`` epochs (the head alone for at most all but the last)."""
+    finetune = recipes[FINETUNED]
+    return Recipe(epochs, min(finetune.head_epochs, epochs - 1), finetune.lr, finetune.head_lr, finetune.optimizer, finetune.batch_size)
+
+
+def selection_lines(checkpoints: Mapping[tuple[str, str], Path]) -> str:
+    """One line per training run: how it chose its weights (a validation epoch, or none)."""
+    return "\n".join(f"{name}, {regime}: selection {selection(checkpoint)}" for (name, regime), checkpoint in checkpoints.items())
+
+
+def show_training(chapter: Chapter, checkpoints: Mapping[tuple[str, str], Path]) -> str:
+    """Loss and accuracy per epoch of every training run, one figure."""
+    logs = {f"{name}, {regime}": training_log(checkpoint) for (name, regime), checkpoint in checkpoints.items()}
+    return chapter.figure(plots.training_panels(logs),
+                          "training", "Loss and accuracy per epoch of every training run: one colour per model and regime, solid on the "
+                                      "training faces, dashed on the validation part split off them by source grid.")
+
+
+def score_regimes(session: Study, sets: TestSets, real_models: Mapping[str, Classifier], names: Sequence[str],
+                  checkpoints: Mapping[tuple[str, str], Path], *, seed: int = 0) -> tuple[Scores, Scores, Scores]:
+    """Every model of ``names`` on every test set as given (``real_models``), fine-tuned on synthetic
+    faces and trained on them only; the trained regimes' predictions written into the chapter."""
+    chapter = session.chapter
+    before = score_models(real_models, sets, session.inference, regime=REAL, seed=seed)
+    after = score_models({n: load_model(checkpoints[(n, FINETUNED)]) for n in names}, sets, session.inference, regime=FINETUNED,
+                         seed=seed, out=chapter.path("predictions", "finetuned"))
+    synthetic_only = score_models({n: load_model(checkpoints[(n, SYNTHETIC_ONLY)]) for n in names}, sets, session.inference,
+                                  regime=SYNTHETIC_ONLY, seed=seed, out=chapter.path("predictions", "synthetic_only"))
+    return before, after, synthetic_only
+
+
+def cv_notes(results: Sequence[CrossValidation]) -> list[str]:
+    """A line for each cross-validation fold that could select no epoch (too few grids to validate on)."""
+    return [f"{result.model}, fold {fold.fold}: selection {fold.selection}" for result in results for fold in result.folds
+            if fold.selection.startswith("none")]
+
+
+def trained_models(session: Study, train_models: Sequence[str] | None) -> tuple[list[str], dict[str, Classifier]]:
+    """The names of the models trained here (``train_models``, else every model) and those models as
+    given (every model is loaded and recorded, as in RQ1)."""
+    names = list(train_models or session.specs)
+    return names, {name: model for name, model in session.models().items() if name in names}
+
+
+def training_faces(session: Study, split: str = "train", max_per_class: int | None = None, *, seed: int = 0) -> pd.DataFrame:
+    """The synthetic training faces (:func:`fercore.studies.data.training_faces`), recorded in the chapter's samples."""
+    faces = data_training_faces(session.synthetic_root, split, max_per_class, seed=seed)
+    session.record_samples({"synthetic train": faces})
+    return faces
+
+
+def record(changes: list[ModelChange], synthetic_only: Scores, cv: list[CrossValidation], n_train: int, points: list,
+           glued: Mapping[str, float | str]) -> dict:
+    """What ``chapter.json`` keeps of RQ2."""
+    return {"changes": changes, "synthetic_only": [s.summary() for s in synthetic_only.values()], "cv": cv, "n_train": n_train,
+            "gender": points, "glued": dict(glued)}
+
+
+def show_accuracy(chapter: Chapter, regime_accuracy: pd.DataFrame) -> str:
+    """Accuracy per model and test set, one bar per training regime."""
+    return chapter.figure(plots.grouped_bars(regime_accuracy, ylabel="accuracy"), "accuracy_by_regime",
+                          "Accuracy per model and test set (x axis), one bar per training regime.")
+
+
+def cross_validate_all(session: Study, names: Sequence[str], real_models: Mapping[str, Classifier], recipes: Mapping[str, Recipe],
+                       train_faces: pd.DataFrame, *, k: int = 3, seed: int = 0, workers: int = 2, device: str = "auto",
+                       progress: bool = True) -> list[CrossValidation]:
+    """:func:`cross_validate` of the synthetic-only regime for every model of ``names``, into the chapter's ``cv/<model>/``."""
+    return [cross_validate(session.specs[n], real_models[n], recipes[SYNTHETIC_ONLY], train_faces, session.chapter.path("cv", slug(n)),
+                           k=k, seed=seed, workers=workers, device=device, progress=progress) for n in names]

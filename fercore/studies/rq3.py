@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from scipy import stats
 
 from fercore import faces
 from fercore.analysis import mean_difference, plots
+from fercore.book import Chapter
 from fercore.core.files import write_csv
 from fercore.core.labels import CLASSES
 from fercore.core.present import declare
@@ -35,7 +37,9 @@ from fercore.faces import TITLES as REGION_TITLES
 from fercore.inference import ImageTransform, Inference
 from fercore.models import Classifier
 from fercore.studies.common import ALPHA, pct, slug
-from fercore.studies.session import MATCHED, RAW
+from fercore.studies.data import TestSets, domain_pair, real_names, subset_for_cam
+from fercore.studies.regimes import REAL
+from fercore.studies.session import MATCHED, RAW, Arms, Study
 
 #: Fewest synthetic grids of an emotion for the cluster bootstrap; below it, faces are tested as independent.
 MIN_GRIDS = 5
@@ -139,6 +143,83 @@ def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, pred
     tests = compare_emotions(report.table, real=real_domain, emotions=shared, seed=seed)
     write_csv(out / "region_tests.csv", tests)
     return RegionStudy(name, regime, real_set, arm, report, tests, real_domain)
+
+
+def explain_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[tuple[str, str], Classifier], *, per_class: int,
+                    device: str = "auto", seed: int = 0, progress: bool = True) -> tuple[list[RegionStudy], dict[str, CamLayer]]:
+    """The chapter's loop: for every real set, the same explained faces (``per_class`` per emotion
+    and domain) through every ``(model, regime)`` network in both arms (:func:`study`), galleries
+    for the real-trained raw arm; then the real set's region gallery, shown in the chapter.
+    Every regime and arm of a model uses the region layer chosen for its first study.
+    Returns the studies and ``{model: fine layer}``."""
+    chapter = session.chapter
+    results: list[RegionStudy] = []
+    layers: dict[str, CamLayer] = {}
+    face_cache = chapter.path("faces")
+    for real_set in real_names(sets):
+        explained = subset_for_cam(domain_pair(sets, real_set), per_class, seed=seed)
+        for (name, regime), model in networks.items():
+            for arm in (RAW, MATCHED):
+                transform = arms.transform(real_set, arm)
+                predictions = Inference.join([session.inference(model, sets[real_set]),
+                                              session.inference_with(transform)(model, sets["synthetic"])])
+                folder = chapter.path("cam", slug(real_set), arm, slug(name), slug(regime))
+                result = study(model, name, regime, explained, predictions, folder, classes=sets.classes, real_set=real_set,
+                               arm=arm, synthetic_transform=transform, face_cache=face_cache, fine_layer=layers.get(name),
+                               figures=(regime == REAL and arm == RAW), per_class=4, device=device, seed=seed, progress=progress)
+                layers.setdefault(name, result.report.fine)  # one layer per model: every regime and arm alike
+                results.append(result)
+        gallery = region_gallery(explained, {real_set: ("real", None), "synthetic": ("synthetic", None),
+                                             "synthetic, matched": ("synthetic", arms.transform(real_set, MATCHED))},
+                                 chapter.path("figures"), face_cache=face_cache, seed=seed)
+        chapter.show_file(gallery, f"Face regions from each face's landmarks (white dots): {real_set}, synthetic faces as they come and "
+                          f"matched to {real_set}'s format. Brows, forehead, cheeks and jaw are estimated from the eyes by fixed proportions.")
+    return results, layers
+
+
+def _labels(shown: Sequence[str]) -> str:
+    return ", ".join(f"{{numref}}`{label}`" for label in shown)
+
+
+def show_mean_figures(chapter: Chapter, results: Sequence[RegionStudy], networks: Mapping[tuple[str, str], Any],
+                      real_sets: Sequence[str]) -> list[str]:
+    """Show every (real set, model, regime) mean-map figure (:func:`mean_figure`) and a note naming them."""
+    shown = []
+    for real_set in real_sets:
+        for name, regime in networks:
+            figure = mean_figure(results, name, regime, real_set, chapter.path("figures"))
+            if figure is not None:
+                shown.append(chapter.show_file(figure, f"Mean maps of {name} ({regime}) in the canonical frame: {real_set} and synthetic faces "
+                                               "(as they come, matched), the region map (top rows) and the last-stage Grad-CAM (bottom rows)."))
+    chapter.note("The mean-map figures: " + _labels(shown) + ".")
+    return shown
+
+
+def show_difference_figures(chapter: Chapter, results: Sequence[RegionStudy], networks: Mapping[tuple[str, str], Any],
+                            real_sets: Sequence[str]) -> list[str]:
+    """Show every (real set, model) per-emotion difference figure (:func:`difference_figure`) and, if any, a note naming them."""
+    shown = []
+    for real_set in real_sets:
+        for name in dict.fromkeys(n for n, _ in networks):
+            figure = difference_figure(results, name, real_set, chapter.path("figures"))
+            if figure is not None:
+                shown.append(chapter.show_file(figure, f"Region share on {real_set} minus synthetic faces per emotion (percentage points) for {name}, "
+                                               "a panel per regime and arm; * Holm p < 0.05, blank: not tested."))
+    if shown:
+        chapter.note("The per-emotion figures: " + _labels(shown) + ".")
+    return shown
+
+
+def show_galleries(chapter: Chapter, results: Sequence[RegionStudy]) -> list[str]:
+    """Show the galleries of the real-trained models' raw arm (all but the mean map) and, if any, a note naming them."""
+    shown = []
+    for result in results:
+        if result.regime == REAL and result.arm == RAW:
+            for figure in (f for f in result.figures if f.stem != "cam_mean"):
+                shown.append(chapter.show_file(figure, caption(figure, result.model, result.regime, result.real_set, result.arm)))
+    if shown:
+        chapter.note("The galleries: " + _labels(shown) + ".")
+    return shown
 
 
 # --------------------------------------------------------------------------- tables

@@ -5,17 +5,21 @@ per-emotion distances between the domains' centroids."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from fercore.analysis import grouped_domain_auc, sample_groups
+from fercore.analysis import grouped_domain_auc, plots, sample_groups
+from fercore.book import Chapter
 from fercore.core import labels
 from fercore.core.present import declare
-from fercore.explain import centroid_distances, mmd_test
+from fercore.explain import centroid_distances, embeddings, mmd_test
+from fercore.models import Classifier
 from fercore.studies.common import ALPHA, frame, p_text, slug
-from fercore.studies.data import domain_pair
+from fercore.studies.data import TestSets, domain_pair, real_names, shared_classes
+from fercore.studies.session import MATCHED, RAW, Arms, Study
 
 
 def pair_features(run, model, sets, real: str, synthetic_run=None) -> tuple[np.ndarray, pd.DataFrame]:
@@ -83,6 +87,46 @@ def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: st
     return DomainGap(model, regime, real_set, arm, int(is_real.sum()), int((~is_real).sum()),
                      len(set(groups[~is_real.to_numpy()])), probe.auc, probe.low, probe.high, probe.folds,
                      float(mmd["mmd2"]), float(mmd["p_value"]), rows, float(centroids["euclidean"].mean() / between))
+
+
+def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[tuple[str, str], Classifier], *, tsne: bool = True,
+                  permutations: int = 500, seed: int = 0) -> list[DomainGap]:
+    """The chapter's loop: for every real set, every ``(model, regime)`` network and both arms, the
+    embeddings of that set and the synthetic faces, their PCA (and t-SNE) maps, shown in the chapter
+    one figure per real set and method with a note naming them, and the domain gap (:func:`domain_gap`)."""
+    gaps, shown = [], []
+    for real_set in real_names(sets):
+        maps: dict[str, dict[str, np.ndarray]] = {"pca": {}, "tsne": {}}
+        tables: dict[str, pd.DataFrame] = {}
+        axes: dict[str, tuple[str, ...]] = {}
+        for (name, regime), model in networks.items():
+            for arm in (RAW, MATCHED):
+                feats, faces = pair_features(session.inference, model, sets, real_set,
+                                             session.inference_with(arms.transform(real_set, arm)))
+                label = f"{name}, {regime}, {arm}"
+                tables[label] = faces
+                axes[label] = tuple(f"PC{i + 1} ({100 * v:.1f}% of variance)" for i, v in enumerate(embeddings.pca_variance(feats)))
+                for method in ("pca", "tsne") if tsne else ("pca",):
+                    maps[method][label] = embeddings.project(feats, method, seed=seed)
+                gaps.append(domain_gap(feats, faces, model=name, regime=regime, real_set=real_set, arm=arm,
+                                       classes=shared_classes(sets, (real_set, "synthetic")), permutations=permutations, seed=seed))
+        shown += _show_maps(session.chapter, real_set, maps, tables, axes)
+    session.chapter.note("The embedding maps: " + ", ".join(f"{{numref}}`{label}`" for label in shown) + ".")
+    return gaps
+
+
+def _show_maps(chapter: Chapter, real_set: str, maps: dict[str, dict[str, np.ndarray]], tables: dict[str, pd.DataFrame],
+               axes: dict[str, tuple[str, ...]]) -> list[str]:
+    shown = []
+    for method, panels in maps.items():
+        if panels:
+            shown.append(chapter.figure(
+                plots.embedding_panels(panels, tables, axis_labels=axes if method == "pca" else None, ncols=2,
+                                       title=f"{method.upper()}: {real_set} and synthetic faces"),
+                f"{method}_{slug(real_set)}",
+                f"{'PCA' if method == 'pca' else 't-SNE'} map of the penultimate-layer embeddings of {real_set} and the synthetic test "
+                "faces, one panel per model, regime and arm; colour is the domain, the marker the emotion."))
+    return shown
 
 
 TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "n_real": "n real",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fercore.training.experiments import run_cv, run_gender_splits, run_or_resume, summarise
-from fercore.training.sam import SAM
 from fercore.training.loop import Stage, TrainConfig, TrainingDivergedError, train, train_step
+from fercore.training.sam import SAM
 
 __all__ = [
     "run_cv",

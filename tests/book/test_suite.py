@@ -14,8 +14,8 @@ import pytest
 import yaml
 from conftest import REPO, assert_every_chapter_finished
 
-from fercore.book.chapter import check_chapter
 from fercore.book import SuiteError, build_book, toc_files
+from fercore.book.chapter import check_chapter
 from fercore.book.suite import (
     SuiteParams,
     chapter_id,

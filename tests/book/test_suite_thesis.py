@@ -14,6 +14,7 @@ from PIL import Image
 from torch import nn
 
 from fercore.book.suite import SuiteParams, run_suite
+from fercore.core import audit as inference_audit
 from fercore.models import create_model
 
 
