@@ -12,9 +12,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fercore.analysis import plots
-from fercore.analysis.calibration import calibration_bins, fit_temperature, recalibrate
-from fercore.analysis.metrics import arrays, evaluate_predictions, most_confident_errors, restricted_logits, roc_pr
+from fercore.analysis import (
+    arrays,
+    calibration_bins,
+    evaluate_predictions,
+    fit_temperature,
+    most_confident_errors,
+    plots,
+    recalibrate,
+    restricted_logits,
+    roc_pr,
+)
 from fercore.core import labels
 from fercore.core.files import write_json
 from fercore.data import dataset_classes, discover, drop_test_duplicates, load_rgb, within_classes
