@@ -31,8 +31,9 @@ from fercore.book.chapter import check_chapter
 from fercore.book.runs import SuiteError, read_status
 from fercore.core import provenance
 from fercore.core.config import did_you_mean, read_yaml_mapping
-from fercore.core.files import atomic_open, new_run_dir, sha256_file, write_json
+from fercore.core.files import atomic_open, file_stamp, new_run_dir, sha256_file, write_json
 from fercore.core.overrides import apply_overrides
+from fercore.core.records import refuse_changes
 
 log = logging.getLogger(__name__)
 
@@ -276,10 +277,10 @@ def _open_run(params: SuiteParams, resume: str | Path | None) -> tuple[Path, dic
     status.setdefault("environment", environment)
     inputs = input_fingerprints(params.parameters)
     if resume is not None and "inputs" in status:
-        changed = [name for name in sorted(set(inputs) | set(status["inputs"])) if inputs.get(name) != status["inputs"].get(name)]
-        if changed:
-            raise SuiteError(f"{run_dir}: the data or weights changed since the run started ({', '.join(changed)}); "
-                             "its finished chapters would not match the rest: start a new run (fercore suite run --params ...)")
+        refuse_changes(status["inputs"], inputs, lambda changed: SuiteError(
+            f"{run_dir}: the data or weights changed since the run started ({', '.join(changed)}); "
+            "its finished chapters would not match the rest: start a new run (fercore suite run --params ...)"),
+            names_only=True)
     status["inputs"] = inputs
     return run_dir, status
 
@@ -326,8 +327,8 @@ def input_fingerprints(parameters: dict[str, Any]) -> dict[str, str]:
             files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
             digest = hashlib.sha256()
             for file in files:
-                stat = file.stat()
-                digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+                size, mtime_ns = file_stamp(file) or ("missing", "")
+                digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}\t{size}\t{mtime_ns}\n".encode())
             found[name] = digest.hexdigest()[:16]
 
     walk("", parameters)
