@@ -12,7 +12,7 @@ from fercore.demo import drawing as demo
 
 
 def test_grid_boundaries_cover_every_pixel_once():
-    from fercore.grids.extract import edges as grid_edges
+    from fercore.grids import edges as grid_edges
 
     edges = grid_edges(1024, 6)
     assert edges[0] == 0 and edges[-1] == 1024
