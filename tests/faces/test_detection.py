@@ -15,6 +15,8 @@ import pytest
 from gridkit import astronaut_faces
 from PIL import Image
 
+from fercore.core.labels import CLASSES
+from fercore.demo import dataset as D
 from fercore.demo import drawing as demo
 from fercore.faces import alignment as A
 from fercore.faces import detection as F
@@ -41,7 +43,7 @@ def demo_faces(root, grids: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]
     real = pd.read_csv(root / "geometry" / "real.csv")
     real = real[real["split"] == "test"]
     faces = [np.asarray(Image.open(root / "real" / p).convert("RGB")) for p in real["path"]]
-    truth = [demo._drawn_face(row).landmarks for _, row in real.iterrows()]
+    truth = [D._drawn_face(row).landmarks for _, row in real.iterrows()]
     cells = pd.read_csv(root / "geometry" / "synthetic.csv")
     cells = cells[(cells["split"] == "test") & cells["file"].isin(sorted(set(cells["file"]))[:grids])]
     cuts, cut_truth = [], []
@@ -51,7 +53,7 @@ def demo_faces(root, grids: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]
         for _, row in part.iterrows():
             r, c = int(row["row"]), int(row["col"])
             cuts.append(grid[e[r]:e[r + 1], e[c]:e[c + 1]])
-            cut_truth.append(demo._drawn_face(row, left=e[c], top=e[r]).landmarks)
+            cut_truth.append(D._drawn_face(row, left=e[c], top=e[r]).landmarks)
     return faces, truth, cuts, cut_truth
 
 
@@ -229,7 +231,7 @@ def test_alignment_of_a_map_computed_on_the_original_image():
     """A map at another resolution than the image (like a Grad-CAM) with peaks at the eyes:
     aligned with the image's matrix, its peaks land on the canonical eye positions."""
     frame = A.CanonicalFrame(112, 112, eye_y=0.42, eye_distance=0.4)
-    for image, parts in drawn_faces(6, 96, demo.CLASSES):
+    for image, parts in drawn_faces(6, 96, CLASSES):
         width, height = image.size
         eyes = parts.landmarks()[:2]
         h = w = 64
@@ -273,12 +275,12 @@ def test_framing_of_the_demo_sets(demo_root, tmp_path):
 
     real = discover(demo_root / "real", ["test"])
     sets = {"demo-real": real, "files": list(real["path"][:10])}
-    table = Fr.framing_table(sets, F.MTCNNFaces(), cache_dir=tmp_path, max_per_set=40, drawn=lambda table: demo.drawn_detections(table, demo_root / "geometry"),
+    table = Fr.framing_table(sets, F.MTCNNFaces(), cache_dir=tmp_path, max_per_set=40, drawn=lambda table: D.drawn_detections(table, demo_root / "geometry"),
                             progress=False)
     assert list(table.index) == ["demo-real", "demo-real (drawn)", "files", "files (drawn)"]
     assert table.loc["demo-real", "images"] == 40 and table.loc["files", "images"] == 10
     drawn = table.loc["demo-real (drawn)"]
-    assert drawn["detector"] == demo.DRAWN and drawn["landmark_rate"] == 1.0
+    assert drawn["detector"] == D.DRAWN and drawn["landmark_rate"] == 1.0
     geometry = pd.read_csv(demo_root / "geometry" / "real.csv")
     geometry = geometry[geometry["split"] == "test"]
     eye_y = ((geometry["left_eye_y"] + geometry["right_eye_y"]) / 2 + 0.5) / 96
@@ -304,7 +306,7 @@ def test_drawn_positions_follow_extracted_faces(demo_root, tmp_path):
     manifest = extract_grids(tmp_path / "raw", tmp_path / "out", ExtractOptions(layout="auto", detector="none"),
                              progress=False, contact_sheets=False)
     kept = manifest[manifest["kept"]].assign(path=lambda m: [str(tmp_path / "out" / p) for p in m["path"]])
-    found = demo.drawn_detections(kept, demo_root / "geometry")
+    found = D.drawn_detections(kept, demo_root / "geometry")
     assert len(found) == len(kept) > 20
     for detection, path in list(zip(found, kept["path"], strict=True))[:8]:
         image = np.asarray(Image.open(path).convert("RGB"))
@@ -319,7 +321,7 @@ def test_the_demo_suite_writes_one_framing_table(demo_suite):
     table = pd.read_csv(run_dir / "rq1" / "tables" / "framing.csv").set_index("set")
     assert list(table.index) == ["demo-real", "demo-real (drawn)", "synthetic", "synthetic (drawn)"]
     assert set(table.loc[["demo-real", "synthetic"], "detector"]) == {"mtcnn"}
-    assert set(table.loc[["demo-real (drawn)", "synthetic (drawn)"], "detector"]) == {demo.DRAWN}
+    assert set(table.loc[["demo-real (drawn)", "synthetic (drawn)"], "detector"]) == {D.DRAWN}
     assert (table.loc[["demo-real (drawn)", "synthetic (drawn)"], "landmark_rate"] == 1.0).all()
     assert table.loc["demo-real", "landmark_rate"] < 0.8 < table.loc["synthetic (drawn)", "landmark_rate"]
     drawn = table.loc[["demo-real (drawn)", "synthetic (drawn)"]]
