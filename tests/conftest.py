@@ -95,7 +95,7 @@ def assert_every_chapter_finished(run_dir: Path) -> None:
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
     """The default demo dataset, written once per test session."""
-    from fercore.demo.drawing import make_demo_data
+    from fercore.demo import make_demo_data
 
     root = tmp_path_factory.mktemp("demo")
     make_demo_data(root, progress=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from fercore.grids.extract import edges
+from fercore.grids import edges
 
 
 def astronaut_faces(n: int, seed: int = 0) -> list[np.ndarray]:

@@ -581,7 +581,7 @@ def test_debug_shows_the_traceback(ws: Path, capsys) -> None:
 def test_only_errors_fercore_raised_are_user_errors() -> None:
     """A ValueError from fercore's own checks is the user's to fix; one from inside another library,
     or any other exception, is a bug and keeps its traceback."""
-    from fercore.grids.extract import parse_layout
+    from fercore.grids import parse_layout
 
     with pytest.raises(ValueError) as ours:
         parse_layout("6by6")

@@ -1,43 +1,20 @@
-"""The embedded demo dataset: procedural faces in two visibly different domains.
-
-Nothing is downloaded. ``make_demo_data(out)`` writes, deterministically for a seed:
-
-* ``real/{train,test}/<emotion>/*.jpg``: "real-style" faces: muted or grey, noisy, blurred,
-  unevenly lit, JPEG-compressed, natural expression intensity (like FER2013 / AffectNet);
-* ``synthetic/raw_grids/{train,test}/*.png`` + ``grids.csv``: "synthetic" 1024x1024 images
-  holding a 6x6 grid of vivid, clean, exaggerated faces of one emotion and one gender each,
-  as a text-to-image generator would make them;
-* ``geometry/real.csv`` and ``geometry/synthetic.csv``: where the generator drew each face's
-  eyes, nose tip, mouth corners, brows and head outline (:class:`FaceParts`), the ground truth
-  for face-landmark tests and the demo's reference framing (:func:`drawn_detections`).
-
-Faces are drawn from parts (head, hair, eyes, brows, nose, mouth) whose geometry follows
-the emotion (e.g. Anger lowers the inner brows, Surprise opens eyes and mouth) scaled by a
-random intensity, so low-intensity faces are close to Neutral: a small model learns the
-classes clearly above chance but not perfectly. Demo numbers are not research results.
+"""The demo's procedural faces: drawn from parts (head, hair, eyes, brows, nose, mouth) whose
+geometry follows the emotion (e.g. Anger lowers the inner brows, Surprise opens eyes and mouth)
+scaled by a random intensity, so low-intensity faces are close to Neutral; with where each part
+was drawn (:class:`FaceParts`), and generator-style grids of them. The dataset written from them
+is :mod:`fercore.demo.dataset`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
-from fercore.core.files import write_csv, write_image, write_json
-from fercore.core.labels import CLASSES
-from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
-from fercore.faces import Detection, Face
 from fercore.grids import edges
-from fercore.synthetic import build_prompt
-
-log = logging.getLogger(__name__)
 
 #: half the mouth width in units of the head's half-width: 0.32 makes a neutral mouth 0.8 of the
 #: inter-ocular distance (eyes at +-0.4), a human proportion, so MTCNN's corners land near the drawn ones
@@ -50,9 +27,7 @@ BROW_CLEARANCE = 0.22
 #: how far a full smile (or smirk) lifts the mouth corners, in units of ry: at most about 0.3
 #: inter-ocular distances, so the corners stay below the nose tip as on a human face
 MOUTH_LIFT = 0.12
-DEMO_VERSION = 6  # 6: brows above the eyes and mouth corners below the nose (human limits; they crossed before); 5: human-proportioned mouths (0.8 IOD, was 1.2); 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
 GRID_SIZE = 1024
-GENDERS = ("female", "male")
 
 #: Expression geometry at full intensity; Neutral is the zero point of every parameter.
 #: eye: openness factor; brow_raise / brow_tilt (inner end up > 0); mouth_lift (corners up > 0);
@@ -73,20 +48,6 @@ HAIR_COLOURS = [(25, 20, 18), (60, 40, 28), (105, 70, 40), (200, 160, 95), (150,
 CLOTHES = [(40, 60, 120), (150, 30, 40), (30, 110, 70), (200, 200, 200), (60, 60, 60), (180, 120, 40)]
 BACKDROPS = [(214, 226, 240), (240, 220, 214), (222, 240, 214), (236, 232, 210), (225, 214, 240), (205, 232, 232)]
 
-
-
-@dataclass(frozen=True)
-class DemoSpec:
-    """Sizes of the demo dataset (defaults: ~1 minute to write on one core)."""
-
-    seed: int = 0
-    real_train_per_class: int = 100
-    real_test_per_class: int = 25
-    real_size: int = 96
-    synthetic_train_grids_per_cell: int = 2  # grids per (emotion, gender) in train: 4 per emotion, so grouped CV folds keep each
-    synthetic_test_genders: tuple[str, ...] = GENDERS
-    grid_rows: int = 6
-    grid_cols: int = 6
 
 
 # --------------------------------------------------------------------------- face drawing
@@ -197,51 +158,99 @@ def draw_face_with_parts(
     bg = backdrop or tuple(int(v) for v in rng.integers(90, 200, 3))
     img = Image.new("RGB", (W, W), bg)
     d = ImageDraw.Draw(img)
+    head = _place_head(rng, emotion, gender, W, intensity=intensity, vivid=vivid, zoom=zoom, jitter=jitter)
+    _draw_head(d, head, rng)
+    # where the parts go, in drawing coordinates (mapped to the returned image at the end)
+    outline = np.linspace(0.0, 2 * math.pi, OUTLINE_POINTS, endpoint=False)
+    drawn: dict[str, list[tuple[float, float]]] = {
+        "outline": [(head.cx + head.rx * math.cos(t), head.cy + head.ry * math.sin(t)) for t in outline]}
+    drawn.update(_draw_eyes(d, head))
+    drawn.update(_draw_nose(d, head))
+    drawn.update(_draw_mouth(d, head))
+    if vivid:  # glossy highlights, blush: the over-finished look of generated portraits
+        _draw_blush(d, head)
+    roll = rng.normal(0, 5.0 * jitter)
+    img = img.rotate(roll, resample=Image.BICUBIC, center=(head.cx, head.cy), fillcolor=bg)
+    parts = FaceParts({name: _to_output(np.array(points), head.cx, head.cy, roll, W, size) for name, points in drawn.items()})
+    return img.resize((size, size), Image.LANCZOS), parts
+
+
+@dataclass(frozen=True)
+class _Head:
+    """A face being drawn: its expression parameters, centre, radii, sideways shift of the
+    features (a slight turn), line width and colours, in drawing pixels."""
+
+    gender: str
+    vivid: bool
+    p: dict[str, float]
+    skin: np.ndarray
+    hair: tuple[int, int, int]
+    cx: float
+    cy: float
+    rx: float
+    ry: float
+    yaw: float
+    lw: int
+
+    @property
+    def skin_c(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.skin)
+
+    @property
+    def shade(self) -> tuple[int, ...]:
+        return tuple(int(v * 0.8) for v in self.skin)
+
+    @property
+    def eye_y(self) -> float:
+        return self.cy - self.ry * 0.12
+
+
+def _place_head(rng: np.random.Generator, emotion: str, gender: str, W: int, *, intensity: float, vivid: bool,
+                zoom: float, jitter: float) -> _Head:
+    """Draw the face's expression, skin and hair colours, size and place on a ``W`` x ``W`` canvas."""
     p = _expression(emotion, intensity, rng)
     skin = np.array(SKIN_TONES[rng.integers(len(SKIN_TONES))], dtype=float)
     if vivid:
         skin = np.clip(skin * 1.06 + 6, 0, 255)
-    skin_c = tuple(int(v) for v in skin)
-    shade = tuple(int(v * 0.8) for v in skin)
     hair = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))]
     scale = rng.uniform(0.86, 1.02)
     cx = W / 2 + rng.normal(0, W * 0.02 * jitter)
     cy = W / 2 + W * 0.02 * zoom + rng.normal(0, W * 0.015 * jitter)
     rx, ry = W * 0.27 * scale * zoom * rng.uniform(0.92, 1.06), W * 0.35 * scale * zoom
     yaw = rng.normal(0, rx * 0.05)  # features shift sideways: a slight head turn
-    lw = max(2, int(rx * 0.055))
+    return _Head(gender, vivid, p, skin, hair, cx, cy, rx, ry, yaw, max(2, int(rx * 0.055)))
 
-    # shoulders and neck
+
+def _draw_head(d: ImageDraw.ImageDraw, h: _Head, rng: np.random.Generator) -> None:
+    """Shoulders, neck, hair behind the head, ears, the face, a beard (some men) and the hair on top."""
+    cx, cy, rx, ry, hair, shade, skin_c = h.cx, h.cy, h.rx, h.ry, h.hair, h.shade, h.skin_c
     d.ellipse([cx - rx * 1.9, cy + ry * 1.05, cx + rx * 1.9, cy + ry * 2.6], fill=CLOTHES[rng.integers(len(CLOTHES))])
     d.rectangle([cx - rx * 0.38, cy + ry * 0.6, cx + rx * 0.38, cy + ry * 1.2], fill=shade)
-    if gender == "female":  # long hair behind the head
+    if h.gender == "female":  # long hair behind the head
         d.rounded_rectangle([cx - rx * 1.22, cy - ry * 1.1, cx + rx * 1.22, cy + ry * rng.uniform(0.9, 1.5)], radius=int(rx * 0.8), fill=hair)
     d.ellipse([cx - rx * 1.1, cy - ry * 0.1, cx - rx * 0.85, cy + ry * 0.25], fill=shade)  # ears
     d.ellipse([cx + rx * 0.85, cy - ry * 0.1, cx + rx * 1.1, cy + ry * 0.25], fill=shade)
     d.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=skin_c)
-    if gender == "male" and rng.random() < 0.4:  # beard / stubble
-        beard = tuple(int(0.55 * h + 0.45 * s) for h, s in zip(hair, skin_c, strict=True))
+    if h.gender == "male" and rng.random() < 0.4:  # beard / stubble
+        beard = tuple(int(0.55 * a + 0.45 * s) for a, s in zip(hair, skin_c, strict=True))
         d.chord([cx - rx, cy - ry * 0.35, cx + rx, cy + ry], 20, 160, fill=beard)
-    # hair on top
-    top = ry * (1.12 if gender == "male" else 1.18)
-    d.chord([cx - rx * 1.05, cy - top, cx + rx * 1.05, cy + ry * (0.25 if gender == "female" else 0.1)], 180, 360, fill=hair)
+    top = ry * (1.12 if h.gender == "male" else 1.18)  # hair on top
+    d.chord([cx - rx * 1.05, cy - top, cx + rx * 1.05, cy + ry * (0.25 if h.gender == "female" else 0.1)], 180, 360, fill=hair)
 
-    # where the parts go, in drawing coordinates (mapped to the returned image at the end)
-    outline = np.linspace(0.0, 2 * math.pi, OUTLINE_POINTS, endpoint=False)
-    drawn: dict[str, list[tuple[float, float]]] = {
-        "outline": [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in outline]}
 
-    # eyes
-    eye_y = cy - ry * 0.12
+def _draw_eyes(d: ImageDraw.ImageDraw, h: _Head) -> dict[str, list[tuple[float, float]]]:
+    """Both eyes (white, iris, pupil, a catch-light when vivid) and brows; their drawn points."""
+    cx, rx, ry, p, lw, eye_y = h.cx, h.rx, h.ry, h.p, h.lw, h.eye_y
     ew, eh = rx * 0.25, ry * 0.09 * p["eye"]
+    drawn: dict[str, list[tuple[float, float]]] = {}
     for side in (-1, 1):
-        ex = cx + side * rx * 0.4 + yaw
+        ex = cx + side * rx * 0.4 + h.yaw
         d.ellipse([ex - ew, eye_y - eh, ex + ew, eye_y + eh], fill=(245, 245, 240), outline=(40, 30, 30), width=lw)
         ir = min(eh * 0.95, ew * 0.5)
-        d.ellipse([ex - ir, eye_y - ir, ex + ir, eye_y + ir], fill=(60, 45, 35) if not vivid else (40, 90, 150))
+        d.ellipse([ex - ir, eye_y - ir, ex + ir, eye_y + ir], fill=(60, 45, 35) if not h.vivid else (40, 90, 150))
         pr = ir * 0.5
         d.ellipse([ex - pr, eye_y - pr, ex + pr, eye_y + pr], fill=(10, 10, 10))
-        if vivid:  # catch-light
+        if h.vivid:  # catch-light
             d.ellipse([ex + pr * 0.2, eye_y - pr * 1.1, ex + pr * 0.9, eye_y - pr * 0.4], fill=(255, 255, 255))
         # brows: the inner end (towards the nose) moves with tilt; no point comes lower than
         # BROW_CLEARANCE inter-ocular distances above the eye centre, as on a human face
@@ -252,22 +261,31 @@ def draw_face_with_parts(
         inner = (ex - side * ew * 1.05, min(floor, base - p["brow_tilt"] * ry * BROW_TILT_INNER - raise_one))
         outer = (ex + side * ew * 1.15, min(floor, base + p["brow_tilt"] * ry * BROW_TILT_OUTER - raise_one))
         mid = ((inner[0] + outer[0]) / 2, min(floor, (inner[1] + outer[1]) / 2 - ry * 0.025))
-        d.line([inner, mid, outer], fill=hair if hair != (150, 150, 150) else (70, 70, 70), width=int(lw * (2.6 if gender == "male" else 2.1)), joint="curve")
+        d.line([inner, mid, outer], fill=h.hair if h.hair != (150, 150, 150) else (70, 70, 70),
+               width=int(lw * (2.6 if h.gender == "male" else 2.1)), joint="curve")
         drawn["left_eye" if side < 0 else "right_eye"] = [(ex, eye_y)]
         drawn["left_brow" if side < 0 else "right_brow"] = [inner, mid, outer]
+    return drawn
 
-    # nose
+
+def _draw_nose(d: ImageDraw.ImageDraw, h: _Head) -> dict[str, list[tuple[float, float]]]:
+    """The nose bridge, nostril arc and (disgust) a wrinkled bridge; its tip."""
+    cx, cy, rx, ry, yaw, lw, skin_c = h.cx, h.cy, h.rx, h.ry, h.yaw, h.lw, h.skin_c
     nose_y = cy + ry * 0.22
-    drawn["nose"] = [(cx + yaw, nose_y)]  # the tip: where the bridge line meets the nostril arc
-    d.line([(cx + yaw, eye_y + ry * 0.05), (cx + yaw - rx * 0.05, nose_y)], fill=shade, width=lw)
+    d.line([(cx + yaw, h.eye_y + ry * 0.05), (cx + yaw - rx * 0.05, nose_y)], fill=h.shade, width=lw)
     d.arc([cx + yaw - rx * 0.16, nose_y - ry * 0.06, cx + yaw + rx * 0.16, nose_y + ry * 0.05], 10, 170, fill=tuple(int(v * 0.6) for v in skin_c), width=lw)
-    for k in range(int(round(max(0.0, p["wrinkle"]) * 3))):  # disgust: wrinkled nose bridge
-        y = eye_y + ry * (0.05 + 0.05 * k)
+    for k in range(int(round(max(0.0, h.p["wrinkle"]) * 3))):  # disgust: wrinkled nose bridge
+        y = h.eye_y + ry * (0.05 + 0.05 * k)
         d.line([(cx + yaw - rx * 0.12, y), (cx + yaw + rx * 0.12, y + ry * 0.01)], fill=tuple(int(v * 0.65) for v in skin_c), width=max(1, lw - 1))
+    return {"nose": [(cx + yaw, nose_y)]}  # the tip: where the bridge line meets the nostril arc
 
-    # mouth: a centre curve whose corners lift (smile) or drop; lips open around it
-    mouth_y = cy + ry * 0.5
-    mw = rx * MOUTH_HALF_WIDTH * p["mouth_width"]
+
+def _draw_mouth(d: ImageDraw.ImageDraw, h: _Head) -> dict[str, list[tuple[float, float]]]:
+    """A centre curve whose corners lift (smile) or drop, lips open around it (teeth when wide
+    open); the two corners."""
+    p, ry, lw = h.p, h.ry, h.lw
+    mouth_y = h.cy + ry * 0.5
+    mw = h.rx * MOUTH_HALF_WIDTH * p["mouth_width"]
     lift_l = p["mouth_lift"] * ry * MOUTH_LIFT
     lift_r = lift_l + p["smirk"] * ry * MOUTH_LIFT
     upper_raise = max(0.0, p["wrinkle"]) * ry * 0.03
@@ -277,9 +295,8 @@ def draw_face_with_parts(
         return mouth_y - lift * x * x
 
     open_h = p["mouth_open"] * ry * 0.24
-    lip = (170, 60, 70) if (vivid or gender == "female") else tuple(int(v * 0.7) for v in skin_c)
-    x0, x1 = cx + yaw - mw, cx + yaw + mw
-    drawn["mouth_left"], drawn["mouth_right"] = [(x0, centre(-1.0))], [(x1, centre(1.0))]  # the corners
+    lip = (170, 60, 70) if (h.vivid or h.gender == "female") else tuple(int(v * 0.7) for v in h.skin_c)
+    x0, x1 = h.cx + h.yaw - mw, h.cx + h.yaw + mw
     if open_h > ry * 0.02:
         upper = _curve(x0, x1, lambda x: centre(x) - (open_h * 0.45 + upper_raise) * (1 - x * x))
         lower = _curve(x0, x1, lambda x: centre(x) + open_h * 0.75 * (1 - x * x))
@@ -289,55 +306,15 @@ def draw_face_with_parts(
             d.line(teeth, fill=(250, 250, 245), width=max(2, int(open_h * 0.35)))
     else:
         d.line(_curve(x0, x1, lambda x: centre(x) - upper_raise * (1 - x * x)), fill=lip, width=int(lw * 2.0), joint="curve")
-    if vivid:  # glossy highlights, blush: the over-finished look of generated portraits
-        d.ellipse([cx - rx * 0.75, cy + ry * 0.12, cx - rx * 0.4, cy + ry * 0.32], fill=tuple(min(255, int(v * 1.02 + 12)) for v in (skin[0], skin[1] * 0.9, skin[2] * 0.9)))
-        d.ellipse([cx + rx * 0.4, cy + ry * 0.12, cx + rx * 0.75, cy + ry * 0.32], fill=tuple(min(255, int(v * 1.02 + 12)) for v in (skin[0], skin[1] * 0.9, skin[2] * 0.9)))
-    roll = rng.normal(0, 5.0 * jitter)
-    img = img.rotate(roll, resample=Image.BICUBIC, center=(cx, cy), fillcolor=bg)
-    parts = FaceParts({name: _to_output(np.array(points), cx, cy, roll, W, size) for name, points in drawn.items()})
-    return img.resize((size, size), Image.LANCZOS), parts
+    return {"mouth_left": [(x0, centre(-1.0))], "mouth_right": [(x1, centre(1.0))]}  # the corners
 
 
-def _photographic(img: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Make a drawn face look like a real-world capture: light, blur, desaturation, noise."""
-    arr = np.asarray(img, dtype=np.float32)
-    h, w = arr.shape[:2]
-    angle = rng.uniform(0, 2 * math.pi)
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w) - 0.5
-    light = 1.0 + rng.uniform(0.15, 0.45) * (np.cos(angle) * xx + np.sin(angle) * yy)
-    arr = arr * light[..., None] * rng.uniform(0.75, 1.15) + rng.uniform(-15, 15)
-    grey = arr.mean(axis=2, keepdims=True)
-    sat = 0.0 if rng.random() < 0.5 else rng.uniform(0.3, 0.7)
-    arr = grey + sat * (arr - grey)
-    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9)))
-    arr = np.asarray(img, dtype=np.float32) + rng.normal(0, rng.uniform(3, 8), (h, w, 1))
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def _write_real(out: Path, spec: DemoSpec, progress: bool) -> int:
-    geometry = []
-    jobs = [
-        (split, emotion, i)
-        for split, n in (("train", spec.real_train_per_class), ("test", spec.real_test_per_class))
-        for emotion in CLASSES
-        for i in range(n)
-    ]
-    for split, emotion, i in tqdm(jobs, desc="demo real faces", disable=not progress):
-        rng = np.random.default_rng([spec.seed, 1, split == "test", CLASSES.index(emotion), i])
-        gender = GENDERS[int(rng.integers(2))]
-        face, parts = draw_face_with_parts(
-            rng, emotion, gender, spec.real_size, intensity=rng.uniform(0.4, 1.0), vivid=False, zoom=1.3, jitter=0.6
-        )
-        face = _photographic(face, rng)  # light, blur and noise: the parts stay where they were drawn
-        rel = f"{split}/{emotion.lower()}/{split}_{emotion.lower()}_{i:04d}.jpg"
-        write_image(out / "real" / rel, face, quality=int(rng.integers(60, 90)))
-        geometry.append({"path": rel, "split": split, "emotion": emotion, "width": spec.real_size,
-                         "height": spec.real_size, **parts.row()})
-    write_csv(out / "geometry" / "real.csv", pd.DataFrame(geometry))
-    return len(jobs)
+def _draw_blush(d: ImageDraw.ImageDraw, h: _Head) -> None:
+    """Glossy cheek highlights (vivid faces)."""
+    cx, cy, rx, ry, skin = h.cx, h.cy, h.rx, h.ry, h.skin
+    blush = tuple(min(255, int(v * 1.02 + 12)) for v in (skin[0], skin[1] * 0.9, skin[2] * 0.9))
+    d.ellipse([cx - rx * 0.75, cy + ry * 0.12, cx - rx * 0.4, cy + ry * 0.32], fill=blush)
+    d.ellipse([cx + rx * 0.4, cy + ry * 0.12, cx + rx * 0.75, cy + ry * 0.32], fill=blush)
 
 
 def make_grid(rng: np.random.Generator, emotion: str, gender: str, rows: int, cols: int) -> Image.Image:
@@ -363,113 +340,3 @@ def make_grid_with_parts(
             canvas.paste(face.resize((w, h), Image.LANCZOS), (xs[c] + gutter, ys[r] + gutter))
             cells[r, c] = parts.placed(w / side, h / side, xs[c] + gutter, ys[r] + gutter)
     return canvas, cells
-
-
-def _write_synthetic(out: Path, spec: DemoSpec, progress: bool) -> int:
-    plan = []
-    for split in ("train", "test"):
-        genders = GENDERS if split == "train" else spec.synthetic_test_genders
-        copies = spec.synthetic_train_grids_per_cell if split == "train" else 1
-        for emotion in CLASSES:
-            for gender in genders:
-                for k in range(copies):
-                    plan.append((split, emotion, gender, k))
-    rows_by_split: dict[str, list[dict]] = {"train": [], "test": []}
-    geometry = []
-    for split, emotion, gender, k in tqdm(plan, desc="demo synthetic grids", disable=not progress):
-        seed = [spec.seed, 2, split == "test", CLASSES.index(emotion), GENDERS.index(gender), k]
-        rng = np.random.default_rng(seed)
-        name = f"{split}_{emotion.lower()}_{gender}_{k:02d}.png"
-        grid, cells = make_grid_with_parts(rng, emotion, gender, spec.grid_rows, spec.grid_cols)
-        write_image(out / "synthetic" / "raw_grids" / split / name, grid)
-        geometry += [{"file": name, "split": split, "row": r, "col": c, "width": GRID_SIZE, "height": GRID_SIZE, **parts.row()}
-                     for (r, c), parts in cells.items()]
-        intensity = "extreme" if emotion != "Neutral" else "none"
-        rows_by_split[split].append(
-            {
-                "file": name,
-                "emotion": emotion,
-                "gender": gender,
-                "intensity": intensity,
-                "layout": f"{spec.grid_rows}x{spec.grid_cols}",
-                "generator": "fercore-demo",
-                "seed": "-".join(str(int(s)) for s in seed),
-                "prompt": build_prompt(emotion, gender, intensity=intensity if intensity != "none" else "high",
-                                       rows=spec.grid_rows, cols=spec.grid_cols),
-            }
-        )
-    for split, rows in rows_by_split.items():
-        write_csv(out / "synthetic" / "raw_grids" / split / "grids.csv", pd.DataFrame(rows))
-    write_csv(out / "geometry" / "synthetic.csv", pd.DataFrame(geometry))
-    return len(plan)
-
-
-DRAWN = "drawn by the demo generator"
-
-
-def _drawn_face(row: pd.Series, scale_x: float = 1.0, scale_y: float = 1.0, left: float = 0.0, top: float = 0.0) -> Face:
-    """A :class:`fercore.faces.Face` from a geometry table row, optionally moved into a crop
-    whose top-left is (left, top) in the row's pixels and which is resized by (scale_x, scale_y)."""
-    def move(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.stack([(x + 0.5 - left) * scale_x - 0.5, (y + 0.5 - top) * scale_y - 0.5], axis=-1)
-
-    marks = move(np.array([row[f"{n}_x"] for n in LANDMARKS], dtype=float), np.array([row[f"{n}_y"] for n in LANDMARKS], dtype=float))
-    corners = move(np.array([row["face_x0"], row["face_x1"]], dtype=float), np.array([row["face_y0"], row["face_y1"]], dtype=float))
-    return Face((float(corners[0, 0]), float(corners[0, 1]), float(corners[1, 0]), float(corners[1, 1])), 1.0, marks)
-
-
-def drawn_detections(samples: pd.DataFrame, geometry_dir: str | Path) -> list[Detection]:
-    """The faces the demo generator drew, as detections (detector :data:`DRAWN`), for the rows of
-    ``samples`` that are demo images: real-style faces (matched by ``<split>/<emotion>/<file>``)
-    and faces extracted from demo grids (matched by grid file, row and column of the extraction
-    manifest's columns ``source, row, col, x0, y0, x1, y1``). Other rows are left out (logged)."""
-    geometry_dir = Path(geometry_dir)
-    real_csv, synthetic_csv = geometry_dir / "real.csv", geometry_dir / "synthetic.csv"
-    if not real_csv.is_file() or not synthetic_csv.is_file():
-        raise FileNotFoundError(f"{geometry_dir} lacks real.csv / synthetic.csv: write the demo data with this fercore "
-                                "(`fercore demo --force-data`)")
-    real = pd.read_csv(real_csv).set_index("path")
-    cells = pd.read_csv(synthetic_csv).set_index(["file", "row", "col"])
-    found = []
-    for sample in samples.to_dict("records"):
-        path = Path(str(sample["path"]))
-        key = "/".join(path.parts[-3:])
-        if key in real.index:
-            row = real.loc[key]
-            found.append(Detection((_drawn_face(row),), int(row["width"]), int(row["height"]), DRAWN))
-            continue
-        cell = (Path(str(sample.get("source", ""))).name, sample.get("row"), sample.get("col"))
-        if "x0" in sample and cell in cells.index:
-            with Image.open(path) as handle:
-                width, height = handle.size
-            x0, y0, x1, y1 = (float(sample[k]) for k in ("x0", "y0", "x1", "y1"))
-            face = _drawn_face(cells.loc[cell], width / (x1 - x0), height / (y1 - y0), x0, y0)
-            found.append(Detection((face,), width, height, DRAWN))
-    if len(found) < len(samples):
-        log.info("drawn landmarks: %d of %d images are demo images with recorded geometry", len(found), len(samples))
-    return found
-
-
-def make_demo_data(out: str | Path, spec: DemoSpec | None = None, *, force: bool = False, progress: bool = True) -> dict:
-    """Write the demo dataset under ``out`` (skipped when an identical one is already there).
-
-    Returns the stamp written to ``out/demo.json``: spec, version and counts.
-    """
-    out = Path(out)
-    spec = spec or DemoSpec()
-    stamp_path = out / "demo.json"
-    wanted = {"version": DEMO_VERSION, "spec": asdict(spec)}
-    if stamp_path.is_file() and not force:
-        stamp = json.loads(stamp_path.read_text())
-        if {k: stamp.get(k) for k in wanted} == json.loads(json.dumps(wanted)):
-            log.info("demo data in %s is complete and current; reusing it", out)
-            return stamp
-        raise FileExistsError(
-            f"{out} holds demo data made with other settings or an older fercore ({stamp_path}); rewrite it with "
-            f"`fercore demo-data {out} --force` (or `fercore demo --force-data`), or choose another folder"
-        )
-    n_real = _write_real(out, spec, progress)
-    n_grids = _write_synthetic(out, spec, progress)
-    stamp = {**wanted, "real_images": n_real, "synthetic_grids": n_grids, "synthetic_faces": n_grids * spec.grid_rows * spec.grid_cols}
-    write_json(stamp_path, stamp)
-    return stamp

@@ -22,7 +22,7 @@ from fercore.core import labels
 from fercore.core.files import mark_latest, new_run_dir, write_json
 from fercore.core.labels import CLASSES
 from fercore.data import dataset_classes, discover, face_table
-from fercore.demo.drawing import DemoSpec, make_demo_data
+from fercore.demo.dataset import DemoSpec, make_demo_data
 from fercore.grids import ExtractOptions, extract_grids
 from fercore.inference import predict
 from fercore.models import Classifier, load_model

@@ -11,7 +11,8 @@ EfficientNet and ResNet) and a finer stage whose cell is smaller than the smalle
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
+from pytorch_grad_cam import GradCAM, LayerCAM
+from pytorch_grad_cam.utils.image import show_cam_on_image
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
+from torchvision.transforms.functional import gaussian_blur
 
 from fercore import faces, inference
 from fercore.analysis import plots, sample_groups
@@ -29,7 +35,7 @@ from fercore.core.files import atomic_open, write_csv, write_json
 from fercore.core.labels import CLASSES
 from fercore.core.progress import progress_bar as tqdm
 from fercore.core.runtime import pick_device
-from fercore.data import IMAGENET_MEAN, IMAGENET_STD, Preprocess, load_rgb
+from fercore.data import IMAGENET_MEAN, IMAGENET_STD, InputPipeline, load_rgb
 from fercore.faces import regions
 from fercore.models import Classifier
 
@@ -123,6 +129,30 @@ def reference_layer(net: nn.Module, image_size: int) -> CamLayer:
     return CamLayer(name, "gradcam", side, image_size / side)
 
 
+#: What pytorch-grad-cam calls on each image's model output (a 1-D tensor of logits) to get the score explained.
+CamTarget = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class RestrictedTarget:
+    """A pytorch-grad-cam target (like its ``ClassifierOutputTarget``): the logit of class ``index``
+    (canonical) among ``classes``, through :func:`fercore.core.labels.restrict_logits`, the one
+    restriction; ``index=None`` takes the class predicted within ``classes`` from the same output,
+    so no forward pass is spent finding it."""
+
+    classes: tuple[str, ...]
+    index: int | None = None
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        restricted = labels.restrict_logits(output, self.classes)
+        if self.index is None:
+            column = restricted.argmax(-1, keepdim=True)
+        else:
+            column = torch.full((*restricted.shape[:-1], 1), labels.class_indices(self.classes).index(int(self.index)),
+                                device=restricted.device)
+        return restricted.gather(-1, column).squeeze(-1)
+
+
 class CamExplainer:
     """Build once, call many: CAM maps (N, H, W) at the input size, in [0, 1], for given target classes.
 
@@ -135,10 +165,6 @@ class CamExplainer:
 
     def __init__(self, model: Classifier | nn.Module, layer_name: str | None = None, classes: Sequence[str] | None = None,
                  device: str | torch.device = "auto", method: str = "gradcam"):
-        import copy
-
-        from pytorch_grad_cam import GradCAM, LayerCAM
-
         if method not in CAM_METHODS:
             raise ValueError(f"method must be one of {CAM_METHODS}, not {method!r}")
         net, trained = (model.net, model.trained_classes) if isinstance(model, Classifier) else (model, None)
@@ -149,16 +175,16 @@ class CamExplainer:
         self.method = method
         self.cam = (GradCAM if method == "gradcam" else LayerCAM)(model=self.net, target_layers=[layer])
 
-    def __call__(self, images: torch.Tensor, targets: Sequence[int] | None = None) -> np.ndarray:
-        """CAMs for ``targets`` (canonical indices; default: the restricted prediction)."""
-        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
+    def __call__(self, images: torch.Tensor, targets: Sequence[int | CamTarget] | None = None) -> np.ndarray:
+        """CAMs for ``targets``: per image a canonical class index (its logit), a target object
+        (e.g. :class:`RestrictedTarget`), or by default the prediction restricted to ``classes``,
+        read off the CAM's own forward pass."""
         images = images.to(self.device)
+        if targets is None:
+            targets = [RestrictedTarget(tuple(self.classes))] * len(images)
+        chosen = [ClassifierOutputTarget(int(t)) if isinstance(t, (int, np.integer)) else t for t in targets]
         with pass_kind("grad-cam"):
-            if targets is None:
-                with torch.no_grad():
-                    targets = labels.predict_restricted(self.net(images), self.classes).tolist()
-            return self.cam(input_tensor=images, targets=[ClassifierOutputTarget(int(t)) for t in targets])
+            return self.cam(input_tensor=images, targets=chosen)
 
 
 IG_BASELINES = ("mean", "black", "blur")
@@ -179,8 +205,6 @@ def ig_baseline(images: torch.Tensor, kind: str = "mean") -> torch.Tensor:
         std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
         return (-mean / std).expand_as(images).clone()
     if kind == "blur":
-        from torchvision.transforms.functional import gaussian_blur
-
         sigma = max(1.0, images.shape[-1] / 8)
         size = int(2 * round(3 * sigma) + 1)
         return gaussian_blur(images, [size, size], [sigma, sigma])
@@ -210,8 +234,6 @@ def integrated_gradients(model: nn.Module, images: torch.Tensor, targets: Sequen
 
 def overlay(image: np.ndarray, cam: np.ndarray, weight: float = 0.55) -> np.ndarray:
     """CAM heat map over an RGB float image in [0, 1] (pytorch-grad-cam's overlay, RGB order)."""
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-
     return show_cam_on_image(np.clip(image, 0, 1).astype(np.float32), cam, use_rgb=True, image_weight=weight)
 
 
@@ -283,6 +305,40 @@ def cam_report(
     and ``figures/cam_<domain>_<correct|incorrect>.png`` (up to ``per_class`` aligned faces per class).
     """
     out = Path(out)
+    table, row_classes = _scored_table(model, samples, classes, predictions, device, progress)
+    images, marks, region_px = _shown_faces(table, transforms, detector, face_cache, model.image_size)
+    sizes = [im.size for im in images]
+    known = [v for v in region_px if v is not None]
+    smallest = float(np.median(known)) if known else float("nan")
+    reference = reference_layer(model.net, model.image_size)
+    if fine_layer is None:
+        fine_layer, fits = choose_layer(model.net, model.image_size, smallest if known else 0.0, method)
+    else:
+        fits = bool(known) and fine_layer.cell_px < smallest
+    targets = [RestrictedTarget(tuple(c), int(label)) for c, label in zip(row_classes, table["label"], strict=True)]
+    maps = _cam_maps(model, table, targets, {"reference": reference, "fine": fine_layer}, transforms,
+                     batch_size=batch_size, device=device, progress=progress)
+
+    shares = regions.region_shares(maps["fine"], marks, sizes)
+    table["width"], table["height"] = [s[0] for s in sizes], [s[1] for s in sizes]
+    table["iod_px"] = [float(np.linalg.norm(m[1] - m[0])) if m is not None else np.nan for m in marks]
+    table["zero_reference"] = maps["reference"].reshape(len(table), -1).max(axis=1) <= 0
+    table = pd.concat([table, shares], axis=1)
+
+    frame = faces.CanonicalFrame()
+    matrices, aligned, mean_maps = _aligned_maps(table, marks, sizes, maps, frame)
+    layers = {"reference": asdict(reference), "fine": asdict(fine_layer), "fits": fits, "smallest_region_px": smallest,
+              "input_px": model.image_size, "canonical_frame": asdict(frame)}
+    _write_report(out, table, layers, mean_maps)
+    written = _figures(out, table, images, matrices, aligned["fine"], mean_maps, frame, per_class) if figures else []
+    return CamReport(table, reference, fine_layer, fits, smallest, model.image_size, mean_maps, written)
+
+
+def _scored_table(model: Classifier, samples: pd.DataFrame, classes: Sequence[str] | Mapping[str, Sequence[str]],
+                  predictions: inference.Inference | None, device: str | torch.device,
+                  progress: bool) -> tuple[pd.DataFrame, list[list[str]]]:
+    """The rows to explain with each one's class set, emotion and restricted prediction (right /
+    wrong, group), from ``predictions`` or one inference pass; rows of a class outside their set dropped."""
     table = samples.reset_index(drop=True).copy()
     if "domain" not in table.columns:
         table["domain"] = "all"
@@ -303,84 +359,125 @@ def cam_report(
     table["pred"] = [CLASSES[int(labels.predict_restricted(logits[i: i + 1], row_classes[i])[0])] for i in range(len(table))]
     table["correct"] = table["pred"] == table["emotion"]
     table["group"] = sample_groups(table)
+    return table, row_classes
 
+
+def _shown_faces(table: pd.DataFrame, transforms: Mapping[str, inference.ImageTransform] | None, detector: Any,
+                 face_cache: str | Path | None, image_size: int) -> tuple[list[Image.Image], list[np.ndarray | None], list[float | None]]:
+    """Each image as shown to the model, its face's landmarks (``detector``, default MTCNN) and its
+    smallest region's side in input pixels (None without plausible landmarks)."""
     images = [_shown(load_rgb(p), d, transforms) for p, d in zip(table["path"], table["domain"], strict=True)]
-    sizes = [im.size for im in images]
     found = faces.detect_faces([np.asarray(im.convert("RGB")) for im in images], detector or faces.make_face_detector("mtcnn"),
                                cache_dir=face_cache, progress=False)
     marks = [d.landmarks for d in found]
-    valid = []
-    for m, size in zip(marks, sizes, strict=True):
+    region_px: list[float | None] = []
+    for m, image in zip(marks, images, strict=True):
         try:
-            valid.append(regions.smallest_region_px(m, size, model.image_size) if m is not None else None)
+            region_px.append(regions.smallest_region_px(m, image.size, image_size) if m is not None else None)
         except regions.ImplausibleLandmarks:
-            valid.append(None)
-    known = [v for v in valid if v is not None]
-    smallest = float(np.median(known)) if known else float("nan")
-    reference = reference_layer(model.net, model.image_size)
-    if fine_layer is None:
-        fine_layer, fits = choose_layer(model.net, model.image_size, smallest if known else 0.0, method)
-    else:
-        fits = bool(known) and fine_layer.cell_px < smallest
+            region_px.append(None)
+    return images, marks, region_px
 
-    preprocess = Preprocess(model.image_size)
-    explainers = {"reference": CamExplainer(model, reference.name, device=device, method=reference.method),
-                  "fine": CamExplainer(model, fine_layer.name, device=device, method=fine_layer.method)}
-    maps: dict[str, list[np.ndarray]] = {"reference": [], "fine": []}
-    for start in tqdm(range(0, len(table), batch_size), desc="cam", unit="batch", disable=not progress):
-        x = torch.stack([preprocess(im) for im in images[start:start + batch_size]])
-        targets = table["label"].iloc[start:start + batch_size].astype(int).tolist()
+
+def _cam_inputs(table: pd.DataFrame, transforms: Mapping[str, inference.ImageTransform] | None, pipeline: InputPipeline,
+               *, batch_size: int, device: str | torch.device, progress: bool) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """(row numbers, model input) batches in table order, ``batch_size`` rows each, from the inference
+    data path (:func:`fercore.inference.image_batches`). When domains go through different
+    transforms, each batch is put together from one pass per transform (the same rows as one pass:
+    the maps do not depend on how a set is split into batches)."""
+    paths = table["path"].astype(str).to_numpy()
+    chosen = [(transforms or {}).get(d) for d in table["domain"]]
+    if all(t is None for t in chosen):
+        for x, index, _errors in inference.image_batches(list(paths), pipeline, batch_size=batch_size, device=device,
+                                                         progress=progress):
+            yield index.numpy(), x
+        return
+    for start in tqdm(range(0, len(table), batch_size), desc="cam inputs", unit="batch", disable=not progress):
+        rows = np.arange(start, min(start + batch_size, len(table)))
+        parts, order = [], []
+        for transform in dict.fromkeys(chosen[i] for i in rows):
+            members = [i for i in rows if chosen[i] is transform]
+            ((x, _index, _errors),) = inference.image_batches(list(paths[members]), pipeline, transform=transform,
+                                                              batch_size=len(members), workers=0, device=device)
+            parts.append(x)
+            order += members
+        yield rows, torch.cat(parts)[np.argsort(order, kind="stable")]
+
+
+def _cam_maps(model: Classifier, table: pd.DataFrame, targets: Sequence[CamTarget], layers: Mapping[str, CamLayer],
+              transforms: Mapping[str, inference.ImageTransform] | None, *, batch_size: int, device: str | torch.device,
+              progress: bool) -> dict[str, np.ndarray]:
+    """Each layer's maps (N, S, S), one per row for its target, on the model's exact preprocessing
+    of each image through its domain's transform (:func:`_cam_inputs`)."""
+    explainers = {name: CamExplainer(model, layer.name, device=device, method=layer.method) for name, layer in layers.items()}
+    pipeline = InputPipeline(mode="exact", image_size=model.image_size)
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in layers}
+    for rows, x in _cam_inputs(table, transforms, pipeline, batch_size=batch_size, device=device, progress=progress):
         for name, explainer in explainers.items():
-            maps[name].append(explainer(x, targets))
-    fine_maps, reference_maps = np.concatenate(maps["fine"]), np.concatenate(maps["reference"])
+            parts[name].append((rows, explainer(x, [targets[i] for i in rows])))
+    maps = {}
+    for name, found in parts.items():
+        maps[name] = np.empty((len(table), *found[0][1].shape[1:]), dtype=found[0][1].dtype) if found else np.zeros((0, 0, 0))
+        for rows, values in found:
+            maps[name][rows] = values
+    return maps
 
-    shares = regions.region_shares(fine_maps, marks, sizes)
-    table["width"], table["height"] = [s[0] for s in sizes], [s[1] for s in sizes]
-    table["iod_px"] = [float(np.linalg.norm(m[1] - m[0])) if m is not None else np.nan for m in marks]
-    table["zero_reference"] = reference_maps.reshape(len(table), -1).max(axis=1) <= 0
-    table = pd.concat([table, shares], axis=1)
 
-    frame = faces.CanonicalFrame()
+def _aligned_maps(table: pd.DataFrame, marks: Sequence[np.ndarray | None], sizes: Sequence[tuple[int, int]],
+                  maps: Mapping[str, np.ndarray], frame: faces.CanonicalFrame
+                  ) -> tuple[dict[int, np.ndarray], dict[str, dict[int, np.ndarray]], dict[tuple[str, str, str], np.ndarray]]:
+    """The used rows' alignment matrices and maps warped into ``frame`` (by eye alignment), and
+    the mean aligned map per (layer, domain, emotion)."""
     aligned: dict[str, dict[int, np.ndarray]] = {"fine": {}, "reference": {}}
     matrices: dict[int, np.ndarray] = {}
     for i in np.flatnonzero(table["excluded"].to_numpy() == ""):
         matrices[i] = faces.alignment_matrix(marks[i], frame)
-        aligned["fine"][i] = faces.align_map(fine_maps[i], matrices[i], sizes[i], frame)
-        aligned["reference"][i] = faces.align_map(reference_maps[i], matrices[i], sizes[i], frame)
+        aligned["fine"][i] = faces.align_map(maps["fine"][i], matrices[i], sizes[i], frame)
+        aligned["reference"][i] = faces.align_map(maps["reference"][i], matrices[i], sizes[i], frame)
     mean_maps = {}
     used = table[table["excluded"] == ""]
     for (domain, emotion), rows in used.groupby(["domain", "emotion"]):
         for kind in ("fine", "reference"):
             mean_maps[kind, str(domain), str(emotion)] = np.mean([aligned[kind][i] for i in rows.index], axis=0)
+    return matrices, aligned, mean_maps
 
+
+def _write_report(out: Path, table: pd.DataFrame, layers: Mapping[str, Any],
+                  mean_maps: Mapping[tuple[str, str, str], np.ndarray]) -> None:
+    """``cam_regions.csv``, ``layers.json`` and ``mean_maps.npz`` under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     keep = [c for c in ("path", "domain", "dataset", "emotion", "pred", "correct", "group", "width", "height", "iod_px",
                         "zero_reference", "excluded", *regions.REGIONS) if c in table.columns]
     write_csv(out / "cam_regions.csv", table[keep])
-    write_json(out / "layers.json", {"reference": asdict(reference), "fine": asdict(fine_layer), "fits": fits,
-                                     "smallest_region_px": smallest, "input_px": model.image_size,
-                                     "canonical_frame": asdict(frame)})
+    write_json(out / "layers.json", dict(layers))
     with atomic_open(out / "mean_maps.npz", "wb") as handle:
         np.savez_compressed(handle, **{"|".join(key): value.astype(np.float32) for key, value in mean_maps.items()})
+
+
+def _figures(out: Path, table: pd.DataFrame, images: Sequence[Image.Image], matrices: Mapping[int, np.ndarray],
+             aligned: Mapping[int, np.ndarray], mean_maps: Mapping[tuple[str, str, str], np.ndarray],
+             frame: faces.CanonicalFrame, per_class: int) -> list[Path]:
+    """The canonical mean maps and, per domain and outcome, up to ``per_class`` aligned faces per
+    class with their (fine) maps; the figure files written."""
     written: list[Path] = []
-    if figures:
-        domains = sorted(table["domain"].unique())
-        rows = {f"{d} ({kind})": {e: mean_maps[kind, d, e] for e in CLASSES if (kind, d, e) in mean_maps}
-                for kind in ("fine", "reference") for d in domains}
-        rows = {k: v for k, v in rows.items() if v}
-        if rows:  # none when no face had usable landmarks
-            plots.cam_canonical(rows, canonical_labels(frame), out / "figures" / "cam_mean")
-            written.append(out / "figures" / "cam_mean.png")
-        for domain in domains:
-            for outcome, flag in (("correct", True), ("incorrect", False)):
-                chosen = used[(used["domain"] == domain) & (used["correct"] == flag)].groupby("emotion").head(per_class)
-                if len(chosen):
-                    shown = [overlay(faces.align_image(images[i], matrices[i], frame).astype(np.float32) / 255, aligned["fine"][i])
-                             for i in chosen.index]
-                    plots.gallery(shown, [f"{e} -> {p}" for e, p in zip(chosen["emotion"], chosen["pred"], strict=True)],
-                                  out / "figures" / f"cam_{domain}_{outcome}")
-                    written.append(out / "figures" / f"cam_{domain}_{outcome}.png")
-    return CamReport(table, reference, fine_layer, fits, smallest, model.image_size, mean_maps, written)
+    used = table[table["excluded"] == ""]
+    domains = sorted(table["domain"].unique())
+    rows = {f"{d} ({kind})": {e: mean_maps[kind, d, e] for e in CLASSES if (kind, d, e) in mean_maps}
+            for kind in ("fine", "reference") for d in domains}
+    rows = {k: v for k, v in rows.items() if v}
+    if rows:  # none when no face had usable landmarks
+        plots.cam_canonical(rows, canonical_labels(frame), out / "figures" / "cam_mean")
+        written.append(out / "figures" / "cam_mean.png")
+    for domain in domains:
+        for outcome, flag in (("correct", True), ("incorrect", False)):
+            chosen = used[(used["domain"] == domain) & (used["correct"] == flag)].groupby("emotion").head(per_class)
+            if len(chosen):
+                shown = [overlay(faces.align_image(images[i], matrices[i], frame).astype(np.float32) / 255, aligned[i])
+                         for i in chosen.index]
+                plots.gallery(shown, [f"{e} -> {p}" for e, p in zip(chosen["emotion"], chosen["pred"], strict=True)],
+                              out / "figures" / f"cam_{domain}_{outcome}")
+                written.append(out / "figures" / f"cam_{domain}_{outcome}.png")
+    return written
 
 
 def canonical_labels(frame: Any = None) -> np.ndarray:

@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from sklearn.preprocessing import StandardScaler
 
 from fercore import inference
 from fercore.models import Classifier
@@ -29,10 +32,6 @@ def extract(model: Classifier, samples: pd.DataFrame, *, batch_size: int = 64, w
 
 def project(feats: np.ndarray, method: str = "pca", *, seed: int = 0) -> np.ndarray:
     """2-D coordinates: ``pca`` or ``tsne`` (on standardised features, t-SNE after a 50-d PCA)."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-    from sklearn.preprocessing import StandardScaler
-
     scaled = StandardScaler().fit_transform(feats)
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(scaled)
@@ -96,8 +95,5 @@ def centroid_distances(feats: np.ndarray, table: pd.DataFrame, *, domain: str = 
 def pca_variance(feats: np.ndarray, components: int = 2) -> list[float]:
     """Share of the (standardised) features' variance held by each of the first principal
     components that :func:`project` draws with ``pca``."""
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
     pca = PCA(n_components=components).fit(StandardScaler().fit_transform(feats))
     return [float(v) for v in pca.explained_variance_ratio_]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fercore.faces import regions
+from fercore.faces.alignment import CanonicalFrame, align_image, align_map, alignment_matrix
 from fercore.faces.detection import (
     LANDMARKS,
-    CanonicalFrame,
     Detection,
     Face,
     FaceDetector,
@@ -13,16 +13,11 @@ from fercore.faces.detection import (
     HaarFaces,
     MTCNNFaces,
     Preparation,
-    align_image,
-    align_map,
-    alignment_matrix,
     detect_faces,
-    framing_measures,
-    framing_stats,
-    framing_table,
     make_face_detector,
     mtcnn_available,
 )
+from fercore.faces.framing import framing_measures, framing_stats, framing_table
 from fercore.faces.matching import MatchedFormat, SetFormat, format_table, matched_arms, measure_format
 from fercore.faces.regions import COLOURS, REGIONS, TITLES, label_map, region_shares
 

@@ -1,5 +1,4 @@
-"""Face geometry: detection with box, score and five landmarks; alignment to a canonical frame;
-the framing statistics of a set of face images.
+"""Faces in an image: detection with box, score and five landmarks, and its cache.
 
 * :class:`MTCNNFaces` (facenet-pytorch's MTCNN, weights inside its wheel, nothing downloaded)
   finds faces with a box, a score and five landmarks (eye centres, nose tip, mouth corners), in
@@ -8,13 +7,9 @@ the framing statistics of a set of face images.
   is the box-only fallback and says so: its detections carry no landmarks.
 * :func:`detect_faces` runs a detector over images or files, with results cached per image
   content hash in a folder (a run folder), so a rerun only detects new images.
-* :func:`alignment_matrix`, :func:`align_image` and :func:`align_map`: a similarity transform
-  (rotation, uniform scale, shift) that puts the eyes level at fixed positions of a
-  :class:`CanonicalFrame`, applied to the image or to a map (Grad-CAM ...) computed on it.
-* :func:`framing_stats` and :func:`framing_table`: per set, the median face box relative to the
-  image, eye-line and mouth height, inter-ocular distance (fractions of the image) with their
-  spread (IQR), and the landmark success rate. :meth:`CanonicalFrame.from_framing` turns a row
-  into a frame, so faces of one set can be cropped like another set's.
+
+Alignment to a canonical frame is :mod:`fercore.faces.alignment`; the framing statistics of a
+set of faces, :mod:`fercore.faces.framing`.
 
 Coordinates are pixels of the original image: x right, y down, pixel centres at whole numbers
 (OpenCV's convention). Landmarks are in MTCNN's order, left / right as seen in the image:
@@ -27,19 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Union
 
 import cv2
 import numpy as np
-import pandas as pd
 import torch
 from PIL import Image
 
 from fercore.core.files import sha256_file, write_json
-from fercore.core.present import declare
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 from fercore.data import load_rgb, to_rgb
 
@@ -167,7 +160,7 @@ class Preparation:
         return np.stack([(points[..., 0] - pad + 0.5) / sx - 0.5, (points[..., 1] - pad + 0.5) / sy - 0.5], axis=-1)
 
 
-def _as_rgb(image: ImageLike) -> np.ndarray:
+def as_rgb(image: ImageLike) -> np.ndarray:
     """An HxWx3 uint8 RGB array from a file, a PIL image or an RGB / grey array."""
     if isinstance(image, (str, Path)):
         return np.asarray(load_rgb(image))
@@ -230,7 +223,7 @@ class MTCNNFaces:
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detection]:
         """One :class:`Detection` per RGB uint8 image, in order."""
-        rgbs = [_as_rgb(image) for image in images]
+        rgbs = [as_rgb(image) for image in images]
         prepared = [self.preparation.apply(rgb) for rgb in rgbs]
         results: list[Detection | None] = [None] * len(prepared)
         groups: dict[tuple[int, ...], list[int]] = {}
@@ -286,7 +279,7 @@ class HaarFaces:
     def detect(self, images: Sequence[np.ndarray]) -> list[Detection]:
         out = []
         for image in images:
-            rgb = _as_rgb(image)
+            rgb = as_rgb(image)
             prepared, sx, sy, pad = self.preparation.apply(rgb)
             gray = cv2.cvtColor(prepared, cv2.COLOR_RGB2GRAY)
             side = max(20, int(self.min_face * min(gray.shape)))
@@ -332,7 +325,7 @@ def content_hash(image: ImageLike) -> str:
     """SHA-256 of a file's bytes, or of an array's shape and pixels (PIL images as RGB arrays)."""
     if isinstance(image, (str, Path)):
         return sha256_file(image)
-    array = np.ascontiguousarray(_as_rgb(image) if isinstance(image, Image.Image) else np.asarray(image))
+    array = np.ascontiguousarray(as_rgb(image) if isinstance(image, Image.Image) else np.asarray(image))
     digest = hashlib.sha256(f"{array.shape}|{array.dtype}|".encode())
     digest.update(array.tobytes())
     return digest.hexdigest()
@@ -391,7 +384,7 @@ def detect_faces(
     bar = tqdm(total=len(todo), desc=f"faces ({detector.name})", unit="img", disable=not progress or not todo)
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
-        found = detector.detect([_as_rgb(images[i]) for i in chunk])
+        found = detector.detect([as_rgb(images[i]) for i in chunk])
         for i, detection in zip(chunk, found, strict=True):
             results[i] = detection
         if cache:
@@ -401,208 +394,3 @@ def detect_faces(
     if cache:
         results = [r if r is not None else cache.get(k) for r, k in zip(results, keys, strict=True)]  # repeated content
     return results  # type: ignore[return-value]
-
-
-# --------------------------------------------------------------------------- alignment
-
-
-@dataclass(frozen=True)
-class CanonicalFrame:
-    """Where aligned faces go: a ``width`` x ``height`` image with the eye line at ``eye_y`` (share
-    of the height), the eyes ``eye_distance`` (share of the width) apart, centred on ``eye_x``.
-
-    The default (eyes about 40 % down, 0.36 of the width apart, face filling the frame) is the
-    frame RQ3 averages its maps in; nose and mouth positions serve the least-squares fit on all
-    five points and the canonical regions drawn on those maps (:mod:`fercore.faces.regions`).
-    """
-
-    width: int = 128
-    height: int = 128
-    eye_y: float = 0.40
-    eye_distance: float = 0.36
-    eye_x: float = 0.50
-    nose_y: float = 0.60  # typical nose-tip height (share of the height), for the five-point fit
-    mouth_y: float = 0.78  # typical mouth-corner height
-    mouth_width: float = 0.30  # typical distance between the mouth corners (share of the width)
-
-    def eyes(self) -> np.ndarray:
-        """The canonical eye centres (2, 2) in the frame's pixels (left eye first)."""
-        return self.template()[:2]
-
-    def template(self) -> np.ndarray:
-        """All five canonical landmarks (5, 2) in the frame's pixels."""
-        half_eye, half_mouth = self.eye_distance / 2, self.mouth_width / 2
-        fractions = np.array([[self.eye_x - half_eye, self.eye_y], [self.eye_x + half_eye, self.eye_y],
-                              [self.eye_x, self.nose_y], [self.eye_x - half_mouth, self.mouth_y],
-                              [self.eye_x + half_mouth, self.mouth_y]])
-        return fractions * [self.width, self.height] - 0.5
-
-    @classmethod
-    def from_framing(cls, stats: Mapping[str, Any], width: int = 128, height: int | None = None) -> CanonicalFrame:
-        """A frame with a set's median eye position and inter-ocular distance (a row of
-        :func:`framing_table`), e.g. to crop synthetic faces like a real set's."""
-        missing = [k for k in ("eye_x", "eye_y", "iod", "mouth_y") if not np.isfinite(float(stats.get(k, np.nan)))]
-        if missing:
-            raise ValueError(f"these framing statistics are missing (no landmarks found?): {missing}")
-        base = cls()
-        return cls(width=width, height=height or width, eye_y=float(stats["eye_y"]), eye_distance=float(stats["iod"]),
-                   eye_x=float(stats["eye_x"]), mouth_y=float(stats["mouth_y"]),
-                   nose_y=float(stats["eye_y"]) + (base.nose_y - base.eye_y) / (base.mouth_y - base.eye_y)
-                   * (float(stats["mouth_y"]) - float(stats["eye_y"])))
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 2x3 similarity (rotation, uniform scale, shift; no reflection) that maps ``src`` points
-    onto ``dst`` in the least-squares sense (Umeyama 1991); exact for two distinct points."""
-    src, dst = np.asarray(src, dtype=float).reshape(-1, 2), np.asarray(dst, dtype=float).reshape(-1, 2)
-    if len(src) != len(dst) or len(src) < 2:
-        raise ValueError(f"need two or more matching points, got {len(src)} and {len(dst)}")
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    s, d = src - mu_s, dst - mu_d
-    var = (s ** 2).sum() / len(src)
-    if var <= 1e-12:
-        raise ValueError("the source points coincide; no transform is defined")
-    u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
-    sign = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
-    rotation = u @ sign @ vt
-    scale = float(np.trace(np.diag(sigma) @ sign)) / var
-    return np.hstack([scale * rotation, (mu_d - scale * rotation @ mu_s)[:, None]])
-
-
-def alignment_matrix(landmarks: np.ndarray, frame: CanonicalFrame | None = None, *, points: str = "eyes") -> np.ndarray:
-    """The 2x3 matrix from image pixels to ``frame`` pixels for a face's (5, 2) landmarks.
-
-    ``points='eyes'`` puts the two eye centres exactly on the frame's (eyes level, fixed
-    inter-ocular distance and position); ``'all'`` fits all five points to the frame's template
-    in the least-squares sense (steadier when one eye is poorly placed, eyes then only near
-    their positions).
-    """
-    frame = frame or CanonicalFrame()
-    landmarks = np.asarray(landmarks, dtype=float).reshape(5, 2)
-    if points == "eyes":
-        return similarity_transform(landmarks[:2], frame.eyes())
-    if points == "all":
-        return similarity_transform(landmarks, frame.template())
-    raise ValueError(f"points must be 'eyes' or 'all', not {points!r}")
-
-
-def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 2x3 affine matrix to (..., 2) points."""
-    points = np.asarray(points, dtype=float)
-    return points @ np.asarray(matrix)[:, :2].T + np.asarray(matrix)[:, 2]
-
-
-def align_image(image: ImageLike, matrix: np.ndarray, frame: CanonicalFrame | None = None, *,
-                border: str = "replicate") -> np.ndarray:
-    """The image warped into ``frame`` (``matrix`` from :func:`alignment_matrix`), RGB uint8;
-    outside the source, ``border`` 'replicate' repeats its edge, 'constant' is black."""
-    frame = frame or CanonicalFrame()
-    rgb = _as_rgb(image)
-    mode = {"replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}[border]
-    return cv2.warpAffine(rgb, np.asarray(matrix, dtype=np.float64), (frame.width, frame.height),
-                          flags=cv2.INTER_LINEAR, borderMode=mode)
-
-
-def align_map(values: np.ndarray, matrix: np.ndarray, image_size: tuple[int, int], frame: CanonicalFrame | None = None,
-              *, fill: float = 0.0) -> np.ndarray:
-    """A map computed on the original image (e.g. a Grad-CAM at the model's input size) warped
-    into ``frame`` with the image's ``matrix``. ``image_size`` is the original (width, height);
-    the map may have any resolution covering the same field. Outside it: ``fill``."""
-    frame = frame or CanonicalFrame()
-    values = np.asarray(values, dtype=np.float32)
-    if values.ndim != 2:
-        raise ValueError(f"expected a 2-D map, got shape {values.shape}")
-    width, height = image_size
-    h, w = values.shape
-    # map pixel u -> image pixel x = (u + 0.5) * W / w - 0.5 (same field, other resolution)
-    to_image = np.array([[width / w, 0.0, 0.5 * width / w - 0.5], [0.0, height / h, 0.5 * height / h - 0.5], [0, 0, 1]])
-    combined = np.vstack([np.asarray(matrix, dtype=float), [0, 0, 1]]) @ to_image
-    return cv2.warpAffine(values, combined[:2], (frame.width, frame.height), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=float(fill))
-
-
-# --------------------------------------------------------------------------- framing statistics
-
-#: Per-face framing measures, as shares of the image (box edges, eye line, mouth line, eye distance).
-FRAMING_MEASURES = ("box_x0", "box_y0", "box_x1", "box_y1", "box_w", "box_h", "eye_x", "eye_y", "mouth_y", "iod")
-
-
-def framing_measures(detections: Sequence[Detection]) -> pd.DataFrame:
-    """One row per image with a face: :data:`FRAMING_MEASURES` of its main face (NaN where the
-    detector gave no landmarks)."""
-    rows = []
-    for d in detections:
-        face = d.face
-        if face is None:
-            continue
-        x0, y0, x1, y1 = face.box
-        row = {"box_x0": x0 / d.width, "box_y0": y0 / d.height, "box_x1": x1 / d.width, "box_y1": y1 / d.height,
-               "box_w": (x1 - x0) / d.width, "box_h": (y1 - y0) / d.height}
-        marks = face.landmarks
-        if marks is not None:
-            row.update(eye_x=(marks[:2, 0].mean() + 0.5) / d.width, eye_y=(marks[:2, 1].mean() + 0.5) / d.height,
-                       mouth_y=(marks[3:, 1].mean() + 0.5) / d.height, iod=face.inter_ocular / d.width)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=list(FRAMING_MEASURES), dtype=float)
-
-
-def framing_stats(detections: Sequence[Detection]) -> dict[str, Any]:
-    """A set's framing: images, face and landmark success rates, and the median and IQR
-    (``<measure>_iqr``) of each of :data:`FRAMING_MEASURES` over its faces."""
-    measures = framing_measures(detections)
-    n = len(detections)
-    stats: dict[str, Any] = {
-        "images": n,
-        "detector": ", ".join(sorted({d.detector for d in detections})) or "",
-        "face_rate": len(measures) / n if n else float("nan"),
-        "landmark_rate": int(measures["iod"].notna().sum()) / n if n else float("nan"),
-    }
-    for name in FRAMING_MEASURES:
-        column = measures[name].dropna()
-        stats[name] = float(column.median()) if len(column) else float("nan")
-        stats[f"{name}_iqr"] = float(column.quantile(0.75) - column.quantile(0.25)) if len(column) else float("nan")
-    return stats
-
-
-def _paths(images: pd.DataFrame | Sequence[ImageLike]) -> list[ImageLike]:
-    if isinstance(images, pd.DataFrame):
-        return list(images["path"])
-    return list(images)
-
-
-def framing_table(
-    sets: Mapping[str, pd.DataFrame | Sequence[ImageLike]],
-    detector: FaceDetector | None = None,
-    *,
-    cache_dir: str | Path | None = None,
-    max_per_set: int | None = 200,
-    seed: int = 0,
-    drawn: Callable[[pd.DataFrame], Sequence[Detection]] | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """:func:`framing_stats` per set (rows), one table per run.
-
-    ``sets`` maps a name to image paths (or a sample table with a ``path`` column); at most
-    ``max_per_set`` images of each are used (a seeded draw). ``drawn`` gives known face positions
-    for the drawn images (the demo's: :func:`fercore.demo.drawn_detections` over its ``geometry/``
-    folder): each set then gets a second row from them, beside the detector's.
-    """
-    detector = detector or make_face_detector("auto")
-    rows = []
-    for name, images in sets.items():
-        table = images if isinstance(images, pd.DataFrame) else pd.DataFrame({"path": _paths(images)})
-        if max_per_set is not None and len(table) > max_per_set:
-            table = table.sample(n=max_per_set, random_state=seed).sort_index()
-        found = detect_faces(_paths(table), detector, cache_dir=cache_dir, progress=progress)
-        rows.append({"set": name, **framing_stats(found)})
-        if drawn is not None:
-            reference = drawn(table)
-            if reference:
-                rows.append({"set": f"{name} (drawn)", **framing_stats(reference)})
-    table = pd.DataFrame(rows).set_index("set")
-    titles = {"face_rate": "face found", "landmark_rate": "landmarks found", "box_w": "box width", "eye_y": "eye line",
-              "mouth_y": "mouth line", "iod": "inter-ocular"}
-    medians = [c for c in ("box_w", "eye_y", "mouth_y", "iod") if c in table.columns]
-    return declare(table, percent=[c for c in ("face_rate", "landmark_rate") if c in table.columns],
-                   spread={c: f"{c}_iqr" for c in medians}, titles={k: v for k, v in titles.items() if k in table.columns},
-                   show=[c for c in ("images", "detector", "face_rate", "landmark_rate", *medians) if c in table.columns])

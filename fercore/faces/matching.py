@@ -31,7 +31,8 @@ from PIL import Image
 
 from fercore.core.files import write_json
 from fercore.data import load_rgb
-from fercore.faces import detection as faces
+from fercore.faces.detection import detect_faces, make_face_detector
+from fercore.faces.framing import framing_measures
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,9 @@ def measure_format(samples: pd.DataFrame, *, detector=None, cache_dir: str | Pat
     qualities = [q for q in (jpeg_quality(p) for p in paths) if q is not None]
     quality = int(np.median(qualities)) if len(qualities) > len(paths) / 2 else None
     size = int(np.median([min(im.size) for im in images]))
-    detector = detector or faces.make_face_detector("mtcnn")
-    found = faces.detect_faces([np.asarray(im) for im in images], detector, cache_dir=cache_dir, progress=False)
-    measures = faces.framing_measures(found).dropna(subset=["iod"])
+    detector = detector or make_face_detector("mtcnn")
+    found = detect_faces([np.asarray(im) for im in images], detector, cache_dir=cache_dir, progress=False)
+    measures = framing_measures(found).dropna(subset=["iod"])
     if measures.empty:  # the framing stays unknown (NaN) and a matched arm keeps the crop as it is
         log.warning("no face landmarks on %d images (first: %s): their framing is unknown and is not matched", len(paths), paths[0])
         measures = pd.DataFrame({c: [np.nan] for c in ("eye_x", "eye_y", "iod", "mouth_y")})

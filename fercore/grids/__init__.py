@@ -1,16 +1,18 @@
-"""AI-generated grid images: layout, cell detection, quality checks and face extraction."""
+"""AI-generated grid images: layout, cell detection, quality checks and face extraction.
+
+Modules, lowest first: :mod:`~fercore.grids.layout` (cell edges), :mod:`~fercore.grids.detectors`
+(faces in cells and on whole grids), :mod:`~fercore.grids.evidence` (the layout the faces
+support), :mod:`~fercore.grids.quality` (reasons to reject a face), :mod:`~fercore.grids.cells`
+(crops), :mod:`~fercore.grids.records` (folders, records, duplicates, contact sheets) and
+:mod:`~fercore.grids.extract` (one grid, every grid).
+"""
 
 from __future__ import annotations
 
-from fercore.grids.extract import (
-    ExtractOptions,
-    GridInputError,
-    QualityThresholds,
-    edges,
-    extract_grids,
-    parse_layout,
-    summary_table,
-)
+from fercore.grids.extract import ExtractOptions, extract_grids
+from fercore.grids.layout import GridInputError, edges, parse_layout
+from fercore.grids.quality import QualityThresholds
+from fercore.grids.records import summary_table
 
 __all__ = [
     "edges",

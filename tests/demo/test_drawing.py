@@ -8,11 +8,12 @@ from PIL import Image
 
 from fercore.core.labels import CLASSES
 from fercore.data.samples import class_counts, discover
+from fercore.demo import dataset as D
 from fercore.demo import drawing as demo
 
 
 def test_grid_boundaries_cover_every_pixel_once():
-    from fercore.grids.extract import edges as grid_edges
+    from fercore.grids import edges as grid_edges
 
     edges = grid_edges(1024, 6)
     assert edges[0] == 0 and edges[-1] == 1024
@@ -30,7 +31,7 @@ def test_faces_are_deterministic_and_expressions_differ():
 
 
 def test_demo_layout_and_counts(demo_root):
-    spec = demo.DemoSpec()
+    spec = D.DemoSpec()
     real = discover(demo_root / "real")
     counts = class_counts(real)
     assert (counts.loc["train"] == spec.real_train_per_class).all()
@@ -61,10 +62,10 @@ def test_demo_data_is_reused_and_guarded(demo_root):
     before = stamp.stat().st_mtime_ns
     grid = next((demo_root / "synthetic" / "raw_grids" / "train").glob("*.png"))
     grid_before = grid.stat().st_mtime_ns
-    assert demo.make_demo_data(demo_root, progress=False)["real_images"] == 1000
+    assert D.make_demo_data(demo_root, progress=False)["real_images"] == 1000
     assert stamp.stat().st_mtime_ns == before and grid.stat().st_mtime_ns == grid_before
     with pytest.raises(FileExistsError, match="other settings"):
-        demo.make_demo_data(demo_root, demo.DemoSpec(seed=1), progress=False)  # other settings: refused
+        D.make_demo_data(demo_root, D.DemoSpec(seed=1), progress=False)  # other settings: refused
     assert not any(name.endswith(".tmp") for name in os.listdir(demo_root))
 
 
@@ -96,7 +97,7 @@ def test_drawn_parts_are_where_the_pupils_are():
 
 
 def test_demo_data_records_the_drawn_geometry(demo_root):
-    spec = demo.DemoSpec()
+    spec = D.DemoSpec()
     real = pd.read_csv(demo_root / "geometry" / "real.csv")
     assert len(real) == 8 * (spec.real_train_per_class + spec.real_test_per_class)
     assert all((demo_root / "real" / p).is_file() for p in real["path"])
@@ -106,4 +107,4 @@ def test_demo_data_records_the_drawn_geometry(demo_root):
     eye_y = (cells["left_eye_y"] + cells["right_eye_y"]) / 2
     row_top = np.array(demo.edges(demo.GRID_SIZE, spec.grid_rows))[cells["row"]]
     assert ((eye_y - row_top) / (demo.GRID_SIZE / spec.grid_rows)).between(0.25, 0.6).all()  # eyes inside their own cell
-    assert json.loads((demo_root / "demo.json").read_text())["version"] == demo.DEMO_VERSION == 6
+    assert json.loads((demo_root / "demo.json").read_text())["version"] == D.DEMO_VERSION == 6

@@ -15,9 +15,13 @@ import pytest
 from gridkit import astronaut_faces
 from PIL import Image
 
+from fercore.core.labels import CLASSES
+from fercore.demo import dataset as D
 from fercore.demo import drawing as demo
+from fercore.faces import alignment as A
 from fercore.faces import detection as F
-from fercore.grids.extract import edges
+from fercore.faces import framing as Fr
+from fercore.grids import edges
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ def demo_faces(root, grids: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]
     real = pd.read_csv(root / "geometry" / "real.csv")
     real = real[real["split"] == "test"]
     faces = [np.asarray(Image.open(root / "real" / p).convert("RGB")) for p in real["path"]]
-    truth = [demo._drawn_face(row).landmarks for _, row in real.iterrows()]
+    truth = [D._drawn_face(row).landmarks for _, row in real.iterrows()]
     cells = pd.read_csv(root / "geometry" / "synthetic.csv")
     cells = cells[(cells["split"] == "test") & cells["file"].isin(sorted(set(cells["file"]))[:grids])]
     cuts, cut_truth = [], []
@@ -49,7 +53,7 @@ def demo_faces(root, grids: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]
         for _, row in part.iterrows():
             r, c = int(row["row"]), int(row["col"])
             cuts.append(grid[e[r]:e[r + 1], e[c]:e[c + 1]])
-            cut_truth.append(demo._drawn_face(row, left=e[c], top=e[r]).landmarks)
+            cut_truth.append(D._drawn_face(row, left=e[c], top=e[r]).landmarks)
     return faces, truth, cuts, cut_truth
 
 
@@ -163,7 +167,7 @@ def test_haar_is_a_box_only_fallback_and_says_so(monkeypatch, caplog):
     assert "boxes only" in caplog.text and "no landmarks" in caplog.text
     found = F.detect_faces(faces, detector, progress=False)
     assert all(d.detector == "haar" and d.face is not None and d.landmarks is None for d in found)
-    stats = F.framing_stats(found)
+    stats = Fr.framing_stats(found)
     assert stats["detector"] == "haar" and stats["face_rate"] == 1.0 and stats["landmark_rate"] == 0.0
     assert np.isnan(stats["eye_y"]) and 0.3 < stats["box_w"] < 1.0
 
@@ -208,14 +212,14 @@ def drawn_faces(n: int, size: int = 256, emotions: tuple[str, ...] = CLEAR_EYES)
 
 
 def test_alignment_puts_the_drawn_eyes_on_the_canonical_positions():
-    frame = F.CanonicalFrame(128, 128)
+    frame = A.CanonicalFrame(128, 128)
     target = frame.eyes()
     assert target[0, 1] == target[1, 1] and target[1, 0] - target[0, 0] == pytest.approx(0.36 * 128)
     worst_points = worst_pixels = 0.0
     for image, parts in drawn_faces(16):
-        matrix = F.alignment_matrix(parts.landmarks(), frame)
-        worst_points = max(worst_points, np.abs(F.transform_points(matrix, parts.landmarks()[:2]) - target).max())
-        aligned = F.align_image(image, matrix, frame)
+        matrix = A.alignment_matrix(parts.landmarks(), frame)
+        worst_points = max(worst_points, np.abs(A.transform_points(matrix, parts.landmarks()[:2]) - target).max())
+        aligned = A.align_image(image, matrix, frame)
         assert aligned.shape == (128, 128, 3)
         for eye in (0, 1):  # the pupils drawn in the image land on the canonical eye positions
             worst_pixels = max(worst_pixels, np.linalg.norm(pupil_centre(aligned, target[eye], 5.0) - target[eye]))
@@ -226,8 +230,8 @@ def test_alignment_puts_the_drawn_eyes_on_the_canonical_positions():
 def test_alignment_of_a_map_computed_on_the_original_image():
     """A map at another resolution than the image (like a Grad-CAM) with peaks at the eyes:
     aligned with the image's matrix, its peaks land on the canonical eye positions."""
-    frame = F.CanonicalFrame(112, 112, eye_y=0.42, eye_distance=0.4)
-    for image, parts in drawn_faces(6, 96, demo.CLASSES):
+    frame = A.CanonicalFrame(112, 112, eye_y=0.42, eye_distance=0.4)
+    for image, parts in drawn_faces(6, 96, CLASSES):
         width, height = image.size
         eyes = parts.landmarks()[:2]
         h = w = 64
@@ -235,7 +239,7 @@ def test_alignment_of_a_map_computed_on_the_original_image():
         heat = np.zeros((h, w))
         for x, y in (eyes + 0.5) * [w / width, h / height] - 0.5:
             heat += np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.5 ** 2))
-        aligned = F.align_map(heat, F.alignment_matrix(parts.landmarks(), frame), (width, height), frame)
+        aligned = A.align_map(heat, A.alignment_matrix(parts.landmarks(), frame), (width, height), frame)
         assert aligned.shape == (112, 112)
         gy, gx = np.mgrid[0:112, 0:112]
         for target in frame.eyes():
@@ -250,15 +254,15 @@ def test_similarity_fit_recovers_a_known_transform():
     angle, scale, shift = 0.3, 1.7, np.array([12.0, -4.0])
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     dst = src @ (scale * rotation).T + shift
-    matrix = F.similarity_transform(src, dst)
+    matrix = A.similarity_transform(src, dst)
     np.testing.assert_allclose(matrix, np.hstack([scale * rotation, shift[:, None]]), atol=1e-9)
-    mirrored = F.similarity_transform(src, dst * [-1, 1])  # a reflection is not a similarity
+    mirrored = A.similarity_transform(src, dst * [-1, 1])  # a reflection is not a similarity
     assert np.linalg.det(mirrored[:, :2]) > 0
     _, parts = next(drawn_faces(1))
-    fitted = F.alignment_matrix(parts.landmarks(), points="all")
+    fitted = A.alignment_matrix(parts.landmarks(), points="all")
     assert np.linalg.det(fitted[:, :2]) > 0 and abs(fitted[0, 1] + fitted[1, 0]) < 1e-9
     with pytest.raises(ValueError, match="coincide"):
-        F.similarity_transform(np.zeros((2, 2)), np.ones((2, 2)))
+        A.similarity_transform(np.zeros((2, 2)), np.ones((2, 2)))
 
 
 # --------------------------------------------------------------------------- framing
@@ -271,19 +275,19 @@ def test_framing_of_the_demo_sets(demo_root, tmp_path):
 
     real = discover(demo_root / "real", ["test"])
     sets = {"demo-real": real, "files": list(real["path"][:10])}
-    table = F.framing_table(sets, F.MTCNNFaces(), cache_dir=tmp_path, max_per_set=40, drawn=lambda table: demo.drawn_detections(table, demo_root / "geometry"),
+    table = Fr.framing_table(sets, F.MTCNNFaces(), cache_dir=tmp_path, max_per_set=40, drawn=lambda table: D.drawn_detections(table, demo_root / "geometry"),
                             progress=False)
     assert list(table.index) == ["demo-real", "demo-real (drawn)", "files", "files (drawn)"]
     assert table.loc["demo-real", "images"] == 40 and table.loc["files", "images"] == 10
     drawn = table.loc["demo-real (drawn)"]
-    assert drawn["detector"] == demo.DRAWN and drawn["landmark_rate"] == 1.0
+    assert drawn["detector"] == D.DRAWN and drawn["landmark_rate"] == 1.0
     geometry = pd.read_csv(demo_root / "geometry" / "real.csv")
     geometry = geometry[geometry["split"] == "test"]
     eye_y = ((geometry["left_eye_y"] + geometry["right_eye_y"]) / 2 + 0.5) / 96
     assert drawn["eye_y"] == pytest.approx(float(eye_y.median()), abs=0.03)
     assert 0.3 < drawn["eye_y"] < drawn["mouth_y"] < 0.9 and 0.15 < drawn["iod"] < 0.4 and drawn["eye_y_iqr"] > 0
     assert table.loc["demo-real", "detector"] == "mtcnn" and 0 < table.loc["demo-real", "landmark_rate"] < 1
-    frame = F.CanonicalFrame.from_framing(drawn, 96)
+    frame = A.CanonicalFrame.from_framing(drawn, 96)
     np.testing.assert_allclose((frame.eyes()[:, 1] + 0.5) / 96, drawn["eye_y"])
     np.testing.assert_allclose((frame.eyes()[1, 0] - frame.eyes()[0, 0]) / 96, drawn["iod"])
 
@@ -302,7 +306,7 @@ def test_drawn_positions_follow_extracted_faces(demo_root, tmp_path):
     manifest = extract_grids(tmp_path / "raw", tmp_path / "out", ExtractOptions(layout="auto", detector="none"),
                              progress=False, contact_sheets=False)
     kept = manifest[manifest["kept"]].assign(path=lambda m: [str(tmp_path / "out" / p) for p in m["path"]])
-    found = demo.drawn_detections(kept, demo_root / "geometry")
+    found = D.drawn_detections(kept, demo_root / "geometry")
     assert len(found) == len(kept) > 20
     for detection, path in list(zip(found, kept["path"], strict=True))[:8]:
         image = np.asarray(Image.open(path).convert("RGB"))
@@ -317,7 +321,7 @@ def test_the_demo_suite_writes_one_framing_table(demo_suite):
     table = pd.read_csv(run_dir / "rq1" / "tables" / "framing.csv").set_index("set")
     assert list(table.index) == ["demo-real", "demo-real (drawn)", "synthetic", "synthetic (drawn)"]
     assert set(table.loc[["demo-real", "synthetic"], "detector"]) == {"mtcnn"}
-    assert set(table.loc[["demo-real (drawn)", "synthetic (drawn)"], "detector"]) == {demo.DRAWN}
+    assert set(table.loc[["demo-real (drawn)", "synthetic (drawn)"], "detector"]) == {D.DRAWN}
     assert (table.loc[["demo-real (drawn)", "synthetic (drawn)"], "landmark_rate"] == 1.0).all()
     assert table.loc["demo-real", "landmark_rate"] < 0.8 < table.loc["synthetic (drawn)", "landmark_rate"]
     drawn = table.loc[["demo-real (drawn)", "synthetic (drawn)"]]

@@ -9,7 +9,11 @@ from gridkit import astronaut_faces, compose, fer_faces, recovered
 from PIL import Image, ImageFilter
 
 from fercore import cli
+from fercore.grids import detectors as D
 from fercore.grids import extract as G
+from fercore.grids import layout as L
+from fercore.grids import quality as Q
+from fercore.grids import records as R
 
 LAYOUTS = {  # name: (rows, cols, gutter, jitter)
     "uniform": (6, 6, 6, 0.0),
@@ -58,7 +62,7 @@ def test_auto_layout_recovers_faces(source, astronaut, fer2013_root, tmp_path):
 
 
 def test_uniform_split_has_exact_integer_edges():
-    layout = G.uniform_layout(1024, 1024, 6, 6)
+    layout = L.uniform_layout(1024, 1024, 6, 6)
     widths = np.diff(layout.col_edges)
     assert layout.col_edges[0] == 0 and layout.col_edges[-1] == 1024 and widths.sum() == 1024
     assert set(widths) == {170, 171} and len(layout.boxes()) == 36
@@ -144,7 +148,7 @@ def test_demo_grids_extract_end_to_end(demo_root, tmp_path, capsys):
     manifest = pd.read_csv(out / "manifest.csv")
     assert len(manifest) == 48 * 36 and manifest.kept.mean() > 0.95  # 32 train + 16 test grids of 6x6
     assert set(manifest.layout) == {"6x6"} and set(manifest.gender) == {"female", "male"}
-    assert set(G.MANIFEST_COLUMNS) <= set(manifest.columns)
+    assert set(R.MANIFEST_COLUMNS) <= set(manifest.columns)
     assert "kept" in capsys.readouterr().out
     from fercore.data import load_samples
 
@@ -159,7 +163,7 @@ def test_bad_inputs_fail_clearly_and_write_nothing(tmp_path, astronaut):
         root = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
         setup(root)
         out = root.parent / (root.name + "_out")
-        with pytest.raises(G.GridInputError) as err:
+        with pytest.raises(L.GridInputError) as err:
             G.extract_grids(root, out, G.ExtractOptions(detector="none"), progress=False)
         assert not out.exists() or not any(out.rglob("*.png")), "half-written output"
         return str(err.value)
@@ -193,7 +197,7 @@ def test_mtcnn_detector_uses_the_faces_module(astronaut):
     """`--detector mtcnn` is fercore.faces' MTCNN (installed by `make venv`), one box per face."""
     from fercore.faces.detection import MTCNNFaces
 
-    detector = G.make_detector("mtcnn")
+    detector = D.make_detector("mtcnn")
     assert isinstance(detector.faces, MTCNNFaces)
     faces = detector.detect(astronaut[0])
     assert len(faces) == 1 and faces.dtype.kind == "i"
@@ -219,12 +223,12 @@ def test_mtcnn_in_two_threads_gives_the_manifest_of_one(astronaut, tmp_path):
     pd.testing.assert_frame_equal(one, two)
     assert (pd.to_numeric(one.n_faces) == 1).sum() >= 14  # faces found (the crops of one photograph are duplicates)
     with ThreadPoolExecutor(1) as pool:
-        assert pool.submit(G.make_detector, "mtcnn").result() is not G.make_detector("mtcnn")
+        assert pool.submit(D.make_detector, "mtcnn").result() is not D.make_detector("mtcnn")
 
 
 def test_phash_is_stable_and_discriminative(astronaut):
     import cv2
 
     gray = cv2.cvtColor(astronaut[0], cv2.COLOR_RGB2GRAY)
-    assert G.hamming(G.phash(gray), G.phash(cv2.resize(gray, (100, 100)))) <= 4
-    assert G.hamming(G.phash(gray), G.phash(255 - gray)) > 20
+    assert Q.hamming(Q.phash(gray), Q.phash(cv2.resize(gray, (100, 100)))) <= 4
+    assert Q.hamming(Q.phash(gray), Q.phash(255 - gray)) > 20

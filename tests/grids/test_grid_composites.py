@@ -15,7 +15,11 @@ from gridkit import Composite, astronaut_faces, compose_portraits, fer_faces, io
 from PIL import Image
 
 from fercore import cli
+from fercore.grids import detectors as D
+from fercore.grids import evidence as V
 from fercore.grids import extract as G
+from fercore.grids import layout as L
+from fercore.grids import records as R
 
 
 def write_grids(root, composites: dict[str, Composite]):
@@ -128,7 +132,7 @@ def test_evidence_finds_the_abutting_grid_the_cascade_misreads(lfw_run, tmp_path
     assert old[0].layout_evidence.iloc[0] == ""
 
 
-class FixedFaces(G.FaceDetector):
+class FixedFaces(D.FaceDetector):
     """A detector that 'finds' the given boxes on any grid."""
 
     name = "fixed"
@@ -143,7 +147,7 @@ class FixedFaces(G.FaceDetector):
 def face_boxes(rows: int, cols: int, size: int = 1024, fill: float = 0.6, drop: float = 0.0, seed: int = 0) -> np.ndarray:
     """Centred face boxes of a uniform rows x cols grid, a share ``drop`` of them missed."""
     rng = np.random.default_rng(seed)
-    ys, xs = G.edges(size, rows), G.edges(size, cols)
+    ys, xs = L.edges(size, rows), L.edges(size, cols)
     boxes = []
     for r in range(rows):
         for c in range(cols):
@@ -157,9 +161,9 @@ def face_boxes(rows: int, cols: int, size: int = 1024, fill: float = 0.6, drop: 
 def test_expected_layout_supported_by_faces_beats_a_crowded_one(drop):
     """36 faces of a 6x6 grid (40 % of them missed, too): 6x6 wins; a 4x4 would hold several faces a cell."""
     blank = np.full((1024, 1024, 3), 128, np.uint8)
-    choice = G.choose_layout(blank, (6, 6), FixedFaces(face_boxes(6, 6, drop=drop)))
+    choice = V.choose_layout(blank, (6, 6), FixedFaces(face_boxes(6, 6, drop=drop)))
     assert choice.layout.name == "6x6"
-    four = G.score_layout(G.uniform_layout(1024, 1024, 4, 4), choice.faces, "uniform", (6, 6))
+    four = V.score_layout(L.uniform_layout(1024, 1024, 4, 4), choice.faces, "uniform", (6, 6))
     assert four.crowded >= 8 and four.score < choice.candidates[0].score - 5
     runner_up = choice.runner_up
     assert runner_up is not None and runner_up.layout.name != "6x6" and runner_up.score < choice.candidates[0].score
@@ -173,7 +177,7 @@ def test_faces_override_the_expected_layout_and_fit_unequal_rows():
     rows, cols = [0, 150, 390, 560, 800, 1024], [0, 230, 400, 620, 810, 1024]
     boxes = [(cols[c] + 0.1 * (cols[c + 1] - cols[c]), rows[r] + 0.1 * (rows[r + 1] - rows[r]),
               0.8 * (cols[c + 1] - cols[c]), 0.8 * (rows[r + 1] - rows[r])) for r in range(5) for c in range(5)]
-    choice = G.choose_layout(np.full((1024, 1024, 3), 128, np.uint8), (6, 6), FixedFaces(np.round(boxes)))
+    choice = V.choose_layout(np.full((1024, 1024, 3), 128, np.uint8), (6, 6), FixedFaces(np.round(boxes)))
     assert choice.layout.name == "5x5" and choice.layout.note == "found 5x5, expected 6x6"
     assert choice.layout.method == "evidence: fitted, overrides expected 6x6"
     assert np.abs(np.array(choice.layout.row_edges) - rows).max() <= 6
@@ -182,7 +186,7 @@ def test_faces_override_the_expected_layout_and_fit_unequal_rows():
 
 def test_too_few_faces_leave_the_structural_layout(tmp_path):
     """Fewer faces than a quarter of the expected cells: no evidence to weigh, the structure stands."""
-    choice = G.choose_layout(np.full((1024, 1024, 3), 128, np.uint8), (6, 6), FixedFaces(face_boxes(6, 6)[:5]))
+    choice = V.choose_layout(np.full((1024, 1024, 3), 128, np.uint8), (6, 6), FixedFaces(face_boxes(6, 6)[:5]))
     assert choice.layout.name == "6x6" and choice.candidates == []
     assert "too few" in choice.layout.evidence and choice.layout.method.endswith("(structure only)")
 
@@ -199,13 +203,13 @@ def test_cell_detection_finds_faces_that_fill_and_tilt(lfw_run):
         angle = 25 if i % 2 else -25
         matrix = cv2.getRotationMatrix2D((85, 85), angle, 1.0)
         cells.append(cv2.warpAffine(big, matrix, (170, 170), borderMode=cv2.BORDER_REPLICATE))
-    detector = G.make_detector("mtcnn")
+    detector = D.make_detector("mtcnn")
     found = detector.detect_cells(cells)
     assert np.mean([len(f) == 1 for f in found]) >= 0.9
     for boxes in found:
         for x, y, w, h in boxes:
             assert 0 <= x and 0 <= y and x + w <= 170 and y + h <= 170 and w > 50
-    straight = G.MTCNNDetector()
+    straight = D.MTCNNDetector()
     straight.angles = ()
     assert np.mean([len(f) == 1 for f in straight.detect_cells(cells)]) < np.mean([len(f) == 1 for f in found])
 
@@ -229,7 +233,7 @@ def test_records_of_the_previous_version_still_load(lfw_run, tmp_path):
     (record,) = (tmp_path / "out" / ".grids").glob("*.csv")
     pd.read_csv(record).drop(columns="layout_evidence").to_csv(record, index=False)
     again = G.extract_grids(tmp_path / "raw", tmp_path / "out", options, progress=False, contact_sheets=False)
-    assert list(again.columns) == G.MANIFEST_COLUMNS and (again.layout_evidence == "").all()
+    assert list(again.columns) == R.MANIFEST_COLUMNS and (again.layout_evidence == "").all()
     assert again.kept.tolist() == first.kept.tolist()
 
 
@@ -237,7 +241,7 @@ def test_astronaut_portraits_enlarged_from_low_resolution_are_located():
     """A real photograph shrunk to 40 px and enlarged (a generator's upscaled output), abutting:
     the evidence locates every face (the crops are one person: only the layout is checked here)."""
     composite = compose_portraits(astronaut_faces(9, seed=2), 3, 3, fill=0.95, lowres=40, texture=20, level=90, seed=8)
-    choice = G.choose_layout(composite.image, (6, 6), G.make_detector("haar"))
+    choice = V.choose_layout(composite.image, (6, 6), D.make_detector("haar"))
     assert choice.layout.name == "3x3", choice.layout.evidence
     boxes = [(x0, y0, x1, y1) for _, _, x0, y0, x1, y1 in choice.layout.boxes()]
     assert all(located(composite, boxes))

@@ -1,0 +1,179 @@
+"""Grid folders and records: the inputs planned and checked up front, the record of each
+finished grid (by content hash), the manifest's columns, perceptual near-duplicates across
+grids, the summary table and contact sheets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from fercore.core.files import sha256_file, write_image
+from fercore.core.labels import UnknownLabelError, canonical_name
+from fercore.data import is_image_file, load_rgb
+from fercore.grids.cells import crop_resized
+from fercore.grids.layout import GridInputError, parse_layout
+from fercore.grids.quality import QualityThresholds
+
+MANIFEST_COLUMNS = [
+    "source", "split", "row", "col", "x0", "y0", "x1", "y1", "emotion", "gender", "kept", "reason",
+    "path", "intensity", "layout", "layout_method", "layout_evidence", "n_faces", "face_frac", "blur", "brightness",
+    "clipped", "contrast", "phash", "grid_sha256",
+]
+
+def plan_inputs(raw_dir: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(image path, split, metadata) for every grid under ``raw_dir/<split>/``, checked up front."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise GridInputError(f"{raw_dir} does not exist: expected {raw_dir}/<split>/*.png with a grids.csv")
+    splits = sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not splits:
+        raise GridInputError(f"{raw_dir} has no split folders (train/, test/ ...)")
+    jobs = []
+    for split_dir in splits:
+        images = sorted(p for p in split_dir.iterdir() if p.is_file() and is_image_file(p))
+        others = sorted(p.name for p in split_dir.iterdir() if p.is_file() and not is_image_file(p) and p.name != "grids.csv")
+        if others:
+            raise GridInputError(f"{split_dir}: not images: {', '.join(others[:5])}; move them out of the grid folder")
+        table = _grids_table(split_dir)
+        listed = set(table.index)
+        missing = sorted(listed - {p.name for p in images})
+        if missing:
+            raise GridInputError(f"{split_dir / 'grids.csv'} lists files that do not exist: {', '.join(missing[:5])}")
+        for image in images:
+            if image.name not in listed:
+                raise GridInputError(f"{image} has no row in {split_dir / 'grids.csv'}; add one (file, emotion, gender)")
+            _check_header(image, str(table.loc[image.name].get("layout", "") or "6x6"))
+            meta = table.loc[image.name].to_dict()
+            try:
+                meta["emotion"] = canonical_name(str(meta["emotion"]))
+            except UnknownLabelError as err:
+                raise GridInputError(f"{split_dir / 'grids.csv'}, {image.name}: {err}") from None
+            jobs.append((str(image), split_dir.name, meta))
+    if not jobs:
+        raise GridInputError(f"{raw_dir}: no grid images found")
+    return jobs
+
+
+def _check_header(path: Path, layout: str) -> None:
+    """Fail before any work on files that are not images, far from square or too small."""
+    try:
+        with Image.open(path) as handle:
+            width, height = handle.size
+    except Exception as err:
+        raise GridInputError(f"{path}: not a readable image ({type(err).__name__}: {err}); remove or replace it") from None
+    if max(width, height) > 1.5 * min(width, height):
+        raise GridInputError(f"{path}: {width}x{height} is far from square; grid images are square (e.g. 1024x1024)")
+    rows, cols = parse_layout(layout) if "x" in layout else (6, 6)
+    if min(width, height) < 16 * max(rows, cols):
+        raise GridInputError(f"{path}: {width}x{height} is too small for a {rows}x{cols} grid of faces (>= {16 * max(rows, cols)} px)")
+
+
+def _grids_table(split_dir: Path) -> pd.DataFrame:
+    """A split's ``grids.csv`` indexed by file, checked for its columns."""
+    csv = split_dir / "grids.csv"
+    if not csv.is_file():
+        raise GridInputError(f"{csv} is missing: each split folder needs grids.csv with columns file, emotion, gender")
+    table = pd.read_csv(csv, dtype=str).fillna("")
+    needed = {"file", "emotion"} - set(table.columns)
+    if needed:
+        raise GridInputError(f"{csv} lacks columns {sorted(needed)}")
+    return table.set_index("file")
+
+
+def record_path(out_dir: Path, image: str, split: str, meta: dict[str, Any]) -> Path:
+    """Where a finished grid is recorded: by content hash, name and its grids.csv row (identical
+    files under two names are two grids; a changed file or relabelled row is a new grid)."""
+    row = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return out_dir / ".grids" / f"{split}__{Path(image).name}__{sha256_file(image)[:16]}__{row}.csv"
+
+
+def drop_stale_records(out_dir: Path, image: str, split: str, current: Path) -> None:
+    """Remove the faces and records of earlier extractions of this grid (another file version,
+    label or option set), so that a redone grid leaves no stale face behind."""
+    for old in (out_dir / ".grids").glob(f"{split}__{Path(image).name}__*.csv"):
+        if old == current:
+            continue
+        for rel in pd.read_csv(old, usecols=["path"], dtype=str)["path"].dropna():
+            (out_dir / rel).unlink(missing_ok=True)
+        old.unlink()
+
+
+def load_record(path: Path) -> pd.DataFrame:
+    """A finished grid's manifest rows (records of older versions get the columns they lack)."""
+    text = ["reason", "path", "gender", "intensity", "layout_method", "layout_evidence"]
+    table = pd.read_csv(path, dtype={"phash": str, **dict.fromkeys(text, str)})
+    table = table.reindex(columns=list(dict.fromkeys([*table.columns, *MANIFEST_COLUMNS])), fill_value="")  # older records
+    table[text] = table[text].fillna("")
+    return table.assign(kept=table["kept"].astype(bool))
+
+def _thumbnail(path: Path) -> np.ndarray:
+    """A face's 32x32 grey thumbnail, centred and of unit norm (for correlations)."""
+    gray = cv2.resize(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    gray -= gray.mean()
+    return gray / (np.linalg.norm(gray) + 1e-6)
+
+
+def _restore_face(row: pd.Series, target: Path, face_size: int) -> None:
+    """Crop a kept face from its source grid again (as :func:`fercore.grids.extract.extract_grid` did)."""
+    box = (int(row["x0"]), int(row["y0"]), int(row["x1"]), int(row["y1"]))
+    write_image(target, crop_resized(np.asarray(load_rgb(row["source"])), box, face_size))
+
+
+def mark_duplicates(manifest: pd.DataFrame, out_dir: Path, t: QualityThresholds, face_size: int) -> pd.DataFrame:
+    """Reject later near-duplicates of earlier kept faces (sorted order: deterministic), removing their files.
+
+    Candidates share a perceptual hash within ``max_duplicate_distance`` bits; a candidate is a
+    duplicate when the two faces' 32x32 grey thumbnails also correlate above ``min_duplicate_correlation``
+    (centred portraits of different people can share a coarse hash, not their pixels).
+    """
+    kept: list[tuple[str, Path]] = []
+    hashes = np.zeros(int(manifest["kept"].sum()), dtype=np.uint64)  # of the faces in ``kept``, in order
+    thumbs: dict[Path, np.ndarray] = {}
+
+    def thumb(path: Path) -> np.ndarray:
+        if path not in thumbs:
+            thumbs[path] = _thumbnail(path)
+        return thumbs[path]
+
+    for i in manifest.index[manifest["kept"]]:
+        value, face = int(manifest.at[i, "phash"], 16), out_dir / manifest.at[i, "path"]
+        if not face.is_file():  # removed as a duplicate by an earlier run: crop it again from the source
+            _restore_face(manifest.loc[i], face, face_size)
+        near = np.flatnonzero(np.bitwise_count(hashes[:len(kept)] ^ np.uint64(value)) <= t.max_duplicate_distance)
+        twin = next((kept[k][0] for k in near if float((thumb(face) * thumb(kept[k][1])).sum()) >= t.min_duplicate_correlation),
+                    None)
+        if twin is None:
+            hashes[len(kept)] = value
+            kept.append((f"{Path(manifest.at[i, 'source']).name} r{manifest.at[i, 'row']}c{manifest.at[i, 'col']}", face))
+            continue
+        face.unlink(missing_ok=True)
+        manifest.loc[i, ["kept", "reason", "path"]] = [False, f"duplicate of {twin}", ""]
+    return manifest
+
+def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Kept and rejected cells by reason, per emotion and gender."""
+    reason = manifest["reason"].where(~manifest["kept"], "kept").str.replace(r"duplicate of .*", "duplicate", regex=True)
+    return pd.crosstab([manifest["emotion"], manifest["gender"]], reason, margins=True, margins_name="total")
+
+
+def contact_sheet(source: str, rows: pd.DataFrame, path: Path, width: int = 768) -> Path:
+    """The grid, downscaled, with kept cells outlined green and rejected ones red with their reason."""
+    image = load_rgb(source)
+    scale = width / image.width
+    sheet = image.resize((width, int(round(image.height * scale))), Image.BILINEAR)
+    draw = ImageDraw.Draw(sheet)
+    for row in rows.itertuples(index=False):
+        box = [row.x0 * scale, row.y0 * scale, row.x1 * scale - 1, row.y1 * scale - 1]
+        colour = (40, 200, 60) if row.kept else (230, 40, 40)
+        draw.rectangle(box, outline=colour, width=3)
+        if not row.kept:
+            draw.rectangle([box[0] + 3, box[1] + 3, box[0] + 6 * len(row.reason[:18]) + 6, box[1] + 15], fill=(255, 255, 255))
+            draw.text((box[0] + 5, box[1] + 4), row.reason[:18], fill=colour)
+    return write_image(path, sheet)
