@@ -30,6 +30,7 @@ from PIL import Image
 
 from fercore.core.files import sha256_file, write_csv, write_image, write_json
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
+from fercore.core.records import refuse_changes
 from fercore.data import load_rgb
 from fercore.grids.cells import crop_box, crop_resized, trim_gutters
 from fercore.grids.detectors import make_detector
@@ -143,12 +144,11 @@ def _check_options(out_dir: Path, options: ExtractOptions, force: bool) -> None:
     record = out_dir / ".grids" / "options.json"
     now = json.loads(json.dumps(asdict(options), default=str))
     if record.is_file() and not force:
-        before = json.loads(record.read_text())
-        changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in now.items() if before.get(k) != v]
-        if changed:
-            raise GridInputError(f"{out_dir} was extracted with other options ({'; '.join(changed)}); "
-                                 "pass --force to redo every grid with the new ones, or choose another output folder")
+        refuse_changes(json.loads(record.read_text()), now, lambda changed: GridInputError(
+            f"{out_dir} was extracted with other options ({'; '.join(changed)}); "
+            "pass --force to redo every grid with the new ones, or choose another output folder"), keys=now)
     write_json(record, now)
+
 
 def _run_grid(job: tuple[str, str, dict[str, Any], str, ExtractOptions]) -> str:
     """Extract one grid and record it (replacing the records of its earlier versions)."""
