@@ -9,13 +9,22 @@ run: set-up, epochs, selection, final test), ``experiments`` (cross-validation, 
 from __future__ import annotations
 
 from fercore.training.config import Stage, TrainConfig
-from fercore.training.experiments import run_cv, run_gender_splits, run_or_resume, summarise
+from fercore.training.experiments import (
+    cv_samples,
+    gender_split_samples,
+    run_cv,
+    run_gender_splits,
+    run_or_resume,
+    summarise,
+)
 from fercore.training.hygiene import load_split_samples
 from fercore.training.loop import TrainResult, train
 from fercore.training.sam import SAM
 from fercore.training.step import TrainingDivergedError, train_step
 
 __all__ = [
+    "cv_samples",
+    "gender_split_samples",
     "load_split_samples",
     "run_cv",
     "run_gender_splits",
