@@ -2,7 +2,7 @@
 
 Modules by idea: ``config`` (TrainConfig, Stage), ``hygiene`` (the run's data: duplicates, unreadable
 images, class set), ``step`` (one optimisation step, precision, optimiser and schedule), ``validation``
-(scoring on a split through the one inference pass's batches), ``resume`` (last.pt), ``loop`` (the
+(scoring the model being trained on a split), ``resume`` (last.pt), ``loop`` (the
 run: set-up, epochs, selection, final test), ``experiments`` (cross-validation, gender splits).
 """
 

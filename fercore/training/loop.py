@@ -87,6 +87,7 @@ class _Run:
     generator: torch.Generator  # the loader's shuffling / worker seeds, seeded per epoch
     augment_draws: torch.Generator  # fast + augment: the on-device augmentation's parameters, seeded per epoch
     train_loader: DataLoader
+    val_loader: DataLoader
     model: nn.Module  # the network itself (``net`` is its DDP wrapper under torchrun)
     loss_fn: nn.Module
     position: torch.Tensor  # canonical label -> column of the restricted logits
@@ -195,10 +196,14 @@ def _set_up(config: TrainConfig, state: dict[str, Any] | None, out: str | Path |
         pin_memory=device.type == "cuda", generator=generator, drop_last=len(train_set) > config.batch_size * ddp.world,
         persistent_workers=False, collate_fn=train_pipe.collate,
     )
+    val_loader = DataLoader(
+        FaceDataset(data.val, eval_pipe.item), batch_size=max(64, config.batch_size), num_workers=config.workers,
+        pin_memory=device.type == "cuda", persistent_workers=config.workers > 0, collate_fn=eval_pipe.collate,
+    )
     augment_draws = torch.Generator()
     model, loss_fn = _build_model(config, data, device)
     run = _Run(config, ddp, device, amp_dtype, scaler, data, run_dir, train_pipe, eval_pipe, sampler, generator,
-               augment_draws, train_loader, model, loss_fn, label_positions(data.class_names, device), state=state, net=model)
+               augment_draws, train_loader, val_loader, model, loss_fn, label_positions(data.class_names, device), state=state, net=model)
     if state is not None:
         model.load_state_dict(state["model"])
         run.history, run.best, run.first_epoch = state["history"], state["best"], state["epoch"] + 1
@@ -343,7 +348,7 @@ def _select_and_save(run: _Run, epoch: int, stage_index: int, row: dict[str, Any
     """Rank 0 after an epoch: validate, log, keep ``checkpoint.pt`` when the epoch is the best so
     far (every epoch without selection), write ``log.csv`` and the resumable ``last.pt``."""
     config, device = run.config, run.device
-    val = _score(run, run.data.val) if run.data.selecting else {}
+    val = _score(run, run.val_loader, run.eval_pipe) if run.data.selecting else {}
     row.update({f"val_{k}": v for k, v in val.items()})
     row.update({"lr": run.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - seconds["start"],
                 "train_seconds": seconds["train"], "train_img_per_s": seconds["count"] * run.ddp.world / seconds["train"]})
@@ -367,12 +372,10 @@ def _select_and_save(run: _Run, epoch: int, stage_index: int, row: dict[str, Any
     })
 
 
-def _score(run: _Run, samples: pd.DataFrame) -> dict[str, float]:
-    """Loss, accuracy and macro-F1 of the model (not its DDP wrapper) on ``samples``, at the run's precision."""
-    config = run.config
-    return evaluate(run.model, samples, run.eval_pipe, run.device, classes=run.data.class_names,
-                    batch_size=max(64, config.batch_size), workers=config.workers, channels_last=config.channels_last,
-                    amp_dtype=run.amp_dtype)
+def _score(run: _Run, loader: DataLoader, pipeline: InputPipeline) -> dict[str, float]:
+    """Loss, accuracy and macro-F1 of the model (not its DDP wrapper) on ``loader``, at the run's precision."""
+    return evaluate(run.model, loader, run.device, classes=run.data.class_names, channels_last=run.config.channels_last,
+                    amp_dtype=run.amp_dtype, pipeline=pipeline)
 
 
 def _save_checkpoint(run: _Run) -> None:
@@ -395,7 +398,10 @@ def _final_metrics(run: _Run, result: TrainResult) -> dict[str, float] | None:
     run.model.load_state_dict(payload["state_dict"])
     test = None
     if test_samples is not None:
-        test = _score(run, test_samples)
+        pipe = InputPipeline(config.preprocess, config.image_size)
+        loader = DataLoader(FaceDataset(test_samples, pipe.item), batch_size=max(64, config.batch_size),
+                            num_workers=config.workers, collate_fn=pipe.collate)
+        test = _score(run, loader, pipe)
     val = {k: v for k, v in result.best.items() if k != "epoch"}
     write_json(run.run_dir / "metrics.json", {
         "best_epoch": result.best_epoch,
