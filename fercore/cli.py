@@ -11,8 +11,6 @@ from pathlib import Path
 
 from fercore import __version__
 
-log = logging.getLogger("fercore")
-
 
 def _cmd_check_data(args: argparse.Namespace) -> int:
     import hashlib
@@ -135,20 +133,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from fercore.data import discover, load_samples, max_folds
-    from fercore.training import run_cv, summarise
+    from fercore.training import cv_samples, run_cv, summarise
 
     config = _train_config(args)
-    samples = load_samples(args.samples) if args.samples else None
-    if samples is not None and "split" in samples.columns:
-        samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
-    most = max_folds(samples if samples is not None else discover(config.data_root, [config.train_split]))
-    k = args.k or 5
-    if args.k is None and most < k:  # the default adapts; a k the user chose does not (grouped_folds refuses)
-        if most < 2:
-            raise ValueError(f"cross-validation needs at least 2 source grids (or 2 images of a class); found {most}")
-        log.warning("only %d folds are possible with this data (fewer source grids than 5); using k=%d", most, most)
-        k = most
+    samples, k = cv_samples(config, args.samples, args.k)
     table = run_cv(config, k, samples=samples, out=args.out)
     print(table.to_string(index=False))
     print(f"accuracy {summarise(table['accuracy'])}, macro-F1 {summarise(table['macro_f1'])}")
@@ -156,26 +144,10 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 
 
 def _cmd_gender_splits(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from fercore.data import load_samples
-    from fercore.training import run_gender_splits
+    from fercore.training import gender_split_samples, run_gender_splits
 
     config = _train_config(args)
-    samples = load_samples(args.samples)
-    if args.test_samples:
-        train_samples, test_samples = samples, load_samples(args.test_samples)
-    elif "split" in samples.columns:
-        train_samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
-        test_samples = samples[samples["split"] == (config.test_split or "test")].reset_index(drop=True)
-    else:
-        raise ValueError("give --test-samples, or a --samples table with a 'split' column")
-    for name, table, split in (("training", train_samples, config.train_split), ("test", test_samples, config.test_split or "test")):
-        if table.empty:
-            source = args.test_samples if name == "test" and args.test_samples else args.samples
-            raise ValueError(f"{source} has no rows of split '{split}' to {'train' if name == 'training' else 'test'} on "
-                             f"(splits found: {', '.join(map(str, samples.get('split', pd.Series(dtype=str)).unique()))}); "
-                             "set train_split / test_split or give --test-samples")
+    train_samples, test_samples = gender_split_samples(config, args.samples, args.test_samples)
     table = run_gender_splits(config, train_samples, test_samples, args.percents, out=args.out)
     print(table.pivot_table(index=["arm", "base", "percent", "n_train"], columns="test_on", values="accuracy",
                             dropna=False).dropna(how="all").round(3).to_string())
@@ -318,16 +290,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\nsee `{self.prog} --help`\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="fercore",
-        description="Facial-emotion-recognition research suite: real vs AI-generated faces.",
-    )
-    parser.add_argument("--version", action="version", version=f"fercore {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    parser.add_argument("--debug", action="store_true", help="show the full Python traceback of any error")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def _add_check_data(sub: argparse._SubParsersAction) -> None:
+    """check-data: a folder dataset's problems."""
     p = sub.add_parser("check-data", help="check a folder dataset ROOT/<split>/<emotion>/* for problems",
                        description="Counts per split and class; unreadable, truncated and near-uniform images; "
                        "exact duplicates (decoded pixels) within and across splits and those with conflicting labels. "
@@ -341,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_check_data)
 
+
+def _add_weights(sub: argparse._SubParsersAction) -> None:
+    """weights inspect | convert."""
     w = sub.add_parser("weights", help="inspect or convert model weight files",
                        description="Inspect or convert local weight files (state dicts, VGGFace2 backbones, HSEmotion checkpoints).")
     wsub = w.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
@@ -358,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     wc.add_argument("--force", action="store_true", help="replace OUT if it exists")
     wc.set_defaults(func=_cmd_weights_convert)
 
+
+def _add_demo_data(sub: argparse._SubParsersAction) -> None:
+    """demo-data: the embedded demo dataset."""
     d = sub.add_parser("demo-data", help="write the embedded demo dataset (procedural faces, two domains)",
                        description="Deterministic, offline demo data: real-style faces under OUT/real/{train,test}/<emotion>/ "
                        "and 1024x1024 6x6 synthetic grids with grids.csv under OUT/synthetic/raw_grids/{train,test}/. "
@@ -368,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=_cmd_demo_data)
 
+
+def _add_training(sub: argparse._SubParsersAction) -> None:
+    """train, cv and gender-splits: training runs and the experiments made of them."""
     t = sub.add_parser("train", help="train / fine-tune a model from a config (SAM, staged unfreezing, resumable)",
                        description="Train or fine-tune as the config says. Writes config.yaml, log.csv, checkpoint.pt "
                        "(best validation epoch), last.pt (resumable state) and metrics.json into a new run folder. "
@@ -395,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--percents", type=float, nargs="+", default=[0, 25, 50, 75, 100])
     g.set_defaults(func=_cmd_gender_splits)
 
+
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    """extract: faces from generated grid images."""
     x = sub.add_parser("extract", help="extract validated, quality-checked faces from generated grid images",
                        description="Reads RAW_DIR/<split>/*.png|jpg with RAW_DIR/<split>/grids.csv (file, emotion, gender ...); "
                        "writes OUT_DIR/<split>/<emotion>/<grid>_r<row>c<col>.png, OUT_DIR/manifest.csv (one row per cell: "
@@ -420,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     x.set_defaults(func=_cmd_extract)
 
+
+def _add_inference(sub: argparse._SubParsersAction) -> None:
+    """predict, evaluate and export-onnx: using a trained model."""
     pr = sub.add_parser("predict", help="predict images or folders with a trained model into a CSV",
                         description="One row per image: path, label (when a parent folder names an emotion), pred, "
                         "p_<Class> for the 8 classes (or logit_<Class> with --logits). Unreadable files are listed "
@@ -463,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--force", action="store_true", help="replace OUT if it exists")
     ex.set_defaults(func=_cmd_export_onnx)
 
+
+def _add_suite(sub: argparse._SubParsersAction) -> None:
+    """suite run | book: the thesis notebooks and the book."""
     su = sub.add_parser("suite", help="run the thesis notebooks (papermill) and build the book (Jupyter Book)",
                         description="Execute notebooks/NN_*.ipynb with a parameter file, then render them as HTML or PDF.")
     susub = su.add_subparsers(dest="suite_command", required=True)
@@ -484,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--builder", choices=["html", "pdflatex"], default="html")
     sb.set_defaults(func=_cmd_suite_book)
 
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    """demo: the main job on the demo data."""
     r = sub.add_parser("demo", help="run the main job on the demo data (data, train, evaluate)",
                        description="Make the demo data if missing, train the two demo models (resnet10t and a tiny "
                        "EfficientNet) on the real-style faces, evaluate them, and write results under RESULTS/<run-id>/<model>/ "
@@ -501,6 +486,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force-data", action="store_true", help="rewrite demo data made with other settings or an older version")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="fercore",
+        description="Facial-emotion-recognition research suite: real vs AI-generated faces.",
+    )
+    parser.add_argument("--version", action="version", version=f"fercore {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug", action="store_true", help="show the full Python traceback of any error")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    _add_check_data(sub)
+    _add_weights(sub)
+    _add_demo_data(sub)
+    _add_training(sub)
+    _add_extract(sub)
+    _add_inference(sub)
+    _add_suite(sub)
+    _add_demo(sub)
     return parser
 
 

@@ -138,7 +138,7 @@ def fer2013_small_model(fer2013_root, tmp_path_factory):
     predictions. 56 px, not 64: PIL's 48 -> 64 resize has exact weights and both paths give identical pixels."""
     from fercore.data import discover, per_class_subset
     from fercore.models import load_model
-    from fercore.training.loop import TrainConfig, train
+    from fercore.training import TrainConfig, train
 
     samples = per_class_subset(discover(fer2013_root, ["train"]), 300, seed=0)
     config = TrainConfig(experiment="fer2013-small", data_root=str(fer2013_root), arch="resnet10t", image_size=56,

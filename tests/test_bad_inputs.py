@@ -83,7 +83,7 @@ def write_gender_table(path: Path, root: Path, words: tuple[str, str] = ("women"
 def ws() -> Iterator[Path]:
     """The shared inputs: d/ (7 classes, 6 train + 3 val images each), cfg.yaml, a trained model,
     grids, a gender table."""
-    from fercore.training.loop import TrainConfig, train
+    from fercore.training import TrainConfig, train
 
     root = Path(tempfile.mkdtemp(prefix="fercore-campaign-"))
     old = Path.cwd()
@@ -229,7 +229,7 @@ def _existing_predictions(case: Path, ws: Path) -> None:
 
 
 def _interrupted_run(case: Path, ws: Path) -> None:
-    from fercore.training.loop import TrainConfig, train
+    from fercore.training import TrainConfig, train
 
     _copy_data(case, ws)
     config = TrainConfig.from_yaml(case / "cfg.yaml", ["epochs=2"])

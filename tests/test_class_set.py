@@ -21,8 +21,7 @@ from fercore.data import dataset_classes, discover
 from fercore.explain.cam import cam_report
 from fercore.inference.evaluate import evaluate_folder
 from fercore.models import create_model, load_model, save_model
-from fercore.training import experiments
-from fercore.training.loop import TrainConfig
+from fercore.training import TrainConfig, experiments
 
 SEVEN = [c for c in labels.CLASSES if c != "Contempt"]
 
@@ -132,7 +131,7 @@ def test_one_restriction_changes_every_path_together(tiny_dataset, contempt_love
 
 
 def test_training_uses_the_one_class_set(tiny_dataset, tmp_path, monkeypatch):
-    from fercore.training import loop as T
+    from fercore import training as T
 
     seen = []
     original_restrict = labels.restrict_logits

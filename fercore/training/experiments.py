@@ -6,6 +6,7 @@ one (``last.pt`` without ``metrics.json``) is resumed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -26,13 +27,16 @@ from fercore.data import (
     gender_share,
     gender_training_sets,
     grouped_folds,
+    load_samples,
+    max_folds,
     selection_split,
     split_by_gender,
     within_classes,
 )
 from fercore.inference import prediction_table
 from fercore.models import load_model
-from fercore.training.loop import TrainConfig, train
+from fercore.training.config import TrainConfig
+from fercore.training.loop import train
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +58,6 @@ def run_or_resume(config: TrainConfig, run_dir: Path, samples) -> Path:
 
 def samples_digest(*tables: pd.DataFrame) -> str:
     """SHA-256 of the sample tables' paths, labels and, when present, source grid and gender."""
-    import hashlib
-
     digest = hashlib.sha256()
     for table in tables:
         columns = [c for c in ("path", "label", "source", "gender") if c in table.columns]
@@ -123,6 +125,25 @@ def evaluate_parts(checkpoint: Path, parts: dict[str, pd.DataFrame], classes: li
     return {name: score_predictions(prediction_table(result, part, scored)) for name, part in kept.items()}
 
 
+def cv_samples(config: TrainConfig, samples_path: str | Path | None = None,
+               k: int | None = None) -> tuple[pd.DataFrame | None, int]:
+    """The samples and number of folds of a cross-validation: the table at ``samples_path`` (its
+    ``train_split`` rows when it has a ``split`` column; None: the config's ``data_root``) and ``k``.
+    ``k`` None is 5, or fewer when the data has fewer source grids (a ``k`` given is kept:
+    :func:`fercore.data.grouped_folds` refuses one the data cannot fill)."""
+    samples = load_samples(samples_path) if samples_path else None
+    if samples is not None and "split" in samples.columns:
+        samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
+    most = max_folds(samples if samples is not None else discover(config.data_root, [config.train_split]))
+    folds = k or 5
+    if k is None and most < folds:
+        if most < 2:
+            raise ValueError(f"cross-validation needs at least 2 source grids (or 2 images of a class); found {most}")
+        log.warning("only %d folds are possible with this data (fewer source grids than 5); using k=%d", most, most)
+        folds = most
+    return samples, folds
+
+
 def run_cv(
     config: TrainConfig, k: int = 5, *, samples: pd.DataFrame | None = None, out: str | Path | None = None
 ) -> pd.DataFrame:
@@ -185,6 +206,28 @@ def gender_study_sets(train_samples: pd.DataFrame, percents: Sequence[float], *,
             runs.append({"arm": arm, "base": base, "percent": float(percent), "share": gender_share(training, other),
                          "training": training})
     return runs
+
+
+def gender_split_samples(config: TrainConfig, samples_path: str | Path,
+                         test_samples_path: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training, test) tables of the gender study: the table at ``samples_path`` and the one at
+    ``test_samples_path``, or, without it, the rows of ``samples_path`` whose ``split`` is the
+    config's ``train_split`` / ``test_split`` (default ``test``). An empty side is refused."""
+    samples = load_samples(samples_path)
+    if test_samples_path:
+        train_samples, test_samples = samples, load_samples(test_samples_path)
+    elif "split" in samples.columns:
+        train_samples = samples[samples["split"] == config.train_split].reset_index(drop=True)
+        test_samples = samples[samples["split"] == (config.test_split or "test")].reset_index(drop=True)
+    else:
+        raise ValueError("give --test-samples, or a --samples table with a 'split' column")
+    for name, table, split in (("training", train_samples, config.train_split), ("test", test_samples, config.test_split or "test")):
+        if table.empty:
+            source = test_samples_path if name == "test" and test_samples_path else samples_path
+            raise ValueError(f"{source} has no rows of split '{split}' to {'train' if name == 'training' else 'test'} on "
+                             f"(splits found: {', '.join(map(str, samples.get('split', pd.Series(dtype=str)).unique()))}); "
+                             "set train_split / test_split or give --test-samples")
+    return train_samples, test_samples
 
 
 def run_gender_splits(

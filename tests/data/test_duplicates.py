@@ -15,7 +15,7 @@ from fercore.data import discover
 from fercore.data import duplicates as dedup
 from fercore.inference.evaluate import evaluate_folder
 from fercore.models import create_model, load_model, save_model
-from fercore.training.loop import TrainConfig, load_split_samples
+from fercore.training import TrainConfig, load_split_samples
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from fercore import training as T
 from fercore.analysis.plots import gender_splits
 from fercore.data import (
     discover,
@@ -21,7 +22,6 @@ from fercore.data import (
 )
 from fercore.data.splits import selection_split_problem
 from fercore.studies import gender
-from fercore.training import loop as T
 from fercore.training.experiments import run_gender_splits
 
 PERCENTS = (0, 25, 50, 75, 100)

@@ -9,8 +9,8 @@ import pytest
 
 from fercore import cli
 from fercore.data import discover, load_samples
+from fercore.training import TrainConfig
 from fercore.training.experiments import run_cv
-from fercore.training.loop import TrainConfig
 
 
 @pytest.fixture

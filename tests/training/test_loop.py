@@ -14,8 +14,9 @@ import pytest
 import torch
 import yaml
 
+from fercore import training as T
 from fercore.data import gender_training_sets, grouped_folds, split_by_gender
-from fercore.training import loop as T
+from fercore.training import loop, step
 
 
 def small_config(root, **overrides):
@@ -79,13 +80,13 @@ def test_interrupted_then_resumed_equals_uninterrupted(demo_root, tmp_path):
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(demo_root, tmp_path, monkeypatch):
     calls = {"n": 0}
 
-    class Poisoned(T.InputPipeline):
+    class Poisoned(loop.InputPipeline):
         def prepare(self, x, device, **kwargs):
             calls["n"] += 1
             x = super().prepare(x, device, **kwargs)
             return x * float("nan") if calls["n"] > 96 // 16 + 1 else x  # epoch 1's 6 batches (+ its validation) are clean
 
-    monkeypatch.setattr(T, "InputPipeline", Poisoned)
+    monkeypatch.setattr(loop, "InputPipeline", Poisoned)  # where train builds its pipelines
     config = small_config(demo_root, augment=False, stages=[], epochs=3)
     with pytest.raises(T.TrainingDivergedError, match="epoch 2.*last.pt \\(epoch 1\\)"):
         T.train(config, out=tmp_path / "run")
@@ -140,7 +141,7 @@ DDP_SCRIPT = textwrap.dedent(
     """
     import json, os, sys, torch
     torch.set_num_threads(1)
-    from fercore.training import loop as T
+    from fercore import training as T
     root, out, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
     config = T.TrainConfig(
         experiment="ddp", data_root=root, val_fraction=0.2, max_train_samples=128, max_val_samples=32,
@@ -178,10 +179,10 @@ def test_ddp_two_cpu_processes_follow_the_single_process_curve(demo_root, tmp_pa
 
 def test_amp_choices():
     cpu = torch.device("cpu")
-    assert T._amp_dtype(T.TrainConfig(amp="bf16"), cpu) is None  # AMP is for CUDA only
+    assert step.autocast_dtype(T.TrainConfig(amp="bf16"), cpu) is None  # AMP is for CUDA only
     with pytest.raises(ValueError, match="SAM with fp16"):
-        T._amp_dtype(T.TrainConfig(amp="fp16", optimizer="sam"), torch.device("cuda"))
-    assert T._amp_dtype(T.TrainConfig(amp="fp16", optimizer="adam"), torch.device("cuda")) == torch.float16
+        step.autocast_dtype(T.TrainConfig(amp="fp16", optimizer="sam"), torch.device("cuda"))
+    assert step.autocast_dtype(T.TrainConfig(amp="fp16", optimizer="adam"), torch.device("cuda")) == torch.float16
 
 
 def test_train_step_with_grad_scaler_matches_plain_step():
@@ -236,7 +237,7 @@ def test_warmup_lasts_its_epochs_in_each_stage_of_a_staged_schedule():
     def factors(stage):
         p = torch.nn.Parameter(torch.zeros(1))
         opt = torch.optim.SGD([p], lr=stage.lr)
-        scheduler = T._make_scheduler(config, opt, stage, steps_per_epoch)
+        scheduler = step.make_scheduler(config, opt, stage, steps_per_epoch)
         out = []
         for _ in range(stage.epochs * steps_per_epoch):
             out.append(opt.param_groups[0]["lr"] / stage.lr)
@@ -248,7 +249,7 @@ def test_warmup_lasts_its_epochs_in_each_stage_of_a_staged_schedule():
     # 0.5 epochs = 5 steps of linear warm-up at the start of each stage (it was 0.07 and 0.40 epochs)
     assert head[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and (head[5:] == 1.0).all()
     assert body[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and (body[5:] == 1.0).all()
-    assert T.warmup_steps(3.0, 10, 20) == 20  # capped at the stage's length
+    assert step.warmup_steps(3.0, 10, 20) == 20  # capped at the stage's length
     own = T.Stage(epochs=2, lr=1e-4, warmup_epochs=1.0)
     assert (factors(own)[:10] < 1).sum() == 9 and factors(own)[9] == pytest.approx(1.0)
 
