@@ -15,7 +15,7 @@ PACKAGE = REPO / "fercore"
 
 #: Lowest first: a package may import only packages before it (and itself).
 LAYERS = ["core", "data", "models", "faces", "analysis", "inference", "grids", "synthetic", "explain", "training",
-          "demo", "book", "studies"]
+          "demo", "book", "studies", "cli"]
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 #: Exceptions to the size limits, each with its reason ("path" or "path:qualname").
@@ -153,7 +153,7 @@ def test_library_imports_are_at_module_top():
     """Only the CLI imports fercore lazily (start-up time); a lazy import elsewhere would hide a cycle."""
     lazy = []
     for name, path in module_names(PACKAGE).items():
-        if name == "fercore.cli":
+        if name == "fercore.cli" or name.startswith("fercore.cli."):
             continue
         tree = ast.parse(path.read_text())
         for func in ast.walk(tree):

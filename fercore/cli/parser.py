@@ -1,238 +1,27 @@
-"""The ``fercore`` command line. Each subcommand is a thin wrapper over one library function."""
+"""The ``fercore`` argument parser: one function per sub-command group."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 import typing
-from collections.abc import Sequence
-from pathlib import Path
 
 from fercore import __version__
-
-
-def _cmd_check_data(args: argparse.Namespace) -> int:
-    import hashlib
-
-    from fercore.core.files import check_output
-    from fercore.data import check_data, write_report
-
-    root = Path(args.root).resolve()
-    if args.out:  # a named report is never replaced silently; the default name is one per folder (name + path digest)
-        out = check_output(args.out, force=args.force)
-    else:
-        out = check_output(Path("results") / "check-data" / f"{root.name}-{hashlib.sha256(str(root).encode()).hexdigest()[:8]}.json",
-                           force=True)
-    report = check_data(args.root, workers=args.workers, progress=not args.quiet)
-    print(report.table())
-    write_report(report, out)
-    print(f"\nreport written to {out}")
-    return 1 if (args.strict and report.has_errors) else 0
-
-
-def _cmd_weights_inspect(args: argparse.Namespace) -> int:
-    from fercore.models import inspect_weights
-
-    info = inspect_weights(args.file, trust_pickle=args.trust)
-    print("\n".join(info.lines()))
-    return 0
-
-
-def _cmd_weights_convert(args: argparse.Namespace) -> int:
-    from fercore.core.files import check_output
-    from fercore.models import convert_weights, inspect_weights
-
-    check_output(args.dst, force=args.force)
-    out = convert_weights(args.src, args.dst, trust_pickle=args.trust, overwrite=args.force)
-    info = inspect_weights(out)
-    print(f"wrote {out}: plain state dict, {info.tensors} tensors, arch guess {info.arch_guess}, "
-          f"head {info.head_classes or 'none'}; load it without --trust from now on")
-    return 0
-
-
-def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from fercore.demo import DemoSpec, make_demo_data
-
-    spec = DemoSpec(seed=args.seed)
-    stamp = make_demo_data(args.out, spec, force=args.force, progress=not args.quiet)
-    print(
-        f"demo data in {args.out}: {stamp['real_images']} real-style faces under real/, "
-        f"{stamp['synthetic_grids']} synthetic grids ({stamp['synthetic_faces']} faces) under synthetic/raw_grids/"
-    )
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from fercore.demo import DEMO_MODELS, DemoRunConfig, run_demo
-
-    config = DemoRunConfig(
-        data_dir=Path(args.data),
-        results_dir=Path(args.results),
-        models={args.arch: args.arch} if args.arch else dict(DEMO_MODELS),
-        weights=Path(args.weights) if args.weights else None,
-        trust_pickle=args.trust,
-        epochs=args.epochs,
-        image_size=args.image_size,
-        seed=args.seed,
-        progress=not args.quiet,
-        force_data=args.force_data,
-    )
-    summary = run_demo(config)
-    print(summary.text())
-    return 0
-
-
-def _cmd_suite_run(args: argparse.Namespace) -> int:
-    from fercore.book import SuiteParams, run_suite
-
-    if not (args.params or args.resume):
-        raise SystemExit("fercore suite run: error: give --params configs/<name>.yaml (or --resume RUN_DIR)")
-    params = SuiteParams.from_yaml(args.params, args.set or []) if args.params and not args.resume else None
-    run = run_suite(params, resume=args.resume, only=args.only, progress=not args.quiet)
-    for name, seconds in run.seconds.items():
-        print(f"  {name}: {seconds:.0f} s")
-    print(f"executed notebooks and chapter outputs in {run.run_dir} ({run.total_seconds:.0f} s)")
-    return 0
-
-
-def _cmd_suite_book(args: argparse.Namespace) -> int:
-    from fercore.book import build_book
-
-    out = build_book(args.run, builder=args.builder)
-    print(f"book ({args.builder}) built from the executed notebooks: {out.resolve()}")
-    return 0
-
-
-def _train_config(args: argparse.Namespace):
-    from fercore.training import TrainConfig
-
-    overrides = list(args.set or [])
-    if args.data_root:
-        overrides.append(f"data_root={args.data_root}")
-    return TrainConfig.from_yaml(args.config, overrides)
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from fercore.training import train
-
-    if args.resume:
-        result = train(resume=args.resume)
-    else:
-        result = train(_train_config(args), out=args.out)
-    if result.run_dir is None:  # a non-zero DDP rank
-        return 0
-    best = result.best
-    config = result.config
-    selection = config.val_split or f"{config.val_fraction:.0%} of {config.train_split}"
-    print(f"run {result.run_dir}: best epoch {result.best_epoch}; selection split ({selection}) accuracy {best['accuracy']:.4f}, "
-          f"macro-F1 {best['macro_f1']:.4f}"
-          + (f"; test split ({config.test_split}) accuracy {result.test['accuracy']:.4f}, macro-F1 {result.test['macro_f1']:.4f}"
-             if result.test else "; no test split scored") + f" ({result.seconds:.0f} s)")
-    return 0
-
-
-def _cmd_cv(args: argparse.Namespace) -> int:
-    from fercore.training import cv_samples, run_cv, summarise
-
-    config = _train_config(args)
-    samples, k = cv_samples(config, args.samples, args.k)
-    table = run_cv(config, k, samples=samples, out=args.out)
-    print(table.to_string(index=False))
-    print(f"accuracy {summarise(table['accuracy'])}, macro-F1 {summarise(table['macro_f1'])}")
-    return 0
-
-
-def _cmd_gender_splits(args: argparse.Namespace) -> int:
-    from fercore.training import gender_split_samples, run_gender_splits
-
-    config = _train_config(args)
-    train_samples, test_samples = gender_split_samples(config, args.samples, args.test_samples)
-    table = run_gender_splits(config, train_samples, test_samples, args.percents, out=args.out)
-    print(table.pivot_table(index=["arm", "base", "percent", "n_train"], columns="test_on", values="accuracy",
-                            dropna=False).dropna(how="all").round(3).to_string())
-    return 0
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from fercore.core.files import check_output
-    from fercore.core.labels import class_set
-    from fercore.inference import collect_images, predict, write_predictions
-    from fercore.models import load_model
-
-    check_output(args.out, force=args.force)
-    images = collect_images(args.inputs)
-    model = load_model(args.checkpoint, trust_pickle=args.trust)
-    classes = class_set(args.classes, within=model.trained_classes)
-    preds = predict(model, images, classes=classes, batch_size=args.batch_size, workers=args.workers,
-                    device=args.device, progress=not args.quiet, backend=args.backend, threads=args.threads,
-                    preprocess=args.preprocess)
-    write_predictions(preds, args.out, logits=args.logits)
-    failed = int((preds["error"] != "").sum())
-    print(f"{len(preds)} images -> {args.out}" + (f" ({failed} unreadable: see the 'error' column)" if failed else ""))
-    print(f"predictions among {len(classes)} classes ({', '.join(classes)})"
-          + ("" if args.classes else ": the classes the model was trained on; --classes to choose"))
-    return 0
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from fercore.core.files import check_output
-    from fercore.inference import evaluate_folder
-    from fercore.models import load_model
-
-    check_output(args.out, folder=True)
-    model = load_model(args.checkpoint, trust_pickle=args.trust)
-    metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, classes=args.classes,
-                              calibrate_on=args.calibrate_on, keep_duplicates=args.keep_duplicates, train_root=args.train_root,
-                              workers=args.workers, batch_size=args.batch_size, progress=not args.quiet, backend=args.backend,
-                              threads=args.threads, preprocess=args.preprocess)
-    dup = metrics["duplicates"]
-    if "dropped_total" in dup:
-        from fercore.data import DuplicateReport
-
-        print(DuplicateReport.from_json(dup).line())
-    else:
-        print("duplicates: kept (--keep-duplicates)")
-    print(f"scored on {len(metrics['restricted_to_classes'])} classes: {', '.join(metrics['restricted_to_classes'])}")
-    ci = metrics["bootstrap_95ci"]["accuracy"]
-    print(f"{args.data_root}/{args.split}: accuracy {metrics['accuracy']:.4f} (95% CI {ci['low']:.4f}-{ci['high']:.4f}), "
-          f"macro-F1 {metrics['macro avg']['f1-score']:.4f}, ECE {metrics['calibration']['ece']:.4f}; "
-          f"written to {args.out}/ (predictions.csv, metrics.json, figures/)")
-    return 0
-
-
-def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    from fercore.core.files import check_output
-    from fercore.models import export_onnx
-
-    check_output(args.out, force=args.force)
-    report = export_onnx(args.checkpoint, args.out, opset=args.opset, overwrite=args.force)
-    parity = report["parity"]
-    print(f"wrote {report['path']} (input N x 3 x {report['image_size']} x {report['image_size']})"
-          + (f"; max |onnx - torch| = {parity['max_abs_diff']:.2e}" if parity else "; parity not checked (no onnxruntime)"))
-    return 0
-
-
-def _cmd_extract(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from fercore.core.files import check_output
-    from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, summary_table
-
-    thresholds = replace(QualityThresholds(), **({"min_blur": args.min_blur} if args.min_blur is not None else {}))
-    options = ExtractOptions(layout=args.layout, layout_strategy=args.layout_strategy, expected=args.expected,
-                             detector=args.detector, face_size=args.face_size, margin=args.margin, thresholds=thresholds)
-    check_output(args.out_dir, force=True, folder=True)  # reused on purpose (resume); must be writable
-    manifest = extract_grids(args.raw_dir, args.out_dir, options, workers=args.workers, force=args.force,
-                             progress=not args.quiet)
-    print(summary_table(manifest).to_string())
-    grids = manifest.drop_duplicates("source")
-    for row in grids.itertuples(index=False):  # auto: how each layout was chosen and what lost; else mismatches only
-        if row.layout_evidence or "expected" in row.layout:
-            print(f"layout: {row.source}: {row.layout} [{row.layout_method}]" + (f": {row.layout_evidence}" if row.layout_evidence else ""))
-    print(f"\n{int(manifest['kept'].sum())} of {len(manifest)} cells kept; faces under {args.out_dir}/<split>/<emotion>/, "
-          f"manifest {args.out_dir}/manifest.csv, contact sheets {args.out_dir}/contact_sheets/")
-    return 0
+from fercore.cli.commands import (
+    cmd_check_data,
+    cmd_cv,
+    cmd_demo,
+    cmd_demo_data,
+    cmd_evaluate,
+    cmd_export_onnx,
+    cmd_extract,
+    cmd_gender_splits,
+    cmd_predict,
+    cmd_suite_book,
+    cmd_suite_run,
+    cmd_train,
+    cmd_weights_convert,
+    cmd_weights_inspect,
+)
 
 
 def _int_at_least(low: int):
@@ -303,7 +92,7 @@ def _add_check_data(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=_int_at_least(0), default=2, help="decoding processes (default 2; 0 or 1: none)")
     p.add_argument("--strict", action="store_true", help="exit 1 when unreadable or truncated files are found")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_check_data)
+    p.set_defaults(func=cmd_check_data)
 
 
 def _add_weights(sub: argparse._SubParsersAction) -> None:
@@ -315,7 +104,7 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
                          description="Describe a weight file without building a model.")
     wi.add_argument("file")
     wi.add_argument("--trust", action="store_true", help="allow unpickling (only for files from a source you trust)")
-    wi.set_defaults(func=_cmd_weights_inspect)
+    wi.set_defaults(func=cmd_weights_inspect)
     wc = wsub.add_parser("convert", help="write a plain, safe state dict (e.g. from an HSEmotion checkpoint)",
                          description="Read IN (with --trust for pickled HSEmotion models) and write OUT as a plain "
                          "state dict that torch.load(weights_only=True) accepts, keys in timm 1.x names.")
@@ -323,7 +112,7 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
     wc.add_argument("dst", metavar="OUT")
     wc.add_argument("--trust", action="store_true", help="allow unpickling IN (only for files from a source you trust)")
     wc.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    wc.set_defaults(func=_cmd_weights_convert)
+    wc.set_defaults(func=cmd_weights_convert)
 
 
 def _add_demo_data(sub: argparse._SubParsersAction) -> None:
@@ -336,7 +125,7 @@ def _add_demo_data(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--force", action="store_true", help="rewrite even if demo data with other settings is there")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    d.set_defaults(func=_cmd_demo_data)
+    d.set_defaults(func=cmd_demo_data)
 
 
 def _add_training(sub: argparse._SubParsersAction) -> None:
@@ -347,7 +136,7 @@ def _add_training(sub: argparse._SubParsersAction) -> None:
                        "Under `torchrun --nproc_per_node N` it trains with DistributedDataParallel.")
     _add_config_options(t, config_required=False)
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its config is used)")
-    t.set_defaults(func=_cmd_train)
+    t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("cv", help="k-fold cross-validation, grouped by source grid when known",
                        description="Train k models, each scored on its held-out fold; faces from one grid image are "
@@ -357,7 +146,7 @@ def _add_training(sub: argparse._SubParsersAction) -> None:
                    "instead of the config's data_root")
     c.add_argument("--k", type=_int_at_least(2), default=None,
                    help="number of folds (default 5, fewer when the data has fewer source grids; a --k the data cannot fill is an error)")
-    c.set_defaults(func=_cmd_cv)
+    c.set_defaults(func=cmd_cv)
 
     g = sub.add_parser("gender-splits", help="train on one gender + p%% of the other; test per gender",
                        description="For each p: train on 100%% women + p%% men and on 100%% men + p%% women; "
@@ -366,7 +155,7 @@ def _add_training(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--samples", required=True, help="sample table CSV with path, emotion, gender (and split)")
     g.add_argument("--test-samples", help="test table CSV (default: rows of --samples whose split is the test split)")
     g.add_argument("--percents", type=float, nargs="+", default=[0, 25, 50, 75, 100])
-    g.set_defaults(func=_cmd_gender_splits)
+    g.set_defaults(func=cmd_gender_splits)
 
 
 def _add_extract(sub: argparse._SubParsersAction) -> None:
@@ -394,7 +183,7 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--workers", type=_int_at_least(0), default=2)
     x.add_argument("--force", action="store_true", help="redo grids already extracted")
     x.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    x.set_defaults(func=_cmd_extract)
+    x.set_defaults(func=cmd_extract)
 
 
 def _add_inference(sub: argparse._SubParsersAction) -> None:
@@ -411,7 +200,7 @@ def _add_inference(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--classes", nargs="+", metavar="CLASS",
                     help="predict among these classes only (names or folder aliases; default: the classes the model was trained on)")
     _add_inference_options(pr)
-    pr.set_defaults(func=_cmd_predict)
+    pr.set_defaults(func=cmd_predict)
 
     ev = sub.add_parser("evaluate", help="predictions, metrics and figures of a model on a dataset split",
                         description="Writes OUT/predictions.csv, OUT/metrics.json (classification-report shape at top "
@@ -431,7 +220,7 @@ def _add_inference(sub: argparse._SubParsersAction) -> None:
                     help="training data to check for twins (ROOT or ROOT/<split>), besides DATA_ROOT/train and the checkpoint's own data")
     ev.add_argument("--out", required=True, help="new (or empty) folder")
     _add_inference_options(ev)
-    ev.set_defaults(func=_cmd_evaluate)
+    ev.set_defaults(func=cmd_evaluate)
 
     ex = sub.add_parser("export-onnx", help="export a checkpoint to ONNX (parity-checked with onnxruntime)",
                         description="Dynamic batch axis; input 'image' N x 3 x S x S preprocessed like fercore, output "
@@ -440,7 +229,7 @@ def _add_inference(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("out", metavar="OUT.onnx")
     ex.add_argument("--opset", type=int, default=18)
     ex.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    ex.set_defaults(func=_cmd_export_onnx)
+    ex.set_defaults(func=cmd_export_onnx)
 
 
 def _add_suite(sub: argparse._SubParsersAction) -> None:
@@ -456,7 +245,7 @@ def _add_suite(sub: argparse._SubParsersAction) -> None:
     sr.add_argument("--resume", metavar="RUN_DIR", help="carry on with an interrupted or failed run")
     sr.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (numbers or names)")
     sr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    sr.set_defaults(func=_cmd_suite_run)
+    sr.set_defaults(func=cmd_suite_run)
     sb = susub.add_parser("book", help="render the newest finished run (or --run DIR) into book/_build/",
                           description="Stages the book's sources (_config.yml, _toc.yml, book/, the run's executed notebooks "
                           "with code folded, parameters cells removed, figures and tables numbered and captioned, and the run "
@@ -464,7 +253,7 @@ def _add_suite(sub: argparse._SubParsersAction) -> None:
                           "(execute_notebooks off). PDF: --builder pdflatex, needs LaTeX (make pdf installs it).")
     sb.add_argument("--run", help="suite run folder (default: the newest finished one under results/suite/)")
     sb.add_argument("--builder", choices=["html", "pdflatex"], default="html")
-    sb.set_defaults(func=_cmd_suite_book)
+    sb.set_defaults(func=cmd_suite_book)
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -485,7 +274,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--force-data", action="store_true", help="rewrite demo data made with other settings or an older version")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    r.set_defaults(func=_cmd_demo)
+    r.set_defaults(func=cmd_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -507,62 +296,3 @@ def build_parser() -> argparse.ArgumentParser:
     _add_suite(sub)
     _add_demo(sub)
     return parser
-
-
-def _expected(err: BaseException) -> bool:
-    """An error the user can fix (bad input, config, file, permission), not a bug in fercore: the
-    error classes fercore raises on purpose, file-system errors, and ValueErrors raised by
-    fercore's own checks (a ValueError from inside a library is a bug: fercore validates first)."""
-    import errno
-
-    from fercore.book import SuiteError
-    from fercore.core.config import ConfigError
-    from fercore.core.labels import UnknownLabelError
-    from fercore.data import DatasetLayoutError
-    from fercore.grids import GridInputError
-    from fercore.models import WeightsError
-    from fercore.training import TrainingDivergedError
-
-    if isinstance(err, (ConfigError, WeightsError, DatasetLayoutError, GridInputError, UnknownLabelError, SuiteError,
-                        TrainingDivergedError, FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
-                        NotADirectoryError)):
-        return True
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES):
-        return True
-    if isinstance(err, ValueError):
-        frame = err.__traceback__
-        while frame is not None and frame.tb_next is not None:
-            frame = frame.tb_next
-        return frame is not None and Path(frame.tb_frame.f_code.co_filename).resolve().parent.is_relative_to(Path(__file__).parent)
-    return False
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command. Expected failures print one message (``fercore CMD: error: ...``) and
-    return 2; other exceptions are bugs and keep their traceback (always shown with ``--debug``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # the command line writes figure files only
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if getattr(args, "func", None) is _cmd_train and not (args.config or args.resume):
-        parser.error("train needs --config CFG (or --resume RUN_DIR)")
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print(f"fercore {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:
-        if args.debug or not _expected(err):
-            raise
-        print(f"fercore {args.command}: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

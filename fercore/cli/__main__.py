@@ -1,0 +1,5 @@
+"""``python -m fercore.cli``."""
+
+from fercore.cli import main
+
+raise SystemExit(main())
