@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from fercore.inference.engine import ImageTransform, Inference, InferenceCache, TorchRunner, image_batches, infer
+from fercore.inference.engine import (
+    ImageTransform,
+    Inference,
+    InferenceCache,
+    TorchRunner,
+    image_batches,
+    infer,
+    prepared_batches,
+)
 from fercore.inference.evaluate import evaluate_folder
 from fercore.inference.predictions import collect_images, predict, prediction_table, write_predictions
 
@@ -15,6 +23,7 @@ __all__ = [
     "Inference",
     "InferenceCache",
     "predict",
+    "prepared_batches",
     "prediction_table",
     "TorchRunner",
     "write_predictions",

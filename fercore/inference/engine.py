@@ -31,10 +31,10 @@ import copy
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -342,8 +342,19 @@ def image_batches(paths: Sequence[str], pipeline: InputPipeline, *, transform: I
     device = pick_device(device)
     loader = DataLoader(_Images(paths, pipeline, transform), batch_size=batch_size, collate_fn=pipeline.collate,
                         num_workers=default_workers() if workers is None else workers, pin_memory=device.type == "cuda")
-    for x, index, err in tqdm(loader, desc="inference", unit="batch", disable=not progress):
-        yield pipeline.prepare(x, device), index, list(err)
+    for x, index, err in prepared_batches(tqdm(loader, desc="inference", unit="batch", disable=not progress), pipeline,
+                                          device):
+        yield x, index, list(err)
+
+
+def prepared_batches(loader: Iterable[tuple[Any, ...]], pipeline: InputPipeline, device: torch.device, *,
+                     channels_last: bool = False) -> Iterator[tuple[Any, ...]]:
+    """Each loader batch with its images made ready for the network on ``device``
+    (:meth:`~fercore.data.InputPipeline.prepare`), the rest of the batch (labels, indices ...) as it
+    came: the data path of every pass, :func:`image_batches`'s and training's validation
+    (which keeps its own persistent loader)."""
+    for x, *rest in loader:
+        yield (pipeline.prepare(x, device, channels_last=channels_last), *rest)
 
 
 def _run(model: Classifier, paths: list[str], key: InferenceKey, trained: tuple[str, ...], pipeline: InputPipeline, *,

@@ -20,6 +20,7 @@ from fercore import inference
 from fercore.analysis import accuracy, arrays, macro_f1, plots
 from fercore.core import labels
 from fercore.core.files import new_run_dir, write_csv, write_json
+from fercore.core.records import refuse_changes
 from fercore.data import (
     dataset_classes,
     discover,
@@ -72,16 +73,10 @@ def claim_out_dir(out_dir: Path, record: dict) -> None:
     record = json.loads(json.dumps(record, default=str))
     saved = out_dir / "experiment.json"
     if saved.is_file():
-        before = json.loads(saved.read_text())
-        changed = sorted(set(before) | set(record), key=str)
-        diffs = [f"{key}: {before.get(key)!r} -> {record.get(key)!r}" for key in changed if before.get(key) != record.get(key)]
-        config_diffs = [f"{key}: {before['config'].get(key)!r} -> {value!r}" for key, value in record["config"].items()
-                        if before.get("config", {}).get(key) != value]
-        diffs = [d for d in diffs if not d.startswith("config:")] + config_diffs
-        if diffs:
-            raise FileExistsError(f"{out_dir} holds a run of another experiment, which a resume would mix with this one "
-                                  f"({'; '.join(d if len(d) < 120 else d[:117] + '...' for d in diffs)}); "
-                                  "choose another --out (or delete that folder)")
+        refuse_changes(json.loads(saved.read_text()), record, lambda diffs: FileExistsError(
+            f"{out_dir} holds a run of another experiment, which a resume would mix with this one "
+            f"({'; '.join(d if len(d) < 120 else d[:117] + '...' for d in diffs)}); "
+            "choose another --out (or delete that folder)"), expand=("config",))
         log.info("%s holds an earlier run of this experiment; finished parts are reused", out_dir)
         return
     if out_dir.is_dir() and any(out_dir.iterdir()):

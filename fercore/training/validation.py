@@ -1,11 +1,11 @@
 """Scoring the model being trained on a split (selection after every epoch, the test split once).
 
-The forward runs on the training model itself, at the run's precision and memory format, and
-the labels go through :mod:`fercore.core.labels` (one restriction, one argmax). Its batches come
-from a plain loader rather than :func:`fercore.inference.image_batches`: that one wraps its loader
-in a progress bar whose construction opens a second loader iterator, which draws one more seed
-from the global torch RNG and so would change the training that follows (main-process
-augmentation with ``workers: 0``).
+The forward runs on the training model itself, at the run's precision and memory format. Batches
+come through the inference data path (:func:`fercore.inference.prepared_batches`, as every
+inference pass's do) from the run's own persistent validation loader: a fresh loader per epoch,
+as :func:`fercore.inference.image_batches` makes, would draw one more seed from the global torch
+RNG each epoch and so change the training that follows (main-process augmentation with
+``workers: 0``). The labels go through :mod:`fercore.core.labels` (one restriction, one argmax).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from fercore.core import labels
 from fercore.data import InputPipeline
+from fercore.inference import prepared_batches
 from fercore.models import train_mode
 from fercore.training.step import label_positions
 
@@ -43,8 +44,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     total_loss, truth, preds = 0.0, [], []
-    for x, y in loader:
-        x = pipeline.prepare(x, device, channels_last=channels_last)
+    for x, y in prepared_batches(loader, pipeline, device, channels_last=channels_last):
         target = position[y.to(device)]
         with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
             out = model(x)
