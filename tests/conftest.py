@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -26,6 +27,20 @@ def _private_hash_cache(tmp_path_factory) -> None:
     import os
 
     os.environ["FERCORE_CACHE"] = str(tmp_path_factory.mktemp("fercore-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _library_logging_restored():
+    """A chapter opened in-process (``open_chapter``) adds a stream handler on the ``fercore`` logger, as
+    a notebook needs; in a test it is bound to that test's capture stream, which closes when the test
+    ends. Remove the handlers a test added so later tests do not log into a closed stream."""
+    logger = logging.getLogger("fercore")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    for handler in logger.handlers[:]:
+        if handler not in handlers:
+            logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")
