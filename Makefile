@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fercore-installed
 PYTEST_ARGS ?=
+# pytest-xdist workers: one per core. Tests sharing an expensive session fixture (the demo suite, the thesis
+# run, the small FER2013 model) stay on one worker (tests/conftest.py groups them). TEST_JOBS=0 runs in one process.
+TEST_JOBS ?= auto
 
 # Debian packages for the PDF (XeLaTeX: the findings use Unicode; xindy for the index).
 TEX_PACKAGES := latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-xetex \
@@ -39,10 +42,10 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/fercore demo --data data/demo --results results/demo

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -16,16 +17,35 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_FER2013 = REPO.parent / "shared" / "data" / "fer2013"
 
 
+# Session fixtures that cost minutes: every test using one runs on the same pytest-xdist worker, so each is
+# built once per run, not once per worker (`make test` runs `pytest -n auto --dist loadgroup`).
+EXPENSIVE_SESSION_FIXTURES = ("demo_suite", "thesis_run", "fer2013_small_model")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under pytest-xdist, group tests that share an expensive fixture: one group per fixture in
+    ``EXPENSIVE_SESSION_FIXTURES``, and one group per file for tests using a module-scoped fixture."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        group = next((name for name in EXPENSIVE_SESSION_FIXTURES if name in names), None)
+        if group is None:
+            definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+            if any(defs and defs[-1].scope == "module" for defs in definitions.values()):
+                group = item.nodeid.split("::")[0]
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _two_threads() -> None:
-    torch.set_num_threads(2)
+def _threads() -> None:
+    """Two torch threads in one process; one per worker when pytest-xdist runs a worker per core."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, 2 // workers))
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_hash_cache(tmp_path_factory) -> None:
     """Content-hash cache (fercore.data.duplicates) in a folder of this test session, not the user's."""
-    import os
-
     os.environ["FERCORE_CACHE"] = str(tmp_path_factory.mktemp("fercore-cache"))
 
 
