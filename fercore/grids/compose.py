@@ -1,0 +1,213 @@
+"""Grid composites with known face boxes: what generators return, built from real faces.
+
+:func:`compose_portraits` pastes face images (FER2013 faces, :func:`fer_faces`, or any RGB
+squares) into the cells of a canvas of any shape: a regular rows x cols grid, rows of their
+own lengths (``row_lengths``: 5, 7, 6 ...), faces filling part of their cell and moved off its
+centre (``fill``, ``shift``), unequal rows and columns, abutting or with gutters, blank,
+blurred or doubled cells. It returns a :class:`Composite` holding, per cell, the square where
+the face was pasted: the true face box that extraction must locate (:func:`located`).
+:data:`KINDS` names the composites the extraction tests and ``benchmarks/bench_extract.py`` use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageFilter
+
+from fercore.grids.layout import edges
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class Composite:
+    """A composed grid with what is known about every cell (row-major): its rectangle, the face
+    square placed in it (None when the cell holds no single face) and how it was made:
+    'face', or a deliberate degradation: 'blank', 'blurred', 'doubled' (two faces)."""
+
+    image: np.ndarray
+    rows: int
+    cols: int
+    cells: list[Box]
+    faces: list[Box | None]
+    kinds: list[str]
+    row_lengths: tuple[int, ...] = ()
+
+    @property
+    def name(self) -> str:
+        if self.row_lengths and len(set(self.row_lengths)) > 1:
+            return "rows " + ",".join(str(n) for n in self.row_lengths)
+        return f"{self.rows}x{self.cols}"
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union else 0.0
+
+
+def located(composite: Composite, boxes: Sequence[Sequence[float]], threshold: float = 0.5) -> list[bool]:
+    """Per single-face cell of ``composite`` (blank and doubled cells skipped): whether some box
+    of ``boxes`` (e.g. the manifest's detected face boxes) has IoU >= ``threshold`` with its face square."""
+    return [max((iou(square, b) for b in boxes), default=0.0) >= threshold for square in composite.faces if square is not None]
+
+
+def fer_faces(root: str | Path, n: int, split: str = "val") -> list[np.ndarray]:
+    """``n`` different FER2013 faces of ``root/<split>`` (grey, replicated to RGB), spread over the split."""
+    paths = sorted((Path(root) / split).rglob("*.jpg"))
+    if not paths:
+        raise FileNotFoundError(f"no FER2013 faces under {Path(root) / split}")
+    paths = paths[:: max(1, len(paths) // n)][:n]
+    return [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+
+
+def backdrop(width: int, level: int, seed: int, texture: float = 0.0, height: int | None = None) -> np.ndarray:
+    """A width x height RGB backdrop at grey ``level``; ``texture`` adds a smooth random field of
+    that amplitude (grey levels), like a studio backdrop shared by abutting portraits."""
+    height = height or width
+    canvas = np.full((height, width), float(level), dtype=np.float32)
+    if texture:
+        rng = np.random.default_rng(seed)
+        coarse = rng.uniform(-1, 1, (6, 6)).astype(np.float32)
+        canvas += texture * np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC))
+    return np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _cuts(length: int, parts: int, jitter: float, rng: np.random.Generator) -> list[int]:
+    e = np.array(edges(length, parts), dtype=float)
+    e[1:-1] += rng.uniform(-jitter, jitter, parts - 1) * length / parts
+    return [int(round(v)) for v in e]
+
+
+def _face_square(cell: Box, fill: float, fill_jitter: float, offset: float, shift: float, rng: np.random.Generator) -> Box:
+    """Where a face goes in ``cell``: a square of ``fill`` x the shorter side (+- ``fill_jitter``),
+    its centre moved up to ``offset`` px and ``shift`` x the free margin, kept inside the cell."""
+    x0, y0, x1, y1 = cell
+    short = min(x1 - x0, y1 - y0)
+    side = min(short, int(round(short * fill * (1 + rng.uniform(-fill_jitter, fill_jitter)))))
+    free_x, free_y = (x1 - x0 - side) / 2, (y1 - y0 - side) / 2
+    cx = (x0 + x1) / 2 + rng.uniform(-offset, offset)
+    cy = (y0 + y1) / 2 + rng.uniform(-offset, offset)
+    if shift:
+        cx += rng.uniform(-shift, shift) * free_x
+        cy += rng.uniform(-shift, shift) * free_y
+    left = int(round(min(max(cx - side / 2, x0), x1 - side)))
+    top = int(round(min(max(cy - side / 2, y0), y1 - side)))
+    return left, top, left + side, top + side
+
+
+def compose_portraits(
+    faces: list[np.ndarray],
+    rows: int,
+    cols: int,
+    *,
+    size: int = 1024,
+    width: int | None = None,
+    height: int | None = None,
+    row_lengths: Sequence[int] | None = None,
+    gutter: int = 0,
+    fill: float = 0.9,
+    fill_jitter: float = 0.0,
+    offset: int = 0,
+    shift: float = 0.0,
+    edge_jitter: float = 0.0,
+    level: int = 128,
+    texture: float = 0.0,
+    lowres: int | None = None,
+    blank: tuple[int, ...] = (),
+    blurred: tuple[int, ...] = (),
+    doubled: tuple[int, ...] = (),
+    shuffle: bool = True,
+    seed: int = 0,
+) -> Composite:
+    """Portraits on a shared backdrop of ``width`` x ``height`` (default ``size`` square): each
+    cell gets a face square of side ``fill`` x the cell's shorter side (times 1 +- ``fill_jitter``),
+    moved up to ``offset`` px and up to ``shift`` x its free margin from the cell centre.
+
+    ``row_lengths`` gives each row its own number of cells (``rows`` and ``cols`` then follow
+    from it); ``gutter`` px of backdrop separate cells (0: abutting); ``edge_jitter`` moves inner
+    row / column edges by up to that share of a cell; ``lowres`` shrinks each face to that many
+    px before enlarging it. Cells (row-major indices) in ``blank`` hold only backdrop,
+    ``blurred`` a blurred face, ``doubled`` two half-size faces side by side.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = width or size, height or size
+    lengths = tuple(row_lengths) if row_lengths else (cols,) * rows
+    ys = _cuts(height, len(lengths), edge_jitter, rng)
+    row_xs = [_cuts(width, n, edge_jitter, rng) for n in lengths] if row_lengths else [_cuts(width, cols, edge_jitter, rng)] * rows
+    canvas = backdrop(width, level, seed, texture, height)
+    cells: list[Box] = []
+    squares: list[Box | None] = []
+    kinds: list[str] = []
+    order = rng.permutation(len(faces)) if shuffle else np.arange(len(faces))
+    k = 0
+
+    def paste(face: np.ndarray, box: Box) -> None:
+        x0, y0, x1, y1 = box
+        if lowres:
+            face = np.asarray(Image.fromarray(face).resize((lowres, lowres), Image.BILINEAR))
+        canvas[y0:y1, x0:x1] = np.asarray(Image.fromarray(face).resize((x1 - x0, y1 - y0), Image.BICUBIC))
+
+    for r, (n, xs) in enumerate(zip(lengths, row_xs, strict=True)):
+        for c in range(n):
+            i = len(cells)
+            cell = (xs[c] + gutter, ys[r] + gutter, xs[c + 1] - gutter, ys[r + 1] - gutter)
+            cells.append(cell)
+            x0, y0, x1, y1 = cell
+            if i in blank:
+                squares.append(None)
+                kinds.append("blank")
+            elif i in doubled:
+                half = min(x1 - x0, y1 - y0) // 2 - 2
+                cy = (y0 + y1) // 2
+                for j, left in enumerate((x0 + 1, x1 - 1 - half)):
+                    paste(faces[order[(k + j) % len(faces)]], (left, cy - half // 2, left + half, cy - half // 2 + half))
+                k += 2
+                squares.append(None)
+                kinds.append("doubled")
+            else:
+                square = _face_square(cell, fill, fill_jitter, offset, shift, rng)
+                paste(faces[order[k % len(faces)]], square)
+                k += 1
+                if i in blurred:  # the whole portrait out of focus, the face's outline too
+                    canvas[y0:y1, x0:x1] = np.asarray(Image.fromarray(canvas[y0:y1, x0:x1]).filter(ImageFilter.GaussianBlur(6)))
+                squares.append(square)
+                kinds.append("blurred" if i in blurred else "face")
+    return Composite(canvas, len(lengths), max(lengths), cells, squares, kinds, lengths)
+
+
+#: The composite kinds of issue 28 (what generators return), as :func:`compose_portraits` settings.
+KINDS: dict[str, dict[str, Any]] = {
+    "regular": {"rows": 4, "cols": 4, "size": 768, "fill": 0.9, "offset": 4, "texture": 20, "level": 128},
+    "uneven_rows": {"rows": 0, "cols": 0, "size": 1024, "row_lengths": (5, 7, 6, 5, 7), "gutter": 2, "fill": 0.85,
+                    "texture": 20, "level": 140},
+    "small_off_centre": {"rows": 4, "cols": 4, "size": 768, "fill": 0.625, "fill_jitter": 0.12, "shift": 0.9,
+                         "texture": 25, "level": 110},
+    "wide_16x9": {"rows": 3, "cols": 6, "width": 1344, "height": 768, "fill": 0.8, "offset": 6, "texture": 20, "level": 150},
+    "tall_9x16": {"rows": 6, "cols": 3, "width": 768, "height": 1344, "fill": 0.8, "offset": 6, "texture": 20, "level": 150},
+}
+
+
+def compose_kind(kind: str, faces: list[np.ndarray], seed: int = 0) -> Composite:
+    """A composite of one of :data:`KINDS` from ``faces`` (used in the given order)."""
+    return compose_portraits(faces, **KINDS[kind], shuffle=False, seed=seed)
+
+
+def write_grids(folder: str | Path, composites: Mapping[str, Composite | np.ndarray], emotion: str = "happy",
+                gender: str = "female") -> Path:
+    """Save composites (or plain images) as ``folder/<name>`` with the ``grids.csv`` extraction needs."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, composite in composites.items():
+        Image.fromarray(composite.image if isinstance(composite, Composite) else composite).save(folder / name)
+    pd.DataFrame({"file": list(composites), "emotion": emotion, "gender": gender}).to_csv(folder / "grids.csv", index=False)
+    return folder
