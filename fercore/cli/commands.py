@@ -211,11 +211,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from fercore.core.files import check_output
-    from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, summary_table
+    from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, failed_grids, summary_table
 
     thresholds = replace(QualityThresholds(), **({"min_blur": args.min_blur} if args.min_blur is not None else {}))
     options = ExtractOptions(layout=args.layout, layout_strategy=args.layout_strategy, expected=args.expected,
-                             detector=args.detector, face_size=args.face_size, margin=args.margin, thresholds=thresholds)
+                             detector=args.detector, face_size=args.face_size, margin=args.margin, crop=args.crop,
+                             framing=args.framing, thresholds=thresholds)
     check_output(args.out_dir, force=True, folder=True)  # reused on purpose (resume); must be writable
     manifest = extract_grids(args.raw_dir, args.out_dir, options, workers=args.workers, force=args.force,
                              progress=not args.quiet)
@@ -224,6 +225,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for row in grids.itertuples(index=False):  # auto: how each layout was chosen and what lost; else mismatches only
         if row.layout_evidence or "expected" in row.layout:
             print(f"layout: {row.source}: {row.layout} [{row.layout_method}]" + (f": {row.layout_evidence}" if row.layout_evidence else ""))
-    print(f"\n{int(manifest['kept'].sum())} of {len(manifest)} cells kept; faces under {args.out_dir}/<split>/<emotion>/, "
-          f"manifest {args.out_dir}/manifest.csv, contact sheets {args.out_dir}/contact_sheets/")
-    return 0
+    failed = failed_grids(manifest)
+    for row in failed.itertuples(index=False):
+        print(f"not extracted: {row.source}: {row.reason}")
+    grids = manifest["source"].nunique()
+    print(f"\n{int(manifest['kept'].sum())} of {len(manifest) - len(failed)} cells kept from {grids - len(failed)} of {grids} grids"
+          + (f" ({len(failed)} grids failed, see the manifest's reason)" if len(failed) else "")
+          + f"; faces under {args.out_dir}/<split>/<emotion>/, manifest {args.out_dir}/manifest.csv, "
+          f"contact sheets {args.out_dir}/contact_sheets/")
+    return 1 if (args.strict and len(failed)) else 0

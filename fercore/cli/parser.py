@@ -178,7 +178,13 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
                    help="face detector that validates each cell: mtcnn (facenet-pytorch, installed by make venv), "
                    "haar (OpenCV's cascade; misses more tight or tilted faces) or none")
     x.add_argument("--face-size", type=_int_at_least(16), default=128)
-    x.add_argument("--margin", type=float, default=0.25, help="crop margin around a detected face (share of its size)")
+    x.add_argument("--crop", default="face", choices=["face", "cell"],
+                   help="face: around each detected face with one framing for the whole set (--framing), not clamped to "
+                   "the cell, padded past the canvas (recorded in the manifest); cell: inside the cell (the older crops)")
+    x.add_argument("--framing", default="fer2013", choices=["fer2013", "portrait"],
+                   help="--crop face: fer2013 (framed like FER2013's faces) or portrait (looser, hair and chin inside)")
+    x.add_argument("--margin", type=float, default=0.25, help="--crop cell: margin around a detected face (share of its size)")
+    x.add_argument("--strict", action="store_true", help="exit 1 when a grid could not be extracted (default: a warning)")
     x.add_argument("--min-blur", type=float, help="Laplacian-variance threshold (default 12)")
     x.add_argument("--workers", type=_int_at_least(0), default=2)
     x.add_argument("--force", action="store_true", help="redo grids already extracted")

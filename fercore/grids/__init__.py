@@ -3,13 +3,14 @@
 Modules, lowest first: :mod:`~fercore.grids.layout` (cell edges), :mod:`~fercore.grids.detectors`
 (faces in cells and on whole grids), :mod:`~fercore.grids.evidence` (the layout the faces
 support), :mod:`~fercore.grids.quality` (reasons to reject a face), :mod:`~fercore.grids.cells`
-(crops), :mod:`~fercore.grids.records` (folders, records, duplicates, contact sheets) and
+(crops: in the cell or face-centred with a named framing), :mod:`~fercore.grids.compose` (composites
+with known face boxes, for tests and benchmarks), :mod:`~fercore.grids.records` (folders, records, duplicates, contact sheets) and
 :mod:`~fercore.grids.extract` (one grid, every grid).
 """
 
 from __future__ import annotations
 
-from fercore.grids.extract import ExtractOptions, extract_grids
+from fercore.grids.extract import ExtractOptions, extract_grids, failed_grids
 from fercore.grids.layout import GridInputError, edges, parse_layout
 from fercore.grids.quality import QualityThresholds
 from fercore.grids.records import summary_table
@@ -17,6 +18,7 @@ from fercore.grids.records import summary_table
 __all__ = [
     "edges",
     "extract_grids",
+    "failed_grids",
     "ExtractOptions",
     "GridInputError",
     "parse_layout",

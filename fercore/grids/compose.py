@@ -38,6 +38,11 @@ class Composite:
     faces: list[Box | None]
     kinds: list[str]
     row_lengths: tuple[int, ...] = ()
+    truth: list[Box | None] | None = None  # the true face box per cell (default: the pasted square)
+
+    @property
+    def true_faces(self) -> list[Box | None]:
+        return self.truth if self.truth is not None else self.faces
 
     @property
     def name(self) -> str:
@@ -57,8 +62,27 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 def located(composite: Composite, boxes: Sequence[Sequence[float]], threshold: float = 0.5) -> list[bool]:
     """Per single-face cell of ``composite`` (blank and doubled cells skipped): whether some box
-    of ``boxes`` (e.g. the manifest's detected face boxes) has IoU >= ``threshold`` with its face square."""
-    return [max((iou(square, b) for b in boxes), default=0.0) >= threshold for square in composite.faces if square is not None]
+    of ``boxes`` (e.g. the manifest's detected face boxes) has IoU >= ``threshold`` with its true face box."""
+    return [max((iou(true, b) for b in boxes), default=0.0) >= threshold for true in composite.true_faces if true is not None]
+
+
+def known_faces(faces: Sequence[np.ndarray], detector: Any = None) -> tuple[list[np.ndarray], list[tuple[float, ...]]]:
+    """The faces on which ``detector`` (a :mod:`fercore.faces` detector; default MTCNN) finds exactly
+    one plausible face on its own (its box mostly inside the image), each with that face's box as shares of the image (x0, y0, x1, y1): the
+    true face boxes of a composite (``compose_portraits(face_boxes=...)``), in the detector's own convention."""
+    from fercore.faces import make_face_detector
+
+    detector = detector or make_face_detector("mtcnn")
+    kept, boxes = [], []
+    for face, found in zip(faces, detector.detect(list(faces)), strict=True):
+        if len(found.faces) != 1:
+            continue
+        x0, y0, x1, y1 = found.faces[0].box
+        share = (x0 / found.width, y0 / found.height, x1 / found.width, y1 / found.height)
+        if share[0] >= -0.1 and share[1] >= -0.15 and share[2] <= 1.1 and share[3] <= 1.15 and 0.5 <= share[2] - share[0] <= 1.0:
+            kept.append(face)  # a plausible box: not one grown into the padding around a small face
+            boxes.append(share)
+    return kept, boxes
 
 
 def fer_faces(root: str | Path, n: int, split: str = "val") -> list[np.ndarray]:
@@ -126,6 +150,7 @@ def compose_portraits(
     blank: tuple[int, ...] = (),
     blurred: tuple[int, ...] = (),
     doubled: tuple[int, ...] = (),
+    face_boxes: Sequence[Sequence[float]] | None = None,
     shuffle: bool = True,
     seed: int = 0,
 ) -> Composite:
@@ -137,7 +162,9 @@ def compose_portraits(
     from it); ``gutter`` px of backdrop separate cells (0: abutting); ``edge_jitter`` moves inner
     row / column edges by up to that share of a cell; ``lowres`` shrinks each face to that many
     px before enlarging it. Cells (row-major indices) in ``blank`` hold only backdrop,
-    ``blurred`` a blurred face, ``doubled`` two half-size faces side by side.
+    ``blurred`` a blurred face, ``doubled`` two half-size faces side by side. ``face_boxes``
+    (per face, its box as shares of the face image, e.g. from :func:`known_faces`) gives the true
+    face boxes (:attr:`Composite.truth`); without it the pasted squares are the truth.
     """
     rng = np.random.default_rng(seed)
     width, height = width or size, height or size
@@ -148,6 +175,7 @@ def compose_portraits(
     cells: list[Box] = []
     squares: list[Box | None] = []
     kinds: list[str] = []
+    truth: list[Box | None] = []
     order = rng.permutation(len(faces)) if shuffle else np.arange(len(faces))
     k = 0
 
@@ -165,6 +193,7 @@ def compose_portraits(
             x0, y0, x1, y1 = cell
             if i in blank:
                 squares.append(None)
+                truth.append(None)
                 kinds.append("blank")
             elif i in doubled:
                 half = min(x1 - x0, y1 - y0) // 2 - 2
@@ -173,16 +202,27 @@ def compose_portraits(
                     paste(faces[order[(k + j) % len(faces)]], (left, cy - half // 2, left + half, cy - half // 2 + half))
                 k += 2
                 squares.append(None)
+                truth.append(None)
                 kinds.append("doubled")
             else:
                 square = _face_square(cell, fill, fill_jitter, offset, shift, rng)
                 paste(faces[order[k % len(faces)]], square)
+                truth.append(_true_box(square, None if face_boxes is None else face_boxes[order[k % len(faces)]]))
                 k += 1
                 if i in blurred:  # the whole portrait out of focus, the face's outline too
                     canvas[y0:y1, x0:x1] = np.asarray(Image.fromarray(canvas[y0:y1, x0:x1]).filter(ImageFilter.GaussianBlur(6)))
                 squares.append(square)
                 kinds.append("blurred" if i in blurred else "face")
-    return Composite(canvas, len(lengths), max(lengths), cells, squares, kinds, lengths)
+    return Composite(canvas, len(lengths), max(lengths), cells, squares, kinds, lengths, truth)
+
+
+def _true_box(square: Box, share: Sequence[float] | None) -> Box:
+    """The face box of a pasted square: ``share`` (x0, y0, x1, y1 as shares of the face image) mapped into it."""
+    if share is None:
+        return square
+    x0, y0, x1, y1 = square
+    w, h = x1 - x0, y1 - y0
+    return (int(round(x0 + share[0] * w)), int(round(y0 + share[1] * h)), int(round(x0 + share[2] * w)), int(round(y0 + share[3] * h)))
 
 
 #: The composite kinds of issue 28 (what generators return), as :func:`compose_portraits` settings.
@@ -197,9 +237,10 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 
-def compose_kind(kind: str, faces: list[np.ndarray], seed: int = 0) -> Composite:
-    """A composite of one of :data:`KINDS` from ``faces`` (used in the given order)."""
-    return compose_portraits(faces, **KINDS[kind], shuffle=False, seed=seed)
+def compose_kind(kind: str, faces: list[np.ndarray], seed: int = 0, face_boxes: Sequence[Sequence[float]] | None = None
+                 ) -> Composite:
+    """A composite of one of :data:`KINDS` from ``faces`` (used in the given order; ``face_boxes``: their true boxes)."""
+    return compose_portraits(faces, **KINDS[kind], face_boxes=face_boxes, shuffle=False, seed=seed)
 
 
 def write_grids(folder: str | Path, composites: Mapping[str, Composite | np.ndarray], emotion: str = "happy",

@@ -32,15 +32,17 @@ from fercore.core.files import sha256_file, write_csv, write_image, write_json
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 from fercore.core.records import refuse_changes
 from fercore.data import load_rgb
-from fercore.grids.cells import crop_box, crop_resized, trim_gutters
+from fercore.grids.cells import crop_box, crop_padded, crop_resized, face_crop_box, framing, trim_gutters
 from fercore.grids.detectors import make_detector
 from fercore.grids.evidence import cascade_layout, choose_layout
 from fercore.grids.layout import GridInputError, Layout, parse_layout, uniform_layout
 from fercore.grids.quality import QualityThresholds, quality, rejection
 from fercore.grids.records import (
+    GRID_FAILED,
     MANIFEST_COLUMNS,
     contact_sheet,
     drop_stale_records,
+    failed_grid_row,
     load_record,
     mark_duplicates,
     plan_inputs,
@@ -59,7 +61,9 @@ class ExtractOptions:
     expected: str = "6x6"  # what the prompt asked for, compared with an auto layout
     detector: str = "mtcnn"  # per cell: mtcnn (kept most faces on real-photo composites), haar, none
     face_size: int = 128
-    margin: float = 0.25  # crop margin around a detected face, as a share of its size
+    margin: float = 0.25  # crop='cell': margin around a detected face, as a share of its size
+    crop: str = "face"  # 'face': around the detected face with `framing`, not clamped to the cell; 'cell': in the cell
+    framing: str = "fer2013"  # crop='face': one named framing for the whole set (fercore.grids.cells.FRAMINGS)
     thresholds: QualityThresholds = field(default_factory=QualityThresholds)
 
 
@@ -78,12 +82,13 @@ def grid_layout(rgb: np.ndarray, expected: tuple[int, int], options: ExtractOpti
 
 
 def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str, options: ExtractOptions) -> list[dict[str, Any]]:
-    """Manifest rows for one grid image; writes its kept faces (atomically). Never modifies the source."""
+    """Manifest rows for one grid image; writes its kept faces (atomically). Never modifies the source.
+    Raises :class:`GridInputError` for an image that cannot be read or holds no face (not a grid of faces)."""
     path = Path(image_path)
     try:
         rgb = np.asarray(load_rgb(path))
     except Exception as err:
-        raise GridInputError(f"{path}: cannot read the image ({type(err).__name__}: {err}); remove or replace it") from None
+        raise GridInputError(f"{path}: not a readable image ({type(err).__name__}: {err}); remove or replace it") from None
     expected = parse_layout(str(meta.get("layout") or options.expected))  # grids.csv may record what was asked
     layout = grid_layout(rgb, expected, options)
     if layout.evidence:
@@ -91,38 +96,54 @@ def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str
     detector = make_detector(options.detector)
     boxes = layout.boxes()
     found = detector.detect_cells([rgb[y0:y1, x0:x1] for _, _, x0, y0, x1, y1 in boxes]) if detector.name != "none" else None
-    grid_hash = sha256_file(path)
-    emotion, gender = meta["emotion"], meta.get("gender", "")
+    if found is not None and not any(len(f) for f in found):
+        raise GridInputError(f"{path}: no face found in any of its {len(boxes)} cells (layout {layout.name}); not a grid of faces?")
+    emotion = meta["emotion"]
+    common = {"source": str(path), "split": split, "emotion": emotion, "gender": meta.get("gender", ""),
+              "intensity": meta.get("intensity", ""), "layout": layout.name + (f" ({layout.note})" if layout.note else ""),
+              "layout_method": layout.method, "layout_evidence": layout.evidence, "grid_sha256": sha256_file(path)}
     rows: list[dict[str, Any]] = []
     kept: list[tuple[Path, Image.Image]] = []
-    for k, (r, c, x0, y0, x1, y1) in enumerate(boxes):
-        n_faces = face_frac = None
-        face = None
-        if found is not None:
-            n_faces = len(found[k])
-            if n_faces == 1:
-                face = found[k][0]
-                face_frac = float(face[2] * face[3]) / float((x1 - x0) * (y1 - y0))
-        box = crop_box((x0, y0, x1, y1), face, options.margin) if face is not None else trim_gutters(rgb, (x0, y0, x1, y1))
-        crop = crop_resized(rgb, box, options.face_size)
-        face_rgb = np.asarray(crop)
-        scores = quality(face_rgb)
-        reason = rejection(scores, n_faces, face_frac, options.thresholds)
-        rel = f"{split}/{emotion.lower()}/{path.stem}_r{r}c{c}.png"
-        if not reason:
+    for k, cell in enumerate(boxes):
+        row, crop = _cell_face(rgb, cell, None if found is None else found[k], options)
+        rel = f"{split}/{emotion.lower()}/{path.stem}_r{cell[0]}c{cell[1]}.png"
+        if not row["reason"]:
             kept.append((Path(out_dir) / rel, crop))
-        rows.append({
-            "source": str(path), "split": split, "row": r, "col": c,
-            "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3],
-            "emotion": emotion, "gender": gender, "kept": not reason, "reason": reason,
-            "path": rel if not reason else "", "intensity": meta.get("intensity", ""),
-            "layout": layout.name + (f" ({layout.note})" if layout.note else ""), "layout_method": layout.method,
-            "layout_evidence": layout.evidence,
-            "n_faces": n_faces if n_faces is not None else "", "face_frac": face_frac if face_frac is not None else "",
-            **{k: v for k, v in scores.items() if k != "phash"}, "phash": f"{scores['phash']:016x}", "grid_sha256": grid_hash,
-        })
+        rows.append({**common, **row, "path": rel if not row["reason"] else ""})
     _write_faces(kept)
     return rows
+
+
+def _cell_face(rgb: np.ndarray, cell: tuple[int, ...], faces: np.ndarray | None, options: ExtractOptions
+               ) -> tuple[dict[str, Any], Image.Image]:
+    """One cell's manifest fields and face crop: around its one detected face with the set's framing
+    (``crop='face'``), else in the cell as before (``crop='cell'``, or no single face found)."""
+    r, c, x0, y0, x1, y1 = cell
+    n_faces = None if faces is None else len(faces)
+    face = faces[0] if n_faces == 1 else None
+    face_frac = None if face is None else float(face[2] * face[3]) / float((x1 - x0) * (y1 - y0))
+    face_box = None if face is None else (x0 + int(face[0]), y0 + int(face[1]), x0 + int(face[0] + face[2]), y0 + int(face[1] + face[3]))
+    valid, pad = None, 0.0
+    if options.crop == "face" and face_box is not None:
+        box = face_crop_box(face_box, framing(options.framing))
+        crop, valid, pad = crop_padded(rgb, box, options.face_size)
+    else:
+        box = crop_box((x0, y0, x1, y1), face, options.margin) if face is not None else trim_gutters(rgb, (x0, y0, x1, y1))
+        crop = crop_resized(rgb, box, options.face_size)
+    face_rgb = np.asarray(crop)
+    usable = valid is not None and valid[2] - valid[0] >= 8 and valid[3] - valid[1] >= 8
+    scores = quality(np.ascontiguousarray(face_rgb[valid[1]:valid[3], valid[0]:valid[2]]) if usable else face_rgb)  # padding excluded
+    reason = rejection(scores, n_faces, face_frac, options.thresholds)
+    if not reason and (pad > options.thresholds.max_padding or (valid is not None and not usable)):
+        reason = "mostly_padding"
+    return {
+        "row": r, "col": c, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3], "kept": not reason, "reason": reason,
+        "crop": "face" if valid is not None else "cell", "framing": options.framing if valid is not None else "",
+        **dict(zip(("face_x0", "face_y0", "face_x1", "face_y1"), face_box or ("",) * 4, strict=True)),
+        "pad_frac": round(pad, 4), "valid": " ".join(str(v) for v in valid) if valid is not None and pad > 0 else "",
+        "n_faces": n_faces if n_faces is not None else "", "face_frac": face_frac if face_frac is not None else "",
+        **{k: v for k, v in scores.items() if k != "phash"}, "phash": f"{scores['phash']:016x}",
+    }, crop
 
 
 def _write_faces(faces_out: list[tuple[Path, Image.Image]]) -> None:
@@ -153,7 +174,11 @@ def _check_options(out_dir: Path, options: ExtractOptions, force: bool) -> None:
 def _run_grid(job: tuple[str, str, dict[str, Any], str, ExtractOptions]) -> str:
     """Extract one grid and record it (replacing the records of its earlier versions)."""
     image, split, meta, out_dir, options = job
-    rows = extract_grid(image, split, meta, out_dir, options)
+    try:
+        rows = extract_grid(image, split, meta, out_dir, options)
+    except Exception as err:  # one bad grid never stops the batch: recorded with its reason
+        log.warning("%s: not extracted: %s", image, err)
+        rows = [failed_grid_row(image, split, meta, err)]
     record = record_path(Path(out_dir), image, split, meta)
     drop_stale_records(Path(out_dir), image, split, record)
     write_csv(record, pd.DataFrame(rows, columns=MANIFEST_COLUMNS))
@@ -227,6 +252,10 @@ def extract_grids(
     manifest = pd.concat([load_record(records[image]) for image, _, _ in jobs], ignore_index=True)[MANIFEST_COLUMNS]
     manifest = mark_duplicates(manifest, out_dir, options.thresholds, options.face_size)
     _warn_faceless_layout(manifest, options)
+    failed = failed_grids(manifest)
+    if len(failed):
+        log.warning("%d of %d grids could not be extracted (recorded in the manifest with the reason; --force retries them): %s",
+                    len(failed), manifest["source"].nunique(), "; ".join(failed["reason"].str[len(GRID_FAILED) + 2:].head(3)))
     write_csv(out_dir / "manifest.csv", manifest)
     if contact_sheets:
         for source, part in manifest.groupby("source", sort=False):
@@ -234,12 +263,18 @@ def extract_grids(
     return manifest
 
 
+def failed_grids(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The manifest rows of the grids that could not be extracted (one each, with the reason)."""
+    return manifest[manifest["reason"].astype(str).str.startswith(GRID_FAILED)]
+
+
 def _warn_faceless_layout(manifest: pd.DataFrame, options: ExtractOptions) -> None:
     """A fixed layout under which most cells of a grid hold no face or several: likely the wrong layout."""
     if options.layout == "auto" or options.detector == "none" or manifest.empty:
         return
-    counts = pd.to_numeric(manifest["n_faces"], errors="coerce")
-    off = (counts != 1).groupby(manifest["source"]).mean()
+    cells = manifest[pd.to_numeric(manifest["row"]) >= 0]
+    counts = pd.to_numeric(cells["n_faces"], errors="coerce")
+    off = (counts != 1).groupby(cells["source"]).mean()
     bad = sorted(Path(s).name for s in off[off > 0.5].index)
     if bad:
         log.warning("--layout %s: in %d grid(s) most cells hold no face or several (%s); the layout is probably wrong: "

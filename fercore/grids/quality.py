@@ -21,6 +21,7 @@ class QualityThresholds:
     max_empty_variation: float = 0.05  # grey std / mean below this: an empty (flat) cell
     min_contrast: float = 0.04  # grey standard deviation of a face that is not too dark
     min_face_frac: float = 0.08  # detected face area / cell area
+    max_padding: float = 0.4  # crop='face': share of the crop past the canvas edge (padded)
     max_duplicate_distance: int = 8  # perceptual-hash Hamming distance of duplicate candidates
     min_duplicate_correlation: float = 0.98  # thumbnail correlation that confirms a duplicate
 

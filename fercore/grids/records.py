@@ -17,15 +17,31 @@ from PIL import Image, ImageDraw
 from fercore.core.files import sha256_file, write_image
 from fercore.core.labels import UnknownLabelError, canonical_name
 from fercore.data import is_image_file, load_rgb
-from fercore.grids.cells import crop_resized
-from fercore.grids.layout import GridInputError, parse_layout
+from fercore.grids.cells import crop_padded
+from fercore.grids.layout import GridInputError
 from fercore.grids.quality import QualityThresholds
 
 MANIFEST_COLUMNS = [
     "source", "split", "row", "col", "x0", "y0", "x1", "y1", "emotion", "gender", "kept", "reason",
     "path", "intensity", "layout", "layout_method", "layout_evidence", "n_faces", "face_frac", "blur", "brightness",
-    "clipped", "contrast", "phash", "grid_sha256",
+    "clipped", "contrast", "phash", "grid_sha256", "crop", "framing", "face_x0", "face_y0", "face_x1", "face_y1",
+    "pad_frac", "valid",
 ]
+#: The reason of a grid that could not be extracted (one manifest row, row and col -1), before its cause.
+GRID_FAILED = "grid_failed"
+
+
+def failed_grid_row(image: str, split: str, meta: dict[str, Any], err: Exception) -> dict[str, Any]:
+    """The one manifest row of a grid that could not be extracted, with the reason."""
+    try:
+        digest = sha256_file(image)
+    except OSError:
+        digest = ""
+    message = str(err) if isinstance(err, GridInputError) else f"{type(err).__name__}: {err}"
+    return {**dict.fromkeys(MANIFEST_COLUMNS, ""), "source": str(image), "split": split, "row": -1, "col": -1,
+            "x0": 0, "y0": 0, "x1": 0, "y1": 0, "emotion": meta.get("emotion", ""), "gender": meta.get("gender", ""),
+            "intensity": meta.get("intensity", ""), "kept": False, "reason": f"{GRID_FAILED}: {message}", "grid_sha256": digest}
+
 
 def plan_inputs(raw_dir: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
     """(image path, split, metadata) for every grid under ``raw_dir/<split>/``, checked up front."""
@@ -49,7 +65,6 @@ def plan_inputs(raw_dir: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
         for image in images:
             if image.name not in listed:
                 raise GridInputError(f"{image} has no row in {split_dir / 'grids.csv'}; add one (file, emotion, gender)")
-            _check_header(image, str(table.loc[image.name].get("layout", "") or "6x6"))
             meta = table.loc[image.name].to_dict()
             try:
                 meta["emotion"] = canonical_name(str(meta["emotion"]))
@@ -59,20 +74,6 @@ def plan_inputs(raw_dir: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
     if not jobs:
         raise GridInputError(f"{raw_dir}: no grid images found")
     return jobs
-
-
-def _check_header(path: Path, layout: str) -> None:
-    """Fail before any work on files that are not images, far from square or too small."""
-    try:
-        with Image.open(path) as handle:
-            width, height = handle.size
-    except Exception as err:
-        raise GridInputError(f"{path}: not a readable image ({type(err).__name__}: {err}); remove or replace it") from None
-    if max(width, height) > 1.5 * min(width, height):
-        raise GridInputError(f"{path}: {width}x{height} is far from square; grid images are square (e.g. 1024x1024)")
-    rows, cols = parse_layout(layout) if "x" in layout else (6, 6)
-    if min(width, height) < 16 * max(rows, cols):
-        raise GridInputError(f"{path}: {width}x{height} is too small for a {rows}x{cols} grid of faces (>= {16 * max(rows, cols)} px)")
 
 
 def _grids_table(split_dir: Path) -> pd.DataFrame:
@@ -107,7 +108,7 @@ def drop_stale_records(out_dir: Path, image: str, split: str, current: Path) -> 
 
 def load_record(path: Path) -> pd.DataFrame:
     """A finished grid's manifest rows (records of older versions get the columns they lack)."""
-    text = ["reason", "path", "gender", "intensity", "layout_method", "layout_evidence"]
+    text = ["reason", "path", "gender", "intensity", "layout", "layout_method", "layout_evidence", "crop", "framing", "valid"]
     table = pd.read_csv(path, dtype={"phash": str, **dict.fromkeys(text, str)})
     table = table.reindex(columns=list(dict.fromkeys([*table.columns, *MANIFEST_COLUMNS])), fill_value="")  # older records
     table[text] = table[text].fillna("")
@@ -121,9 +122,10 @@ def _thumbnail(path: Path) -> np.ndarray:
 
 
 def _restore_face(row: pd.Series, target: Path, face_size: int) -> None:
-    """Crop a kept face from its source grid again (as :func:`fercore.grids.extract.extract_grid` did)."""
+    """Crop a kept face from its source grid again (as :func:`fercore.grids.extract.extract_grid` did;
+    a box inside the canvas is cropped as by :func:`fercore.grids.cells.crop_resized`, one past it padded)."""
     box = (int(row["x0"]), int(row["y0"]), int(row["x1"]), int(row["y1"]))
-    write_image(target, crop_resized(np.asarray(load_rgb(row["source"])), box, face_size))
+    write_image(target, crop_padded(np.asarray(load_rgb(row["source"])), box, face_size)[0])
 
 
 def mark_duplicates(manifest: pd.DataFrame, out_dir: Path, t: QualityThresholds, face_size: int) -> pd.DataFrame:
@@ -160,11 +162,20 @@ def mark_duplicates(manifest: pd.DataFrame, out_dir: Path, t: QualityThresholds,
 def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
     """Kept and rejected cells by reason, per emotion and gender."""
     reason = manifest["reason"].where(~manifest["kept"], "kept").str.replace(r"duplicate of .*", "duplicate", regex=True)
+    reason = reason.str.replace(rf"{GRID_FAILED}: .*", GRID_FAILED, regex=True)
     return pd.crosstab([manifest["emotion"], manifest["gender"]], reason, margins=True, margins_name="total")
 
 
 def contact_sheet(source: str, rows: pd.DataFrame, path: Path, width: int = 768) -> Path:
-    """The grid, downscaled, with kept cells outlined green and rejected ones red with their reason."""
+    """The grid, downscaled, with kept cells outlined green and rejected ones red with their reason;
+    for a grid that could not be extracted, a red note with the reason."""
+    failed = rows[rows["reason"].str.startswith(GRID_FAILED)]
+    if len(failed):
+        sheet = Image.new("RGB", (width, 64), (255, 255, 255))
+        text = failed["reason"].iloc[0]
+        ImageDraw.Draw(sheet).multiline_text((8, 8), "\n".join(text[i:i + 120] for i in range(0, min(len(text), 360), 120)),
+                                             fill=(230, 40, 40))
+        return write_image(path, sheet)
     image = load_rgb(source)
     scale = width / image.width
     sheet = image.resize((width, int(round(image.height * scale))), Image.BILINEAR)
