@@ -35,6 +35,7 @@ from fercore.data import load_rgb
 from fercore.grids.cells import crop_box, crop_padded, crop_resized, face_crop_box, framing, trim_gutters
 from fercore.grids.detectors import make_detector
 from fercore.grids.evidence import cascade_layout, choose_layout
+from fercore.grids.irregular import refine_layout
 from fercore.grids.layout import GridInputError, Layout, parse_layout, uniform_layout
 from fercore.grids.quality import QualityThresholds, quality, rejection
 from fercore.grids.records import (
@@ -59,6 +60,7 @@ class ExtractOptions:
     layout: str = "6x6"  # ROWSxCOLS, or 'auto'
     layout_strategy: str = "evidence"  # auto layout: 'evidence' (candidates weighed by faces) or 'cascade' (structure first)
     expected: str = "6x6"  # what the prompt asked for, compared with an auto layout
+    irregular: bool = True  # auto layout: rows of their own length, or detection only, when the faces say so
     detector: str = "mtcnn"  # per cell: mtcnn (kept most faces on real-photo composites), haar, none
     face_size: int = 128
     margin: float = 0.25  # crop='cell': margin around a detected face, as a share of its size
@@ -78,7 +80,9 @@ def grid_layout(rgb: np.ndarray, expected: tuple[int, int], options: ExtractOpti
     if options.layout_strategy != "evidence":
         raise ValueError(f"layout_strategy must be evidence or cascade, not {options.layout_strategy!r}")
     choice = choose_layout(rgb, expected, detector if detector.name != "none" else make_detector("haar"))
-    return choice.layout
+    if not options.irregular:
+        return choice.layout
+    return refine_layout(choice.layout, choice.faces, rgb.shape[1], rgb.shape[0])
 
 
 def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str, options: ExtractOptions) -> list[dict[str, Any]]:

@@ -36,6 +36,8 @@ class Layout:
     method: str = "uniform"
     note: str = ""
     evidence: str = ""  # how the layout was chosen: the winning candidate, the runner-up and the margin
+    cells: list[tuple[int, int, int, int, int, int]] | None = None  # irregular layouts: (row, col, x0, y0, x1, y1) each
+    shape: str = ""  # irregular layouts' name: 'rows 5,7,6' or 'faces 23'
 
     @property
     def rows(self) -> int:
@@ -47,10 +49,12 @@ class Layout:
 
     @property
     def name(self) -> str:
-        return f"{self.rows}x{self.cols}"
+        return self.shape or f"{self.rows}x{self.cols}"
 
     def boxes(self) -> list[tuple[int, int, int, int, int, int]]:
         """(row, col, x0, y0, x1, y1) per cell, row-major."""
+        if self.cells is not None:
+            return list(self.cells)
         return [
             (r, c, self.col_edges[c], self.row_edges[r], self.col_edges[c + 1], self.row_edges[r + 1])
             for r in range(self.rows)
