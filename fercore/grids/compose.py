@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 
+from fercore.faces import make_face_detector
 from fercore.grids.layout import edges
 
 Box = tuple[int, int, int, int]
@@ -70,8 +71,6 @@ def known_faces(faces: Sequence[np.ndarray], detector: Any = None) -> tuple[list
     """The faces on which ``detector`` (a :mod:`fercore.faces` detector; default MTCNN) finds exactly
     one plausible face on its own (its box mostly inside the image), each with that face's box as shares of the image (x0, y0, x1, y1): the
     true face boxes of a composite (``compose_portraits(face_boxes=...)``), in the detector's own convention."""
-    from fercore.faces import make_face_detector
-
     detector = detector or make_face_detector("mtcnn")
     kept, boxes = [], []
     for face, found in zip(faces, detector.detect(list(faces)), strict=True):
@@ -174,16 +173,10 @@ def compose_portraits(
     canvas = backdrop(width, level, seed, texture, height)
     cells: list[Box] = []
     squares: list[Box | None] = []
-    kinds: list[str] = []
     truth: list[Box | None] = []
+    kinds: list[str] = []
     order = rng.permutation(len(faces)) if shuffle else np.arange(len(faces))
     k = 0
-
-    def paste(face: np.ndarray, box: Box) -> None:
-        x0, y0, x1, y1 = box
-        if lowres:
-            face = np.asarray(Image.fromarray(face).resize((lowres, lowres), Image.BILINEAR))
-        canvas[y0:y1, x0:x1] = np.asarray(Image.fromarray(face).resize((x1 - x0, y1 - y0), Image.BICUBIC))
 
     for r, (n, xs) in enumerate(zip(lengths, row_xs, strict=True)):
         for c in range(n):
@@ -199,14 +192,15 @@ def compose_portraits(
                 half = min(x1 - x0, y1 - y0) // 2 - 2
                 cy = (y0 + y1) // 2
                 for j, left in enumerate((x0 + 1, x1 - 1 - half)):
-                    paste(faces[order[(k + j) % len(faces)]], (left, cy - half // 2, left + half, cy - half // 2 + half))
+                    box = (left, cy - half // 2, left + half, cy - half // 2 + half)
+                    _paste(canvas, faces[order[(k + j) % len(faces)]], box, lowres)
                 k += 2
                 squares.append(None)
                 truth.append(None)
                 kinds.append("doubled")
             else:
                 square = _face_square(cell, fill, fill_jitter, offset, shift, rng)
-                paste(faces[order[k % len(faces)]], square)
+                _paste(canvas, faces[order[k % len(faces)]], square, lowres)
                 truth.append(_true_box(square, None if face_boxes is None else face_boxes[order[k % len(faces)]]))
                 k += 1
                 if i in blurred:  # the whole portrait out of focus, the face's outline too
@@ -214,6 +208,14 @@ def compose_portraits(
                 squares.append(square)
                 kinds.append("blurred" if i in blurred else "face")
     return Composite(canvas, len(lengths), max(lengths), cells, squares, kinds, lengths, truth)
+
+
+def _paste(canvas: np.ndarray, face: np.ndarray, box: Box, lowres: int | None) -> None:
+    """``face`` resized into ``box`` of ``canvas`` (through ``lowres`` px first, when given)."""
+    x0, y0, x1, y1 = box
+    if lowres:
+        face = np.asarray(Image.fromarray(face).resize((lowres, lowres), Image.BILINEAR))
+    canvas[y0:y1, x0:x1] = np.asarray(Image.fromarray(face).resize((x1 - x0, y1 - y0), Image.BICUBIC))
 
 
 def _true_box(square: Box, share: Sequence[float] | None) -> Box:

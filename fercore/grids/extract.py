@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,8 @@ def _cell_face(rgb: np.ndarray, cell: tuple[int, ...], faces: np.ndarray | None,
     face_rgb = np.asarray(crop)
     usable = valid is not None and valid[2] - valid[0] >= 8 and valid[3] - valid[1] >= 8
     scores = quality(np.ascontiguousarray(face_rgb[valid[1]:valid[3], valid[0]:valid[2]]) if usable else face_rgb)  # padding excluded
-    reason = rejection(scores, n_faces, face_frac, options.thresholds)
+    limits = options.thresholds if valid is None else replace(options.thresholds, min_blur=options.thresholds.min_blur_face)
+    reason = rejection(scores, n_faces, face_frac, limits)
     if not reason and (pad > options.thresholds.max_padding or (valid is not None and not usable)):
         reason = "mostly_padding"
     return {

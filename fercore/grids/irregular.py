@@ -104,15 +104,21 @@ def face_layout(found: np.ndarray, width: int, height: int) -> Layout:
 
 def refine_layout(layout: Layout, found: np.ndarray, width: int, height: int) -> Layout:
     """``layout`` (a rectangle), or rows of their own length when the faces form rows of unequal
-    length that explain them better by :data:`ROWS_MARGIN` a face, or detection-only cells when
+    length that explain them better by :data:`ROWS_MARGIN` a face (not when only one row differs
+    from the rectangle's: a stray face or a missing one, noted in the evidence), or detection-only cells when
     the faces form no rows and the rectangle centres them poorly (:data:`CHAOTIC_CENTRING`)."""
     if len(found) < 3:
         return layout
     rect = score_cells(layout.boxes(), found)
     rows = row_layout(found, width, height)
     if rows is not None:
-        lengths = sorted({r for r, *_ in rows.boxes()})
-        counts = [sum(1 for b in rows.boxes() if b[0] == r) for r in lengths]
+        counts = [sum(1 for b in rows.boxes() if b[0] == r) for r in range(rows.rows)]
+        odd = [r for r, n in enumerate(counts) if n != layout.cols]
+        if len(counts) == layout.rows and len(odd) <= 1:  # the rectangle's rows, one row with a stray or missing face at most
+            if odd:
+                layout.evidence += (f"{'; ' if layout.evidence else ''}row {odd[0]} holds {counts[odd[0]]} faces, the others "
+                                    f"{layout.cols}: a stray or missing face, kept as a {layout.name} cell")
+            return layout
         by_rows = score_cells(rows.boxes(), found)
         if len(set(counts)) > 1 and by_rows > rect + ROWS_MARGIN * len(found):
             rows.evidence = (f"{rows.name} by the faces themselves ({len(found)} faces in rows of unequal length, score "

@@ -15,6 +15,8 @@ class QualityThresholds:
 
     min_blur: float = 12.0  # variance of the Laplacian (0-255 scale) of the exported face; measured:
     # sharp faces 19-3000 (FER2013 faces upscaled 48 -> 128 px are the softest), Gaussian blur r=5: < 8
+    min_blur_face: float = 8.0  # the same on face crops (--crop face), which hold no cell border or backdrop edge:
+    # measured there, a Gaussian-blurred (r=6) face 4.3, LFW faces enlarged 6x from 25 px 7-12 (10-20 on cell crops)
     min_brightness: float = 0.12
     max_brightness: float = 0.92
     max_clipped: float = 0.5  # share of pixels at 0-2 or 253-255

@@ -50,3 +50,10 @@ def test_chaotic_faces_fall_back_to_detection_only():
     assert layout.name == "faces 14" and layout.method == "faces (detection only)" and "detection only" in layout.evidence
     for _, _, x0, y0, x1, y1 in layout.boxes():
         assert 0 <= x0 < x1 <= 1024 and 0 <= y0 < y1 <= 1024
+
+
+def test_one_row_with_a_stray_face_keeps_the_rectangle_and_says_so():
+    faces = row_faces((6, 6, 7, 6, 6, 6), fill=0.5)
+    rect = L.uniform_layout(1024, 1024, 6, 6)
+    layout = I.refine_layout(rect, faces, 1024, 1024)
+    assert layout.name == "6x6" and "row 2 holds 7 faces, the others 6" in layout.evidence
