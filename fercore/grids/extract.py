@@ -165,12 +165,23 @@ def _write_faces(faces_out: list[tuple[Path, Image.Image]]) -> None:
 
 # --------------------------------------------------------------------------- every grid of a folder
 
-def _check_options(out_dir: Path, options: ExtractOptions, force: bool) -> None:
-    """Refuse to mix faces extracted with other options into ``out_dir`` (``--force`` redoes all)."""
-    record = out_dir / ".grids" / "options.json"
+def _recorded_options(options: ExtractOptions) -> dict[str, Any]:
+    """The options as recorded and compared: crop and framing do not matter without a detector (every crop is a cell crop)."""
     now = json.loads(json.dumps(asdict(options), default=str))
+    if options.detector == "none":
+        now.update(crop="cell", framing="")
+    return now
+
+
+def _check_options(out_dir: Path, options: ExtractOptions, force: bool) -> None:
+    """Refuse to mix faces extracted with other options into ``out_dir`` (``--force`` redoes all). A record
+    written before an option existed holds its old behaviour: cell crops, else the current value."""
+    record = out_dir / ".grids" / "options.json"
+    now = _recorded_options(options)
     if record.is_file() and not force:
-        refuse_changes(json.loads(record.read_text()), now, lambda changed: GridInputError(
+        before = json.loads(record.read_text())
+        before = {**now, "crop": "cell", **before, "thresholds": {**now["thresholds"], **before.get("thresholds", {})}}
+        refuse_changes(before, now, lambda changed: GridInputError(
             f"{out_dir} was extracted with other options ({'; '.join(changed)}); "
             "pass --force to redo every grid with the new ones, or choose another output folder"), keys=now)
     write_json(record, now)

@@ -118,3 +118,27 @@ def test_one_bad_grid_never_stops_the_batch(fer2013_root, tmp_path, capsys):
     assert reasons["scenery.png"].startswith("grid_failed: ") and "no face found" in reasons["scenery.png"]
     assert (tmp_path / "out" / "contact_sheets" / "train" / "broken.png").is_file()
     assert cli.main([*args, "--strict"]) == 1  # the failures are recorded: the rerun reports them again
+
+
+def test_folders_extracted_before_face_crops(tmp_path):
+    """An output folder recorded before crop / framing / irregular existed: without a detector
+    (every crop a cell crop) it is taken as unchanged; with one it held cell crops, so face crops are refused."""
+    from dataclasses import asdict
+
+    from fercore.grids.layout import GridInputError
+
+    for detector in ("none", "mtcnn"):
+        old = json.loads(json.dumps(asdict(G.ExtractOptions(layout="auto", detector=detector)), default=str))
+        for key in ("crop", "framing", "irregular"):
+            old.pop(key)
+        for key in ("min_blur_face", "max_padding"):
+            old["thresholds"].pop(key)
+        record = tmp_path / detector / ".grids" / "options.json"
+        record.parent.mkdir(parents=True)
+        record.write_text(json.dumps(old))
+        check = lambda det=detector: G._check_options(tmp_path / det, G.ExtractOptions(layout="auto", detector=det), False)  # noqa: E731
+        if detector == "none":
+            check()
+        else:
+            with pytest.raises(GridInputError, match="crop: 'cell' -> 'face'.*--force"):
+                check()
