@@ -440,8 +440,10 @@ CASES = [
          setup=_grids_unknown_emotion),
     Case("grids-csv-lists-missing-file", "grids", ["extract", "raw", "x", "--detector", "none"], 2,
          "lists files that do not exist: g3.png", setup=_grids_missing_file),
-    Case("grid-corrupt", "grids", ["extract", "raw", "x", "--layout", "2x2", "--detector", "none", "--workers", "1"], 2,
-         "raw/train/g1.png: not a readable image", setup=_grid_corrupt),
+    Case("grid-corrupt", "grids", ["extract", "raw", "x", "--layout", "2x2", "--detector", "none", "--workers", "1"], 0,
+         "raw/train/g1.png: not a readable image", setup=_grid_corrupt),  # one bad grid never stops the batch
+    Case("grid-corrupt-strict", "grids", ["extract", "raw", "x", "--layout", "2x2", "--detector", "none", "--workers", "1",
+                                          "--strict"], 1, "raw/train/g1.png: not a readable image", setup=_grid_corrupt),
     Case("extract-into-raw", "grids", ["extract", "raw", "raw/faces", "--detector", "none"], 2, "outside the raw folder",
          setup=_grids_copy),
     Case("gender-words", "grids", ["gender-splits", "--config", "{ws}/cfg.yaml", "--samples", "{ws}/samples.csv",
