@@ -44,7 +44,7 @@ def test_small_faces_sit_off_centre_at_55_to_70_percent_of_the_cell():
 def test_true_face_boxes_map_each_faces_own_box_into_its_square():
     boxes = [(0.1, -0.05, 0.9, 1.05)] * 16
     composite = C.compose_kind("regular", squares(16), face_boxes=boxes)
-    (a, b, c, d), (p, q, r, s) = composite.faces[0], composite.truth[0]
+    (a, b, c, _), (p, q, r, s) = composite.faces[0], composite.truth[0]
     side = c - a
     assert (p, q, r, s) == (round(a + 0.1 * side), round(b - 0.05 * side), round(a + 0.9 * side), round(b + 1.05 * side))
     assert C.located(composite, [composite.truth[0]]) == [True] + [False] * 15
