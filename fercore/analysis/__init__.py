@@ -31,6 +31,7 @@ from fercore.analysis.uncertainty import (
     sample_groups,
     score_interval,
 )
+from fercore.analysis.wording import Comparison, equivalence, finding, holm, verdict
 from fercore.core.labels import softmax
 
 __all__ = [
@@ -40,12 +41,16 @@ __all__ = [
     "balanced_gap",
     "by_attribute",
     "calibration_bins",
+    "Comparison",
     "confusion",
     "ece_mce",
+    "equivalence",
     "evaluate_predictions",
+    "finding",
     "fit_temperature",
     "grouped_domain_auc",
     "heat_table",
+    "holm",
     "macro_f1",
     "mcnemar",
     "mean_difference",
@@ -59,4 +64,5 @@ __all__ = [
     "save",
     "score_interval",
     "softmax",
+    "verdict",
 ]
