@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fercore.analysis import plots
+from fercore.analysis import harness, plots, power
 from fercore.analysis.calibration import (
     Recalibration,
     apply_temperature,
@@ -10,6 +10,15 @@ from fercore.analysis.calibration import (
     ece_mce,
     fit_temperature,
     recalibrate,
+)
+from fercore.analysis.clustered import (
+    Contrast,
+    Resampled,
+    balanced_contrast,
+    bootstrap_ece,
+    bootstrap_macro_f1,
+    linear_contrast,
+    stratified_weights,
 )
 from fercore.analysis.metrics import (
     accuracy,
@@ -24,6 +33,7 @@ from fercore.analysis.metrics import (
     roc_pr,
 )
 from fercore.analysis.plots import heat_table, save
+from fercore.analysis.power import DesignSummary, ICCEstimate, design_of, icc_anova, mde_gap, mde_mean_difference, plan
 from fercore.analysis.uncertainty import (
     balanced_gap,
     grouped_domain_auc,
@@ -38,31 +48,47 @@ __all__ = [
     "accuracy",
     "apply_temperature",
     "arrays",
+    "balanced_contrast",
     "balanced_gap",
+    "bootstrap_ece",
+    "bootstrap_macro_f1",
     "by_attribute",
     "calibration_bins",
     "Comparison",
     "confusion",
+    "Contrast",
+    "design_of",
+    "DesignSummary",
     "ece_mce",
     "equivalence",
     "evaluate_predictions",
     "finding",
     "fit_temperature",
     "grouped_domain_auc",
+    "harness",
     "heat_table",
     "holm",
+    "icc_anova",
+    "ICCEstimate",
+    "linear_contrast",
     "macro_f1",
     "mcnemar",
+    "mde_gap",
+    "mde_mean_difference",
     "mean_difference",
     "most_confident_errors",
+    "plan",
     "plots",
+    "power",
     "recalibrate",
     "Recalibration",
+    "Resampled",
     "restricted_logits",
     "roc_pr",
     "sample_groups",
     "save",
     "score_interval",
     "softmax",
+    "stratified_weights",
     "verdict",
 ]
