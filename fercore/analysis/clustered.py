@@ -21,7 +21,7 @@ spans classes is split into one cluster per class (documented, not hidden: the r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -45,6 +45,7 @@ class Contrast:
     clusters: int
     min_clusters: int  # fewest clusters in a cell that the contrast weighs
     testable: bool  # False where a weighted cell has one cluster: no variance estimate, descriptive only
+    classes: int = 0  # classes averaged over (balanced contrasts: those with faces in every set)
 
 
 def _cell_parts(sums: np.ndarray, counts: np.ndarray, cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, ...]:
@@ -97,7 +98,8 @@ def contrast_from_totals(
     with np.errstate(invalid="ignore", divide="ignore"):
         t = estimate / se
         p = np.where(se > 0, 2 * stats.t.sf(np.abs(t), df), np.where(estimate == 0, 1.0, 0.0))
-    half = stats.t.ppf(0.5 + level / 2, df) * se
+    with np.errstate(invalid="ignore"):
+        half = np.where(se > 0, stats.t.ppf(0.5 + level / 2, df) * se, 0.0)  # no spread at all: a point interval
     few = np.where(w != 0, clusters, np.inf).min(-1) < 2
     nan = np.full(np.shape(estimate), np.nan)
     return {"estimate": estimate, "se": np.where(few, nan, se), "df": np.where(few, nan, df),
@@ -145,28 +147,38 @@ def linear_contrast(values: np.ndarray, cells: np.ndarray, groups: np.ndarray, w
 
 def balanced_contrast(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
                       n_classes: int, *, paired: bool = False, df_method: str = "satterthwaite") -> Contrast:
-    """Balanced accuracy (mean per-class recall over ``n_classes``) as a linear contrast, each set given
-    as (true class index, right/wrong, group):
+    """Balanced accuracy (mean per-class recall over the classes of ``range(n_classes)`` with faces in
+    every set, as ``Contrast.classes``) as a linear contrast, each set given as (true class index, right/wrong, group):
 
     * ``b`` None: the balanced accuracy of ``a`` with its interval;
     * two independent sets: balanced accuracy of ``a`` minus that of ``b``;
     * ``paired``: the same faces in the same order answered twice (raw and matched, before and after):
       the mean per-class change ``a - b``, the face's grid its cluster in both."""
     y_a, right_a, g_a = (np.asarray(x) for x in a)
+    y_b = np.asarray(b[0]) if b is not None else y_a
+    present = np.intersect1d(np.unique(y_a), np.unique(y_b))
+    present = present[(present >= 0) & (present < n_classes)]
+    if len(present) == 0:
+        raise ValueError("no class has faces in both sets: nothing to compare")
+    k = len(present)
+    keep_a = np.isin(y_a, present)
     if b is None or paired:
         values = right_a.astype(np.float64)
         if paired:
-            y_b, right_b, _ = (np.asarray(x) for x in b)
+            right_b = np.asarray(b[1])
             if len(y_b) != len(y_a) or not np.array_equal(y_b, y_a):
                 raise ValueError("a paired change needs the same faces, in the same order, in both arms")
             values = values - right_b.astype(np.float64)
-        return linear_contrast(values, y_a, g_a, np.full(n_classes, 1.0 / n_classes), df_method=df_method)
-    y_b, right_b, g_b = (np.asarray(x) for x in b)
-    values = np.r_[right_a.astype(np.float64), right_b.astype(np.float64)]
-    cells = np.r_[y_a.astype(np.int64), y_b.astype(np.int64) + n_classes]
-    groups = np.r_[np.array([f"a:{g}" for g in g_a], dtype=object), np.array([f"b:{g}" for g in g_b], dtype=object)]
-    weights = np.r_[np.full(n_classes, 1.0 / n_classes), np.full(n_classes, -1.0 / n_classes)]
-    return linear_contrast(values, cells, groups, weights, df_method=df_method)
+        c = linear_contrast(values[keep_a], np.searchsorted(present, y_a[keep_a]), g_a[keep_a], np.full(k, 1.0 / k),
+                            df_method=df_method)
+        return replace(c, classes=k)
+    right_b, g_b = np.asarray(b[1]), np.asarray(b[2])
+    keep_b = np.isin(y_b, present)
+    values = np.r_[right_a[keep_a].astype(np.float64), right_b[keep_b].astype(np.float64)]
+    cells = np.r_[np.searchsorted(present, y_a[keep_a]), np.searchsorted(present, y_b[keep_b]) + k]
+    groups = np.r_[np.array([f"a:{g}" for g in g_a[keep_a]], dtype=object), np.array([f"b:{g}" for g in g_b[keep_b]], dtype=object)]
+    weights = np.r_[np.full(k, 1.0 / k), np.full(k, -1.0 / k)]
+    return replace(linear_contrast(values, cells, groups, weights, df_method=df_method), classes=k)
 
 
 # --------------------------------------------------------------------------- stratified cluster bootstrap
@@ -244,6 +256,15 @@ def bootstrap_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarra
     draws = _macro_f1_from_confusion((w @ pair).reshape(n_boot, k, k))
     estimate = _macro_f1_from_confusion(pair.sum(0).reshape(k, k))
     return _interval(float(estimate), draws, groups, y_true, level)
+
+
+def bootstrap_accuracy(y_true: np.ndarray, correct: np.ndarray, groups: np.ndarray | None = None, *, n_boot: int = 1000,
+                       seed: int = 0, level: float = 0.95) -> Resampled:
+    """Accuracy (share right) with a stratified cluster-bootstrap interval (None groups: every face its own)."""
+    y_true, correct = np.asarray(y_true, dtype=np.int64), np.asarray(correct, dtype=np.float64)
+    groups = np.arange(len(y_true)) if groups is None else np.asarray(groups)
+    w = stratified_weights(groups, y_true, n_boot, np.random.default_rng(seed))
+    return _interval(float(correct.mean()), (w @ correct) / w.sum(1), groups, y_true, level)
 
 
 def bootstrap_ece(y_true: np.ndarray, probs: np.ndarray, groups: np.ndarray | None = None, *, n_bins: int = 15, n_boot: int = 1000,
