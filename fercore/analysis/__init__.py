@@ -35,7 +35,6 @@ from fercore.analysis.metrics import (
 from fercore.analysis.plots import heat_table, save
 from fercore.analysis.power import DesignSummary, ICCEstimate, design_of, icc_anova, mde_gap, mde_mean_difference, plan
 from fercore.analysis.uncertainty import (
-    balanced_gap,
     grouped_domain_auc,
     mean_difference,
     sample_groups,
@@ -49,7 +48,6 @@ __all__ = [
     "apply_temperature",
     "arrays",
     "balanced_contrast",
-    "balanced_gap",
     "bootstrap_ece",
     "bootstrap_macro_f1",
     "by_attribute",

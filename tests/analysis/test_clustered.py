@@ -88,3 +88,18 @@ def test_macro_f1_and_ece_intervals_hold_the_reference_estimates():
     ece = bootstrap_ece(y, probs, groups, n_boot=300)
     assert ece.estimate == pytest.approx(ece_mce(y, probs)["ece"])
     assert ece.low < ece.estimate < ece.high
+
+
+def test_balanced_gap_of_opposite_priors_is_zero_and_a_recall_difference_shows_as_its_share():
+    """Same per-class recall (0.9, 0.3) under opposite priors: pooled accuracies differ by 48 points,
+    the balanced gap is 0 and not significant; a 0.4 drop in one of 2 classes is a 0.2 gap."""
+    def make(n_easy, n_hard, easy_recall=0.9):
+        y = np.r_[np.zeros(n_easy, int), np.ones(n_hard, int)]
+        correct = np.r_[np.arange(n_easy) < easy_recall * n_easy, np.arange(n_hard) < 0.3 * n_hard]
+        return y, correct, np.arange(len(y))
+
+    a, b = make(900, 100), make(100, 900)
+    gap = balanced_contrast(a, b, 2)
+    assert gap.estimate == pytest.approx(0.0, abs=1e-12) and gap.p_value > 0.5 and gap.classes == 2
+    worse = balanced_contrast(a, make(100, 900, easy_recall=0.5), 2)
+    assert worse.estimate == pytest.approx(0.2) and worse.p_value < 0.001 and worse.low > 0.05
