@@ -15,6 +15,7 @@ from fercore.analysis.clustered import (
     Contrast,
     Resampled,
     balanced_contrast,
+    bootstrap_accuracy,
     bootstrap_ece,
     bootstrap_macro_f1,
     linear_contrast,
@@ -33,7 +34,18 @@ from fercore.analysis.metrics import (
     roc_pr,
 )
 from fercore.analysis.plots import heat_table, save
-from fercore.analysis.power import DesignSummary, ICCEstimate, design_of, icc_anova, mde_gap, mde_mean_difference, plan
+from fercore.analysis.power import (
+    DesignSummary,
+    ICCEstimate,
+    design_of,
+    icc_anova,
+    mde_curve,
+    mde_gap,
+    mde_mean_difference,
+    pilot_design,
+    plan,
+    plot_mde_curve,
+)
 from fercore.analysis.uncertainty import (
     grouped_domain_auc,
     mean_difference,
@@ -48,6 +60,7 @@ __all__ = [
     "apply_temperature",
     "arrays",
     "balanced_contrast",
+    "bootstrap_accuracy",
     "bootstrap_ece",
     "bootstrap_macro_f1",
     "by_attribute",
@@ -71,11 +84,14 @@ __all__ = [
     "linear_contrast",
     "macro_f1",
     "mcnemar",
+    "mde_curve",
     "mde_gap",
     "mde_mean_difference",
     "mean_difference",
     "most_confident_errors",
+    "pilot_design",
     "plan",
+    "plot_mde_curve",
     "plots",
     "power",
     "recalibrate",

@@ -230,7 +230,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_power(args: argparse.Namespace) -> int:
-    from fercore.analysis.power import pilot_design, plan
+    from fercore.analysis import pilot_design, plan
 
     kept, icc = args.kept, args.icc
     if args.pilot:

@@ -389,6 +389,25 @@ def calibration_transfers(scores: Scores, real_sets: Sequence[str], *, seed: int
     return rows
 
 
+def show_comparisons(chapter: Chapter, scores: Scores, real_sets: Sequence[str], *, margin: float = MARGIN,
+                     assumed_icc: float = ASSUMED_ICC) -> tuple[list[DomainComparison], list[ArmContrast]]:
+    """The primary gaps (Holm over :data:`PRIMARY`) and the raw-minus-matched contrasts, shown as three
+    tables: the design with its MDE, the gaps, the contrasts."""
+    comparisons = domain_comparisons(scores, list(real_sets), margin=margin, assumed_icc=assumed_icc)
+    contrasts = arm_contrasts(scores, real_sets, margin=margin)
+    chapter.table(design_table(comparisons), "design",
+                  "The design of each comparison: synthetic test grids per class, kept faces per grid, real faces, the ICC of right "
+                  "answers within a grid, and the minimal detectable gap (MDE, 80% power, α = 0.05).")
+    chapter.table(comparison_table(comparisons), "real_vs_synthetic",
+                  "Each real set against the synthetic faces, as they come (raw) and matched to the real set's format: balanced "
+                  "accuracy on the shared classes, the difference with its CR2 interval, p (raw and Holm-adjusted), the TOST "
+                  "p-value against the equivalence margin and the MDE.")
+    chapter.table(contrast_table(contrasts), "raw_minus_matched",
+                  "Raw gap minus matched gap, paired on the same synthetic faces (grids resampled jointly): the part of the gap "
+                  "that matching the format explains, with its interval.")
+    return comparisons, contrasts
+
+
 def show_confusion(chapter: Chapter, scores: Scores, *, ncols: int) -> str:
     """The confusion matrices, one row of panels per model and one panel per test set."""
     counts = {f"{name} · {s}": r.metrics["confusion_matrix"]["counts"] for name, per_set in by_model(scores).items()

@@ -14,8 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fercore.analysis import arrays, calibration_bins, evaluate_predictions, sample_groups
-from fercore.analysis.clustered import bootstrap_accuracy, bootstrap_ece, bootstrap_macro_f1
+from fercore.analysis import (
+    arrays,
+    bootstrap_accuracy,
+    bootstrap_ece,
+    bootstrap_macro_f1,
+    calibration_bins,
+    evaluate_predictions,
+    sample_groups,
+)
 from fercore.core import labels
 from fercore.core.files import write_json
 from fercore.core.labels import CLASSES

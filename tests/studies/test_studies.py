@@ -347,3 +347,37 @@ def test_rq3_findings_and_survival_name_emotion_region_pairs():
     assert summary.index.names == ["model", "regime", "real set", "synthetic faces"] and summary["tests"].tolist() == [18, 18]
     significant = rq3.significant_table([raw])
     assert ("B0", "trained on real", "fer, as they come", "Happiness", "mouth") in significant.index
+
+
+def test_rq1_chapter_tables_hold_design_mde_holm_and_the_paired_contrast(tmp_path):
+    """Two grids per class (testable), a matched arm: the three tables are written with the new columns,
+    every comparison has an MDE, and the ECE of the matched arm has an interval."""
+    from fercore.book import Chapter
+
+    rng = np.random.default_rng(5)
+    seven = [c for c in CLASSES if c != "Contempt"]
+    idx = np.array([CLASSES.index(c) for c in seven])
+    y_real = np.repeat(idx, 60)
+    real_pred = np.where(rng.random(len(y_real)) < 0.8, y_real, idx[(np.searchsorted(idx, y_real) + 1) % 7])
+    y_syn = np.repeat(idx, 40)
+    source = [f"g{i // 20}.png" for i in range(len(y_syn))]  # 2 grids of 20 faces per class
+    skill = np.repeat(rng.uniform(0.3, 0.9, 14), 20)
+    raw_pred = np.where(rng.random(len(y_syn)) < skill, y_syn, idx[(np.searchsorted(idx, y_syn) + 1) % 7])
+    matched_pred = np.where(rng.random(len(y_syn)) < 0.1, idx[(np.searchsorted(idx, y_syn) + 2) % 7], raw_pred)
+    scores = {("m", "fer"): score(preds_table(y_real, real_pred, classes=seven), "fer", classes=seven),
+              ("m", "synthetic"): score(preds_table(y_syn, raw_pred, source=source), "synthetic"),
+              ("m", "synthetic matched to fer"): score(preds_table(y_syn, matched_pred, source=source), "synthetic matched to fer")}
+    chapter = Chapter(tmp_path, "rq1", show=False)
+    comparisons, contrasts = rq1.show_comparisons(chapter, scores, ["fer"], margin=5.0)
+    design = pd.read_csv(tmp_path / "rq1" / "tables" / "design.csv")
+    assert design["grids per class (min)"].tolist() == [2, 2] and (design["MDE (80% power)"] > 0).all()
+    gaps = pd.read_csv(tmp_path / "rq1" / "tables" / "real_vs_synthetic.csv")
+    assert {"p (Holm)", "p equivalence (TOST)", "MDE (80% power)", "df"} <= set(gaps.columns)
+    assert (gaps["p (Holm)"] >= gaps["p"]).all() and (gaps["95% low"] < gaps["real - synthetic"]).all()
+    (contrast,) = contrasts
+    assert contrast.contrast == pytest.approx(comparisons[0].difference - comparisons[1].difference)
+    assert contrast.low < contrast.contrast < contrast.high
+    assert (tmp_path / "rq1" / "tables" / "raw_minus_matched.csv").exists()
+    rows = rq1.calibration_transfers(scores, ["fer"])
+    matched = [r for r in rows if r.test_set == "synthetic matched to fer"]
+    assert matched and matched[0].ece_before_low <= matched[0].ece_before <= matched[0].ece_before_high
