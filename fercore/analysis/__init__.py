@@ -45,6 +45,7 @@ from fercore.analysis.power import (
     pilot_design,
     plan,
     plot_mde_curve,
+    write_mde_figure,
 )
 from fercore.analysis.uncertainty import (
     grouped_domain_auc,
@@ -105,4 +106,5 @@ __all__ = [
     "softmax",
     "stratified_weights",
     "verdict",
+    "write_mde_figure",
 ]

@@ -21,9 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from fercore.analysis.plots import save
 
 #: The planner's stated defaults (``fercore plan-power --help`` prints them).
 DEFAULTS = {"credits": 30, "kept": 30.0, "test_share": 0.5, "n_real": 3000, "icc": 0.2, "emotions": 8, "classes": 7,
@@ -261,8 +264,6 @@ def mde_curve(grids: Sequence[int], *, kept: float = DEFAULTS["kept"], n_real: f
 
 def plot_mde_curve(curve: pd.DataFrame, *, title: str = "What the design can detect"):
     """Line plot of :func:`mde_curve` (a matplotlib Figure)."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     for column in curve.columns:
         ax.plot(curve.index, curve[column], marker="o", label=column)
@@ -276,3 +277,18 @@ def plot_mde_curve(curve: pd.DataFrame, *, title: str = "What the design can det
     ax.legend(title="intra-class correlation")
     fig.tight_layout()
     return fig
+
+
+#: Test grids per class on the method chapter's figure.
+FIGURE_GRIDS = (2, 3, 4, 6, 8, 12, 16, 24, 32)
+
+
+def write_mde_figure(path: str | Path, grids: Sequence[int] = FIGURE_GRIDS, **kwargs) -> Path:
+    """The method chapter's figure (MDE of the gap against test grids per class, planner defaults) as a PNG;
+    ``book/figures/mde_curve.png`` is written by ``fercore plan-power --figure book/figures/mde_curve.png``."""
+    kept, n_real, classes = (kwargs.get(k, DEFAULTS[d]) for k, d in (("kept", "kept"), ("n_real", "n_real"), ("classes", "classes")))
+    title = f"MDE at 80 % power: {kept:g} kept faces per grid, {n_real / classes:.0f} real faces per class"
+    fig = plot_mde_curve(mde_curve(grids, **kwargs), title=title)
+    (written,) = save(fig, Path(path).with_suffix(""), formats=("png",))
+    plt.close(fig)
+    return written

@@ -230,7 +230,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_power(args: argparse.Namespace) -> int:
-    from fercore.analysis import pilot_design, plan
+    from fercore.analysis import pilot_design, plan, write_mde_figure
 
     kept, icc = args.kept, args.icc
     if args.pilot:
@@ -240,4 +240,6 @@ def cmd_plan_power(args: argparse.Namespace) -> int:
     result = plan(credits=args.credits, kept=kept, test_share=args.test_share, n_real=args.real, icc=icc, emotions=args.emotions,
                   classes=args.classes, accuracy=args.accuracy, share_sd=args.share_sd, target_gap=args.target_gap)
     print("\n".join(result.lines()))
+    if args.figure:
+        print(f"figure written to {write_mde_figure(args.figure, kept=kept, n_real=args.real, classes=args.classes, accuracy=args.accuracy)}")
     return 0

@@ -307,6 +307,7 @@ def _add_plan_power(sub: argparse._SubParsersAction) -> None:
                    help=f"SD of a face's region share, for the region-share MDE (default {D['share_sd']})")
     p.add_argument("--target-gap", type=float, help="print the grids needed to detect this gap (points of balanced accuracy)")
     p.add_argument("--pilot", metavar="RUN_FOLDER", help="measure kept faces per grid and the ICC from a pilot run")
+    p.add_argument("--figure", metavar="PNG", help="also write the MDE-against-grids figure (the method chapter's) to PNG")
     p.set_defaults(func=cmd_plan_power)
 
 

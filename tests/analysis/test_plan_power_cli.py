@@ -38,3 +38,9 @@ def test_plan_power_measures_a_pilot(tmp_path, capsys):
     assert "25.0 kept faces per grid" in out and "pooled over 2 emotions" in out
     assert main(["plan-power", "--pilot", str(tmp_path / "m" / "none")]) == 2
     assert "no predictions_synthetic" in capsys.readouterr().err
+
+
+def test_plan_power_writes_the_method_figure(tmp_path, capsys):
+    target = tmp_path / "mde_curve.png"
+    assert main(["plan-power", "--figure", str(target)]) == 0
+    assert target.stat().st_size > 10_000 and "figure written" in capsys.readouterr().out
