@@ -156,6 +156,14 @@ def _mde(v: np.ndarray, d: np.ndarray, alpha: float, power: float, draws: int = 
     return high
 
 
+def mde_from_se(se: float, df: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """MDE of a t test whose estimate has standard error ``se`` on ``df`` degrees of freedom (an observed
+    design: e.g. a paired change on the same faces); NaN where either is missing."""
+    if not (np.isfinite(se) and np.isfinite(df)) or se <= 0 or df <= 0:
+        return float("nan")
+    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * se)
+
+
 def mde_mean_difference(sd: float, grids: float | Sequence[float], faces_per_grid: float, n_real: float | Sequence[float], icc: float,
                         *, alpha: float = 0.05, power: float = 0.8, strict: bool = True) -> float:
     """Smallest mean difference (same units as ``sd``) between ``n_real`` independent faces and

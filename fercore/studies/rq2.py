@@ -21,6 +21,7 @@ from fercore.analysis import (
     equivalence,
     finding,
     mcnemar,
+    mde_from_se,
     plots,
     sample_groups,
     verdict,
@@ -89,6 +90,7 @@ class ModelChange:
     change_p: float = float("nan")  # paired CR2 t test
     p_equivalence: float = float("nan")
     margin: float = MARGIN / 100
+    mde: float = float("nan")  # minimal detectable change at 80 % power, from the paired standard error
 
 
 def change(before: SetScore, after: SetScore, *, margin: float = MARGIN) -> ModelChange:
@@ -107,7 +109,8 @@ def change(before: SetScore, after: SetScore, *, margin: float = MARGIN) -> Mode
     p_eq = equivalence(paired.estimate, paired.se, paired.df, margin / 100) if paired.testable and np.isfinite(paired.se) else float("nan")
     return ModelChange(before.model, before.test_set, before.regime, after.regime, int(ok.sum()), accuracy(y_true, pred_a),
                        accuracy(y_true, pred_b), before.macro_f1, after.macro_f1, int(test["b"]), int(test["c"]), float(test["p_value"]),
-                       paired.estimate, paired.low, paired.high, paired.p_value, p_eq, margin / 100)
+                       paired.estimate, paired.low, paired.high, paired.p_value, p_eq, margin / 100,
+                       mde_from_se(paired.se, paired.df))
 
 
 def change_comparison(row: ModelChange, n_train: int) -> Comparison:
@@ -116,7 +119,8 @@ def change_comparison(row: ModelChange, n_train: int) -> Comparison:
                       f"{pct(row.accuracy_after)}; {row.only_after_right} images only the fine-tuned model gets right, "
                       f"{row.only_before_right} only the original)", "change of balanced accuracy (after - before, same faces)",
                       100 * row.change, 100 * row.change_low, 100 * row.change_high, p_value=row.change_p, margin=100 * row.margin,
-                      p_equivalence=row.p_equivalence if np.isfinite(row.p_equivalence) else None)
+                      p_equivalence=row.p_equivalence if np.isfinite(row.p_equivalence) else None,
+                      mde=100 * row.mde if np.isfinite(row.mde) else None)
 
 
 def changes(before: Scores, after: Scores, *, real_only: bool = True, margin: float = MARGIN) -> list[ModelChange]:
@@ -128,12 +132,12 @@ CHANGE_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_b
                  "accuracy_after": "accuracy after", "macro_f1_before": "macro-F1 before", "macro_f1_after": "macro-F1 after",
                  "only_before_right": "only before right", "only_after_right": "only after right", "p_value": "McNemar p",
                  "change": "bal. acc. change", "change_low": "change 95% low", "change_high": "change 95% high", "change_p": "change p",
-                 "p_equivalence": "p equivalence (TOST)"}
+                 "p_equivalence": "p equivalence (TOST)", "mde": "MDE (80% power)"}
 
 
 def change_table(rows: list[ModelChange]) -> pd.DataFrame:
     table = frame(rows, CHANGE_TITLES, index=["model", "test_set"])
-    return declare(table, percent=["accuracy before", "accuracy after", "macro-F1 before", "macro-F1 after"], points=["bal. acc. change"],
+    return declare(table, percent=["accuracy before", "accuracy after", "macro-F1 before", "macro-F1 after"], points=["bal. acc. change", "MDE (80% power)"],
                    p=["McNemar p", "change p", "p equivalence (TOST)"], ci={"bal. acc. change": ("change 95% low", "change 95% high")})
 
 

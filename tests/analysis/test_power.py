@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fercore.analysis.clustered import contrast_from_totals
-from fercore.analysis.power import design_of, icc_anova, mde_curve, mde_gap, plan
+from fercore.analysis.power import design_of, icc_anova, mde_curve, mde_from_se, mde_gap, plan
 
 
 def beta_binomial(rng, reps, k, g, kept, icc, mean):
@@ -73,3 +73,8 @@ def test_plan_prints_mde_and_warns_below_two_test_grids():
         plan(credits=4)
     curve = mde_curve([2, 4, 8])
     assert curve.shape == (3, 2) and (curve.diff().dropna() < 0).all().all()
+
+
+def test_mde_from_a_standard_error_is_the_textbook_multiplier():
+    assert mde_from_se(1.0, 1e7) == pytest.approx(1.95996 + 0.84162, abs=1e-3)
+    assert mde_from_se(1.0, 5) > mde_from_se(1.0, 50) and np.isnan(mde_from_se(float("nan"), 5))

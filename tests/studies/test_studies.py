@@ -118,6 +118,7 @@ def test_regime_change_counts_discordant_pairs():
     from sklearn.metrics import balanced_accuracy_score
     assert row.change == pytest.approx(balanced_accuracy_score(y, b) - balanced_accuracy_score(y, a))
     assert row.change_low < row.change < row.change_high and row.change_p > 0.5  # paired on the same 40 faces
+    assert row.mde > row.change_high - row.change  # the MDE at 80 % power exceeds the interval's half-width
     assert rq2.accuracy_frame(before, after).loc["m · real"].to_dict() == {"trained on real": 0.75, "fine-tuned on synthetic": 0.75}
     shuffled = {("m", "real"): score(preds_table(y, b).iloc[::-1].reset_index(drop=True))}
     with pytest.raises(ValueError, match="different images"):
