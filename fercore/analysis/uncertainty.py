@@ -16,7 +16,6 @@ is how the naive intervals are computed for comparison.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
