@@ -1,4 +1,4 @@
-"""Numbers and figures from predictions: metrics, uncertainty (cluster bootstrap and friends) and plots."""
+"""Numbers and figures from predictions: metrics, calibration, clustered inference (CR2 contrasts, stratified grid bootstrap), power and design, the calibration harness, findings wording, uncertainty and plots."""
 
 from __future__ import annotations
 
