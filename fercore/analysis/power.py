@@ -46,7 +46,8 @@ class ICCEstimate:
     def text(self) -> str:
         if self.assumed:
             return f"{self.value:.2f} (assumed: no emotion has two test grids)"
-        return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}] (pooled over {self.classes_used} emotions)"
+        interval = f" [{self.low:.2f}, {self.high:.2f}]" if np.isfinite(self.low) and np.isfinite(self.high) else ""
+        return f"{self.value:.2f}{interval} (pooled over {self.classes_used} emotions)"
 
 
 def icc_anova(values: np.ndarray, classes: np.ndarray, groups: np.ndarray, *, assumed: float = DEFAULTS["icc"]) -> ICCEstimate:
