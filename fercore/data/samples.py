@@ -11,74 +11,33 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from fercore.core.labels import CLASSES, UnknownLabelError, accepted_names, canonical_gender, canonical_name, to_index
-from fercore.data.images import is_image_file
+from fercore.core.labels import CLASSES, UnknownLabelError, canonical_gender, canonical_name, to_index
+from fercore.data.discovery import DatasetLayoutError, class_folders, list_splits, walk_data_root
 
 log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = ["path", "split", "folder", "label", "emotion"]
 
 
-class DatasetLayoutError(ValueError):
-    """A dataset folder that does not have the ``root/<split>/<emotion>/*`` layout."""
-
-
-def list_splits(root: str | Path) -> list[str]:
-    """Split folder names under ``root`` (sorted), e.g. ``['test', 'train']``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetLayoutError(
-            f"dataset folder {root} does not exist: expected {root}/<split>/<emotion>/<images>, "
-            "e.g. data/real/fer2013/train/happy/0001.png"
-        )
-    splits = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not splits:
-        raise DatasetLayoutError(f"{root} has no split folders: expected {root}/<split>/<emotion>/<images>")
-    return splits
-
-
-def discover(root: str | Path, splits: Sequence[str] | None = None) -> pd.DataFrame:
+def discover(root: str | Path, splits: Sequence[str] | None = None, *, inventory: bool = False) -> Any:
     """Table of every image under ``root/<split>/<emotion>/``: path, split, folder, label, emotion.
 
-    Rows are sorted by split, then path, so the order is the same on every machine.
-    Non-image files are skipped (logged); an emotion folder no alias matches is an error.
+    Rows are sorted by split, then path, so the order is the same on every machine. What the walk
+    leaves out (:func:`fercore.data.discovery.walk_data_root`: hidden files, folders inside class
+    folders, files that are not images ...) is logged in one line, as a warning; an emotion folder
+    no alias matches is an error. ``inventory=True``: (table, the walk's :class:`Inventory`).
     """
-    root = Path(root)
-    available = list_splits(root)
-    wanted = list(splits) if splits is not None else available
-    missing = [s for s in wanted if s not in available]
-    if missing:
-        raise DatasetLayoutError(f"{root} has no split folder(s) {missing}; found {available}")
-    rows: list[tuple[str, str, str, int, str]] = []
-    skipped = 0
-    for split in wanted:
-        class_dirs = sorted(p for p in (root / split).iterdir() if p.is_dir() and not p.name.startswith("."))
-        if not class_dirs:
-            raise DatasetLayoutError(f"{root / split} has no emotion folders (expected e.g. happy/, sad/)")
-        for class_dir in class_dirs:
-            try:
-                emotion = canonical_name(class_dir.name)
-            except UnknownLabelError:
-                raise DatasetLayoutError(
-                    f"{class_dir}: folder name {class_dir.name!r} is not an emotion fercore knows. "
-                    f"Rename it to one of: {', '.join(accepted_names())}"
-                ) from None
-            for path in sorted(class_dir.rglob("*")):
-                if not path.is_file():
-                    continue
-                if not is_image_file(path):
-                    skipped += 1
-                    continue
-                rows.append((str(path), split, class_dir.name, to_index(emotion), emotion))
-    if skipped:
-        log.info("%s: skipped %d non-image files", root, skipped)
-    table = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+    found = walk_data_root(root, list(splits) if splits is not None else None)
+    found.log()
+    table = pd.DataFrame(found.used, columns=SAMPLE_COLUMNS)
     if table.empty:
-        raise DatasetLayoutError(f"{root}: no images found in splits {wanted}")
-    return table
+        raise DatasetLayoutError(f"{root}: no images found in splits {list(splits) if splits is not None else list_splits(root)}"
+                                 + (f" ({found.summary()})" if found.left_out else ""))
+    return (table, found) if inventory else table
 
 
 def class_counts(samples: pd.DataFrame) -> pd.DataFrame:
@@ -107,17 +66,7 @@ def dataset_classes(source: str | Path | pd.DataFrame) -> list[str]:
         return present_classes(load_samples(source))
     if (source / "manifest.csv").is_file():
         return present_classes(load_samples(source / "manifest.csv"))
-    names = set()
-    for split in list_splits(source):
-        for folder in (source / split).iterdir():
-            if folder.is_dir() and not folder.name.startswith("."):
-                try:
-                    names.add(canonical_name(folder.name))
-                except UnknownLabelError:
-                    raise DatasetLayoutError(
-                        f"{folder}: folder name {folder.name!r} is not an emotion fercore knows. "
-                        f"Rename it to one of: {', '.join(accepted_names())}"
-                    ) from None
+    names = {emotion for split in list_splits(source) for _, emotion in class_folders(source / split)[0]}
     if not names:
         raise DatasetLayoutError(f"{source} has no emotion folders under its splits")
     return [c for c in CLASSES if c in names]
