@@ -164,7 +164,11 @@ def declared_parameters(notebook: str | Path) -> dict[str, Any]:
     """Names and defaults of the notebook's ``parameters`` cell (via papermill)."""
     import papermill
 
-    found = papermill.inspect_notebook(str(notebook))
+    try:
+        found = papermill.inspect_notebook(str(notebook))
+    except Exception as err:  # not JSON (a merge conflict), no kernel named, a parameters cell that does not parse
+        raise SuiteError(f"{notebook} cannot be read as a notebook ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                         "open it in Jupyter and save it again, or restore it with git") from None
     if not found:
         raise SuiteError(f"{notebook} has no cell tagged 'parameters'")
     return found

@@ -39,6 +39,8 @@ REASONS: dict[str, tuple[str, str]] = {
 SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir", "$RECYCLE.BIN", "System Volume Information", "#recycle"})
 #: What an image without an image suffix may decode as to be used.
 IMAGE_FORMATS = frozenset({"PNG", "JPEG", "MPO", "BMP", "GIF", "TIFF", "WEBP"})
+#: The first bytes of those formats' files: such a file that does not open is an image that cannot be read.
+IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 
 
 class DatasetLayoutError(ValueError):
@@ -108,17 +110,24 @@ def _link_fault(path: Path) -> str | None:
     return None
 
 
-def probe_image(path: Path) -> str | None:
-    """None when the file decodes as an image of a known format, else why not."""
+def probe_image(path: Path) -> tuple[str, str] | None:
+    """None when the file decodes as an image of a known format, else (reason, why): 'not_image'
+    when no image format is recognised, 'unreadable' when one is but its pixels do not decode."""
     try:
         with Image.open(path) as handle:
             if handle.format not in IMAGE_FORMATS:
-                return f"a {handle.format} file"
-            handle.load()
+                return "not_image", f"a {handle.format} file"
+            try:
+                handle.load()
+            except Exception as err:  # the header is an image's, the pixel data is cut short or damaged
+                return "unreadable", f"{handle.format}: {type(err).__name__}: {err}"
     except Image.DecompressionBombError as err:
-        return f"too large to decode safely: {err}"
+        return "unreadable", f"too large to decode safely: {err}"
     except Exception as err:
-        return f"{type(err).__name__}: {err}"
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+        signed = head.startswith(IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+        return "unreadable" if signed else "not_image", f"{type(err).__name__}: {' '.join(str(err).split())[:120]}"
     return None
 
 
@@ -136,8 +145,7 @@ def classify(path: Path) -> tuple[str, str] | None:
         return "not_image", "not a regular file"
     if is_image_file(path):
         return None
-    why = probe_image(path)
-    return None if why is None else ("not_image", why)
+    return probe_image(path)
 
 
 def _split_entries(root: Path) -> tuple[list[Path], list[tuple[str, str, str]]]:
