@@ -14,7 +14,8 @@ from fercore import cli
 
 #: Two notebooks and what their parameters cells declare.
 NOTEBOOKS = {"01_rq1_first.ipynb": "epochs = 1\nlr = 0.1\nseed = 0\noutput_dir = ''",
-             "02_rq2_second.ipynb": "epochs = 1\nmax_per_class = 5\noutput_dir = ''"}
+             "02_rq2_second.ipynb": "epochs = 1\nmax_per_class = 5\noutput_dir = ''",
+             "03_rq3_third.ipynb": "epochs = 1\nmax_per_class = 5\noutput_dir = ''"}
 #: A kernel no machine has: a parameter file that passes every input check stops there, before any folder is made.
 NO_KERNEL = "no-such-kernel-issue29"
 CONFIG = ("experiment: t\ndata_root: d\ntrain_split: train\nval_fraction: 0.2\narch: resnet10t\nimage_size: 32\n"

@@ -71,7 +71,7 @@ RULE2 = [
     Case("suite-second-02-block", _suite('notebooks:\n  "02": {epochs: 1}\n  "02": {max_per_class: 3}\n'), SUITE, 2,
          ("key '02' is written 2 times (lines 5, 6)",)),
     Case("suite-set-05-without-notebook-05", _suite(""), [*SUITE, "--set", "05.epochs=1"], 2,
-         ("--set 05.epochs=1: there is no notebook 05", "notebooks: 01, 02")),
+         ("--set 05.epochs=1: there is no notebook 05", "notebooks: 01, 02, 03")),
     Case("train-epochs-three-times", _config(CONFIG + "epochs: 2\nepochs: 3\n"), ["train", "--config", "cfg.yaml"], 2,
          ("cfg.yaml: key 'epochs' is written 3 times (lines 8, 14, 15)",)),
     Case("suite-unquoted-02-reaches-notebook-02", _suite("notebooks:\n  02: {epochz: 1}\n"), SUITE, 2,
