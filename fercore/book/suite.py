@@ -149,6 +149,14 @@ def find_notebooks(folder: str | Path) -> list[Path]:
     found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
     if not found:
         raise SuiteError(f"no notebooks named NN_<chapter>_*.ipynb in {folder.resolve()}")
+    numbers: dict[str, list[str]] = {}
+    for notebook in found:
+        numbers.setdefault(notebook.name[:2], []).append(notebook.name)
+    twice = {n: names for n, names in numbers.items() if len(names) > 1}
+    if twice:
+        number, names = next(iter(twice.items()))
+        raise SuiteError(f"{folder}: notebooks {', '.join(names)} share the number {number} (a copy made in Jupyter?); "
+                         "each number names one notebook: rename or move the copy")
     return found
 
 

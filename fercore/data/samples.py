@@ -106,21 +106,61 @@ def manifest_hash(samples: pd.DataFrame, root: str | Path | None = None) -> str:
     return digest.hexdigest()
 
 
+def _read_table(path: Path) -> pd.DataFrame:
+    """The CSV as strings-or-numbers, as annotation tools and spreadsheets write it: a byte-order
+    mark, CRLF, a semicolon as separator (a spreadsheet in a comma-decimal locale), column names in
+    any case; rows left blank are dropped (with a log line)."""
+    try:
+        head = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+        sep = ";" if head and ";" in head[0] and "," not in head[0] else ","
+        table = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skip_blank_lines=True)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a readable CSV sample table ({' '.join(str(err).split())}); "
+                         "save it as CSV UTF-8") from None
+    names = {str(c).strip().lower(): c for c in table.columns}
+    if len(names) == len(table.columns):
+        table = table.rename(columns={c: str(c).strip().lower() for c in table.columns})
+    blank = table.isna().all(axis=1)
+    if blank.any():
+        log.info("%s: %d empty rows skipped", path, int(blank.sum()))
+    return table[~blank]
+
+
+def _check_paths(table: pd.DataFrame, path: Path) -> list[str]:
+    """The rows' file paths (relative ones under the CSV's folder; Windows separators read as
+    folders when the file is there that way); an empty path or a file listed twice is an error."""
+    rows = table.index + 2  # the CSV's line numbers: a header line, then one per row
+    empty = [int(r) for r, p in zip(rows, table["path"], strict=True) if pd.isna(p) or not str(p).strip()]
+    if empty:
+        raise ValueError(f"{path}: rows {empty[:10]} have no path; fill them in or delete them")
+    resolved = []
+    for given in table["path"].astype(str):
+        full = Path(given) if Path(given).is_absolute() else path.parent / given
+        if "\\" in given and not full.exists():
+            windows = Path(given.replace("\\", "/"))
+            full = windows if windows.is_absolute() else path.parent / windows
+        resolved.append(str(full))
+    seen: dict[str, int] = {}
+    for row, file in zip(rows, resolved, strict=True):
+        if file in seen:
+            raise ValueError(f"{path}: {file} is listed twice (lines {seen[file]} and {int(row)}); keep one row per image")
+        seen[file] = int(row)
+    return resolved
+
+
 def load_samples(path: str | Path) -> pd.DataFrame:
     """Sample table from a CSV (e.g. the grid-extraction manifest): needs ``path`` and
     ``emotion`` (or ``label``); optional ``split``, ``gender``, ``source``, ``kept``.
 
-    Relative paths are taken relative to the CSV's folder; rows with ``kept`` false are dropped.
+    Relative paths are taken relative to the CSV's folder; rows with ``kept`` false are dropped;
+    a row without a path, a file listed twice or a label outside the classes is an error.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sample table {path} does not exist")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not a readable CSV sample table ({' '.join(str(err).split())})") from None
+    table = _read_table(path)
     if "path" not in table.columns:
-        raise ValueError(f"{path} has no 'path' column (columns: {', '.join(table.columns)})")
+        raise ValueError(f"{path} has no 'path' column (columns: {', '.join(map(str, table.columns))})")
     if "kept" in table.columns:
         table = table[table["kept"].astype(str).str.lower().isin(["true", "1", "yes"])]
     if "emotion" in table.columns:
@@ -130,10 +170,14 @@ def load_samples(path: str | Path) -> pd.DataFrame:
             raise ValueError(f"{path}: {err}") from None
         table = table.assign(label=[to_index(e) for e in table["emotion"]])
     elif "label" in table.columns:
-        table = table.assign(emotion=[CLASSES[int(i)] for i in table["label"]])
+        bad = [str(i) for i in table["label"] if not (str(i).replace(".0", "", 1).isdigit() and int(float(i)) < len(CLASSES))]
+        if bad:
+            raise ValueError(f"{path}: labels {bad[:5]} are not class indices 0-{len(CLASSES) - 1} "
+                             f"({', '.join(CLASSES)}); or give an 'emotion' column with names")
+        table = table.assign(emotion=[CLASSES[int(float(i))] for i in table["label"]])
     else:
         raise ValueError(f"{path} needs an 'emotion' or 'label' column")
-    table = table.assign(path=[str(p if Path(p).is_absolute() else path.parent / p) for p in table["path"]])
+    table = table.assign(path=_check_paths(table, path))
     if "gender" in table.columns:
         try:
             table = table.assign(gender=[canonical_gender(g) for g in table["gender"].fillna("")])
