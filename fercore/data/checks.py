@@ -121,7 +121,7 @@ class DataCheckReport:
         lines = [f"dataset {self.root}", counts.to_string(), ""]
         lines += [f"{k.replace('_', ' '):<26}{v}" for k, v in self.summary().items()]
         found = Inventory(self.root, left_out=[(e["path"], e["reason"], e["detail"]) for e in self.left_out])
-        lines += found.lines()
+        lines += found.lines(every=True)
         for name, items in (("unreadable", self.unreadable), ("truncated", self.truncated)):
             for item in items[:10]:
                 lines.append(f"  {name}: {item['path']} ({item['error']})")

@@ -74,10 +74,12 @@ class Inventory:
                  for r, n in self.counts().items()]
         return f"{line}; left out {len(self.left_out)}: " + "; ".join(parts)
 
-    def lines(self, n: int = 5) -> list[str]:
-        """Every category with its count and up to ``n`` examples (and why, where known)."""
+    def lines(self, n: int = 5, *, every: bool = False) -> list[str]:
+        """The categories with entries (``every``: all of them, zeros too), each with its count and
+        up to ``n`` examples (and why, where known)."""
         out = []
-        for reason, count in self.counts().items():
+        counts = self.counts()
+        for reason, count in ({r: counts.get(r, 0) for r in REASONS} if every else counts).items():
             out.append(f"left out: {count} {REASONS[reason][0 if count == 1 else 1]}")
             for path, why, detail in [e for e in self.left_out if e[1] == reason][:n]:
                 out.append(f"  {_relative(path, self.root)}" + (f" ({detail})" if detail else ""))
