@@ -96,7 +96,7 @@ def test_every_planted_folder_anomaly_is_used_or_reported(capsys, caplog):
                 else:
                     assert left.get(str(path)) == kind, (kind, path, found.left_out)
             assert len(found.used) == sum(kind in USED for kind, *_ in paths.values()) + 2
-            code, out = run(["check-data", str(root), "--out", str(Path(tmp) / "r.json"), "-q"], Path(tmp), capsys, caplog)
+            code, out = run(["check-data", str(root), "--out", str(Path(tmp) / "r.json"), "-q", "--workers", "0"], Path(tmp), capsys, caplog)
             assert code == 0, out
             for reason, count in found.counts().items():
                 assert f"left out: {count} {REASONS[reason][0 if count == 1 else 1]}" in out, out

@@ -19,7 +19,7 @@ import pytest
 from inputkit import CONFIG, NO_KERNEL, run, suite_file, write_dataset, write_images
 from PIL import Image
 
-CHECK = ["check-data", "d", "--out", "r.json", "-q"]
+CHECK = ["check-data", "d", "--out", "r.json", "-q", "--workers", "0"]
 PREDICT = ["predict", "MODEL", "d/train", "--out", "p.csv", "-q"]
 SUITE = ["suite", "run", "--params", "p.yaml"]
 TRAIN = ["train", "--config", "cfg.yaml"]
