@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from inputkit import CONFIG, NO_KERNEL, run, suite_file, write_dataset, write_images
+from inputkit import CONFIG, NO_KERNEL, run, suite_file, write_dataset
 from PIL import Image
 
 CHECK = ["check-data", "d", "--out", "r.json", "-q", "--workers", "0"]
