@@ -53,6 +53,24 @@ class SuiteParams:
     results_dir: str = "results/suite"
     start_timeout: int = 120
     source: str | None = None
+    origins: dict[str, str] = field(default_factory=dict)  # notebook number -> the --set that named it
+
+    def _override(self, item: str) -> None:
+        """Apply one ``key=value`` (shared) or ``NN.key=value`` (notebook NN) override."""
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SuiteError(f"override {item!r} must look like key=value")
+        number, dot, rest = key.partition(".")
+        try:
+            if dot:
+                number = _notebook_number(number.strip(), f"--set {item}")
+                if number not in self.notebooks:
+                    self.origins[number] = f"--set {item}"
+                self.notebooks[number] = apply_overrides(self.notebooks.get(number, {}), [f"{rest}={value}"])
+            else:
+                self.parameters = apply_overrides(self.parameters, [item])
+        except ValueError as err:
+            raise SuiteError(str(err)) from None
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> SuiteParams:
@@ -70,20 +88,10 @@ class SuiteParams:
         if unknown:
             raise SuiteError(f"{path}: unknown top-level keys {unknown}; known: {sorted(known)}")
         params = cls(**{"name": path.stem.removeprefix("suite_"), **data, "source": str(path)})
-        params.parameters = dict(params.parameters or {})
-        params.notebooks = {str(k): dict(v or {}) for k, v in (params.notebooks or {}).items()}
+        params.parameters = _mapping(params.parameters, f"{path}: parameters")
+        params.notebooks = _notebook_keys(_mapping(params.notebooks, f"{path}: notebooks"), str(path))
         for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise SuiteError(f"override {item!r} must look like key=value")
-            number, dot, rest = key.partition(".")
-            try:
-                if dot:
-                    params.notebooks[number] = apply_overrides(params.notebooks.get(number, {}), [f"{rest}={value}"])
-                else:
-                    params.parameters = apply_overrides(params.parameters, [item])
-            except ValueError as err:
-                raise SuiteError(str(err)) from None
+            params._override(item)
         for key in RESERVED:
             if key in params.parameters or any(key in extra for extra in params.notebooks.values()):
                 raise SuiteError(f"{path}: '{key}' is set by the suite runner (the run folder); remove it from the file")
@@ -102,12 +110,53 @@ class SuiteParams:
                 "start_timeout": self.start_timeout, "parameters": self.parameters, "notebooks": self.notebooks}
 
 
+def _mapping(value: Any, where: str) -> dict[Any, Any]:
+    """``value`` as a mapping (None: empty); another kind is a :class:`SuiteError` naming ``where``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SuiteError(f"{where} must be a mapping (name: value lines), not {value!r}")
+    return dict(value)
+
+
+def _notebook_number(key: Any, where: str) -> str:
+    """A notebook key as its two-digit number: ``"02"``, ``"2"`` and an unquoted ``02`` or ``2`` (YAML
+    reads a number) all give ``"02"``; anything else is refused."""
+    if isinstance(key, int) and not isinstance(key, bool) and 0 <= key <= 99:
+        return f"{key:02d}"
+    if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 2:
+        return key.zfill(2)
+    raise SuiteError(f"{where}: notebook key {key!r} is not a notebook number; per-notebook values are keyed by the "
+                     "notebook file's number, quoted (\"02\" for 02_rq2_....ipynb; on the command line --set 02.KEY=VALUE)")
+
+
+def _notebook_keys(notebooks: dict[Any, Any], where: str) -> dict[str, dict[str, Any]]:
+    """Per-notebook blocks keyed by two-digit numbers; two keys for one notebook are refused."""
+    found: dict[str, dict[str, Any]] = {}
+    written: dict[str, Any] = {}
+    for key, block in notebooks.items():
+        number = _notebook_number(key, f"{where}: notebooks")
+        if number in found:
+            raise SuiteError(f"{where}: notebooks {written[number]!r} and {key!r} both name notebook {number}; "
+                             "merge them into one block")
+        found[number], written[number] = _mapping(block, f"{where}: notebooks.{number}"), key
+    return found
+
+
 def find_notebooks(folder: str | Path) -> list[Path]:
     """The suite's notebooks: ``NN_<chapter>_*.ipynb`` in number order."""
     folder = Path(folder)
     found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
     if not found:
         raise SuiteError(f"no notebooks named NN_<chapter>_*.ipynb in {folder.resolve()}")
+    numbers: dict[str, list[str]] = {}
+    for notebook in found:
+        numbers.setdefault(notebook.name[:2], []).append(notebook.name)
+    twice = {n: names for n, names in numbers.items() if len(names) > 1}
+    if twice:
+        number, names = next(iter(twice.items()))
+        raise SuiteError(f"{folder}: notebooks {', '.join(names)} share the number {number} (a copy made in Jupyter?); "
+                         "each number names one notebook: rename or move the copy")
     return found
 
 
@@ -123,7 +172,11 @@ def declared_parameters(notebook: str | Path) -> dict[str, Any]:
     """Names and defaults of the notebook's ``parameters`` cell (via papermill)."""
     import papermill
 
-    found = papermill.inspect_notebook(str(notebook))
+    try:
+        found = papermill.inspect_notebook(str(notebook))
+    except Exception as err:  # not JSON (a merge conflict), no kernel named, a parameters cell that does not parse
+        raise SuiteError(f"{notebook} cannot be read as a notebook ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                         "open it in Jupyter and save it again, or restore it with git") from None
     if not found:
         raise SuiteError(f"{notebook} has no cell tagged 'parameters'")
     return found
@@ -254,7 +307,23 @@ def _select_notebooks(params: SuiteParams, only: Sequence[str] | None) -> tuple[
         hints = "".join(did_you_mean(u, everything) for u in unknown[:1])
         raise SuiteError(f"{params.source}: parameters {unknown} are declared by no notebook{hints}; "
                          f"known: {', '.join(sorted(everything))}")
+    _check_notebook_keys(params, {nb.name[:2]: (nb, declared[nb]) for nb in every})
     return notebooks, declared
+
+
+def _check_notebook_keys(params: SuiteParams, numbered: dict[str, tuple[Path, dict[str, Any]]]) -> None:
+    """Every per-notebook block names a notebook that exists, and only parameters it declares."""
+    for number, extra in params.notebooks.items():
+        where = params.origins.get(number, f"{params.source}: notebooks.{number}")
+        if number not in numbered:
+            raise SuiteError(f"{where}: there is no notebook {number} in {params.notebooks_dir} "
+                             f"(notebooks: {', '.join(sorted(numbered))})")
+        notebook, declared = numbered[number]
+        undeclared = sorted(set(extra) - set(declared))
+        if undeclared:
+            hint = did_you_mean(str(undeclared[0]), declared)
+            raise SuiteError(f"{where}: {notebook.name} does not declare {undeclared}{hint} "
+                             f"(its parameters: {', '.join(declared)})")
 
 
 def _open_run(params: SuiteParams, resume: str | Path | None) -> tuple[Path, dict[str, Any]]:

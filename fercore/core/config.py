@@ -27,13 +27,56 @@ class ConfigError(ValueError):
         self.key = key
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """The mapping a YAML file holds ({} when empty); a syntax error or another kind of document
-    is a :class:`ConfigError` naming the file."""
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping (PyYAML keeps the last)."""
+
+    source = "<yaml>"
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, list[int]] = {}
+        for key_node, _ in node.value:  # the node's own keys: keys merged in with `<<` may be overridden
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                lines.setdefault(key, []).append(key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: PyYAML's own error says so
+                continue
+        for key, at in lines.items():
+            if len(at) > 1:
+                raise ConfigError(f"{self.source}: key {key!r} is written {len(at)} times (lines "
+                                  f"{', '.join(map(str, at))}); a key may appear once: keep the one you mean", str(key))
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """The document in ``text``, read strictly (a duplicated key is a :class:`ConfigError` naming
+    the key and its lines); ``source`` names the file or the ``--set`` in messages."""
+    loader = _StrictLoader(text)
+    loader.source = source
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        return loader.get_single_data()
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
+        raise ConfigError(f"{source} is not valid YAML: {' '.join(str(err).split())}") from None
+    finally:
+        loader.dispose()
+
+
+def read_text_file(path: Path) -> str:
+    """A text file as UTF-8 (a byte-order mark, as Windows editors write, is dropped); another
+    encoding is a :class:`ConfigError` naming the file and the fix."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {err.start} is {data[err.start:err.start + 1]!r}): "
+                          "save it as UTF-8 in your editor") from None
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The mapping a YAML file holds ({} when empty), read strictly (:func:`load_yaml`); a syntax
+    error, a duplicated key or another kind of document is a :class:`ConfigError` naming the file."""
+    data = load_yaml(read_text_file(path), str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must be a mapping (key: value lines), not a {type(data).__name__}")
     return data

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
-from fercore.core.config import ConfigError
+from fercore.core.config import ConfigError, load_yaml
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -17,7 +15,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r} is not KEY=VALUE (e.g. --set epochs=2)")
         try:
-            data[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item}: the value is not valid YAML ({' '.join(str(err).split())})", key.strip()) from None
+            data[key.strip()] = load_yaml(value, f"--set {item}")
+        except ConfigError as err:
+            raise ConfigError(str(err), key.strip()) from None
     return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fercore.data.checks import check_data, write_report
+from fercore.data.discovery import REASONS, Inventory, walk_data_root, walk_folder
 from fercore.data.duplicates import DuplicateReport, drop_conflicting, drop_test_duplicates, pixel_hashes
 from fercore.data.images import (
     EXACT_PREPROCESSING,
@@ -56,6 +57,7 @@ __all__ = [
     "grouped_split",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "Inventory",
     "InputPipeline",
     "is_image_file",
     "load_rgb",
@@ -66,11 +68,14 @@ __all__ = [
     "per_class_subset",
     "pixel_hashes",
     "Preprocess",
+    "REASONS",
     "PREPROCESS_MODES",
     "resize_batch",
     "selection_split",
     "split_by_gender",
     "to_rgb",
+    "walk_data_root",
+    "walk_folder",
     "within_classes",
     "write_report",
 ]

@@ -22,6 +22,7 @@ from PIL import Image
 from fercore.core.files import write_json
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 from fercore.data.images import load_rgb
+from fercore.data.discovery import Inventory
 from fercore.data.samples import class_counts, discover
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class DataCheckReport:
     near_uniform: list[dict[str, Any]] = field(default_factory=list)
     duplicate_groups: list[dict[str, Any]] = field(default_factory=list)
     near_uniform_std: float = NEAR_UNIFORM_STD
+    left_out: list[dict[str, str]] = field(default_factory=list)  # what the walk did not use, with reasons
 
     @property
     def cross_split_groups(self) -> list[dict[str, Any]]:
@@ -95,6 +97,7 @@ class DataCheckReport:
     def summary(self) -> dict[str, int]:
         return {
             "images": self.total,
+            "left_out": len(self.left_out),
             "unreadable": len(self.unreadable),
             "truncated": len(self.truncated),
             "near_uniform": len(self.near_uniform),
@@ -117,6 +120,8 @@ class DataCheckReport:
         counts["total"] = counts.sum(axis=1)
         lines = [f"dataset {self.root}", counts.to_string(), ""]
         lines += [f"{k.replace('_', ' '):<26}{v}" for k, v in self.summary().items()]
+        found = Inventory(self.root, left_out=[(e["path"], e["reason"], e["detail"]) for e in self.left_out])
+        lines += found.lines(every=True)
         for name, items in (("unreadable", self.unreadable), ("truncated", self.truncated)):
             for item in items[:10]:
                 lines.append(f"  {name}: {item['path']} ({item['error']})")
@@ -130,7 +135,7 @@ class DataCheckReport:
 
 def check_data(root: str | Path, *, workers: int = 0, progress: bool = True) -> DataCheckReport:
     """Decode every image under ``root/<split>/<emotion>/`` and report problems."""
-    samples = discover(root)
+    samples, found = discover(root, inventory=True)
     paths = samples["path"].tolist()
     iterator: Any
     if workers and workers > 1:
@@ -159,6 +164,7 @@ def check_data(root: str | Path, *, workers: int = 0, progress: bool = True) -> 
         sizes=dict(Counter(f"{c.width}x{c.height}" for c in ok).most_common(10)),
         unreadable=[{"path": c.path, "error": c.error} for c in checks if c.status == "unreadable"],
         truncated=[{"path": c.path, "error": c.error} for c in checks if c.status == "truncated"],
+        left_out=[{"path": path, "reason": reason, "detail": detail} for path, reason, detail in found.left_out],
         near_uniform=[
             {"path": c.path, "std": round(c.std, 3)} for c in ok if c.std < NEAR_UNIFORM_STD
         ],

@@ -11,74 +11,33 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from fercore.core.labels import CLASSES, UnknownLabelError, accepted_names, canonical_gender, canonical_name, to_index
-from fercore.data.images import is_image_file
+from fercore.core.labels import CLASSES, UnknownLabelError, canonical_gender, canonical_name, to_index
+from fercore.data.discovery import DatasetLayoutError, class_folders, list_splits, walk_data_root
 
 log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = ["path", "split", "folder", "label", "emotion"]
 
 
-class DatasetLayoutError(ValueError):
-    """A dataset folder that does not have the ``root/<split>/<emotion>/*`` layout."""
-
-
-def list_splits(root: str | Path) -> list[str]:
-    """Split folder names under ``root`` (sorted), e.g. ``['test', 'train']``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetLayoutError(
-            f"dataset folder {root} does not exist: expected {root}/<split>/<emotion>/<images>, "
-            "e.g. data/real/fer2013/train/happy/0001.png"
-        )
-    splits = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not splits:
-        raise DatasetLayoutError(f"{root} has no split folders: expected {root}/<split>/<emotion>/<images>")
-    return splits
-
-
-def discover(root: str | Path, splits: Sequence[str] | None = None) -> pd.DataFrame:
+def discover(root: str | Path, splits: Sequence[str] | None = None, *, inventory: bool = False) -> Any:
     """Table of every image under ``root/<split>/<emotion>/``: path, split, folder, label, emotion.
 
-    Rows are sorted by split, then path, so the order is the same on every machine.
-    Non-image files are skipped (logged); an emotion folder no alias matches is an error.
+    Rows are sorted by split, then path, so the order is the same on every machine. What the walk
+    leaves out (:func:`fercore.data.discovery.walk_data_root`: hidden files, folders inside class
+    folders, files that are not images ...) is logged in one line, as a warning; an emotion folder
+    no alias matches is an error. ``inventory=True``: (table, the walk's :class:`Inventory`).
     """
-    root = Path(root)
-    available = list_splits(root)
-    wanted = list(splits) if splits is not None else available
-    missing = [s for s in wanted if s not in available]
-    if missing:
-        raise DatasetLayoutError(f"{root} has no split folder(s) {missing}; found {available}")
-    rows: list[tuple[str, str, str, int, str]] = []
-    skipped = 0
-    for split in wanted:
-        class_dirs = sorted(p for p in (root / split).iterdir() if p.is_dir() and not p.name.startswith("."))
-        if not class_dirs:
-            raise DatasetLayoutError(f"{root / split} has no emotion folders (expected e.g. happy/, sad/)")
-        for class_dir in class_dirs:
-            try:
-                emotion = canonical_name(class_dir.name)
-            except UnknownLabelError:
-                raise DatasetLayoutError(
-                    f"{class_dir}: folder name {class_dir.name!r} is not an emotion fercore knows. "
-                    f"Rename it to one of: {', '.join(accepted_names())}"
-                ) from None
-            for path in sorted(class_dir.rglob("*")):
-                if not path.is_file():
-                    continue
-                if not is_image_file(path):
-                    skipped += 1
-                    continue
-                rows.append((str(path), split, class_dir.name, to_index(emotion), emotion))
-    if skipped:
-        log.info("%s: skipped %d non-image files", root, skipped)
-    table = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+    found = walk_data_root(root, list(splits) if splits is not None else None)
+    found.log()
+    table = pd.DataFrame(found.used, columns=SAMPLE_COLUMNS)
     if table.empty:
-        raise DatasetLayoutError(f"{root}: no images found in splits {wanted}")
-    return table
+        raise DatasetLayoutError(f"{root}: no images found in splits {list(splits) if splits is not None else list_splits(root)}"
+                                 + (f" ({found.summary()})" if found.left_out else ""))
+    return (table, found) if inventory else table
 
 
 def class_counts(samples: pd.DataFrame) -> pd.DataFrame:
@@ -107,17 +66,7 @@ def dataset_classes(source: str | Path | pd.DataFrame) -> list[str]:
         return present_classes(load_samples(source))
     if (source / "manifest.csv").is_file():
         return present_classes(load_samples(source / "manifest.csv"))
-    names = set()
-    for split in list_splits(source):
-        for folder in (source / split).iterdir():
-            if folder.is_dir() and not folder.name.startswith("."):
-                try:
-                    names.add(canonical_name(folder.name))
-                except UnknownLabelError:
-                    raise DatasetLayoutError(
-                        f"{folder}: folder name {folder.name!r} is not an emotion fercore knows. "
-                        f"Rename it to one of: {', '.join(accepted_names())}"
-                    ) from None
+    names = {emotion for split in list_splits(source) for _, emotion in class_folders(source / split)[0]}
     if not names:
         raise DatasetLayoutError(f"{source} has no emotion folders under its splits")
     return [c for c in CLASSES if c in names]
@@ -157,21 +106,61 @@ def manifest_hash(samples: pd.DataFrame, root: str | Path | None = None) -> str:
     return digest.hexdigest()
 
 
+def _read_table(path: Path) -> pd.DataFrame:
+    """The CSV as strings-or-numbers, as annotation tools and spreadsheets write it: a byte-order
+    mark, CRLF, a semicolon as separator (a spreadsheet in a comma-decimal locale), column names in
+    any case; rows left blank are dropped (with a log line)."""
+    try:
+        head = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+        sep = ";" if head and ";" in head[0] and "," not in head[0] else ","
+        table = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skip_blank_lines=True)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a readable CSV sample table ({' '.join(str(err).split())}); "
+                         "save it as CSV UTF-8") from None
+    names = {str(c).strip().lower(): c for c in table.columns}
+    if len(names) == len(table.columns):
+        table = table.rename(columns={c: str(c).strip().lower() for c in table.columns})
+    blank = table.isna().all(axis=1)
+    if blank.any():
+        log.info("%s: %d empty rows skipped", path, int(blank.sum()))
+    return table[~blank]
+
+
+def _check_paths(table: pd.DataFrame, path: Path) -> list[str]:
+    """The rows' file paths (relative ones under the CSV's folder; Windows separators read as
+    folders when the file is there that way); an empty path or a file listed twice is an error."""
+    rows = table.index + 2  # the CSV's line numbers: a header line, then one per row
+    empty = [int(r) for r, p in zip(rows, table["path"], strict=True) if pd.isna(p) or not str(p).strip()]
+    if empty:
+        raise ValueError(f"{path}: rows {empty[:10]} have no path; fill them in or delete them")
+    resolved = []
+    for given in table["path"].astype(str):
+        full = Path(given) if Path(given).is_absolute() else path.parent / given
+        if "\\" in given and not full.exists():
+            windows = Path(given.replace("\\", "/"))
+            full = windows if windows.is_absolute() else path.parent / windows
+        resolved.append(str(full))
+    seen: dict[str, int] = {}
+    for row, file in zip(rows, resolved, strict=True):
+        if file in seen:
+            raise ValueError(f"{path}: {file} is listed twice (lines {seen[file]} and {int(row)}); keep one row per image")
+        seen[file] = int(row)
+    return resolved
+
+
 def load_samples(path: str | Path) -> pd.DataFrame:
     """Sample table from a CSV (e.g. the grid-extraction manifest): needs ``path`` and
     ``emotion`` (or ``label``); optional ``split``, ``gender``, ``source``, ``kept``.
 
-    Relative paths are taken relative to the CSV's folder; rows with ``kept`` false are dropped.
+    Relative paths are taken relative to the CSV's folder; rows with ``kept`` false are dropped;
+    a row without a path, a file listed twice or a label outside the classes is an error.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sample table {path} does not exist")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not a readable CSV sample table ({' '.join(str(err).split())})") from None
+    table = _read_table(path)
     if "path" not in table.columns:
-        raise ValueError(f"{path} has no 'path' column (columns: {', '.join(table.columns)})")
+        raise ValueError(f"{path} has no 'path' column (columns: {', '.join(map(str, table.columns))})")
     if "kept" in table.columns:
         table = table[table["kept"].astype(str).str.lower().isin(["true", "1", "yes"])]
     if "emotion" in table.columns:
@@ -181,10 +170,14 @@ def load_samples(path: str | Path) -> pd.DataFrame:
             raise ValueError(f"{path}: {err}") from None
         table = table.assign(label=[to_index(e) for e in table["emotion"]])
     elif "label" in table.columns:
-        table = table.assign(emotion=[CLASSES[int(i)] for i in table["label"]])
+        bad = [str(i) for i in table["label"] if not (str(i).replace(".0", "", 1).isdigit() and int(float(i)) < len(CLASSES))]
+        if bad:
+            raise ValueError(f"{path}: labels {bad[:5]} are not class indices 0-{len(CLASSES) - 1} "
+                             f"({', '.join(CLASSES)}); or give an 'emotion' column with names")
+        table = table.assign(emotion=[CLASSES[int(float(i))] for i in table["label"]])
     else:
         raise ValueError(f"{path} needs an 'emotion' or 'label' column")
-    table = table.assign(path=[str(p if Path(p).is_absolute() else path.parent / p) for p in table["path"]])
+    table = table.assign(path=_check_paths(table, path))
     if "gender" in table.columns:
         try:
             table = table.assign(gender=[canonical_gender(g) for g in table["gender"].fillna("")])

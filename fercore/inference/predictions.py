@@ -17,7 +17,7 @@ import torch
 
 from fercore.core.files import write_csv
 from fercore.core.labels import CLASSES, UnknownLabelError, canonical_name
-from fercore.data import is_image_file
+from fercore.data import walk_folder
 from fercore.inference import engine as inference
 from fercore.inference.engine import Inference
 from fercore.models import Classifier
@@ -89,12 +89,15 @@ def _labels(table: pd.DataFrame) -> list[Any]:
 
 
 def collect_images(inputs: Sequence[str | Path]) -> pd.DataFrame:
-    """Files and folders (searched recursively) -> table of image paths; a parent folder named
-    after an emotion (``happy/``) gives the label."""
+    """Files and folders (walked recursively, :func:`fercore.data.walk_folder`: what is left out is
+    logged in one line, as a warning) -> table of image paths; a parent folder named after an
+    emotion (``happy/``) gives the label. A file named on its own is always used."""
     rows = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and is_image_file(p))
+            found = walk_folder(item)
+            found.log()
+            files = [Path(row[0]) for row in found.used]
         elif item.is_file():
             files = [item]
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        self.data_root = os.path.expanduser(self.data_root)  # `~/data/fer2013`, as a shell would read it
+        if self.weights:
+            self.weights = os.path.expanduser(self.weights)
         if self.classes is not None:
             self.classes = labels.class_set(self.classes)
         for i, stage in enumerate(self.stages):
