@@ -19,6 +19,7 @@ from fercore.analysis.clustered import (
     bootstrap_ece,
     bootstrap_macro_f1,
     linear_contrast,
+    score_intervals,
     stratified_weights,
 )
 from fercore.analysis.metrics import (
@@ -52,7 +53,6 @@ from fercore.analysis.uncertainty import (
     grouped_domain_auc,
     mean_difference,
     sample_groups,
-    score_interval,
 )
 from fercore.analysis.wording import Comparison, equivalence, finding, holm, verdict
 from fercore.core.labels import softmax
@@ -103,8 +103,8 @@ __all__ = [
     "restricted_logits",
     "roc_pr",
     "sample_groups",
+    "score_intervals",
     "save",
-    "score_interval",
     "softmax",
     "stratified_weights",
     "verdict",

@@ -15,7 +15,7 @@ are unaffected (weight 0). Which classes a model could *predict* is decided befo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,8 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from fercore.analysis.calibration import ece_mce
+from fercore.analysis.clustered import score_intervals
+from fercore.analysis.uncertainty import sample_groups
 from fercore.core import labels
 from fercore.core.labels import CLASSES, EMOTION_GROUPS
 
@@ -165,24 +167,6 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float((y_true == y_pred).mean())
 
 
-def bootstrap_ci(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    metric: Callable[[np.ndarray, np.ndarray], float],
-    *,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Percentile bootstrap confidence interval of ``metric`` over resampled test images."""
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    values = np.array([metric(y_true[idx], y_pred[idx]) for idx in rng.integers(0, n, size=(n_boot, n))])
-    alpha = (1 - level) / 2
-    return {"value": metric(y_true, y_pred), "low": float(np.quantile(values, alpha)),
-            "high": float(np.quantile(values, 1 - alpha)), "level": level, "n_boot": n_boot}
-
-
 def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, exact: bool | None = None) -> dict[str, float]:
     """McNemar's test: do two models on the same images differ in accuracy?
 
@@ -226,11 +210,23 @@ def restricted_logits(preds: pd.DataFrame, classes: Sequence[str]) -> tuple[np.n
 # --------------------------------------------------------------------------- everything at once
 
 
-def evaluate_predictions(preds: pd.DataFrame, *, classes: Sequence[str], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def evaluate_predictions(preds: pd.DataFrame, *, classes: Sequence[str], groups: Sequence[Any] | np.ndarray | None = None,
+                         n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """metrics.json content: the classification report at top level plus every other metric.
 
     ``classes`` is the class set the predictions were restricted to (recorded as
-    ``restricted_to_classes``); a prediction outside it is an error, not a silent wrong number."""
+    ``restricted_to_classes``); a prediction outside it is an error, not a silent wrong number.
+    Accuracy, macro-F1 and ECE get stratified cluster-bootstrap 95 % intervals under ``bootstrap_95ci``
+    (:func:`fercore.analysis.clustered.score_intervals`, which names the clustering under ``interval``):
+    ``groups`` gives each row's cluster (e.g. its source grid); None takes the ``source`` column where
+    ``preds`` has one (a face without a source is its own cluster), else every face is its own."""
+    if groups is not None and len(groups) != len(preds):
+        raise ValueError(f"{len(groups)} cluster ids for {len(preds)} prediction rows: give one per row")
+    if groups is None:
+        own = preds if "path" in preds.columns else preds.assign(path=[f"row {i}" for i in range(len(preds))])
+        groups = sample_groups(own)
+    groups = np.asarray(groups, dtype=object)
+    scored = (preds["label"].notna() & preds["pred"].notna()).to_numpy()
     y_true, y_pred, probs = arrays(preds)
     outside = sorted({CLASSES[i] for i in y_pred} - set(classes))
     if outside:
@@ -254,10 +250,7 @@ def evaluate_predictions(preds: pd.DataFrame, *, classes: Sequence[str], n_boot:
         "confidence": confidence_summary(y_true, y_pred, probs),
         "calibration": ece_mce(y_true, probs),
         "emotion_groups": group_accuracy(y_true, y_pred),
-        "bootstrap_95ci": {
-            "accuracy": bootstrap_ci(y_true, y_pred, accuracy, n_boot=n_boot, seed=seed),
-            "macro_f1": bootstrap_ci(y_true, y_pred, macro_f1, n_boot=n_boot, seed=seed),
-        },
+        "bootstrap_95ci": score_intervals(y_true, y_pred, probs, groups[scored], n_boot=n_boot, seed=seed),
     })
     for column in ("gender", "intensity", "domain"):
         if column in preds.columns and preds[column].notna().any():

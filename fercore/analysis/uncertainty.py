@@ -2,11 +2,11 @@
 (one prompt, one style), so they are not independent samples.
 
 * :func:`sample_groups` : the cluster of each face (its ``source`` grid; a real face is its own);
-* :func:`cluster_weights` : bootstrap draws as multinomial counts over groups (a cluster bootstrap:
-  whole groups are resampled with replacement, as Davison & Hinkley 1997, sec. 3.8);
-* :func:`score_interval` : accuracy or balanced accuracy with a cluster-bootstrap 95 % interval;
-* the balanced-accuracy gap and every other few-cluster test live in :mod:`fercore.analysis.clustered`
-  (the Wald test from a bootstrap SE that was here did not keep its level with few grids: docs/calibration.md);
+* every bootstrap here draws its weights from :func:`fercore.analysis.clustered.stratified_weights`
+  (whole groups resampled with replacement within each stratum, Davison & Hinkley 1997, sec. 3.8);
+* intervals on accuracy, macro-F1 and ECE (the stratified cluster bootstrap), the balanced-accuracy gap
+  and every other few-cluster test live in :mod:`fercore.analysis.clustered` (the Wald test from a
+  bootstrap SE that was here did not keep its level with few grids: docs/calibration.md);
 * :func:`grouped_domain_auc` : a domain probe with grouped folds (no grid on both sides) and a
   cluster-bootstrap interval of its out-of-fold ROC AUC.
 
@@ -27,6 +27,8 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from fercore.analysis.clustered import stratified_weights
+
 #: Columns that name a face's cluster, in order of preference.
 GROUP_COLUMNS = ("source",)
 
@@ -42,75 +44,6 @@ def sample_groups(samples: pd.DataFrame, *, prefix: str = "") -> np.ndarray:
             groups = np.where(has.to_numpy(), source.astype(str).to_numpy(dtype=object), groups)
             break
     return np.array([f"{prefix}{g}" for g in groups], dtype=object)
-
-
-def cluster_weights(n_groups: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` x ``n_groups`` counts: how often each group is drawn in each bootstrap sample
-    (``n_groups`` draws with replacement)."""
-    return rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot).astype(np.float64)
-
-
-def _group_tables(y_true: np.ndarray, correct: np.ndarray, groups: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(right answers, faces) per group (rows) and class (columns)."""
-    _, gid = np.unique(groups, return_inverse=True)
-    n_groups = int(gid.max()) + 1 if len(gid) else 0
-    right = np.zeros((n_groups, n_classes))
-    count = np.zeros((n_groups, n_classes))
-    np.add.at(count, (gid, y_true), 1.0)
-    np.add.at(right, (gid, y_true), correct.astype(np.float64))
-    return right, count
-
-
-def _scores(right: np.ndarray, count: np.ndarray, balanced: bool) -> np.ndarray:
-    """Accuracy (or mean per-class recall, classes with faces only) of each row of summed tables."""
-    if not balanced:
-        return right.sum(-1) / count.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recall = right / count
-    return np.nanmean(recall, axis=-1)
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A score with its 95 % bootstrap interval and standard error; ``groups`` clusters of ``n`` faces."""
-
-    estimate: float
-    low: float
-    high: float
-    se: float
-    n: int
-    groups: int
-    clustered: bool
-
-
-def score_interval(
-    y_true: np.ndarray, correct: np.ndarray, groups: np.ndarray | None = None, *, n_classes: int | None = None,
-    balanced: bool = False, n_boot: int = 2000, seed: int = 0,
-) -> Interval:
-    """Accuracy (``balanced``: mean per-class recall) of right/wrong answers ``correct`` with a
-    percentile bootstrap interval that resamples whole ``groups`` (None: every face its own)."""
-    y_true, correct = np.asarray(y_true, dtype=np.int64), np.asarray(correct, dtype=bool)
-    if len(y_true) == 0:
-        raise ValueError("no faces to score")
-    clustered = groups is not None
-    groups = np.arange(len(y_true)) if groups is None else np.asarray(groups)
-    interval, _ = _resampled(y_true, correct, groups, n_classes or int(y_true.max()) + 1, balanced=balanced, n_boot=n_boot,
-                             rng=np.random.default_rng(seed), clustered=clustered)
-    return interval
-
-
-def _resampled(y_true: np.ndarray, correct: np.ndarray, groups: np.ndarray, n_classes: int, *, balanced: bool, n_boot: int,
-               rng: np.random.Generator, clustered: bool = True) -> tuple[Interval, np.ndarray]:
-    """The score of one set with its cluster-bootstrap :class:`Interval`, and the ``n_boot`` bootstrap draws."""
-    right, count = _group_tables(y_true, correct, groups, n_classes)
-    w = cluster_weights(len(right), n_boot, rng)
-    with np.errstate(invalid="ignore"):
-        draws = _scores(w @ right, w @ count, balanced)
-    estimate = float(_scores(right.sum(0), count.sum(0), balanced))
-    low, high = np.nanquantile(draws, [0.025, 0.975])
-    interval = Interval(estimate, float(low), float(high), float(np.nanstd(draws, ddof=1)), len(y_true), len(right),
-                        clustered and len(right) < len(y_true))
-    return interval, draws
 
 
 @dataclass(frozen=True)
@@ -151,23 +84,11 @@ def grouped_domain_auc(
         if len(set(y[held])) == 2:
             fold_aucs.append(roc_auc_score(y[held], scores[held]))
     auc = float(roc_auc_score(y, scores))
-    rng = np.random.default_rng(seed)
-    members = {v: [np.flatnonzero((y == v) & (groups == g)) for g in np.unique(groups[y == v])] for v in (0, 1)}
-    draws = []
-    for _ in range(n_boot):
-        idx = np.concatenate([members[v][i] for v in (0, 1) for i in rng.integers(0, len(members[v]), len(members[v]))])
-        draws.append(roc_auc_score(y[idx], scores[idx]))
+    weights = stratified_weights(groups, y, n_boot, np.random.default_rng(seed))  # whole groups within each domain
+    draws = [roc_auc_score(y, scores, sample_weight=w) for w in weights]
     low, high = np.quantile(draws, [0.025, 0.975])
     return DomainProbe(auc, float(low), float(high), float(np.mean(fold_aucs)), float(np.std(fold_aucs, ddof=1)) if len(fold_aucs) > 1 else 0.0,
                        folds, len(np.unique(groups)), grouped and len(np.unique(groups)) < len(y))
-
-
-def _group_sums(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sum of each column per group, faces per group)."""
-    _, gid = np.unique(groups, return_inverse=True)
-    sums = np.zeros((int(gid.max()) + 1, values.shape[1]))
-    np.add.at(sums, gid, values)
-    return sums, np.bincount(gid).astype(np.float64)
 
 
 def mean_difference(
@@ -192,12 +113,11 @@ def mean_difference(
     variance, sizes = np.zeros(a.shape[1]), []
     for values, groups in ((a, groups_a), (b, groups_b)):
         groups = np.arange(len(values)) if groups is None else np.asarray(groups)
-        sums, counts = _group_sums(values, groups)
-        g = len(counts)
+        g = len(np.unique(groups))
         if g < 2:
             raise ValueError(f"a sample needs two groups or more for a bootstrap, got {g}")
-        w = cluster_weights(g, n_boot, rng)
-        means = (w @ sums) / (w @ counts)[:, None]
+        w = stratified_weights(groups, np.zeros(len(values), dtype=np.int64), n_boot, rng)  # one stratum: the sample
+        means = (w @ values) / w.sum(1)[:, None]
         variance += means.var(axis=0, ddof=1) * g / (g - 1)
         sizes.append(g)
     difference = a.mean(axis=0) - b.mean(axis=0)

@@ -192,6 +192,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{args.data_root}/{args.split}: accuracy {metrics['accuracy']:.4f} (95% CI {ci['low']:.4f}-{ci['high']:.4f}), "
           f"macro-F1 {metrics['macro avg']['f1-score']:.4f}, ECE {metrics['calibration']['ece']:.4f}; "
           f"written to {args.out}/ (predictions.csv, metrics.json, figures/)")
+    print(f"intervals: {metrics['bootstrap_95ci']['interval']}")
     return 0
 
 

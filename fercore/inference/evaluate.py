@@ -25,7 +25,7 @@ from fercore.analysis import (
 )
 from fercore.core import labels
 from fercore.core.files import write_json
-from fercore.data import dataset_classes, discover, drop_test_duplicates, load_rgb, within_classes
+from fercore.data import dataset_classes, discover, drop_test_duplicates, load_rgb, load_samples, within_classes
 from fercore.inference.predictions import predict, write_predictions
 from fercore.models import Classifier
 
@@ -70,6 +70,23 @@ def training_references(
     return refs, "; ".join(notes)
 
 
+def with_sources(samples: pd.DataFrame, data_root: str | Path) -> pd.DataFrame:
+    """``samples`` with each face's ``source`` grid from ``data_root/manifest.csv`` (``fercore extract``)
+    where there is one, so the intervals resample whole grids; faces the manifest does not name keep no
+    source (each its own cluster). Without a manifest, ``samples`` unchanged."""
+    manifest = Path(data_root) / "manifest.csv"
+    if "source" in samples.columns or not manifest.is_file():
+        return samples
+    table = load_samples(manifest)
+    if "source" not in table.columns:
+        return samples
+    table = table[table["source"].notna()]
+    lookup = dict(zip((str(Path(p).resolve()) for p in table["path"]), table["source"].astype(str), strict=True))
+    sources = [lookup.get(str(Path(p).resolve())) for p in samples["path"]]
+    log.info("%d of %d faces have a source grid in %s", sum(s is not None for s in sources), len(sources), manifest)
+    return samples.assign(source=sources)
+
+
 def evaluate_folder(
     model: Classifier,
     data_root: str | Path,
@@ -100,7 +117,7 @@ def evaluate_folder(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty; fercore never overwrites an evaluation")
-    samples = discover(data_root, [split])
+    samples = with_sources(discover(data_root, [split]), data_root)
     scored_classes = labels.class_set(classes, available=dataset_classes(data_root), within=model.trained_classes)
     duplicates = None
     if not keep_duplicates:
@@ -114,7 +131,7 @@ def evaluate_folder(
     preds = predict(model, samples, classes=scored_classes, **run)
     write_predictions(preds, out / "predictions.csv")
     scored = preds[preds["error"] == ""]
-    metrics = evaluate_predictions(scored, classes=scored_classes)
+    metrics = evaluate_predictions(scored, classes=scored_classes)  # clustered by the source grids, where known
     metrics["duplicates"] = duplicates or {"policy": "kept (--keep-duplicates)"}
     metrics["unreadable"] = preds.loc[preds["error"] != "", ["path", "error"]].to_dict(orient="records")
     write_json(out / "metrics.json", metrics)

@@ -16,9 +16,6 @@ import pandas as pd
 
 from fercore.analysis import (
     arrays,
-    bootstrap_accuracy,
-    bootstrap_ece,
-    bootstrap_macro_f1,
     calibration_bins,
     evaluate_predictions,
     sample_groups,
@@ -59,10 +56,10 @@ class SetScore:
 
     def summary(self) -> ScoreSummary:
         m = self.metrics
-        clustered = m.get("cluster_bootstrap_95ci", {})
-        ci = clustered.get("accuracy", m["bootstrap_95ci"]["accuracy"])
-        f1 = clustered.get("macro_f1", {"low": float("nan"), "high": float("nan")})
-        ece = clustered.get("ece", {"low": float("nan"), "high": float("nan")})
+        intervals = m["bootstrap_95ci"]
+        ci = intervals["accuracy"]
+        f1 = intervals.get("macro_f1", {"low": float("nan"), "high": float("nan")})
+        ece = intervals.get("ece", {"low": float("nan"), "high": float("nan")})
         return ScoreSummary(self.model, self.regime, self.test_set, int(m["n"]), int(ci.get("groups", m["n"])), len(self.classes),
                             self.accuracy, float(ci["low"]), float(ci["high"]), self.macro_f1, float(m["balanced_accuracy"]),
                             float(m["calibration"]["ece"]), float(m["confidence"]["correct"]["mean"]),
@@ -139,31 +136,17 @@ def matched_name(real_set: str) -> str:
 
 def _score(model: Classifier, name: str, regime: str, set_name: str, samples: pd.DataFrame, classes: list[str], run: InferenceCache,
            n_boot: int, seed: int, out: str | Path | None) -> SetScore:
-    """One model on one set: predictions, metrics, and stratified cluster-bootstrap intervals of accuracy,
-    macro-F1 and ECE (:func:`clustered_intervals`)."""
+    """One model on one set: predictions and metrics, with stratified cluster-bootstrap intervals of accuracy,
+    macro-F1 and ECE (whole source grids within each class; a real face is its own cluster)."""
     scored = labels.class_set(classes, within=model.trained_classes)
     preds = prediction_table(run(model, samples), within_classes(samples, scored), scored)
     readable = preds[preds["error"] == ""].reset_index(drop=True)
-    metrics = evaluate_predictions(readable, classes=scored, n_boot=n_boot, seed=seed)
-    metrics["cluster_bootstrap_95ci"] = clustered_intervals(readable, scored, n_boot=n_boot, seed=seed)
+    metrics = evaluate_predictions(readable, classes=scored, groups=sample_groups(readable), n_boot=n_boot, seed=seed)
     if out is not None:
         folder = Path(out) / slug(name)
         write_predictions(preds, folder / f"predictions_{slug(set_name)}.csv")
         write_json(folder / f"metrics_{slug(set_name)}.json", metrics)
     return SetScore(name, regime, set_name, scored, preds, metrics)
-
-
-def clustered_intervals(readable: pd.DataFrame, scored: list[str], *, n_boot: int = 1000, seed: int = 0) -> dict[str, dict]:
-    """Accuracy, macro-F1 and ECE with stratified cluster-bootstrap intervals (whole source grids within
-    each class; a real face is its own group): :mod:`fercore.analysis.clustered`."""
-    readable = readable[readable["label"].notna() & readable["pred"].notna()]
-    y_true, y_pred, probs = arrays(readable)
-    groups = sample_groups(readable)
-    results = {"accuracy": bootstrap_accuracy(y_true, y_true == y_pred, groups, n_boot=n_boot, seed=seed),
-               "macro_f1": bootstrap_macro_f1(y_true, y_pred, groups, n_classes=probs.shape[1], n_boot=n_boot, seed=seed),
-               "ece": bootstrap_ece(y_true, probs, groups, n_boot=n_boot, seed=seed)}
-    return {name: {"value": r.estimate, "low": r.low, "high": r.high, "groups": r.clusters, "min_clusters": r.min_clusters,
-                   "clustered": r.clusters < len(y_true)} for name, r in results.items()}
 
 
 SUMMARY_TITLES = {"model": "model", "test_set": "test set", "n": "n", "groups": "groups", "classes": "classes", "accuracy": "accuracy",

@@ -6,6 +6,7 @@ from sklearn.metrics import classification_report as sk_report
 
 from fercore.analysis import calibration as C
 from fercore.analysis import metrics as M
+from fercore.analysis.clustered import bootstrap_accuracy
 from fercore.core import labels as labels_mod
 from fercore.core.labels import CLASSES, CONTEMPT, predict_restricted, softmax
 
@@ -116,14 +117,15 @@ def test_mcnemar_on_known_tables():
     assert M.mcnemar(y, a, b) == M.mcnemar_from_counts(1, 1)
 
 
-def test_bootstrap_ci_covers_the_truth():
+def test_face_interval_covers_the_truth():
+    """Independent faces (each its own cluster): the stratified bootstrap's accuracy interval holds the truth."""
     rng = np.random.default_rng(3)
     covered = 0
     for trial in range(80):
         y_true = np.zeros(300, dtype=int)
         y_pred = np.where(rng.random(300) < 0.7, 0, 1)
-        ci = M.bootstrap_ci(y_true, y_pred, M.accuracy, n_boot=300, seed=trial)
-        covered += ci["low"] <= 0.7 <= ci["high"]
+        ci = bootstrap_accuracy(y_true, y_true == y_pred, n_boot=300, seed=trial)
+        covered += ci.low <= 0.7 <= ci.high
     assert 0.87 <= covered / 80 <= 1.0
 
 
@@ -154,6 +156,10 @@ def test_evaluate_predictions_has_every_section():
                 "by_gender", "by_intensity"):
         assert key in out, key
     assert out["top_k_accuracy"]["1"] == pytest.approx(out["accuracy"])
+    intervals = out["bootstrap_95ci"]
+    assert intervals["interval"].startswith("stratified bootstrap over 200 faces") and intervals["n_boot"] == 100
+    for name, value in (("accuracy", out["accuracy"]), ("macro_f1", out["macro avg"]["f1-score"]), ("ece", out["calibration"]["ece"])):
+        assert intervals[name]["low"] < value < intervals[name]["high"] and intervals[name]["value"] == pytest.approx(value), name
     assert out["by_gender"]["female"]["support"] == 100
     wrong = M.most_confident_errors(frame, 5)
     assert len(wrong) == 5 and (wrong.label != wrong.pred).all()

@@ -6,42 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from fercore.analysis.uncertainty import (
     grouped_domain_auc,
     mean_difference,
     sample_groups,
-    score_interval,
 )
-
-
-def correlated_answers(rng: np.random.Generator, groups: int, size: int, mean: float, icc: float) -> tuple[np.ndarray, np.ndarray]:
-    """Right/wrong answers of ``groups`` x ``size`` faces: each group has its own success
-    probability, Beta-distributed with mean ``mean`` and intra-class correlation ``icc``."""
-    total = 1 / icc - 1  # alpha + beta of the Beta distribution
-    p = rng.beta(mean * total, (1 - mean) * total, groups)
-    correct = rng.random((groups, size)) < p[:, None]
-    return correct.ravel(), np.repeat(np.arange(groups), size)
-
-
-def test_cluster_bootstrap_covers_where_the_naive_interval_does_not():
-    """300 simulated test sets of 30 grids x 12 faces, intra-class correlation 0.2 (design
-    effect 1 + 11 x 0.2 = 3.2): the cluster-bootstrap 95 % interval holds the true accuracy in
-    90-98 % of them, the naive one (faces as independent) in clearly fewer."""
-    rng = np.random.default_rng(0)
-    truth, hits_clustered, hits_naive = 0.6, 0, 0
-    runs = 300
-    for i in range(runs):
-        correct, groups = correlated_answers(rng, 30, 12, truth, 0.2)
-        y = np.zeros(len(correct), dtype=int)
-        clustered = score_interval(y, correct, groups, n_boot=400, seed=i)
-        naive = score_interval(y, correct, None, n_boot=400, seed=i)
-        hits_clustered += clustered.low <= truth <= clustered.high
-        hits_naive += naive.low <= truth <= naive.high
-    coverage_clustered, coverage_naive = hits_clustered / runs, hits_naive / runs
-    assert 0.90 <= coverage_clustered <= 0.98, coverage_clustered
-    assert coverage_naive < 0.82 and coverage_naive < coverage_clustered - 0.1, (coverage_naive, coverage_clustered)
 
 
 def test_mean_difference_with_few_grids_keeps_its_level_where_faces_as_independent_do_not():
@@ -75,21 +46,6 @@ def test_mean_difference_on_independent_rows_matches_the_textbook_standard_error
     assert (result["p_value"] < 1e-4).all()
     with pytest.raises(ValueError, match="two groups or more"):
         mean_difference(a, b, None, np.zeros(150), n_boot=10)
-
-
-def test_intervals_on_independent_faces_match_the_plain_numbers():
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 4, 400)
-    pred = np.where(rng.random(400) < 0.7, y, rng.integers(0, 4, 400))
-    plain = score_interval(y, pred == y, n_boot=1000)
-    balanced = score_interval(y, pred == y, balanced=True, n_boot=1000)
-    assert plain.estimate == pytest.approx((pred == y).mean())
-    assert balanced.estimate == pytest.approx(balanced_accuracy_score(y, pred))
-    # binomial standard error sqrt(p(1-p)/n) against the bootstrap's
-    assert plain.se == pytest.approx(np.sqrt(plain.estimate * (1 - plain.estimate) / 400), rel=0.15)
-    assert not plain.clustered and plain.groups == 400
-    # one group per face given explicitly is still not clustered
-    assert not score_interval(y, pred == y, np.arange(400), n_boot=50).clustered
 
 
 def test_grouped_probe_does_not_learn_grids_by_heart():

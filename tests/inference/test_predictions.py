@@ -56,10 +56,25 @@ def test_evaluate_folder_writes_predictions_metrics_figures(tiny_dataset, small_
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["accuracy"] == metrics["accuracy"] and saved["Contempt"]["support"] == 0
     assert saved["restricted_to_classes"] == ["Anger", "Happiness", "Sadness"]
+    assert saved["bootstrap_95ci"]["interval"].startswith("stratified bootstrap over 6 faces")  # no manifest: faces independent
     for name in ("confusion", "roc", "pr", "reliability", "confidence"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 5000, name
     with pytest.raises(FileExistsError):
         evaluate_folder(load_model(small_checkpoint), tiny_dataset, out, split="test", workers=0, progress=False)
+
+
+def test_evaluate_folder_clusters_by_the_manifest_grids(tiny_dataset, small_checkpoint, tmp_path):
+    """A processed synthetic folder (``fercore extract`` writes manifest.csv): the faces of one source grid
+    are one cluster of the intervals, and metrics.json says which clustering was used."""
+    rows = [{"path": str(p.relative_to(tiny_dataset)), "emotion": p.parent.name, "split": p.parts[-3],
+             "source": f"{p.parent.name}_{p.parts[-3]}.png", "kept": True} for p in sorted(tiny_dataset.rglob("*.png"))]
+    pd.DataFrame(rows).to_csv(tiny_dataset / "manifest.csv", index=False)
+    metrics = evaluate_folder(load_model(small_checkpoint), tiny_dataset, tmp_path / "ev", split="test", workers=0, progress=False)
+    intervals = json.loads((tmp_path / "ev" / "metrics.json").read_text())["bootstrap_95ci"]
+    assert intervals["interval"].startswith("stratified cluster bootstrap over 3 clusters of 6 faces")
+    assert intervals["accuracy"]["min_clusters"] == 1 and intervals["accuracy"]["low"] is None  # one grid per class: no interval
+    assert metrics["bootstrap_95ci"]["macro_f1"]["groups"] == 3
+    assert set(pd.read_csv(tmp_path / "ev" / "predictions.csv")["source"]) == {"angry_test.png", "happy_test.png", "sad_test.png"}
 
 
 def test_predict_and_evaluate_cli(tiny_dataset, small_checkpoint, tmp_path, capsys):
