@@ -327,6 +327,14 @@ def _runner(model: Classifier, key: InferenceKey, device: torch.device, threads:
                 raise
             log.warning("%s; this pass runs on PyTorch", err)
             return TorchRunner(model.net, device)
+        except OSError as err:  # a read-only or full cache folder
+            where = export_dir(cache_dir)
+            why = (f"cannot write the ONNX export to {where} ({err.strerror or err}): set FERCORE_CACHE to a writable "
+                   "folder" + (" (or cache_dir)" if cache_dir is not None else ""))
+            if asked == "onnxruntime":
+                raise PermissionError(f"{why}, or pass --backend torch") from None
+            log.warning("%s; this pass runs on PyTorch", why)
+            return TorchRunner(model.net, device)
         return runner
 
     return start
