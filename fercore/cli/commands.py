@@ -225,13 +225,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from fercore.core.files import check_output
-    from fercore.core.outputs import keep_apart
     from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, summary_table
 
     thresholds = replace(QualityThresholds(), **({"min_blur": args.min_blur} if args.min_blur is not None else {}))
     options = ExtractOptions(layout=args.layout, layout_strategy=args.layout_strategy, expected=args.expected,
                              detector=args.detector, face_size=args.face_size, margin=args.margin, thresholds=thresholds)
-    keep_apart(args.out_dir, "extract", data_roots=[args.raw_dir])
     check_output(args.out_dir, force=True, folder=True)  # reused on purpose (resume); must be writable
     manifest = extract_grids(args.raw_dir, args.out_dir, options, workers=args.workers, force=args.force,
                              progress=not args.quiet)

@@ -81,21 +81,13 @@ def _refuse_overlap(path: Path, given: Path, command: str, inputs: Iterable[str 
     found = _inside(path, roots)
     if found is not None:
         root, how = found
-        raise FileExistsError(f"fercore {command}: the output {given} {how} the data folder {root} that this run reads; "
+        raise FileExistsError(f"the output {given} {how} the data folder {root} that this run reads; "
                               "outputs never go into the data: choose an --out outside it")
     for item in (Path(os.path.abspath(i)) for i in inputs if i):
         if path == item or (item.is_dir() and path.is_relative_to(item)) or (path.is_dir() and item.is_relative_to(path)):
             how = "is" if path == item else ("lies inside" if path.is_relative_to(item) else "holds")
-            raise FileExistsError(f"fercore {command}: the output {given} {how} the input {item} of this run; "
+            raise FileExistsError(f"the output {given} {how} the input {item} of this run; "
                                   "an output never replaces an input: choose another --out")
-
-
-def keep_apart(path: str | Path, command: str, *, inputs: Iterable[str | Path] = (),
-               data_roots: Iterable[str | Path] = ()) -> Path:
-    """Refuse an output ``path`` that is, lies inside, or holds an input or a data root of the run
-    (for an output folder a command reuses on purpose, which :func:`claim_output` would refuse)."""
-    _refuse_overlap(Path(os.path.abspath(path)), Path(path), command, inputs, data_roots)
-    return Path(path)
 
 
 def claim_output(path: str | Path, command: str, *, force: bool = False, folder: bool = False, model: bool = False,

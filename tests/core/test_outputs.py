@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import pattern_image
 
-from fercore.core.outputs import claim_output, is_own_output, keep_apart, mark_output
+from fercore.core.outputs import claim_output, is_own_output, mark_output
 
 
 @pytest.fixture
@@ -68,9 +68,3 @@ def test_force_clears_an_own_output_folder_and_nothing_else(data, monkeypatch):
     claim_output("ev", "evaluate", folder=True, force=True)
     assert (data / "ev").is_dir() and list((data / "ev").iterdir()) == []
 
-
-def test_keep_apart_refuses_an_output_inside_the_data(data, monkeypatch):
-    monkeypatch.chdir(data)
-    with pytest.raises(FileExistsError, match="lies inside the data folder"):
-        keep_apart("data/faces", "extract", data_roots=["data"])
-    assert keep_apart("faces", "extract", data_roots=["data"]).name == "faces"
