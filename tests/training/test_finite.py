@@ -13,7 +13,7 @@ from torch import nn
 from fercore import cli
 from fercore import training as T
 from fercore.training import loop
-from fercore.training.step import check_finite, train_step
+from fercore.training.step import train_step
 
 
 def _config(root, **overrides) -> T.TrainConfig:
@@ -74,6 +74,8 @@ def test_train_step_refuses_a_non_finite_weight_or_gradient(what):
 
 
 def test_check_finite_names_the_tensor():
+    from fercore.training.step import check_finite
+
     check_finite("weight", [("a", torch.ones(2)), ("b", None)])
     with pytest.raises(T.TrainingDivergedError, match="weight of b became"):
         check_finite("weight", [("a", torch.ones(2)), ("b", torch.tensor([1.0, float("inf")]))])
