@@ -106,7 +106,7 @@ def claim_output(path: str | Path, command: str, *, force: bool = False, folder:
     taken = given.is_dir() and any(given.iterdir()) if folder else given.exists()
     if taken and not is_own_output(given, command):
         kind = _kind(given)
-        if kind is not None:
+        if kind is not None and not (model and kind.startswith("a model")):  # a model command's output is a model
             raise FileExistsError(f"{given} is {kind}, not an output of fercore {command}; it is never replaced: "
                                   "choose another --out")
         if force:
