@@ -181,7 +181,8 @@ CASES = [
                                 "--backend", "torch"], 0, "", setup=_own_evaluation,
          check=lambda c, w: (c / "ev" / "metrics.json").is_file() or pytest.fail("no metrics")),
     Case("train-out-not-empty", ["train", "--config", "cfg.yaml", "--out", "run"], 2,
-         "run is a folder that is not empty; choose another output or pass --force", setup=_foreign_run),
+         "run is a folder that is not empty; choose another output or pass --force to replace it (only an earlier "
+         "output of fercore train is replaced)", setup=_foreign_run),
     Case("train-force-foreign", ["train", "--config", "cfg.yaml", "--out", "run", "--force"], 2,
          "run was not written by fercore train", setup=_foreign_run,
          check=lambda c, w: (c / "run" / "thesis.tex").is_file() or pytest.fail("user file removed")),

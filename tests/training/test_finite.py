@@ -23,8 +23,9 @@ def _config(root, **overrides) -> T.TrainConfig:
 
 
 def test_huge_lr_is_refused_not_reported_as_a_best_epoch(tiny_dataset, tmp_path, capsys):
-    """`train --set lr=1.0e30` used to exit 0 with "best epoch 1" and NaN-giving weights."""
-    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(_config(tiny_dataset).to_dict()))
+    """`train --set lr=1.0e30` used to exit 0 with "best epoch 1" and NaN-giving weights (one step: the loss
+    was finite, the weights it left give NaN logits)."""
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(_config(tiny_dataset, batch_size=8).to_dict()))
     code = cli.main(["train", "--config", str(tmp_path / "cfg.yaml"), "--set", "lr=1.0e30", "--out", str(tmp_path / "run")])
     out, err = capsys.readouterr()
     assert code == 2 and "best epoch" not in out
