@@ -377,8 +377,8 @@ def _select_and_save(run: _Run, epoch: int, stage_index: int, row: dict[str, Any
 
 
 def _check_finite(run: _Run, epoch: int) -> None:
-    """Stop before saving an epoch whose weights, buffers or probe-batch logits are not finite."""
-    if run.probe is None:
+    """Stop before saving an epoch whose weights or buffers (or, without validation, probe-batch logits) are not finite."""
+    if run.probe is None and not run.data.selecting:  # with validation, the validation logits are checked
         run.probe = probe_batch(run.data.train, run.eval_pipe)
     reason = nonfinite_reason(run.model, run.probe, run.eval_pipe, run.device, channels_last=run.config.channels_last)
     if reason is not None:

@@ -22,6 +22,13 @@ def _config(root, **overrides) -> T.TrainConfig:
     return T.TrainConfig(**{**base, **overrides})
 
 
+def _no_validation(root):
+    """(train, val, test) tables of ``root``'s train split with no validation images: no selection."""
+    from fercore.data import discover
+
+    return discover(root, ["train"]), None, None
+
+
 def test_huge_lr_is_refused_not_reported_as_a_best_epoch(tiny_dataset, tmp_path, capsys):
     """`train --set lr=1.0e30` used to exit 0 with "best epoch 1" and NaN-giving weights (one step: the loss
     was finite, the weights it left give NaN logits)."""
@@ -35,8 +42,23 @@ def test_huge_lr_is_refused_not_reported_as_a_best_epoch(tiny_dataset, tmp_path,
 
 def test_one_step_per_epoch_is_caught_by_the_probe_batch(tiny_dataset, tmp_path):
     """With one training step per epoch the loss never sees the broken weights: the probe logits do."""
-    with pytest.raises(T.TrainingDivergedError, match="(logits on a probe batch|weights became)"):
+    with pytest.raises(T.TrainingDivergedError, match="(validation loss|weights) became .*after epoch 1"):
         T.train(_config(tiny_dataset, lr=1e30, batch_size=8), out=tmp_path / "run")
+
+
+def test_a_run_without_validation_checks_the_probe_batch(tiny_dataset, tmp_path, monkeypatch):
+    """No validation images: the logits of a fixed batch of training images must stay finite."""
+    real = loop._train_batches
+
+    def breaks(run, epoch):
+        result = real(run, epoch)
+        with torch.no_grad():
+            run.model.fc.weight.fill_(3e38)  # finite weights, overflowing logits
+        return result
+
+    monkeypatch.setattr(loop, "_train_batches", breaks)
+    with pytest.raises(T.TrainingDivergedError, match="logits on a probe batch of 8 training images became NaN"):
+        T.train(_config(tiny_dataset), samples=_no_validation(tiny_dataset), out=tmp_path / "run")
 
 
 def test_divergence_names_the_last_checkpoint_whose_logits_are_finite(tiny_dataset, tmp_path, monkeypatch):
