@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+
 def cmd_check_data(args: argparse.Namespace) -> int:
     import hashlib
 
