@@ -511,7 +511,7 @@ CASES = [
     Case("predict-twice", "read-only outputs", ["predict", M, "{ws}/d/val/happy", "--out", "p.csv"], 2,
          "p.csv exists; choose another output or pass --force", setup=_existing_predictions),
     Case("predict-force", "read-only outputs", ["predict", M, "{ws}/d/val/happy", "--out", "p.csv", "--force", "-q"], 0, "",
-         setup=_existing_predictions, changes=("p.csv",),
+         setup=_existing_predictions, changes=("p.csv", ".p.csv.fercore.json"),
          check=lambda c, w, out: len(pd.read_csv(c / "p.csv")) == 3 or pytest.fail(out)),
     Case("output-permissions", "read-only outputs", ["predict", M, "{ws}/d/val", "--out", "p.csv", "-q"], 0, "",
          check=_plain_permissions),

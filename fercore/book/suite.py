@@ -14,10 +14,12 @@ first failing notebook, naming the cell; ``resume`` carries on from there.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
 import re
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -272,6 +274,19 @@ def run_suite(
     notebooks, declared = _select_notebooks(params, only)
     check_kernel(params.kernel)
     run_dir, status = _open_run(params, resume)
+    try:
+        return _run_notebooks(params, notebooks, declared, run_dir, status, only, progress)
+    except BaseException:
+        if resume is None and not status["notebooks"]:  # a refused start (or Ctrl-C before any notebook) leaves nothing
+            shutil.rmtree(run_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                run_dir.parent.rmdir()  # results/suite/<name>/ when it held only this run
+        raise
+
+
+def _run_notebooks(params: SuiteParams, notebooks: list[Path], declared: dict[Path, dict[str, Any]], run_dir: Path,
+                   status: dict[str, Any], only: Sequence[str] | None, progress: bool) -> SuiteRun:
+    """The notebooks of :func:`run_suite`, in order, into ``run_dir`` (finished ones skipped)."""
     seconds: dict[str, float] = {}
     executed_paths = []
     for notebook in notebooks:

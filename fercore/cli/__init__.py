@@ -43,6 +43,17 @@ def _expected(err: BaseException) -> bool:
     return False
 
 
+def _interrupted(err: BaseException) -> bool:
+    """Whether ``err`` was caused by Ctrl-C: a KeyboardInterrupt somewhere in its chain of causes."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Expected failures print one message (``fercore CMD: error: ...``) and
     return 2; other exceptions are bugs and keep their traceback (always shown with ``--debug``)."""
@@ -64,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fercore {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:
+        if _interrupted(err) and not args.debug:  # Ctrl-C inside a library that wrapped it (torch.save, a worker pool)
+            print(f"fercore {args.command}: interrupted", file=sys.stderr)
+            return 130
         if args.debug or not _expected(err):
             raise
         print(f"fercore {args.command}: error: {err}", file=sys.stderr)

@@ -6,21 +6,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+
 def cmd_check_data(args: argparse.Namespace) -> int:
     import hashlib
 
     from fercore.core.files import check_output
+    from fercore.core.outputs import claim_output, mark_output
     from fercore.data import check_data, write_report
 
     root = Path(args.root).resolve()
     if args.out:  # a named report is never replaced silently; the default name is one per folder (name + path digest)
-        out = check_output(args.out, force=args.force)
+        out = claim_output(args.out, "check-data", force=args.force, data_roots=[root])
     else:
         out = check_output(Path("results") / "check-data" / f"{root.name}-{hashlib.sha256(str(root).encode()).hexdigest()[:8]}.json",
                            force=True)
     report = check_data(args.root, workers=args.workers, progress=not args.quiet)
     print(report.table())
     write_report(report, out)
+    mark_output(out, "check-data")
     print(f"\nreport written to {out}")
     return 1 if (args.strict and report.has_errors) else 0
 
@@ -34,11 +37,12 @@ def cmd_weights_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_convert(args: argparse.Namespace) -> int:
-    from fercore.core.files import check_output
+    from fercore.core.outputs import claim_output, mark_output
     from fercore.models import convert_weights, inspect_weights
 
-    check_output(args.dst, force=args.force)
+    claim_output(args.dst, "weights convert", force=args.force, model=True, inputs=[args.src])
     out = convert_weights(args.src, args.dst, trust_pickle=args.trust, overwrite=args.force)
+    mark_output(out, "weights convert")
     info = inspect_weights(out)
     print(f"wrote {out}: plain state dict, {info.tensors} tensors, arch guess {info.arch_guess}, "
           f"head {info.head_classes or 'none'}; load it without --trust from now on")
@@ -108,14 +112,21 @@ def _train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from fercore.core.outputs import claim_output, mark_output
     from fercore.training import train
 
     if args.resume:
         result = train(resume=args.resume)
     else:
-        result = train(_train_config(args), out=args.out)
+        config = _train_config(args)
+        if args.out:
+            claim_output(args.out, "train", force=args.force, folder=True, inputs=[config.weights],
+                         data_roots=[config.data_root])
+        result = train(config, out=args.out)
     if result.run_dir is None:  # a non-zero DDP rank
         return 0
+    if args.out and not args.resume:
+        mark_output(result.run_dir, "train")
     best = result.best
     config = result.config
     selection = config.val_split or f"{config.val_fraction:.0%} of {config.train_split}"
@@ -149,12 +160,12 @@ def cmd_gender_splits(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from fercore.core.files import check_output
     from fercore.core.labels import class_set
+    from fercore.core.outputs import claim_output, mark_output
     from fercore.inference import collect_images, predict, write_predictions
     from fercore.models import load_model
 
-    check_output(args.out, force=args.force)
+    claim_output(args.out, "predict", force=args.force, inputs=[args.checkpoint, *args.inputs])
     images = collect_images(args.inputs)
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     classes = class_set(args.classes, within=model.trained_classes)
@@ -162,6 +173,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     device=args.device, progress=not args.quiet, backend=args.backend, threads=args.threads,
                     preprocess=args.preprocess)
     write_predictions(preds, args.out, logits=args.logits)
+    mark_output(args.out, "predict")
     failed = int((preds["error"] != "").sum())
     print(f"{len(preds)} images -> {args.out}" + (f" ({failed} unreadable: see the 'error' column)" if failed else ""))
     print(f"predictions among {len(classes)} classes ({', '.join(classes)})"
@@ -170,16 +182,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from fercore.core.files import check_output
+    from fercore.core.outputs import claim_output, mark_output
     from fercore.inference import evaluate_folder
     from fercore.models import load_model
 
-    check_output(args.out, folder=True)
+    claim_output(args.out, "evaluate", force=args.force, folder=True, inputs=[args.checkpoint],
+                 data_roots=[args.data_root, args.train_root])
     model = load_model(args.checkpoint, trust_pickle=args.trust)
     metrics = evaluate_folder(model, args.data_root, args.out, split=args.split, classes=args.classes,
                               calibrate_on=args.calibrate_on, keep_duplicates=args.keep_duplicates, train_root=args.train_root,
                               workers=args.workers, batch_size=args.batch_size, progress=not args.quiet, backend=args.backend,
                               threads=args.threads, preprocess=args.preprocess)
+    mark_output(args.out, "evaluate")
     dup = metrics["duplicates"]
     if "dropped_total" in dup:
         from fercore.data import DuplicateReport
@@ -197,11 +211,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
-    from fercore.core.files import check_output
+    from fercore.core.outputs import claim_output, mark_output
     from fercore.models import export_onnx
 
-    check_output(args.out, force=args.force)
+    claim_output(args.out, "export-onnx", force=args.force, model=True, inputs=[args.checkpoint])
     report = export_onnx(args.checkpoint, args.out, opset=args.opset, overwrite=args.force)
+    mark_output(report["path"], "export-onnx")
     parity = report["parity"]
     print(f"wrote {report['path']} (input N x 3 x {report['image_size']} x {report['image_size']})"
           + (f"; max |onnx - torch| = {parity['max_abs_diff']:.2e}" if parity else "; parity not checked (no onnxruntime)"))

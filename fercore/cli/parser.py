@@ -137,6 +137,8 @@ def _add_training(sub: argparse._SubParsersAction) -> None:
                        "Under `torchrun --nproc_per_node N` it trains with DistributedDataParallel.")
     _add_config_options(t, config_required=False)
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its config is used)")
+    t.add_argument("--force", action="store_true", help="replace --out when it holds an earlier fercore train run "
+                   "(a folder without fercore's marker is never replaced)")
     t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("cv", help="k-fold cross-validation, grouped by source grid when known",
@@ -226,6 +228,8 @@ def _add_inference(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--train-root", metavar="DIR",
                     help="training data to check for twins (ROOT or ROOT/<split>), besides DATA_ROOT/train and the checkpoint's own data")
     ev.add_argument("--out", required=True, help="new (or empty) folder")
+    ev.add_argument("--force", action="store_true", help="replace --out when it holds an earlier fercore evaluate output "
+                    "(a folder without fercore's marker is never replaced)")
     _add_inference_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -153,6 +154,8 @@ def _check_bounds(key: str, value: Any, meta: Mapping[str, Any]) -> None:
                           f"{did_you_mean(str(value), map(str, meta['choices']))}", key)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
+    if not math.isfinite(value):
+        raise ConfigError(f"config {key}={value!r}: must be a finite number", key)
     bounds = {"ge": (lambda a, b: a >= b, ">="), "gt": (lambda a, b: a > b, ">"),
               "le": (lambda a, b: a <= b, "<="), "lt": (lambda a, b: a < b, "<")}
     for name, (ok, sign) in bounds.items():

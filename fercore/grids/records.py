@@ -61,7 +61,7 @@ def plan_inputs(raw_dir: str | Path) -> list[tuple[str, str, dict[str, Any]]]:
         listed = set(table.index)
         missing = sorted(listed - {p.name for p in images})
         if missing:
-            raise GridInputError(f"{split_dir / 'grids.csv'} lists files that do not exist: {', '.join(missing[:5])}")
+            raise GridInputError(_missing_message(split_dir, missing))
         for image in images:
             if image.name not in listed:
                 raise GridInputError(f"{image} has no row in {split_dir / 'grids.csv'}; add one (file, emotion, gender)")
@@ -84,8 +84,29 @@ def _grids_table(split_dir: Path) -> pd.DataFrame:
     table = pd.read_csv(csv, dtype=str).fillna("")
     needed = {"file", "emotion"} - set(table.columns)
     if needed:
+        header = csv.read_text(errors="replace").partition("\n")[0]
+        other = next((sep for sep in (";", "\t", "|") if sep in header and set(header.split(sep)) >= {"file", "emotion"}), None)
+        if other is not None:
+            raise GridInputError(f"{csv} separates its columns with {other!r}, not commas (a spreadsheet export?): "
+                                 "save it as comma-separated CSV (columns file, emotion, gender ...)")
         raise GridInputError(f"{csv} lacks columns {sorted(needed)}")
+    twice = table[table["file"].duplicated(keep=False)]
+    if len(twice):
+        name = twice["file"].iloc[0]
+        rows = twice[twice["file"] == name]
+        lines = ", ".join(f"line {i + 2}: {e or '(no emotion)'}" for i, e in zip(rows.index, rows["emotion"], strict=True))
+        raise GridInputError(f"{csv} lists {name} {len(rows)} times ({lines}); a grid has one row: keep the right one")
     return table.set_index("file")
+
+
+def _missing_message(split_dir: Path, missing: list[str]) -> str:
+    """Why rows of grids.csv name no grid: files in a subfolder (not searched) or files that are not there."""
+    nested = [m for m in missing if ("/" in m or "\\" in m) and (split_dir / m).is_file()]
+    if nested:
+        return (f"{split_dir / 'grids.csv'} lists {', '.join(nested[:3])}, in a subfolder: grids are read from "
+                f"{split_dir} itself, not its subfolders; move the grids up into {split_dir} (and list them by file "
+                "name) or make the subfolder a split folder of its own with its own grids.csv")
+    return f"{split_dir / 'grids.csv'} lists files that do not exist: {', '.join(missing[:5])} (not in {split_dir})"
 
 
 def record_path(out_dir: Path, image: str, split: str, meta: dict[str, Any]) -> Path:

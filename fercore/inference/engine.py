@@ -51,7 +51,7 @@ from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, l
 from fercore.core.runtime import cache_dir as user_cache
 from fercore.core.runtime import default_workers, pick_device
 from fercore.data import EXACT_PREPROCESSING, InputPipeline, load_rgb
-from fercore.models import Classifier, logits_and_features
+from fercore.models import Classifier, WeightsError, logits_and_features
 from fercore.models import onnx as onnxrt
 
 log = logging.getLogger(__name__)
@@ -327,6 +327,14 @@ def _runner(model: Classifier, key: InferenceKey, device: torch.device, threads:
                 raise
             log.warning("%s; this pass runs on PyTorch", err)
             return TorchRunner(model.net, device)
+        except OSError as err:  # a read-only or full cache folder
+            where = export_dir(cache_dir)
+            why = (f"cannot write the ONNX export to {where} ({err.strerror or err}): set FERCORE_CACHE to a writable "
+                   "folder" + (" (or cache_dir)" if cache_dir is not None else ""))
+            if asked == "onnxruntime":
+                raise PermissionError(f"{why}, or pass --backend torch") from None
+            log.warning("%s; this pass runs on PyTorch", why)
+            return TorchRunner(model.net, device)
         return runner
 
     return start
@@ -386,8 +394,19 @@ def _run(model: Classifier, paths: list[str], key: InferenceKey, trained: tuple[
     feats_all[failed] = np.nan
     if failed.any():
         log.warning("%d of %d images could not be read (see the 'error' column)", int(failed.sum()), len(paths))
+    _refuse_nonfinite(model, paths, logits_all[:, : getattr(model.net, "num_classes", None)], failed)
     used = getattr(run, "backend", key.backend)  # PyTorch when an export failed its check under auto
     return Inference(paths, logits_all, feats_all, errors, replace(key, backend=used), trained)
+
+
+def _refuse_nonfinite(model: Classifier, paths: list[str], logits: np.ndarray, failed: np.ndarray) -> None:
+    """Stop when the network gives NaN or infinite logits for an image it could read: no score from a broken model."""
+    bad = np.flatnonzero(~np.isfinite(logits).all(axis=1) & ~failed)
+    if len(bad):
+        raise WeightsError(
+            f"{model.facts.weights or model.arch} gives NaN or infinite logits on {len(bad)} of {int((~failed).sum())} "
+            f"readable images (first: {paths[bad[0]]}); its weights are broken (a training run that diverged?): "
+            "use an earlier checkpoint or retrain with a lower lr")
 
 
 @dataclass

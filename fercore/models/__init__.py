@@ -14,6 +14,7 @@ from fercore.models.architectures import (
     train_mode,
 )
 from fercore.models.classifier import Classifier, checkpoint_payload, load_classifier, load_model, save_model
+from fercore.models.diagnose import nonfinite_tensors
 from fercore.models.onnx import OrtRunner, available, export_onnx
 from fercore.models.weights import WeightsError, convert_weights, inspect_weights
 
@@ -29,6 +30,7 @@ __all__ = [
     "inspect_weights",
     "load_classifier",
     "logits_and_features",
+    "nonfinite_tensors",
     "load_model",
     "onnx",
     "OrtRunner",

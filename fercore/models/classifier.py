@@ -18,6 +18,7 @@ from fercore.core.audit import watch_forward_passes
 from fercore.core.files import save_torch
 from fercore.core.labels import CLASSES, NUM_CLASSES, canonical_name
 from fercore.models.architectures import create_model, default_image_size, resolve_arch
+from fercore.models.diagnose import metadata_int, nonfinite_message, resumable_state
 from fercore.models.weights import LoadReport, WeightsError, load_weights, read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,12 @@ def load_classifier(
     built as ``arch``. ``image_size`` overrides the size it is fed (default: the checkpoint's,
     else the architecture's; a different size is logged)."""
     ckpt = read_checkpoint(weights, trust_pickle=trust_pickle)
+    if (broken := nonfinite_message(str(weights), ckpt.state_dict)) is not None:
+        raise WeightsError(broken)
     if ckpt.metadata.get("arch"):
         name = resolve_arch(ckpt.metadata["arch"])
-        num_classes = int(ckpt.metadata.get("num_classes", NUM_CLASSES))
-        trained_size = int(ckpt.metadata.get("image_size") or default_image_size(name))
+        num_classes = metadata_int(weights, ckpt.metadata, "num_classes", NUM_CLASSES)
+        trained_size = metadata_int(weights, ckpt.metadata, "image_size", default_image_size(name))
     elif arch:
         name, num_classes, trained_size = resolve_arch(arch), NUM_CLASSES, default_image_size(arch)
     else:
@@ -131,6 +134,8 @@ def save_model(path: str | Path, model: nn.Module, *, arch: str, image_size: int
 def load_model(path: str | Path, *, trust_pickle: bool = False) -> Classifier:
     """Rebuild a model saved by :func:`save_model` (architecture, head, size and classes from its metadata)."""
     ckpt = read_checkpoint(path, trust_pickle=trust_pickle)
+    if (resumable := resumable_state(path, ckpt.metadata)) is not None:
+        raise WeightsError(resumable)
     if not ckpt.metadata.get("arch"):
         raise WeightsError(
             f"{path} has no 'arch' metadata (not saved by fercore.save_model); load it with "

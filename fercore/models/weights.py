@@ -1,17 +1,14 @@
 """Foreign weight files: read them safely, report what they hold, load them into a timm model, convert them.
 
-Weight files seen in practice:
-
-* plain state dicts (``torch.save(model.state_dict())``), including VGGFace2 backbones
-  saved with ``classifier = Identity`` (no head keys: a fresh head is attached);
-* training checkpoints: a dict holding a state dict under ``state_dict`` / ``model`` ...;
-* HSEmotion checkpoints (``enet_b0_8_best_afew.pt`` ...): whole modules pickled with
-  ``torch.save(model)`` under timm 0.4.5 / 0.9. torch >= 2.6 refuses them by default
-  (``weights_only``), and unpickling them under timm 1.x yields modules that crash
-  (``'SqueezeExcite' object has no attribute 'gate'``, missing ``conv_s2d``, moved
-  ``conv2d_same``). fercore never runs those classes: with ``trust_pickle=True`` it
-  unpickles every non-torch class into an inert placeholder, reads the parameters and
-  buffers out of the module tree, and loads them into a freshly built timm 1.x model.
+Weight files seen in practice: plain state dicts (``torch.save(model.state_dict())``), including VGGFace2
+backbones saved with ``classifier = Identity`` (no head keys: a fresh head is attached); training
+checkpoints (a dict holding a state dict under ``state_dict`` / ``model`` ...); HSEmotion checkpoints
+(``enet_b0_8_best_afew.pt`` ...): whole modules pickled with ``torch.save(model)`` under timm 0.4.5 / 0.9.
+torch >= 2.6 refuses those by default (``weights_only``), and unpickling them under timm 1.x yields modules
+that crash (``'SqueezeExcite' object has no attribute 'gate'``, missing ``conv_s2d``, moved ``conv2d_same``).
+fercore never runs those classes: with ``trust_pickle=True`` it unpickles every non-torch class into an
+inert placeholder, reads the parameters and buffers out of the module tree, and loads them into a freshly
+built timm 1.x model.
 """
 
 from __future__ import annotations
@@ -33,6 +30,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from fercore.core.files import save_torch, sha256_file
+from fercore.models.diagnose import head_classes, not_a_weight_file
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +181,8 @@ def read_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> Checkpoi
     explanation unless ``trust_pickle`` is set.
     """
     path = Path(path)
+    if (problem := not_a_weight_file(path)) is not None:
+        raise WeightsError(problem)
     if not path.is_file():
         raise WeightsError(
             f"weight file {path} does not exist: put local weights under weights/ (see README) "
@@ -369,16 +369,17 @@ def _check_body(fit: _Fit, state: Mapping[str, torch.Tensor], ckpt: Checkpoint, 
         return
     arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture", type(model).__name__)
     guess = guess_arch(state, ckpt.module_classes)
+    fix = (f"The file says it is a fercore checkpoint of {ckpt.metadata['arch']}, so it was changed after fercore saved "
+           "it (or saved by another timm version): use the checkpoint.pt the training run wrote, or retrain"
+           if ckpt.metadata.get("arch") else f"The file looks like {guess.describe()}. Pass the matching arch (b0 -> "
+           f"tf_efficientnet_b0, b2 -> tf_efficientnet_b2), or check `fercore weights inspect {source}`.")
     raise WeightsError(
         f"{source} does not fit {arch}: {len(body_missing)} missing, {len(body_unexpected)} "
         f"unexpected, {len(body_mismatched)} shape-mismatched backbone tensors.\n"
         + (f"  missing: {_list(body_missing)}\n" if body_missing else "")
         + (f"  unexpected: {_list(body_unexpected)}\n" if body_unexpected else "")
         + (f"  mismatched: {_list([f'{k} file{a} model{b}' for k, a, b in body_mismatched], 4)}\n" if body_mismatched else "")
-        + f"The file looks like {guess.describe()}. Pass the matching arch (b0 -> "
-        "tf_efficientnet_b0, b2 -> tf_efficientnet_b2), or check `fercore weights inspect "
-        f"{source}`."
-    )
+        + fix)
 
 
 def _choose_head(fit: _Fit, state: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor], head: HeadMode,
@@ -446,18 +447,9 @@ def load_weights(
 class WeightsInfo:
     """What `fercore weights inspect` prints."""
 
-    path: str
-    format: str
-    sha256: str
-    size_bytes: int
-    tensors: int
-    parameters: int
-    arch_guess: str
-    num_features: int | None
-    head_classes: int | None
-    dtypes: list[str]
-    renamed_keys: int
-    metadata_keys: list[str]
+    path: str; format: str; sha256: str; size_bytes: int; tensors: int; parameters: int  # noqa: E702
+    arch_guess: str; num_features: int | None; head_classes: int | None  # noqa: E702
+    dtypes: list[str]; renamed_keys: int; metadata_keys: list[str]  # noqa: E702
 
     def lines(self) -> list[str]:
         head = f"{self.head_classes} classes" if self.head_classes else "none (backbone only)"
@@ -479,10 +471,12 @@ def inspect_weights(path: str | Path, *, trust_pickle: bool = False) -> WeightsI
     """Describe a weight file without building a model for it."""
     ckpt = read_checkpoint(path, trust_pickle=trust_pickle)
     guess = guess_arch(ckpt.state_dict, ckpt.module_classes)
+    named = ckpt.metadata.get("arch")  # a fercore checkpoint says what it is
     return WeightsInfo(
         path=str(path), format=ckpt.format, sha256=sha256_file(path), size_bytes=Path(path).stat().st_size,
         tensors=len(ckpt.state_dict), parameters=sum(t.numel() for t in ckpt.state_dict.values()),
-        arch_guess=guess.describe(), num_features=guess.num_features, head_classes=guess.num_classes,
+        arch_guess=f"{named} (from the checkpoint's metadata)" if named else guess.describe(),
+        num_features=guess.num_features, head_classes=head_classes(ckpt.state_dict),
         dtypes=sorted({str(t.dtype).replace("torch.", "") for t in ckpt.state_dict.values()}),
         renamed_keys=len(ckpt.renamed), metadata_keys=sorted(ckpt.metadata),
     )

@@ -27,6 +27,17 @@ class Stage:
         check_fields(self)
 
 
+def _stage(index: int, stage: Stage | dict[str, Any]) -> Stage:
+    """A stage of the schedule; a bad key or value is an error about ``stages`` (so a ``--set stages=...`` is named)."""
+    if isinstance(stage, Stage):
+        return stage
+    try:
+        check_keys(Stage, stage)
+        return Stage(**stage)
+    except ConfigError as err:
+        raise ConfigError(f"config stages[{index}]: {str(err).removeprefix('config ')}", "stages") from None
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run depends on; loadable from YAML (``TrainConfig.from_yaml``).
@@ -74,7 +85,7 @@ class TrainConfig:
     # augmentation and normalisation run batched on the device (fercore.data.InputPipeline)
     preprocess: str = rules("exact", choices=PREPROCESS_MODES)
     select_metric: str = rules("accuracy", choices=("accuracy", "macro_f1"))  # on validation
-    seed: int = rules(0, ge=0)
+    seed: int = rules(0, ge=0, le=2**32 - 1)  # numpy and scikit-learn take seeds below 2**32
     device: str = "auto"
     amp: str = rules("auto", choices=("auto", "bf16", "fp16", "off"))  # CUDA only; auto = bf16 where supported
     channels_last: bool = True
@@ -93,9 +104,7 @@ class TrainConfig:
             if not isinstance(stage, (Stage, dict)):
                 raise ConfigError(f"config stages[{i}]: expected a mapping like {{epochs: 2, trainable: head, lr: 1e-3}}, "
                                   f"got {stage!r}", "stages")
-            if isinstance(stage, dict):
-                check_keys(Stage, stage)
-        self.stages = [s if isinstance(s, Stage) else Stage(**s) for s in self.stages]
+        self.stages = [_stage(i, s) for i, s in enumerate(self.stages)]
         if self.total_epochs < 1:
             raise ConfigError("config stages: the stages add up to 0 epochs; give at least one epoch", "stages")
 

@@ -41,6 +41,7 @@ from fercore.core.runtime import Dist, init_distributed, pick_device, seed_every
 from fercore.data import FaceDataset, InputPipeline
 from fercore.models import checkpoint_payload, create_model, resolve_arch, set_trainable, train_mode
 from fercore.training.config import Stage, TrainConfig
+from fercore.training.finite import last_good, nonfinite_reason, probe_batch
 from fercore.training.hygiene import Samples, TrainData, training_data
 from fercore.training.resume import gather_rng, read_resume, set_rng_state
 from fercore.training.step import (
@@ -99,6 +100,8 @@ class _Run:
     optimizer: torch.optim.Optimizer | None = None
     scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
     active_stage: int = -1
+    good_epoch: int = 0  # the last epoch saved with finite weights and probe logits (0: none)
+    probe: tuple[torch.Tensor, ...] | None = None  # a fixed batch of training images: its logits must stay finite
 
     @property
     def epoch_stage(self) -> list[int]:
@@ -207,6 +210,7 @@ def _set_up(config: TrainConfig, state: dict[str, Any] | None, out: str | Path |
     if state is not None:
         model.load_state_dict(state["model"])
         run.history, run.best, run.first_epoch = state["history"], state["best"], state["epoch"] + 1
+        run.good_epoch = state["epoch"]
     return run
 
 
@@ -327,11 +331,7 @@ def _train_batches(run: _Run, epoch: int) -> tuple[torch.Tensor, torch.Tensor, i
             loss, logits = train_step(run.net, run.optimizer, run.loss_fn, x, target, classes=run.data.class_names,
                                       amp_dtype=run.amp_dtype, grad_clip=config.grad_clip, scaler=run.scaler)
         except TrainingDivergedError as err:
-            good = f"{run.run_dir / 'last.pt'} (epoch {epoch - 1})" if epoch > 1 else "none yet (no epoch completed)"
-            raise TrainingDivergedError(
-                f"{err} in epoch {epoch}, step {step + 1}; training stopped. Last good checkpoint: {good}. "
-                "Lower the learning rate, set grad_clip, or check the inputs."
-            ) from None
+            raise _diverged(run, f"{err} in epoch {epoch}, step {step + 1}") from None
         run.scheduler.step()
         loss_sum += loss * len(y)
         correct += (logits.argmax(1) == target).sum()
@@ -348,7 +348,10 @@ def _select_and_save(run: _Run, epoch: int, stage_index: int, row: dict[str, Any
     """Rank 0 after an epoch: validate, log, keep ``checkpoint.pt`` when the epoch is the best so
     far (every epoch without selection), write ``log.csv`` and the resumable ``last.pt``."""
     config, device = run.config, run.device
+    _check_finite(run, epoch)
     val = _score(run, run.val_loader, run.eval_pipe) if run.data.selecting else {}
+    if val and not np.isfinite(val["loss"]):
+        raise _diverged(run, f"the validation loss became {val['loss']} after epoch {epoch}")
     row.update({f"val_{k}": v for k, v in val.items()})
     row.update({"lr": run.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - seconds["start"],
                 "train_seconds": seconds["train"], "train_img_per_s": seconds["count"] * run.ddp.world / seconds["train"]})
@@ -370,6 +373,22 @@ def _select_and_save(run: _Run, epoch: int, stage_index: int, row: dict[str, Any
         "rng": gather_rng(run.ddp), "data_hash": run.data.data_hash,
         "scaler": run.scaler.state_dict() if run.scaler is not None else None,
     })
+    run.good_epoch = epoch
+
+
+def _check_finite(run: _Run, epoch: int) -> None:
+    """Stop before saving an epoch whose weights or buffers (or, without validation, probe-batch logits) are not finite."""
+    if run.probe is None and not run.data.selecting:  # with validation, the validation logits are checked
+        run.probe = probe_batch(run.data.train, run.eval_pipe)
+    reason = nonfinite_reason(run.model, run.probe, run.eval_pipe, run.device, channels_last=run.config.channels_last)
+    if reason is not None:
+        raise _diverged(run, f"{reason} after epoch {epoch}")
+
+
+def _diverged(run: _Run, what: str) -> TrainingDivergedError:
+    """The error that stops a diverged run, naming the last checkpoint that passed the finiteness check."""
+    return TrainingDivergedError(f"{what}; training stopped. {last_good(run.run_dir, run.good_epoch, run.best['epoch'])} "
+                                 "Lower the learning rate (lr, stages[].lr), set grad_clip, or check the inputs.")
 
 
 def _score(run: _Run, loader: DataLoader, pipeline: InputPipeline) -> dict[str, float]:

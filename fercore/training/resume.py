@@ -55,5 +55,14 @@ def read_resume(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
         raise FileNotFoundError(f"{run_dir} has no last.pt to resume from (was any epoch completed?)")
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     config = TrainConfig.from_dict(saved)
-    state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+        missing = {"model", "optimizer", "scheduler", "epoch", "history", "best", "rng", "data_hash"} - set(state)
+    except Exception as err:  # a cut-off zip, a pickle error ...: the file is damaged
+        raise ValueError(f"{run_dir / 'last.pt'} cannot be read ({type(err).__name__}: {str(err).splitlines()[0]}): the "
+                         "file is damaged (cut off while it was written or copied?), so the run cannot be resumed from it; "
+                         "start a new run (fercore train --config ...); the selected epoch's weights are in checkpoint.pt") from None
+    if missing:
+        raise ValueError(f"{run_dir / 'last.pt'} is not a fercore resumable state (no {', '.join(sorted(missing))}); "
+                         "resume only a run folder written by fercore train")
     return config, state

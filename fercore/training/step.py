@@ -89,7 +89,8 @@ def train_step(
 
     ``classes`` restricts the logits to the trained classes (:func:`fercore.core.labels.restrict_logits`);
     SAM's second pass leaves BatchNorm statistics as the first pass set them; a non-finite loss raises
-    :class:`TrainingDivergedError` before any weight changes. ``scaler`` (fp16 only, not
+    :class:`TrainingDivergedError` before any weight changes, and so does a non-finite gradient (not under
+    ``scaler``, which skips such steps itself) or weight after the step. ``scaler`` (fp16 only, not
     with SAM) scales the loss against gradient underflow.
     """
 
@@ -103,12 +104,15 @@ def train_step(
     if not torch.isfinite(loss):
         raise TrainingDivergedError(f"loss became {loss.item()}")
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     optimizer.zero_grad(set_to_none=True)
     if isinstance(optimizer, SAM):
         loss.backward()
+        check_finite("gradient", [(n, p.grad) for n, p in trained])
         optimizer.first_step(zero_grad=True)
         with _FrozenBatchNormStats(net):
             forward_loss()[0].backward()
+        check_finite("gradient", [(n, p.grad) for n, p in trained])
         if grad_clip:
             nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.second_step(zero_grad=True)
@@ -121,10 +125,22 @@ def train_step(
         scaler.update()
     else:
         loss.backward()
+        check_finite("gradient", [(n, p.grad) for n, p in trained])
         if grad_clip:
             nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
+    check_finite("weight", trained)
     return loss.detach(), logits.detach()
+
+
+def check_finite(what: str, named: list[tuple[str, torch.Tensor | None]]) -> None:
+    """Raise :class:`TrainingDivergedError` naming the first tensor of ``named`` (name, tensor) that
+    holds NaN or an infinity; ``what`` says whose (gradient, weight). One device sync when all are finite."""
+    present = [(n, t) for n, t in named if t is not None]
+    if not present or bool(torch.stack([torch.isfinite(t).all() for _, t in present]).all()):
+        return
+    name = next(n for n, t in present if not bool(torch.isfinite(t).all()))
+    raise TrainingDivergedError(f"the {what} of {name} became NaN or infinite")
 
 
 # --------------------------------------------------------------------------- optimiser and schedule
