@@ -256,17 +256,19 @@ def region_table(rng: np.random.Generator, grids: int, *, mouth_gap: float = 0.2
                     share = share * (1 - mouth_gap)
                     share[REGIONS.index("mouth")] += mouth_gap
                 group = f"{domain}-{emotion}-{i if domain == 'real' else i % grids}"
-                rows.append({"domain": domain, "emotion": emotion, "group": group, "excluded": "", "correct": i % 2 == 0,
+                rows.append({"path": f"{group}-{i}.png", "domain": domain, "emotion": emotion, "group": group, "excluded": "",
+                             "correct": i % 2 == 0,
                              **dict(zip(REGIONS, share, strict=True))})
-    rows.append({"domain": "real", "emotion": "Happiness", "group": "x", "excluded": "no landmarks", "correct": False,
+    rows.append({"path": "x.png", "domain": "real", "emotion": "Happiness", "group": "x", "excluded": "no landmarks", "correct": False,
                  **{r: np.nan for r in REGIONS}})
     return pd.DataFrame(rows)
 
 
-def test_rq3_compares_regions_per_emotion_with_the_test_the_grids_allow():
-    """Per emotion and region: the difference of mean shares; a cluster bootstrap with five grids
-    or more, Mann-Whitney on faces (named so) with fewer; Holm over every tested (emotion, region)
-    pair; emotions with too few faces are listed, untested; excluded faces stay out."""
+def test_rq3_compares_regions_per_emotion_at_the_grid_level():
+    """Per emotion and region: the real mean minus the mean of grid means; Welch's t on cluster means
+    (each real face its own, df capped at grids - 1) at every grid count from two, none with one grid
+    (descriptive); Holm over every tested (emotion, region) pair; emotions with too few faces are
+    listed, untested; excluded faces stay out; shares per unit area beside the shares."""
     from scipy import stats
 
     from fercore.faces.regions import REGIONS
@@ -275,45 +277,56 @@ def test_rq3_compares_regions_per_emotion_with_the_test_the_grids_allow():
     many = rq3.compare_emotions(region_table(rng, grids=6), real="real", emotions=["Happiness", "Sadness", "Fear"])
     assert len(many) == 3 * len(REGIONS)
     tested = many[many["p_value"].notna()]
-    assert len(tested) == 2 * len(REGIONS) and set(tested["test"]) == {rq3.CLUSTERED} and (tested["grids"] == 6).all()
-    assert (tested["n_real"] == 24).all()  # the face without landmarks is left out
+    assert len(tested) == 2 * len(REGIONS) and set(tested["test"]) == {rq3.GRID_LEVEL} and (tested["grids"] == 6).all()
+    assert (tested["n_real"] == 24).all() and (tested["df"] <= 5).all()  # the face without landmarks is left out
     assert set(many.loc[many["emotion"] == "Fear", "test"]) == {rq3.TOO_FEW}
     mouth = tested.set_index(["emotion", "region"]).loc[("Happiness", "mouth")]
     assert mouth["difference"] == pytest.approx(mouth["mean_real"] - mouth["mean_synthetic"]) and mouth["difference"] < -0.15
-    assert mouth["low"] < mouth["difference"] < mouth["high"] < 0 and mouth["p_holm"] < 0.05
+    assert mouth["low"] < mouth["difference"] < mouth["high"] < 0 and mouth["p_holm"] < 0.05 and 0 < mouth["mde"] < 0.15
     sadness = tested[tested["emotion"] == "Sadness"]
     assert (sadness["p_holm"] > 0.05).all()  # no planted difference
-    assert (tested["p_holm"] >= tested["p_value"]).all()
     assert tested["p_holm"].min() == pytest.approx(min(1.0, len(tested) * tested["p_value"].min()))  # Holm's first step
-    few = rq3.compare_emotions(region_table(rng, grids=2), real="real", emotions=["Happiness", "Sadness"])
-    assert set(few["test"]) == {rq3.INDEPENDENT} and (few["grids"] == 2).all()
     table = region_table(np.random.default_rng(1), grids=2)
     used = table[(table["emotion"] == "Happiness") & (table["excluded"] == "")]
-    expected = stats.mannwhitneyu(used.loc[used["domain"] == "real", "mouth"], used.loc[used["domain"] == "synthetic", "mouth"]).pvalue
-    again = rq3.compare_emotions(table, real="real", emotions=["Happiness"])
-    assert again.set_index("region").loc["mouth", "p_value"] == pytest.approx(expected)
+    real, synthetic = used[used["domain"] == "real"], used[used["domain"] == "synthetic"]
+    grid_means = synthetic.groupby("group")["mouth"].mean()
+    two = rq3.compare_emotions(table, real="real", emotions=["Happiness"]).set_index("region").loc["mouth"]
+    welch = stats.ttest_ind(real["mouth"], grid_means, equal_var=False)
+    t = (real["mouth"].mean() - grid_means.mean()) / np.sqrt(real["mouth"].var() / len(real) + grid_means.var() / 2)
+    assert two["test"] == rq3.GRID_LEVEL and two["df"] == pytest.approx(min(welch.df, 1.0))
+    assert two["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), two["df"]))
+    assert two["mean_synthetic"] == pytest.approx(grid_means.mean())
+    one = rq3.compare_emotions(region_table(rng, grids=1), real="real", emotions=["Happiness"])
+    assert set(one["test"]) == {rq3.ONE_GRID} and one["p_value"].isna().all() and one["difference"].notna().all()
+    areas = region_table(rng, grids=3).assign(**{f"area_{r}": 1 / len(REGIONS) for r in REGIONS})
+    dense = rq3.compare_emotions(areas, real="real", emotions=["Happiness"]).set_index("region")
+    assert dense["density_real"].to_numpy() == pytest.approx(len(REGIONS) * dense["mean_real"].to_numpy())
 
 
-def test_rq3_findings_and_survival_name_emotion_region_pairs():
+def test_rq3_findings_word_the_largest_difference_and_the_arm_contrast():
     from fercore.explain.cam import CamLayer, CamReport
 
-    def made(arm: str, regime: str = "trained on real", planted: float = 0.2) -> rq3.RegionStudy:
-        table = region_table(np.random.default_rng(2), grids=6, mouth_gap=planted)
+    def made(arm: str, regime: str = "trained on real", planted: float = 0.2, grids: int = 6) -> rq3.RegionStudy:
+        table = region_table(np.random.default_rng(2), grids=grids, mouth_gap=planted)
         layer = CamLayer("layer1", "layercam", 16, 4.0)
         report = CamReport(table, CamLayer("layer4", "gradcam", 2, 32.0), layer, True, 6.0, 64, {}, [])
         tests = rq3.compare_emotions(table, real="real", emotions=["Happiness", "Sadness"])
         return rq3.RegionStudy("B0", regime, "fer", arm, report, tests)
 
-    raw, matched, calm = made("raw"), made("matched"), made("matched", "x", planted=0.0)
+    raw, matched, calm = made("raw"), made("matched", planted=0.0), made("matched", "x", planted=0.0)
     text = " ".join(rq3.findings([raw]))
-    assert "B0, trained on real, fer against synthetic faces as they come:" in text and "of 18 (emotion, region) differences" in text
-    assert "largest: mouth in Happiness" in text and "test: cluster bootstrap" in text
-    (line,) = rq3.survival([raw, matched, calm])  # "x" has no raw arm: no survival sentence
-    assert line.startswith("B0, trained on real, fer: of the significant (emotion, region) differences, survive matching: mouth in Happiness")
+    assert "B0, trained on real, fer against synthetic faces as they come, mouth in Happiness: region share" in text
+    assert "the difference is significant and negative" in text and "of 18 (emotion, region) differences have Holm p" in text
+    assert "test: Welch t on grid means, 6 grids" in text and "survive" not in text
+    (line,) = rq3.contrasts([raw, matched, calm])  # "x" has no raw arm: no contrast
+    assert line.startswith("B0, trained on real, fer, mouth in Happiness: change of the difference from matching")
+    assert "significant and negative" in line  # matching moved the synthetic mouth share back (paired over the 6 grids)
+    single = " ".join(rq3.findings([made("raw", grids=1)]))
+    assert "Happiness, Sadness have one synthetic grid" in single and "no per-emotion test is possible" in single
     assert raw.accuracy["synthetic"] == 0.5 and raw.figures == []
     values = rq3.glue_values([raw, matched, calm])
     assert values["rq3_studies_raw"] == 1.0 and values["rq3_studies_matched"] == 2.0
-    assert values["rq3_with_significant_regions_matched"] == 1.0
+    assert values["rq3_with_significant_regions_matched"] == 0.0
     assert values["rq3_landmark_rate_fer_raw_real"] == pytest.approx(48 / 49)
     summary = rq3.summary_table([raw, calm])
     assert summary.index.names == ["model", "regime", "real set", "synthetic faces"] and summary["tests"].tolist() == [18, 18]
