@@ -89,6 +89,15 @@ def labellings(pairs: int, *, draws: int = 999, seed: int = 0) -> np.ndarray:
     return np.vstack([np.zeros((1, pairs), np.int8), rng.integers(0, 2, (draws, pairs), dtype=np.int8)])
 
 
+def _null_band(statistics: np.ndarray) -> dict[str, float]:
+    """2.5 % and 97.5 % quantiles of the statistic over the swapped labellings (the observed one left out)."""
+    rest = statistics[1:]
+    if len(rest) == 0:
+        return {"null_q025": np.nan, "null_q975": np.nan}
+    low, high = np.quantile(rest, [0.025, 0.975])
+    return {"null_q025": float(low), "null_q975": float(high)}
+
+
 def _p_value(statistics: np.ndarray, enumerated: bool) -> float:
     """Share of labellings at least as extreme as the first (observed); a drawn set counts the observed too."""
     return float((statistics >= statistics[0] - 1e-12).mean()) if enumerated else float((statistics >= statistics[0] - 1e-12).sum() / len(statistics))
@@ -97,7 +106,7 @@ def _p_value(statistics: np.ndarray, enumerated: bool) -> float:
 def mmd_grid_test(feats: np.ndarray, design: Design, *, gamma: float | None = None, draws: int = 999, seed: int = 0) -> dict[str, float]:
     """Unbiased squared MMD between the design's synthetic and real faces and its p-value from
     swapping whole (grid, block) pairs (see the module docstring). Returns ``mmd2, p_value, min_p,
-    labellings, gamma``."""
+    labellings, gamma`` and the null's 2.5 / 97.5 % quantiles ``null_q025, null_q975``."""
     z = np.asarray(feats, dtype=np.float64)[design.rows]
     sq = (z * z).sum(1)
     d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0)
@@ -118,7 +127,7 @@ def mmd_grid_test(feats: np.ndarray, design: Design, *, gamma: float | None = No
     cross = np.einsum("lu,uv,lv->l", zs, blocks, 1 - zs)
     mmd2 = within / (n * (n - 1)) - 2 * cross / (n * n)
     enumerated = design.pairs <= ENUMERATE_PAIRS
-    return {"mmd2": float(mmd2[0]), "p_value": _p_value(mmd2, enumerated),
+    return {"mmd2": float(mmd2[0]), "p_value": _p_value(mmd2, enumerated), **_null_band(mmd2),
             "min_p": design.min_p if enumerated else max(design.min_p, 1 / len(swaps)), "labellings": len(swaps), "gamma": float(gamma)}
 
 
@@ -134,7 +143,7 @@ def probe_grid_test(feats: np.ndarray, design: Design, *, folds: int = 5, ridge:
                     seed: int = 0) -> dict[str, float]:
     """A ridge domain probe on standardised features, out-of-fold ROC AUC with folds of whole pairs
     (a grid and its real block always in the same fold), and its null reference: the AUC under
-    swapped pairs (up to ``draws`` labellings). Returns ``auc, null_median, null_q95, p_value, min_p, folds``."""
+    swapped pairs (up to ``draws`` labellings). Returns ``auc, null_median, null_q95, null_q025, null_q975, p_value, min_p, folds``."""
     x = np.asarray(feats, dtype=np.float64)[design.rows]
     rng = np.random.default_rng(seed)
     swaps = labellings(design.pairs, draws=draws, seed=seed)
@@ -159,7 +168,7 @@ def probe_grid_test(feats: np.ndarray, design: Design, *, folds: int = 5, ridge:
         scores[held] = xh @ w
     aucs = _auc_columns(scores, labels)
     enumerated = len(swaps) == 2 ** (design.pairs - 1)
-    return {"auc": float(aucs[0]), "null_median": float(np.median(aucs[1:])) if len(aucs) > 1 else np.nan,
+    return {"auc": float(aucs[0]), **_null_band(aucs), "null_median": float(np.median(aucs[1:])) if len(aucs) > 1 else np.nan,
             "null_q95": float(np.quantile(aucs[1:], 0.95)) if len(aucs) > 1 else np.nan, "p_value": _p_value(aucs, enumerated),
             "min_p": design.min_p if enumerated else max(design.min_p, 1 / len(swaps)), "folds": folds}
 

@@ -91,6 +91,10 @@ def grid_mean_difference(a: np.ndarray, b: np.ndarray, groups_a: np.ndarray | No
     for j in range(means_a.shape[1]):
         xa, xb = means_a[:, j], means_b[:, j]
         xa, xb = xa[np.isfinite(xa)], xb[np.isfinite(xb)]
+        if len(xa) == 0 or len(xb) == 0:  # e.g. no areas in the table
+            rows.append({"mean_a": np.nan, "mean_b": np.nan, "difference": np.nan, "low": np.nan, "high": np.nan, "se": np.nan,
+                         "df": np.nan, "p_value": np.nan, "mde": np.nan, "clusters_a": len(xa), "clusters_b": len(xb), "test": ONE_CLUSTER})
+            continue
         result = {k: float(np.ravel(v)[0]) for k, v in welch_cluster_means(xa[:, None], xb[:, None], axis=0, alpha=alpha).items()}
         tested = np.isfinite(result["p_value"])
         rows.append({"mean_a": float(xa.mean()) if len(xa) else np.nan, "mean_b": float(xb.mean()) if len(xb) else np.nan,

@@ -156,34 +156,54 @@ def test_rq2_gender_and_rq4_findings_state_the_numbers():
               [(0, 100, "female", 0.7), (0, 100, "male", 0.4), (100, 200, "female", 0.7), (100, 200, "male", 0.65)]]
     text = " ".join(gender.findings(points))
     assert "70.0% on female, 40.0% on male" in text and "with 100% (200 faces) the male accuracy is 65.0%" in text
-    centroids = (rq4.CentroidDistance("Anger", 1.0, 0.1, 5, 5), rq4.CentroidDistance("Fear", 2.0, 0.2, 5, 5))
-    gaps = [rq4.DomainGap("B0", "trained on real", "fer", "raw", 10, 10, 2, 0.99, 0.97, 1.0, 5, 0.3, 0.002, centroids, 1.4),
-            rq4.DomainGap("B0", "trained on real", "fer", "matched", 10, 10, 2, 0.6, 0.45, 0.75, 5, 0.1, 0.2, centroids, 1.1),
-            rq4.DomainGap("B0", "fine-tuned on synthetic", "fer", "raw", 10, 10, 2, 0.55, 0.4, 0.7, 5, 0.01, 0.4, centroids, 0.3)]
+    centroids = (rq4.CentroidDistance("Anger", 1.0, 1.0, 0.2, 2.0, 1.2, 5, 5, 2),
+                 rq4.CentroidDistance("Fear", 2.0, 4.0, -0.5, 9.0, 2.1, 5, 5, 2), rq4.CentroidDistance("Joy", 3.0, np.nan, np.nan, np.nan, 3.0, 5, 5, 1))
+
+    def gap(regime, arm, auc, p_probe, mmd_p):
+        return rq4.DomainGap("B0", regime, "fer", arm, 10, 10, 2, 14, auc, 0.5, 0.6, 0.4, 0.62, p_probe, 5, 0.3, -0.01, 0.02, mmd_p,
+                             1 / 8192, centroids, 1.4)
+
+    gaps = [gap("trained on real", "raw", 0.99, 0.001, 0.002), gap("trained on real", "matched", 0.6, 0.2, 0.2),
+            gap("fine-tuned on synthetic", "raw", 0.55, 0.4, 0.4)]
     text = " ".join(rq4.findings(gaps))
-    assert "fer against synthetic faces: domain probe AUC 0.990 [0.970, 1.000]" in text and ", significant at" in text
-    assert "not significant at" in text and "Matched to fer's format: AUC 0.600 [0.450, 0.750]" in text
-    assert "the probe's interval reaches 0.5" in text and text.count("Matched to") == 1
-    assert "furthest: Fear" in text and "almost" not in text and "hardly" not in text  # no qualitative cut-offs
+    assert ("B0, trained on real, fer against synthetic faces as they come: domain probe AUC above its grid-swap null median "
+            "+0.490 AUC (95 % interval +0.370 to +0.590, p = 0.001); the difference is significant and positive") in text
+    assert "AUC 0.990, null 95th percentile 0.600; 2 grids in 14 class-balanced pairs; smallest attainable p 0.00012" in text
+    assert "matched to its format: domain probe AUC above its grid-swap null median +0.100 AUC" in text and "not detectable at this design" in text
+    assert "MMD² above its grid-swap null median" in text and "survive" not in text and "separat" not in text
+    assert "Fear: squared centroid distance, bias-corrected +4.00 squared SD units (95 % interval -0.50 to +9.00)" in text
+    assert "Joy with one grid: the centroid distance is the raw one" in text
+    assert "almost" not in text and "hardly" not in text  # no qualitative cut-offs
     values = rq4.glue_values(gaps)
     assert values["rq4_lowest_auc_model"] == "B0, fine-tuned on synthetic, fer" and values["rq4_highest_auc"] == 0.99
     assert values["rq4_b0_trained_on_real_fer_auc_matched"] == 0.6 and values["rq4_matched_highest_auc"] == 0.6
+    assert values["rq4_min_p"] == 1 / 8192 and values["rq4_b0_trained_on_real_fer_auc_p_raw"] == 0.001
 
 
 def test_domain_gap_separates_shifted_clouds_only():
+    """Two grids per class of 30 faces: a shifted synthetic cloud is told apart (probe above its null,
+    MMD p at the design's floor); the same distribution with grid offsets is not; classes only one side
+    holds are left out and the sample is class-balanced."""
     rng = np.random.default_rng(0)
-    n = 60
-    table = pd.DataFrame({"domain": ["real"] * n + ["synthetic"] * n, "emotion": (["Anger", "Happiness"] * n)})
-    shifted = np.concatenate([rng.normal(0, 1, (n, 16)), rng.normal(1.5, 1, (n, 16))])
-    table = table.assign(path=[f"{i}.png" for i in range(2 * n)])
-    gap = rq4.domain_gap(shifted, table, model="m", regime="r", real_set="fer", permutations=100)
-    assert gap.auc > 0.95 and gap.auc_low > 0.9 and gap.mmd_p < 0.05 and gap.n_real == gap.n_synthetic == n
-    assert {c.emotion for c in gap.centroids} == {"Anger", "Happiness"} and gap.groups_synthetic == n
-    same = rq4.domain_gap(rng.normal(0, 1, (2 * n, 16)), table, model="m", regime="s", real_set="fer", permutations=100)
-    assert same.auc < 0.75 and same.auc_low < 0.5 and same.mmd_p > 0.01
-    table = rq4.gap_table([gap, same])
-    assert table.loc[("m", "r", "fer", "raw"), "domain AUC"] > table.loc[("m", "s", "fer", "raw"), "domain AUC"]
-    assert rq4.centroid_table([gap, same]).shape == (2, 2)
+    rows = [{"domain": "real", "emotion": e, "path": f"r{e}{i}.png"} for e in ("Anger", "Happiness") for i in range(80)]
+    rows += [{"domain": "synthetic", "emotion": e, "path": f"s{e}{g}{i}.png", "source": f"{e}-{g}"}
+             for e in ("Anger", "Happiness") for g in range(2) for i in range(30)]
+    rows += [{"domain": "real", "emotion": "Fear", "path": f"f{i}.png"} for i in range(20)]
+    table = pd.DataFrame(rows)
+    synthetic = (table["domain"] == "synthetic").to_numpy()
+    offsets = {s: rng.normal(0, 0.4, 16) for s in table["source"].dropna().unique()}
+    noise = rng.normal(0, 1, (len(table), 16))
+    same = noise + np.stack([offsets.get(s, np.zeros(16)) if isinstance(s, str) else np.zeros(16) for s in table["source"]])
+    shifted = same + 1.5 * synthetic[:, None]
+    gap = rq4.domain_gap(shifted, table, model="m", regime="r", real_set="fer", permutations=200)
+    assert gap.auc > 0.95 and gap.auc_p == pytest.approx(gap.min_p) and gap.mmd_p == pytest.approx(gap.min_p) == 1 / 8
+    assert gap.n_real == gap.n_synthetic == 120 and gap.pairs == 4 and gap.groups_synthetic == 4
+    assert {c.emotion for c in gap.centroids} == {"Anger", "Happiness"} and all(c.grids == 2 for c in gap.centroids)
+    calm = rq4.domain_gap(same, table, model="m", regime="s", real_set="fer", permutations=200)
+    assert calm.auc_p > 0.05 and calm.mmd_p > 0.05 and calm.auc < gap.auc
+    shown = rq4.gap_table([gap, calm])
+    assert shown.loc[("m", "r", "fer", "raw"), "domain AUC"] > shown.loc[("m", "s", "fer", "raw"), "domain AUC"]
+    assert rq4.centroid_table([gap, calm]).shape == (2, 2)
 
 
 def test_face_table_reads_manifest_splits(tmp_path):
