@@ -2,11 +2,13 @@
 
 Synthetic faces come in grids of one prompt, so faces of one grid share a style (a grid effect) and
 are not independent samples. Here every cluster (a grid; a real photograph is its own cluster) is
-first reduced to its mean, and the two sides' cluster means are compared with Welch's t test
-(unequal variances; Welch 1947, ``scipy.stats.ttest_ind`` with ``equal_var=False``), its
-Satterthwaite degrees of freedom capped at the smaller side's clusters - 1 (Cameron & Miller 2015
-recommend G - 1 with few clusters; uncapped, two grids give 11 % false positives at alpha 0.05). With one grid the between-grid spread cannot be estimated and nothing is
-tested (:data:`ONE_CLUSTER`): the numbers are descriptive.
+first reduced to its mean, and the two sides' cluster means are compared with the unequal-variance
+t statistic (Welch 1947; ``scipy.stats.ttest_ind`` with ``equal_var=False``) referred to Student's t
+with min(clusters) - 1 degrees of freedom. Satterthwaite's df always lies between that and the sum
+of both sides' df, and with two or three grids it overstates the information (11 % false positives
+at two grids per class in the harness); the smaller df is Hsu's conservative choice (Hsu 1938), in
+line with G - 1 for few clusters (Cameron & Miller 2015). With one grid the between-grid spread
+cannot be estimated and nothing is tested (:data:`ONE_CLUSTER`): the numbers are descriptive.
 
 * :func:`cluster_means` : the mean of each column per cluster;
 * :func:`welch_cluster_means` : vectorised Welch t on cluster means (harness and chapters alike);
@@ -55,7 +57,7 @@ def cluster_means(values: np.ndarray, groups: np.ndarray | None) -> tuple[np.nda
 
 
 def welch_cluster_means(a: np.ndarray, b: np.ndarray, *, axis: int = -2, alpha: float = 0.05) -> dict[str, np.ndarray]:
-    """Welch's t test of the mean of ``a`` against that of ``b`` along ``axis`` (cluster means;
+    """Unequal-variance t test (min(clusters) - 1 df, see the module docstring) of the mean of ``a`` against that of ``b`` along ``axis`` (cluster means;
     any leading shape broadcasts, e.g. simulated data sets x clusters x regions). Returns arrays
     ``difference, low, high, se, df, p_value`` (the ``1 - alpha`` interval). With fewer than two
     clusters on a side every entry is NaN but the difference."""
@@ -67,8 +69,7 @@ def welch_cluster_means(a: np.ndarray, b: np.ndarray, *, axis: int = -2, alpha: 
     result = stats.ttest_ind(a, b, axis=axis, equal_var=False)
     va, vb = a.var(axis=axis, ddof=1) / a.shape[axis], b.var(axis=axis, ddof=1) / b.shape[axis]
     se = np.sqrt(va + vb)
-    # Satterthwaite's df can far exceed the clusters when a side has two or three (Welch is then
-    # liberal: 11 % false positives at two grids in the harness); never more than min(clusters) - 1.
+    # Hsu's df: Satterthwaite's is never below min(clusters) - 1 and overstates it with two or three grids.
     df = np.minimum(np.asarray(result.df, dtype=np.float64), min(a.shape[axis], b.shape[axis]) - 1)
     half = stats.t.ppf(1 - alpha / 2, df) * se
     with np.errstate(invalid="ignore", divide="ignore"):

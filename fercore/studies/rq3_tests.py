@@ -3,7 +3,7 @@
 A synthetic grid is one prompt's faces, so the unit the design replicates is the grid, not the face.
 Per emotion both sets hold and per region, each grid is reduced to its mean share, each real face is
 its own cluster, and the real mean is compared with the mean of the grid means by Welch's t on those
-cluster means (:func:`fercore.analysis.grid_level.grid_mean_difference`; df capped at grids - 1): the
+cluster means (:func:`fercore.analysis.grid_level.grid_mean_difference`; grids - 1 df): the
 test is about the mean difference the table reports. With one grid of an emotion the spread between
 grids cannot be estimated and that emotion's rows are descriptive only. Holm runs over every tested
 (emotion, region) pair of one (model, regime, real set, arm). Beside the raw shares, each region's
