@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fercore.analysis import plots
+from fercore.analysis import domain_tests, grid_level, plots
 from fercore.analysis.calibration import (
     Recalibration,
     apply_temperature,
@@ -43,11 +43,13 @@ __all__ = [
     "calibration_bins",
     "Comparison",
     "confusion",
+    "domain_tests",
     "ece_mce",
     "equivalence",
     "evaluate_predictions",
     "finding",
     "fit_temperature",
+    "grid_level",
     "grouped_domain_auc",
     "heat_table",
     "holm",

@@ -83,7 +83,7 @@ def labellings(pairs: int, *, draws: int = 999, seed: int = 0) -> np.ndarray:
     first: all ``2 ** (pairs - 1)`` with the first pair fixed when ``pairs <= ENUMERATE_PAIRS``
     (a statistic symmetric in the domains is the same for a pattern and its complement), else ``draws`` at random."""
     if pairs <= ENUMERATE_PAIRS:
-        rest = np.array(list(itertools.product((0, 1), repeat=pairs - 1)), dtype=np.int8).reshape(-1, pairs - 1)
+        rest = np.array(list(itertools.product((0, 1), repeat=pairs - 1)), dtype=np.int8).reshape(2 ** (pairs - 1), pairs - 1)
         return np.hstack([np.zeros((len(rest), 1), np.int8), rest])
     rng = np.random.default_rng(seed)
     return np.vstack([np.zeros((1, pairs), np.int8), rng.integers(0, 2, (draws, pairs), dtype=np.int8)])
@@ -144,6 +144,9 @@ def probe_grid_test(feats: np.ndarray, design: Design, *, folds: int = 5, ridge:
     """A ridge domain probe on standardised features, out-of-fold ROC AUC with folds of whole pairs
     (a grid and its real block always in the same fold), and its null reference: the AUC under
     swapped pairs (up to ``draws`` labellings). Returns ``auc, null_median, null_q95, null_q025, null_q975, p_value, min_p, folds``."""
+    if design.pairs < 2:  # one pair: no fold can hold out data the probe was not fitted on
+        return {"auc": np.nan, "null_q025": np.nan, "null_q975": np.nan, "null_median": np.nan, "null_q95": np.nan,
+                "p_value": np.nan, "min_p": 1.0, "folds": 0}
     x = np.asarray(feats, dtype=np.float64)[design.rows]
     rng = np.random.default_rng(seed)
     swaps = labellings(design.pairs, draws=draws, seed=seed)

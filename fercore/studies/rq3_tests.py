@@ -18,8 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from fercore.analysis.grid_level import ONE_CLUSTER, grid_mean_difference, paired_change
-from fercore.analysis.wording import Comparison, finding, holm
+from fercore.analysis import Comparison, finding, grid_level, holm
 from fercore.faces import REGIONS
 from fercore.faces import TITLES as REGION_TITLES
 from fercore.studies.common import ALPHA
@@ -28,7 +27,7 @@ from fercore.studies.common import ALPHA
 MIN_GRIDS = 2
 #: Fewest faces with a usable map on each side of an (emotion, region) comparison.
 MIN_FACES = 3
-GRID_LEVEL, ONE_GRID, TOO_FEW = "Welch t on grid means", ONE_CLUSTER, "too few faces"
+GRID_LEVEL, ONE_GRID, TOO_FEW = "Welch t on grid means", grid_level.ONE_CLUSTER, "too few faces"
 COLUMNS = ["emotion", "region", "n_real", "n_synthetic", "grids", "mean_real", "mean_synthetic", "difference", "low", "high",
            "se", "df", "mde", "density_real", "density_synthetic", "test", "p_value", "p_holm"]
 
@@ -49,8 +48,8 @@ def _emotion_rows(a: pd.DataFrame, b: pd.DataFrame, emotion: str, min_faces: int
         return [{**base, "region": r, "mean_real": a[r].mean() if len(a) else np.nan,
                  "mean_synthetic": b[r].mean() if len(b) else np.nan, "test": TOO_FEW} for r in REGIONS]
     regions = list(REGIONS)
-    result = grid_mean_difference(a[regions].to_numpy(float), b[regions].to_numpy(float), a["group"].to_numpy(), b["group"].to_numpy())
-    density = grid_mean_difference(np.column_stack([_density(a, r) for r in regions]),
+    result = grid_level.grid_mean_difference(a[regions].to_numpy(float), b[regions].to_numpy(float), a["group"].to_numpy(), b["group"].to_numpy())
+    density = grid_level.grid_mean_difference(np.column_stack([_density(a, r) for r in regions]),
                                    np.column_stack([_density(b, r) for r in regions]), a["group"].to_numpy(), b["group"].to_numpy())
     rows = []
     for j, region in enumerate(regions):
@@ -84,18 +83,19 @@ def compare_emotions(table: pd.DataFrame, *, real: str, emotions: Sequence[str],
 def arm_contrast(raw: pd.DataFrame, matched: pd.DataFrame, *, real: str, emotions: Sequence[str], synthetic: str = "synthetic") -> pd.DataFrame:
     """Per (emotion, region): the raw difference minus the matched one. Both arms explain the same
     real faces with the same model (the real side cancels) and the same grids' faces, so the contrast is
-    the mean over grids of (matched - raw) grid mean share, a paired t over the grids (Holm over the rows).
+    the mean over grids of (matched - raw) grid mean share over the faces used in both arms, a paired t over
+    the grids (Holm over the rows).
     Columns ``emotion, region, grids, difference, low, high, p_value, p_holm``."""
     rows = []
     for emotion in emotions:
         parts = []
         for table in (raw, matched):
             used = table[(table["excluded"].fillna("") == "") & (table["domain"] == synthetic) & (table["emotion"] == emotion)]
-            parts.append(used.set_index("path"))
+            parts.append(used.drop_duplicates("path").set_index("path"))
         both = parts[0].index.intersection(parts[1].index)
         groups = parts[0].loc[both, "group"].to_numpy()
         for region in REGIONS:
-            change = paired_change(parts[1].loc[both, region].to_numpy(float), parts[0].loc[both, region].to_numpy(float), groups)
+            change = grid_level.paired_change(parts[1].loc[both, region].to_numpy(float), parts[0].loc[both, region].to_numpy(float), groups)
             rows.append({"emotion": emotion, "region": region, "grids": change["clusters"], **{k: change[k] for k in
                          ("difference", "low", "high", "p_value")}})
     out = pd.DataFrame(rows, columns=["emotion", "region", "grids", "difference", "low", "high", "p_value"])

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fercore.analysis import plots, sample_groups
-from fercore.analysis.domain_tests import balanced_design, centroid_distance, mmd_grid_test, probe_grid_test
-from fercore.analysis.wording import Comparison, finding
+from fercore.analysis import Comparison, domain_tests, finding, plots, sample_groups
 from fercore.book import Chapter
 from fercore.core import labels
 from fercore.core.present import declare
@@ -87,7 +85,7 @@ def _centroids(normed: np.ndarray, table: pd.DataFrame, groups: np.ndarray, clas
         syn = ((table["domain"] == "synthetic") & (table["emotion"] == c)).to_numpy()
         if real.sum() < 2 or syn.sum() < 1:
             continue
-        r = centroid_distance(normed[real], normed[syn], groups[syn], seed=seed)
+        r = domain_tests.centroid_distance(normed[real], normed[syn], groups[syn], seed=seed)
         distance = r["distance"] if np.isfinite(r["d2"]) else r["plain"]
         rows.append(CentroidDistance(c, float(distance), r["d2"], r["low"], r["high"], r["plain"], int(real.sum()), int(syn.sum()), r["grids"]))
     return tuple(rows)
@@ -107,10 +105,10 @@ def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: st
     groups = sample_groups(table)
     keep = table["emotion"].isin(shared).to_numpy()
     index = np.flatnonzero(keep)
-    design = balanced_design((table["domain"] == "synthetic").to_numpy()[keep], table["emotion"].to_numpy()[keep], groups[keep], seed=seed)
+    design = domain_tests.balanced_design((table["domain"] == "synthetic").to_numpy()[keep], table["emotion"].to_numpy()[keep], groups[keep], seed=seed)
     design = type(design)(index[design.rows], design.synthetic, design.klass, design.pair, design.pairs)
-    mmd = mmd_grid_test(normed, design, draws=permutations, seed=seed)
-    probe = probe_grid_test(normed, design, draws=min(permutations, 199), seed=seed)
+    mmd = domain_tests.mmd_grid_test(normed, design, draws=permutations, seed=seed)
+    probe = domain_tests.probe_grid_test(normed, design, draws=min(permutations, 199), seed=seed)
     centroids = _centroids(normed, table, groups, shared, seed)
     is_real = (table["domain"] == "real").to_numpy()
     means = np.stack([normed[is_real & (table["emotion"] == c.emotion).to_numpy()].mean(0) for c in centroids]) if centroids else np.zeros((0, 1))

@@ -97,3 +97,10 @@ def test_centroid_distance_is_unbiased_where_the_raw_one_is_not():
     assert abs(np.mean(corrected)) < 0.1 < np.mean(plain)  # true squared distance 0
     one = D.centroid_distance(real, synthetic[0], np.zeros(10))
     assert np.isnan(one["d2"]) and one["plain"] > 0 and one["grids"] == 1
+
+
+def test_one_pair_gives_no_probe_and_an_mmd_p_of_one():
+    feats, syn, klass, group = _clouds(np.random.default_rng(5), 1.0, grids=1, classes=1)
+    design = D.balanced_design(syn, klass, group)
+    assert design.pairs == 1 and D.mmd_grid_test(feats, design)["p_value"] == 1.0
+    assert np.isnan(D.probe_grid_test(feats, design)["auc"])
