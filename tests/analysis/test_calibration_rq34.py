@@ -26,8 +26,10 @@ def test_harness_flags_mann_whitney_on_faces():
     assert cell.fpr > 0.2, cell
 
 
-@pytest.mark.parametrize(("grids", "reps"), [(2, 300), (4, 120), (8, 200)])
+@pytest.mark.parametrize(("grids", "reps"), [(2, 300), (4, 120)])
 def test_mmd_grid_pair_swaps_keep_their_level(grids, reps):
+    """Fewer repetitions than the acceptance cells' 1,000 to keep CI in seconds (8 grids: the slow test below;
+    at 200 repetitions it reads 7.5 % +- 1.9, at 1,000 5.6 % +- 0.7)."""
     cell = H.embedding_cell("RQ4 MMD, grid-pair swaps", grids, 0.2, real=100, reps=reps)
     assert cell.fpr <= 0.07, cell
 
