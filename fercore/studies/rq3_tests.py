@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from fercore.analysis import Comparison, finding, grid_level, holm
 from fercore.faces import REGIONS
@@ -121,10 +122,13 @@ def study_findings(subject: str, tests: pd.DataFrame) -> list[str]:
             out.append(f"{subject}: too few faces with usable maps for a per-emotion comparison.")
         return out
     largest = tested.loc[tested["difference"].abs().idxmax()]
+    m = len(tested)  # the Holm family: the interval and the MDE at the Bonferroni level alpha / m, as Holm's first step
+    half = float(stats.t.ppf(1 - ALPHA / (2 * m), largest["df"])) * largest["se"]
     comparison = Comparison(f"{subject}, {REGION_TITLES[largest['region']]} in {largest['emotion']}",
-                            "region share (real - synthetic, Holm p)", 100 * largest["difference"], 100 * largest["low"],
-                            100 * largest["high"], p_value=float(largest["p_holm"]), mde=100 * float(largest["mde"]),
-                            note=f"{int((tested['p_holm'] < ALPHA).sum())} of {len(tested)} (emotion, region) differences have "
+                            f"region share (real - synthetic; Holm p, interval and MDE at alpha / {m})", 100 * largest["difference"],
+                            100 * (largest["difference"] - half), 100 * (largest["difference"] + half), p_value=float(largest["p_holm"]),
+                            mde=100 * float(grid_level.mde(largest["se"], largest["df"], alpha=ALPHA / m)),
+                            note=f"{int((tested['p_holm'] < ALPHA).sum())} of {m} (emotion, region) differences have "
                                  f"Holm p < {ALPHA}; test: {GRID_LEVEL}, {int(largest['grids'])} grids")
     out.append(finding(comparison, ALPHA))
     return out

@@ -335,7 +335,7 @@ def test_rq3_findings_word_the_largest_difference_and_the_arm_contrast():
 
     raw, matched, calm = made("raw"), made("matched", planted=0.0), made("matched", "x", planted=0.0)
     text = " ".join(rq3.findings([raw]))
-    assert "B0, trained on real, fer against synthetic faces as they come, mouth in Happiness: region share" in text
+    assert "B0, trained on real, fer against synthetic faces as they come, mouth in Happiness: region share (real - synthetic; Holm p, interval and MDE at alpha / 18)" in text
     assert "the difference is significant and negative" in text and "of 18 (emotion, region) differences have Holm p" in text
     assert "test: Welch t on grid means, 6 grids" in text and "survive" not in text
     (line,) = rq3.contrasts([raw, matched, calm])  # "x" has no raw arm: no contrast
