@@ -29,7 +29,7 @@ from fercore.faces import REGIONS, regions
 from fercore.faces import TITLES as REGION_TITLES
 from fercore.inference import ImageTransform, Inference
 from fercore.models import Classifier
-from fercore.studies.common import ALPHA, pct, slug
+from fercore.studies.common import ALPHA, slug
 from fercore.studies.data import TestSets, domain_pair, real_names, subset_for_cam
 from fercore.studies.regimes import REAL
 from fercore.studies.rq3_tests import GRID_LEVEL, MIN_FACES, MIN_GRIDS, ONE_GRID, TOO_FEW  # noqa: F401  (the chapter's names)
