@@ -36,7 +36,7 @@ def main() -> None:
                         continue  # the face-level MMD on every face: shown at 100 real faces per class only
                     cells.append(H.embedding_cell(p, grids, icc, real, args.old_reps if "old" in p else args.embedding_reps, seed=args.seed))
     frame = H.table(cells).sort_values(["procedure", "icc", "real", "grids"])
-    print(frame.to_markdown(index=False, floatfmt=".1f"))
+    print(frame.to_markdown(index=False, floatfmt=("", "g", ".2f", "g", "g", ".1f", ".1f", ".1f", ".1f")))
     accept = frame[(frame["icc"] == 0.2) & (frame["real"] == 100) & frame["grids"].isin([2, 4, 8])
                    & ~frame["procedure"].str.contains("old|centroid")]
     worst_cov = accept["coverage"].dropna()
