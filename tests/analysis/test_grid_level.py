@@ -104,3 +104,13 @@ def test_one_pair_gives_no_probe_and_an_mmd_p_of_one():
     design = D.balanced_design(syn, klass, group)
     assert design.pairs == 1 and D.mmd_grid_test(feats, design)["p_value"] == 1.0
     assert np.isnan(D.probe_grid_test(feats, design)["auc"])
+
+
+def test_vectorised_bootstrap_draws_match_the_plain_formula():
+    rng = np.random.default_rng(6)
+    real, means = rng.normal(size=(15, 4)), rng.normal(size=(3, 4))
+    w_real, w_means = rng.multinomial(15, np.full(15, 1 / 15), 5), rng.multinomial(3, np.full(3, 1 / 3), 5)
+    draws = D._boot_d2(real, w_real, means, w_means)
+    for b in range(5):
+        expected = D._corrected_d2(np.repeat(real, w_real[b], axis=0), np.repeat(means, w_means[b], axis=0))
+        assert draws[b] == pytest.approx(expected)
