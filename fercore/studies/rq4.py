@@ -197,7 +197,7 @@ def gap_findings(g: DomainGap) -> list[str]:
                               g.auc - g.auc_null_q975, g.auc - g.auc_null_q025, p_value=g.auc_p, units="AUC", digits=3,
                               note=f"AUC {g.auc:.3f}, null 95th percentile {g.auc_null_q95:.3f}; the interval is the AUC minus the "
                                    f"null's central 95 %; {design}"), ALPHA),
-           finding(Comparison(_subject(g), "MMD² above its grid-swap null median", g.mmd2 - (g.mmd_null_q025 + g.mmd_null_q975) / 2,
+           finding(Comparison(_subject(g), "MMD² above its grid-swap null (the midpoint of its central 95 %)", g.mmd2 - (g.mmd_null_q025 + g.mmd_null_q975) / 2,
                               g.mmd2 - g.mmd_null_q975, g.mmd2 - g.mmd_null_q025, p_value=g.mmd_p, units="(kernel units)", digits=4,
                               note=f"MMD² {g.mmd2:.4f}"), ALPHA)]
     tested = [c for c in g.centroids if np.isfinite(c.d2)]

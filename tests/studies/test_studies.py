@@ -170,7 +170,7 @@ def test_rq2_gender_and_rq4_findings_state_the_numbers():
             "+0.490 AUC (95 % interval +0.370 to +0.590, p = 0.001); the difference is significant and positive") in text
     assert "AUC 0.990, null 95th percentile 0.600; the interval is the AUC minus the null's central 95 %; 2 grids in 14 class-balanced pairs; smallest attainable p 0.00012" in text
     assert "matched to its format: domain probe AUC above its grid-swap null median +0.100 AUC" in text and "not detectable at this design" in text
-    assert "MMD² above its grid-swap null median" in text and "survive" not in text and "separat" not in text
+    assert "MMD² above its grid-swap null (the midpoint of its central 95 %)" in text and "survive" not in text and "separat" not in text
     assert "Fear: squared centroid distance, bias-corrected +4.00 squared SD units (95 % interval -0.50 to +9.00)" in text
     assert "Joy with one grid: the centroid distance is the raw one" in text
     assert "almost" not in text and "hardly" not in text  # no qualitative cut-offs
