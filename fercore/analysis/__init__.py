@@ -1,8 +1,8 @@
-"""Numbers and figures from predictions: metrics, uncertainty (cluster bootstrap and friends) and plots."""
+"""Numbers and figures from predictions: metrics, calibration, clustered inference (CR2 contrasts, stratified grid bootstrap), power and design, the calibration harness, findings wording, uncertainty and plots."""
 
 from __future__ import annotations
 
-from fercore.analysis import domain_tests, grid_level, plots
+from fercore.analysis import domain_tests, grid_level, harness, plots, power
 from fercore.analysis.calibration import (
     Recalibration,
     apply_temperature,
@@ -10,6 +10,16 @@ from fercore.analysis.calibration import (
     ece_mce,
     fit_temperature,
     recalibrate,
+)
+from fercore.analysis.clustered import (
+    Contrast,
+    Resampled,
+    balanced_contrast,
+    bootstrap_accuracy,
+    bootstrap_ece,
+    bootstrap_macro_f1,
+    linear_contrast,
+    stratified_weights,
 )
 from fercore.analysis.metrics import (
     accuracy,
@@ -24,8 +34,21 @@ from fercore.analysis.metrics import (
     roc_pr,
 )
 from fercore.analysis.plots import heat_table, save
+from fercore.analysis.power import (
+    DesignSummary,
+    ICCEstimate,
+    design_of,
+    icc_anova,
+    mde_curve,
+    mde_from_se,
+    mde_gap,
+    mde_mean_difference,
+    pilot_design,
+    plan,
+    plot_mde_curve,
+    write_mde_figure,
+)
 from fercore.analysis.uncertainty import (
-    balanced_gap,
     grouped_domain_auc,
     mean_difference,
     sample_groups,
@@ -38,11 +61,17 @@ __all__ = [
     "accuracy",
     "apply_temperature",
     "arrays",
-    "balanced_gap",
+    "balanced_contrast",
+    "bootstrap_accuracy",
+    "bootstrap_ece",
+    "bootstrap_macro_f1",
     "by_attribute",
     "calibration_bins",
     "Comparison",
     "confusion",
+    "Contrast",
+    "design_of",
+    "DesignSummary",
     "domain_tests",
     "ece_mce",
     "equivalence",
@@ -51,20 +80,35 @@ __all__ = [
     "fit_temperature",
     "grid_level",
     "grouped_domain_auc",
+    "harness",
     "heat_table",
     "holm",
+    "icc_anova",
+    "ICCEstimate",
+    "linear_contrast",
     "macro_f1",
     "mcnemar",
+    "mde_curve",
+    "mde_from_se",
+    "mde_gap",
+    "mde_mean_difference",
     "mean_difference",
     "most_confident_errors",
+    "pilot_design",
+    "plan",
+    "plot_mde_curve",
     "plots",
+    "power",
     "recalibrate",
     "Recalibration",
+    "Resampled",
     "restricted_logits",
     "roc_pr",
     "sample_groups",
     "save",
     "score_interval",
     "softmax",
+    "stratified_weights",
     "verdict",
+    "write_mde_figure",
 ]

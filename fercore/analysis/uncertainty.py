@@ -5,8 +5,8 @@
 * :func:`cluster_weights` : bootstrap draws as multinomial counts over groups (a cluster bootstrap:
   whole groups are resampled with replacement, as Davison & Hinkley 1997, sec. 3.8);
 * :func:`score_interval` : accuracy or balanced accuracy with a cluster-bootstrap 95 % interval;
-* :func:`balanced_gap` : the difference of two sets' class-balanced accuracies over the classes
-  both hold, with a cluster-bootstrap interval and a Wald p-value from the bootstrap standard error;
+* the balanced-accuracy gap and every other few-cluster test live in :mod:`fercore.analysis.clustered`
+  (the Wald test from a bootstrap SE that was here did not keep its level with few grids: docs/calibration.md);
 * :func:`grouped_domain_auc` : a domain probe with grouped folds (no grid on both sides) and a
   cluster-bootstrap interval of its out-of-fold ROC AUC.
 
@@ -16,7 +16,6 @@ is how the naive intervals are computed for comparison.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,43 +111,6 @@ def _resampled(y_true: np.ndarray, correct: np.ndarray, groups: np.ndarray, n_cl
     interval = Interval(estimate, float(low), float(high), float(np.nanstd(draws, ddof=1)), len(y_true), len(right),
                         clustered and len(right) < len(y_true))
     return interval, draws
-
-
-@dataclass(frozen=True)
-class BalancedGap:
-    """Class-balanced accuracy of set A minus set B over the classes both hold."""
-
-    classes: tuple[str, ...]
-    a: Interval
-    b: Interval
-    difference: float
-    low: float
-    high: float
-    se: float
-    p_value: float  # two-sided Wald test of no difference, bootstrap standard error
-
-
-def balanced_gap(
-    a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray], classes: Sequence[str], *,
-    n_boot: int = 2000, seed: int = 0,
-) -> BalancedGap:
-    """Difference of balanced accuracies (mean per-class recall over ``classes``) of two
-    independent test sets, each given as (true class index into ``classes``, right/wrong, group).
-
-    Balanced accuracy does not depend on the class priors, so two sets with different class
-    proportions are compared on equal terms. Each set's groups are resampled on their own (the
-    sets are independent); the interval is the percentile interval of the differences, and the
-    p-value is the two-sided normal test of ``difference / se`` (assumes the difference is about
-    normal across group resamples, which holds with a few dozen groups or more)."""
-    rng = np.random.default_rng(seed)
-    (ia, da), (ib, db) = (_resampled(np.asarray(y, dtype=np.int64), np.asarray(c, dtype=bool), np.asarray(g), len(classes),
-                                     balanced=True, n_boot=n_boot, rng=rng) for y, c, g in (a, b))
-    diffs = da - db
-    se = float(np.nanstd(diffs, ddof=1))
-    difference = ia.estimate - ib.estimate
-    p = float(2 * stats.norm.sf(abs(difference) / se)) if se > 0 else float(difference == 0)
-    low, high = np.nanquantile(diffs, [0.025, 0.975])
-    return BalancedGap(tuple(classes), ia, ib, difference, float(low), float(high), se, p)
 
 
 @dataclass(frozen=True)

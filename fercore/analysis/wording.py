@@ -6,6 +6,7 @@ Every chapter's finding sentence comes from :func:`finding`, so the rules hold e
   direction, estimate and interval;
 * a result is called **equivalent** ("no difference" in plain words) only through an equivalence test:
   two one-sided tests against ``±margin`` (TOST, Schuirmann 1987, :func:`equivalence`) with p < alpha;
+* without an interval (one grid in a class: no valid test) the number is **descriptive only**;
 * otherwise the sentence says the difference is **not detectable at this design**, gives the interval
   and, where known, the minimal detectable effect (MDE at 80 % power).
 
@@ -72,7 +73,10 @@ def holm(p_values: Sequence[float], alpha: float = 0.05) -> np.ndarray:
 
 
 def verdict(c: Comparison, alpha: float = 0.05) -> str:
-    """``"significant"``, ``"equivalent"``, ``"both"`` (a difference smaller than the margin) or ``"neither"``."""
+    """``"significant"``, ``"equivalent"``, ``"both"`` (a difference smaller than the margin), ``"neither"``
+    or ``"descriptive"`` (no interval: the design allows no test)."""
+    if not (math.isfinite(c.low) and math.isfinite(c.high)):
+        return "descriptive"
     if c.p_value is not None and math.isfinite(c.p_value):
         significant = c.p_value < alpha
     else:
@@ -89,6 +93,9 @@ def _p(p: float) -> str:
 def finding(c: Comparison, alpha: float = 0.05) -> str:
     """The finding sentence for ``c`` (see the module docstring for the rules)."""
     d = c.digits
+    if not (math.isfinite(c.low) and math.isfinite(c.high)):
+        text = f"{c.subject}: {c.quantity} {c.estimate:+.{d}f} {c.units}, descriptive only (no valid test or interval at this design)."
+        return f"{text} {c.note.rstrip('.')}." if c.note else text
     head = (f"{c.subject}: {c.quantity} {c.estimate:+.{d}f} {c.units} "
             f"(95 % interval {c.low:+.{d}f} to {c.high:+.{d}f}")
     if c.p_value is not None and math.isfinite(c.p_value):

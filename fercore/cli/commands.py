@@ -227,3 +227,19 @@ def cmd_extract(args: argparse.Namespace) -> int:
     print(f"\n{int(manifest['kept'].sum())} of {len(manifest)} cells kept; faces under {args.out_dir}/<split>/<emotion>/, "
           f"manifest {args.out_dir}/manifest.csv, contact sheets {args.out_dir}/contact_sheets/")
     return 0
+
+
+def cmd_plan_power(args: argparse.Namespace) -> int:
+    from fercore.analysis import pilot_design, plan, write_mde_figure
+
+    kept, icc = args.kept, args.icc
+    if args.pilot:
+        kept, measured = pilot_design(args.pilot)
+        icc = measured.value
+        print(f"pilot {args.pilot}: {kept:.1f} kept faces per grid, ICC {measured.text()}")
+    result = plan(credits=args.credits, kept=kept, test_share=args.test_share, n_real=args.real, icc=icc, emotions=args.emotions,
+                  classes=args.classes, accuracy=args.accuracy, share_sd=args.share_sd, target_gap=args.target_gap)
+    print("\n".join(result.lines()))
+    if args.figure:
+        print(f"figure written to {write_mde_figure(args.figure, kept=kept, n_real=args.real, classes=args.classes, accuracy=args.accuracy)}")
+    return 0

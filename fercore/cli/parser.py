@@ -15,6 +15,7 @@ from fercore.cli.commands import (
     cmd_export_onnx,
     cmd_extract,
     cmd_gender_splits,
+    cmd_plan_power,
     cmd_predict,
     cmd_suite_book,
     cmd_suite_run,
@@ -277,6 +278,39 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_demo)
 
 
+#: fercore.analysis.power.DEFAULTS, repeated so ``fercore --help`` does not import the analysis stack
+#: (tests/analysis/test_plan_power_cli.py checks they agree).
+PLAN_DEFAULTS = {"credits": 30, "kept": 30.0, "test_share": 0.5, "n_real": 3000, "icc": 0.2, "emotions": 8, "classes": 7,
+                 "accuracy": 0.6, "share_sd": 0.1}
+
+
+def _add_plan_power(sub: argparse._SubParsersAction) -> None:
+    """plan-power: what a number of generator credits can detect."""
+    D = PLAN_DEFAULTS
+    p = sub.add_parser("plan-power", help="minimal detectable effects of a design, and the grids a target gap needs",
+                       description="Minimal detectable balanced-accuracy gap (real - synthetic) and region-share difference at "
+                       "80 %% power for a number of generator credits (grids), and with --target-gap the grids needed. "
+                       "The ICC is that of right/wrong answers within a grid (observed scale). With --pilot RUN_FOLDER, "
+                       "kept faces per grid and the ICC are measured from a pilot run's synthetic predictions.")
+    p.add_argument("--grids", "--credits", dest="credits", type=_int_at_least(1), default=D["credits"],
+                   help=f"generator credits, one grid each (default {D['credits']})")
+    p.add_argument("--kept", type=float, default=D["kept"], help=f"kept faces per grid (default {D['kept']:g} of 36)")
+    p.add_argument("--test-share", type=float, default=D["test_share"], help=f"share of grids for testing (default {D['test_share']})")
+    p.add_argument("--real", type=_int_at_least(1), default=D["n_real"], help=f"real test faces in all (default {D['n_real']})")
+    p.add_argument("--icc", type=float, default=D["icc"], help=f"intra-class correlation within a grid (default {D['icc']})")
+    p.add_argument("--emotions", type=_int_at_least(1), default=D["emotions"],
+                   help=f"emotions the grids are spread over (default {D['emotions']})")
+    p.add_argument("--classes", type=_int_at_least(1), default=D["classes"],
+                   help=f"classes shared with the real set (default {D['classes']}: FER2013)")
+    p.add_argument("--accuracy", type=float, default=D["accuracy"], help=f"expected accuracy (default {D['accuracy']})")
+    p.add_argument("--share-sd", type=float, default=D["share_sd"],
+                   help=f"SD of a face's region share, for the region-share MDE (default {D['share_sd']})")
+    p.add_argument("--target-gap", type=float, help="print the grids needed to detect this gap (points of balanced accuracy)")
+    p.add_argument("--pilot", metavar="RUN_FOLDER", help="measure kept faces per grid and the ICC from a pilot run")
+    p.add_argument("--figure", metavar="PNG", help="also write the MDE-against-grids figure (the method chapter's) to PNG")
+    p.set_defaults(func=cmd_plan_power)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fercore",
@@ -295,4 +329,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference(sub)
     _add_suite(sub)
     _add_demo(sub)
+    _add_plan_power(sub)
     return parser

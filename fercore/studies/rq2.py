@@ -1,5 +1,6 @@
 """RQ2: each model fine-tuned on synthetic faces and scored on every real set before and after
-(McNemar's test on the images only one of the two gets right), and the synthetic-only regime:
+(McNemar's test on the images only one of the two gets right; the change of balanced accuracy with a
+paired 95 % interval on the same faces, worded by :func:`fercore.analysis.wording.finding`), and the synthetic-only regime:
 its accuracy on the real sets and its internal consistency, grouped k-fold cross-validation on
 the synthetic training faces with folds by source grid."""
 
@@ -9,13 +10,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from fercore.analysis import accuracy, arrays, mcnemar, plots
+from fercore.analysis import (
+    Comparison,
+    accuracy,
+    arrays,
+    balanced_contrast,
+    equivalence,
+    finding,
+    mcnemar,
+    mde_from_se,
+    plots,
+    sample_groups,
+    verdict,
+)
 from fercore.book import Chapter
 from fercore.core.present import declare
 from fercore.models import Classifier, load_model
-from fercore.studies.common import ALPHA, frame, p_text, pct, slug
+from fercore.studies.common import frame, pct, slug
 from fercore.studies.data import TestSets
 from fercore.studies.data import training_faces as data_training_faces
 from fercore.studies.regimes import (
@@ -34,6 +48,9 @@ from fercore.studies.scoring import Scores, SetScore, score_models
 from fercore.studies.session import Study
 from fercore.training import run_cv
 
+#: Equivalence margin of a before/after change (points of balanced accuracy); the notebook's parameter overrides it.
+MARGIN = 5.0
+
 
 def train_regimes(specs: dict[str, ModelSpec], real_models: dict[str, Classifier], train_faces: pd.DataFrame, run_dir: str | Path,
                   recipes: dict[str, Recipe], *, seed: int = 0, workers: int = 2, device: str = "auto",
@@ -51,7 +68,9 @@ def train_regimes(specs: dict[str, ModelSpec], real_models: dict[str, Classifier
 
 @dataclass(frozen=True)
 class ModelChange:
-    """One model on one test set in two regimes (same images): accuracies, discordant pairs, McNemar."""
+    """One model on one test set in two regimes (same images): accuracies, discordant pairs, McNemar, and
+    the change of balanced accuracy (after - before) paired on the same faces with its 95 % interval
+    (CR2 t; a synthetic face's grid is its cluster, a real face its own), TOST against ±margin."""
 
     model: str
     test_set: str
@@ -65,34 +84,61 @@ class ModelChange:
     only_before_right: int
     only_after_right: int
     p_value: float  # McNemar (exact binomial on the discordant pairs when they are few)
+    change: float = float("nan")  # balanced accuracy after - before, same faces
+    change_low: float = float("nan")
+    change_high: float = float("nan")
+    change_p: float = float("nan")  # paired CR2 t test
+    p_equivalence: float = float("nan")
+    margin: float = MARGIN / 100
+    mde: float = float("nan")  # minimal detectable change at 80 % power, from the paired standard error
 
 
-def change(before: SetScore, after: SetScore) -> ModelChange:
+def change(before: SetScore, after: SetScore, *, margin: float = MARGIN) -> ModelChange:
     """Compare two scores of the same images (the paths must agree, in order)."""
     a, b = before.preds, after.preds
     if list(a["path"]) != list(b["path"]):
         raise ValueError(f"{before.model} on {before.test_set}: the two regimes were scored on different images")
-    ok = (a["pred"].notna() & b["pred"].notna()).to_numpy()
+    ok = (a["pred"].notna() & b["pred"].notna() & a["label"].notna()).to_numpy()
     y_true, pred_a, _ = arrays(a[ok])
     pred_b = arrays(b[ok])[1]
     test = mcnemar(y_true, pred_a, pred_b)
+    present = np.unique(y_true)
+    y = np.searchsorted(present, y_true)
+    groups = sample_groups(a[ok].reset_index(drop=True))
+    paired = balanced_contrast((y, pred_b == y_true, groups), (y, pred_a == y_true, groups), len(present), paired=True)
+    p_eq = equivalence(paired.estimate, paired.se, paired.df, margin / 100) if paired.testable and np.isfinite(paired.se) else float("nan")
     return ModelChange(before.model, before.test_set, before.regime, after.regime, int(ok.sum()), accuracy(y_true, pred_a),
-                       accuracy(y_true, pred_b), before.macro_f1, after.macro_f1, int(test["b"]), int(test["c"]), float(test["p_value"]))
+                       accuracy(y_true, pred_b), before.macro_f1, after.macro_f1, int(test["b"]), int(test["c"]), float(test["p_value"]),
+                       paired.estimate, paired.low, paired.high, paired.p_value, p_eq, margin / 100,
+                       mde_from_se(paired.se, paired.df))
 
 
-def changes(before: Scores, after: Scores, *, real_only: bool = True) -> list[ModelChange]:
+def change_comparison(row: ModelChange, n_train: int) -> Comparison:
+    """A before/after change as a :class:`~fercore.analysis.wording.Comparison` (points)."""
+    return Comparison(f"{row.model}, fine-tuned on {n_train} synthetic faces, on {row.test_set} (accuracy {pct(row.accuracy_before)} → "
+                      f"{pct(row.accuracy_after)}; {row.only_after_right} images only the fine-tuned model gets right, "
+                      f"{row.only_before_right} only the original)", "change of balanced accuracy (after - before, same faces)",
+                      100 * row.change, 100 * row.change_low, 100 * row.change_high, p_value=row.change_p, margin=100 * row.margin,
+                      p_equivalence=row.p_equivalence if np.isfinite(row.p_equivalence) else None,
+                      mde=100 * row.mde if np.isfinite(row.mde) else None)
+
+
+def changes(before: Scores, after: Scores, *, real_only: bool = True, margin: float = MARGIN) -> list[ModelChange]:
     """:func:`change` for every (model, test set) scored in both (real sets only by default)."""
-    return [change(before[key], after[key]) for key in before if key in after and not (real_only and key[1] == "synthetic")]
+    return [change(before[key], after[key], margin=margin) for key in before if key in after and not (real_only and key[1] == "synthetic")]
 
 
 CHANGE_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_before": "accuracy before",
                  "accuracy_after": "accuracy after", "macro_f1_before": "macro-F1 before", "macro_f1_after": "macro-F1 after",
-                 "only_before_right": "only before right", "only_after_right": "only after right", "p_value": "McNemar p"}
+                 "only_before_right": "only before right", "only_after_right": "only after right", "p_value": "McNemar p",
+                 "change": "bal. acc. change", "change_low": "change 95% low", "change_high": "change 95% high", "change_p": "change p",
+                 "p_equivalence": "p equivalence (TOST)", "mde": "MDE (80% power)"}
 
 
 def change_table(rows: list[ModelChange]) -> pd.DataFrame:
     table = frame(rows, CHANGE_TITLES, index=["model", "test_set"])
-    return declare(table, percent=["accuracy before", "accuracy after", "macro-F1 before", "macro-F1 after"], p=["McNemar p"])
+    return declare(table, percent=["accuracy before", "accuracy after", "macro-F1 before", "macro-F1 after"], points=["bal. acc. change", "MDE (80% power)"],
+                   p=["McNemar p", "change p", "p equivalence (TOST)"], ci={"bal. acc. change": ("change 95% low", "change 95% high")})
 
 
 def accuracy_frame(*groups: Scores) -> pd.DataFrame:
@@ -154,12 +200,7 @@ def cv_table(rows: list[CrossValidation]) -> pd.DataFrame:
 
 def findings(finetuned: list[ModelChange], synthetic_only: Scores, cv: list[CrossValidation], n_train: int) -> list[str]:
     """Computed statements of fact from RQ2's results."""
-    out = []
-    for row in finetuned:
-        outcome = ("a significant change" if row.p_value < ALPHA else "no significant change") + f" at α = {ALPHA}"
-        out.append(f"{row.model}, fine-tuned on {n_train} synthetic faces: accuracy on {row.test_set} {pct(row.accuracy_before)} → "
-                   f"{pct(row.accuracy_after)}, {outcome} (McNemar {p_text(row.p_value)}; {row.only_after_right} images only "
-                   f"the fine-tuned model gets right, {row.only_before_right} only the original).")
+    out = [finding(change_comparison(row, n_train)) for row in finetuned]
     for result in cv:
         real = {s.test_set: s.accuracy for (model, _), s in synthetic_only.items() if model == result.model and s.test_set != "synthetic"}
         on_real = ", ".join(f"{name} {pct(acc)}" for name, acc in real.items())
@@ -184,7 +225,8 @@ def glue_values(finetuned: list[ModelChange], synthetic_only: Scores, cv: list[C
         values[f"rq2_{slug(result.model)}_cv_accuracy"] = 100 * result.accuracy_mean
     for (model, test_set), score in synthetic_only.items():
         values[f"rq2_{slug(model)}_{slug(test_set)}_synthetic_only"] = 100 * score.accuracy
-    values["rq2_significant_changes"] = float(sum(r.p_value < ALPHA for r in finetuned))
+    values["rq2_significant_changes"] = float(sum(verdict(change_comparison(r, 0)) in ("significant", "both") for r in finetuned))
+    values["rq2_equivalent_changes"] = float(sum(verdict(change_comparison(r, 0)) in ("equivalent", "both") for r in finetuned))
     values["rq2_pairs"] = float(len(finetuned))
     return values
 

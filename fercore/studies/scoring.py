@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fercore.analysis import arrays, calibration_bins, evaluate_predictions, sample_groups, score_interval
+from fercore.analysis import (
+    arrays,
+    bootstrap_accuracy,
+    bootstrap_ece,
+    bootstrap_macro_f1,
+    calibration_bins,
+    evaluate_predictions,
+    sample_groups,
+)
 from fercore.core import labels
 from fercore.core.files import write_json
 from fercore.core.labels import CLASSES
@@ -51,16 +59,21 @@ class SetScore:
 
     def summary(self) -> ScoreSummary:
         m = self.metrics
-        ci = m.get("cluster_bootstrap_95ci", m["bootstrap_95ci"])["accuracy"]
+        clustered = m.get("cluster_bootstrap_95ci", {})
+        ci = clustered.get("accuracy", m["bootstrap_95ci"]["accuracy"])
+        f1 = clustered.get("macro_f1", {"low": float("nan"), "high": float("nan")})
+        ece = clustered.get("ece", {"low": float("nan"), "high": float("nan")})
         return ScoreSummary(self.model, self.regime, self.test_set, int(m["n"]), int(ci.get("groups", m["n"])), len(self.classes),
                             self.accuracy, float(ci["low"]), float(ci["high"]), self.macro_f1, float(m["balanced_accuracy"]),
                             float(m["calibration"]["ece"]), float(m["confidence"]["correct"]["mean"]),
-                            float(m["confidence"]["incorrect"]["mean"]))
+                            float(m["confidence"]["incorrect"]["mean"]), float(f1["low"]), float(f1["high"]), float(ece["low"]),
+                            float(ece["high"]), int(ci.get("min_clusters", m["n"])))
 
 
 @dataclass(frozen=True)
 class ScoreSummary:
-    """The headline numbers of a :class:`SetScore`."""
+    """The headline numbers of a :class:`SetScore`; intervals from the stratified cluster bootstrap
+    (whole grids within each class; NaN where a class has one grid: descriptive only)."""
 
     model: str
     regime: str
@@ -76,6 +89,11 @@ class ScoreSummary:
     ece: float
     confidence_correct: float
     confidence_wrong: float
+    macro_f1_low: float = float("nan")
+    macro_f1_high: float = float("nan")
+    ece_low: float = float("nan")
+    ece_high: float = float("nan")
+    min_groups: int = 0  # fewest groups in one class
 
 
 #: ``{(model, test set): SetScore}``
@@ -121,17 +139,13 @@ def matched_name(real_set: str) -> str:
 
 def _score(model: Classifier, name: str, regime: str, set_name: str, samples: pd.DataFrame, classes: list[str], run: InferenceCache,
            n_boot: int, seed: int, out: str | Path | None) -> SetScore:
-    """One model on one set: predictions, metrics, and a cluster-bootstrap interval of the accuracy
-    (faces of one source grid resampled together; a real face is its own group)."""
+    """One model on one set: predictions, metrics, and stratified cluster-bootstrap intervals of accuracy,
+    macro-F1 and ECE (:func:`clustered_intervals`)."""
     scored = labels.class_set(classes, within=model.trained_classes)
     preds = prediction_table(run(model, samples), within_classes(samples, scored), scored)
     readable = preds[preds["error"] == ""].reset_index(drop=True)
     metrics = evaluate_predictions(readable, classes=scored, n_boot=n_boot, seed=seed)
-    y_true = np.array([scored.index(c) for c in readable["label"]], dtype=np.int64)
-    correct = (readable["pred"] == readable["label"]).to_numpy()
-    clustered = score_interval(y_true, correct, sample_groups(readable), n_classes=len(scored), n_boot=n_boot, seed=seed)
-    metrics["cluster_bootstrap_95ci"] = {"accuracy": {"low": clustered.low, "high": clustered.high, "groups": clustered.groups,
-                                                      "clustered": clustered.clustered}}
+    metrics["cluster_bootstrap_95ci"] = clustered_intervals(readable, scored, n_boot=n_boot, seed=seed)
     if out is not None:
         folder = Path(out) / slug(name)
         write_predictions(preds, folder / f"predictions_{slug(set_name)}.csv")
@@ -139,8 +153,23 @@ def _score(model: Classifier, name: str, regime: str, set_name: str, samples: pd
     return SetScore(name, regime, set_name, scored, preds, metrics)
 
 
+def clustered_intervals(readable: pd.DataFrame, scored: list[str], *, n_boot: int = 1000, seed: int = 0) -> dict[str, dict]:
+    """Accuracy, macro-F1 and ECE with stratified cluster-bootstrap intervals (whole source grids within
+    each class; a real face is its own group): :mod:`fercore.analysis.clustered`."""
+    readable = readable[readable["label"].notna() & readable["pred"].notna()]
+    y_true, y_pred, probs = arrays(readable)
+    groups = sample_groups(readable)
+    results = {"accuracy": bootstrap_accuracy(y_true, y_true == y_pred, groups, n_boot=n_boot, seed=seed),
+               "macro_f1": bootstrap_macro_f1(y_true, y_pred, groups, n_classes=probs.shape[1], n_boot=n_boot, seed=seed),
+               "ece": bootstrap_ece(y_true, probs, groups, n_boot=n_boot, seed=seed)}
+    return {name: {"value": r.estimate, "low": r.low, "high": r.high, "groups": r.clusters, "min_clusters": r.min_clusters,
+                   "clustered": r.clusters < len(y_true)} for name, r in results.items()}
+
+
 SUMMARY_TITLES = {"model": "model", "test_set": "test set", "n": "n", "groups": "groups", "classes": "classes", "accuracy": "accuracy",
                   "accuracy_low": "acc. 95% low", "accuracy_high": "acc. 95% high", "macro_f1": "macro-F1",
+                  "macro_f1_low": "macro-F1 95% low", "macro_f1_high": "macro-F1 95% high", "ece_low": "ECE 95% low",
+                  "ece_high": "ECE 95% high", "min_groups": "groups per class (min)",
                   "balanced_accuracy": "balanced acc.", "ece": "ECE", "confidence_correct": "conf. right",
                   "confidence_wrong": "conf. wrong"}
 
@@ -148,14 +177,15 @@ SUMMARY_TITLES = {"model": "model", "test_set": "test set", "n": "n", "groups": 
 def summary_table(scores: Scores) -> pd.DataFrame:
     """Display table: one row per (model, test set)."""
     table = frame([s.summary() for s in scores.values()], SUMMARY_TITLES, index=["model", "test_set"])
-    return declare(table, percent=["accuracy", "macro-F1", "balanced acc."], ci={"accuracy": ("acc. 95% low", "acc. 95% high")},
-                   show=["n", "groups", "classes", "accuracy", "macro-F1", "balanced acc."])
+    return declare(table, percent=["accuracy", "macro-F1", "balanced acc."],
+                   ci={"accuracy": ("acc. 95% low", "acc. 95% high"), "macro-F1": ("macro-F1 95% low", "macro-F1 95% high")},
+                   show=["n", "groups", "groups per class (min)", "classes", "accuracy", "macro-F1", "balanced acc."])
 
 
 def confidence_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The confidence columns of :func:`summary_table`: ECE, mean confidence when right and when wrong."""
-    columns = ["n", "ECE", "conf. right", "conf. wrong"]
-    return declare(summary[columns].copy(), percent=columns[1:])
+    columns = ["n", "ECE", "ECE 95% low", "ECE 95% high", "conf. right", "conf. wrong"]
+    return declare(summary[columns].copy(), percent=["ECE", "conf. right", "conf. wrong"], ci={"ECE": ("ECE 95% low", "ECE 95% high")})
 
 
 def recall_table(scores: Scores) -> pd.DataFrame:

@@ -74,3 +74,11 @@ def test_holm_matches_statsmodels_and_skips_untested():
     np.testing.assert_allclose(out[[0, 1, 3]], ref)
     assert np.isnan(out[2])
     assert out[0] == pytest.approx(0.03)
+
+
+def test_without_an_interval_the_result_is_descriptive_only():
+    c = Comparison(SUBJECT, GAP, 4.0, float("nan"), float("nan"), note="one synthetic test grid in a class")
+    assert verdict(c) == "descriptive"
+    text = finding(c)
+    assert "descriptive only" in text and "+4.0 points" in text and text.endswith("in a class.")
+    assert "significant" not in text and "equivalent" not in text

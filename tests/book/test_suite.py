@@ -194,6 +194,16 @@ def test_demo_suite_runs_every_chapter_with_figures(demo_suite):
     assert {"examples.png", "per_class_recall.png", "confusion.png", "reliability.png", "confidence_synthetic.png"} <= {
         p.split("/")[-1] for p in rq1["figures"]}
     assert "ECE" in " ".join(rq1["findings"])
+    # the design and the MDE beside each primary result; findings worded from intervals and TOSTs (issue 27)
+    design = pd.read_csv(run_dir / "rq1" / "tables" / "design.csv")
+    assert {"grids per class (min)", "kept faces per grid", "ICC", "MDE (80% power)"} <= set(design.columns)
+    assert any(line.startswith("Design of ") for line in rq1["findings"])
+    for record in (rq1, rq2):
+        text = " ".join(record["findings"])
+        assert "survives matching" not in text and "no difference" not in text and "removes the" not in text
+    assert (run_dir / "rq1" / "tables" / "raw_minus_matched.csv").is_file()
+    assert {"p (Holm)", "p equivalence (TOST)"} <= set(pd.read_csv(run_dir / "rq1" / "tables" / "real_vs_synthetic.csv").columns)
+    assert {"bal. acc. change", "MDE (80% power)"} <= set(pd.read_csv(run_dir / "rq2" / "tables" / "finetuned_vs_original.csv").columns)
     summary = pd.read_csv(run_dir / "rq1" / "tables" / "summary.csv")  # both demo models on every test set
     assert sorted(zip(summary["model"], summary["test set"], strict=True)) == sorted(
         (m, s) for m in ("resnet10t", "tiny-enet") for s in ("demo-real", "synthetic", "synthetic matched to demo-real"))

@@ -79,6 +79,9 @@ def test_the_thesis_parameter_file_runs_with_two_models_and_two_real_sets(thesis
     assert sorted(zip(compared["model"], compared["real set"], compared["synthetic faces"], strict=True)) == sorted(
         (m, r, a) for m in ("B0", "B2") for r in ("fer2013", "affectnet") for a in ("raw", "matched"))
     assert (compared.set_index(["real set"]).loc["fer2013", "classes"] == 7).all()  # the classes both sets hold
+    assert {"p (Holm)", "p equivalence (TOST)", "MDE (80% power)", "grids per class (min)"} <= set(compared.columns)
+    design = pd.read_csv(run_dir / "rq1" / "tables" / "design.csv")
+    assert len(design) == len(compared) and design["ICC"].astype(str).str.len().gt(0).all()
     formats = pd.read_csv(run_dir / "rq1" / "tables" / "formats.csv").set_index("set")
     assert formats.loc["fer2013", "native size (px)"] == 48 and formats.loc["fer2013", "grey share"] == 1.0
     arms = json.loads((run_dir / "matching" / "formats.json").read_text())["arms"]

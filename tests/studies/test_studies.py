@@ -115,6 +115,10 @@ def test_regime_change_counts_discordant_pairs():
     (row,) = rq2.changes(before, after)
     assert row.only_before_right == 10 and row.only_after_right == 10 and row.before == "trained on real"
     assert row.accuracy_before == pytest.approx(0.75) and row.p_value == pytest.approx(1.0)
+    from sklearn.metrics import balanced_accuracy_score
+    assert row.change == pytest.approx(balanced_accuracy_score(y, b) - balanced_accuracy_score(y, a))
+    assert row.change_low < row.change < row.change_high and row.change_p > 0.5  # paired on the same 40 faces
+    assert row.mde > row.change_high - row.change  # the MDE at 80 % power exceeds the interval's half-width
     assert rq2.accuracy_frame(before, after).loc["m · real"].to_dict() == {"trained on real": 0.75, "fine-tuned on synthetic": 0.75}
     shuffled = {("m", "real"): score(preds_table(y, b).iloc[::-1].reset_index(drop=True))}
     with pytest.raises(ValueError, match="different images"):
@@ -135,21 +139,46 @@ def test_rq1_findings_state_the_numbers():
     comparisons = rq1.domain_comparisons(scores, ["fer"])
     assert [c.arm for c in comparisons] == ["raw", "matched"]
     calibration = [rq1.CalibrationTransfer("m", "fer", "synthetic", 1.5, 0.2, 0.1, 0.9, 0.8, 0.5)]
-    text = " ".join(rq1.findings(scores, comparisons, calibration))
-    assert "fer against synthetic faces on their 8 shared classes" in text and "higher on fer" in text
-    assert "difference +50.0 points" in text and "matching removes the significant difference" in text
-    assert "lowest Anger (40.0%)" in text and "fitted on fer (T = 1.50) moves the synthetic ECE from 0.200 to 0.100" in text
-    values = rq1.glue_values(scores, comparisons)
+    contrasts = rq1.arm_contrasts(scores, ["fer"])
+    findings = rq1.findings(scores, comparisons, calibration, contrasts)
+    text = " ".join(findings)
+    # every sentence about a comparison comes from the one wording function
+    assert "m, fer against synthetic faces as they come: balanced-accuracy gap (real - synthetic, 7 shared classes, Holm over 2 primary " \
+           "comparisons) +50.0 points" in text and "the difference is significant and positive" in text
+    assert "matched to fer's format: balanced-accuracy gap" in text and "+0.0 points" in text and "equivalent within ±5.0 points" in text
+    assert "paired contrast raw gap - matched gap (same synthetic faces) +50.0 points" in text
+    assert "survives" not in text and "removes" not in text and "no difference" not in text
+    assert "Design of m against fer" in text
+    assert "lowest Anger (40.0%)" in text and "fitted on fer (T = 1.50) moves the ECE on synthetic from 0.200" in text
+    values = rq1.glue_values(scores, comparisons, contrasts)
     assert values["rq1_m_fer_gap_raw"] == pytest.approx(50.0) and values["rq1_m_fer_gap_matched"] == pytest.approx(0.0)
     assert values["rq1_largest_gap"] == "m on fer" and values["rq1_m_synthetic_accuracy"] == 0.5
-    assert values["rq1_significant_raw"] == 1.0 and values["rq1_survive"] == 0.0 and values["rq1_best_synthetic_model"] == "m"
+    assert values["rq1_significant"] == 1.0 and values["rq1_equivalent"] == 1.0 and values["rq1_contrasts_significant"] == 1.0
+    assert values["rq1_best_synthetic_model"] == "m" and values["rq1_primary"] == rq1.PRIMARY
+    assert comparisons[0].p_holm == pytest.approx(min(1.0, 2 * comparisons[0].p_value))
+
+
+def test_rq1_gap_with_one_grid_per_class_is_descriptive_only():
+    y = np.repeat(np.arange(8), 20)
+    synthetic = score(preds_table(y, y, source=[f"g{c}.png" for c in y]), "synthetic")  # one grid per class
+    (row,) = rq1.domain_comparisons({("m", "fer"): score(preds_table(y, y), "fer"), ("m", "synthetic"): synthetic}, ["fer"])
+    assert row.min_grids == 1 and np.isnan(row.p_value) and np.isnan(row.low) and np.isnan(row.mde)
+    text = " ".join(rq1.findings({("m", "fer"): score(preds_table(y, y), "fer",
+                                                       metrics={"macro avg": {"f1-score": 1.0}, **{c: {"recall": 1.0, "support": 20} for c in CLASSES}}),
+                                  ("m", "synthetic"): score(synthetic.preds, "synthetic",
+                                                            metrics={"macro avg": {"f1-score": 1.0}, **{c: {"recall": 1.0, "support": 20} for c in CLASSES}})},
+                                 [row], []))
+    assert "descriptive only" in text and "one synthetic test grid" in text and "significant" not in text
 
 
 def test_rq2_gender_and_rq4_findings_state_the_numbers():
-    change = rq2.ModelChange("B0", "fer", "trained on real", "fine-tuned on synthetic", 100, 0.6, 0.7, 0.5, 0.6, 3, 23, 0.001)
+    change = rq2.ModelChange("B0", "fer", "trained on real", "fine-tuned on synthetic", 100, 0.6, 0.7, 0.5, 0.6, 3, 23, 0.001,
+                             0.1, 0.04, 0.16, 0.002, 0.9)
     cv = rq2.CrossValidation("B0", 3, "source", (), 0.55, 0.05, 0.5, 0.04)
     text = " ".join(rq2.findings([change], {}, [cv], 500))
-    assert "accuracy on fer 60.0% → 70.0%, a significant change at α = 0.05" in text and "500 synthetic faces" in text
+    assert "on fer (accuracy 60.0% → 70.0%; 23 images only the fine-tuned model gets right, 3 only the original)" in text
+    assert "change of balanced accuracy (after - before, same faces) +10.0 points (95 % interval +4.0 to +16.0, p = 0.002)" in text
+    assert "significant and positive" in text and "500 synthetic faces" in text
     assert "55.0% ± 5.0% accuracy over 3 folds grouped by source" in text
     assert rq2.glue_values([change], {}, [cv])["rq2_significant_changes"] == 1.0
     points = [gender.GenderPoint("female", p, n, t, 10, acc, acc) for p, n, t, acc in
@@ -352,3 +381,37 @@ def test_rq3_findings_word_the_largest_difference_and_the_arm_contrast():
     assert summary.index.names == ["model", "regime", "real set", "synthetic faces"] and summary["tests"].tolist() == [18, 18]
     significant = rq3.significant_table([raw])
     assert ("B0", "trained on real", "fer, as they come", "Happiness", "mouth") in significant.index
+
+
+def test_rq1_chapter_tables_hold_design_mde_holm_and_the_paired_contrast(tmp_path):
+    """Two grids per class (testable), a matched arm: the three tables are written with the new columns,
+    every comparison has an MDE, and the ECE of the matched arm has an interval."""
+    from fercore.book import Chapter
+
+    rng = np.random.default_rng(5)
+    seven = [c for c in CLASSES if c != "Contempt"]
+    idx = np.array([CLASSES.index(c) for c in seven])
+    y_real = np.repeat(idx, 60)
+    real_pred = np.where(rng.random(len(y_real)) < 0.8, y_real, idx[(np.searchsorted(idx, y_real) + 1) % 7])
+    y_syn = np.repeat(idx, 40)
+    source = [f"g{i // 20}.png" for i in range(len(y_syn))]  # 2 grids of 20 faces per class
+    skill = np.repeat(rng.uniform(0.3, 0.9, 14), 20)
+    raw_pred = np.where(rng.random(len(y_syn)) < skill, y_syn, idx[(np.searchsorted(idx, y_syn) + 1) % 7])
+    matched_pred = np.where(rng.random(len(y_syn)) < 0.1, idx[(np.searchsorted(idx, y_syn) + 2) % 7], raw_pred)
+    scores = {("m", "fer"): score(preds_table(y_real, real_pred, classes=seven), "fer", classes=seven),
+              ("m", "synthetic"): score(preds_table(y_syn, raw_pred, source=source), "synthetic"),
+              ("m", "synthetic matched to fer"): score(preds_table(y_syn, matched_pred, source=source), "synthetic matched to fer")}
+    chapter = Chapter(tmp_path, "rq1", show=False)
+    comparisons, contrasts = rq1.show_comparisons(chapter, scores, ["fer"], margin=5.0)
+    design = pd.read_csv(tmp_path / "rq1" / "tables" / "design.csv")
+    assert design["grids per class (min)"].tolist() == [2, 2] and (design["MDE (80% power)"] > 0).all()
+    gaps = pd.read_csv(tmp_path / "rq1" / "tables" / "real_vs_synthetic.csv")
+    assert {"p (Holm)", "p equivalence (TOST)", "MDE (80% power)", "df"} <= set(gaps.columns)
+    assert (gaps["p (Holm)"] >= gaps["p"]).all() and (gaps["95% low"] < gaps["real - synthetic"]).all()
+    (contrast,) = contrasts
+    assert contrast.contrast == pytest.approx(comparisons[0].difference - comparisons[1].difference)
+    assert contrast.low < contrast.contrast < contrast.high
+    assert (tmp_path / "rq1" / "tables" / "raw_minus_matched.csv").exists()
+    rows = rq1.calibration_transfers(scores, ["fer"])
+    matched = [r for r in rows if r.test_set == "synthetic matched to fer"]
+    assert matched and matched[0].ece_before_low <= matched[0].ece_before <= matched[0].ece_before_high

@@ -1,0 +1,50 @@
+"""The calibration harness in CI: the chapters' tests keep their level and coverage at 2, 4 and 8
+grids per class (ICC 0.2, 100 real faces per class, 1,000 simulated data sets each), other cells
+with fewer; and the harness flags the procedure it replaced, so it can fail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fercore.analysis.harness import MAX_FPR, MIN_COVERAGE, Design, calibrate, marginal
+
+ACCEPTANCE = [Design(g, 0.2, 100) for g in (2, 4, 8)]
+OTHER = [Design(g, icc, n) for g in (2, 4, 8) for icc, n in ((0.05, 100), (0.05, 300), (0.2, 300))]
+CHAPTER_PROCEDURES = ["gap-cr2", "paired-cr2", "balanced-cr2", "bootstrap-widened"]
+
+
+@pytest.mark.parametrize("procedure", CHAPTER_PROCEDURES)
+def test_acceptance_cells_meet_the_bar(procedure):
+    table = calibrate([procedure], ACCEPTANCE, 1000, seed=27)
+    assert (table["reps"] >= 1000).all()
+    assert (table["fpr"] <= MAX_FPR).all(), table[["grids", "fpr", "coverage"]]
+    assert (table["coverage"] >= MIN_COVERAGE).all(), table[["grids", "fpr", "coverage"]]
+
+
+def test_other_cells_stay_near_nominal():
+    table = calibrate(["gap-cr2", "paired-cr2"], OTHER, 300, seed=27)
+    # 300 repetitions: Monte-Carlo SE about 1.3 points at 5 %
+    assert (table["fpr"] <= 0.09).all() and (table["coverage"] >= 0.90).all(), table
+
+
+def test_one_grid_per_class_has_no_test_and_fails_the_bar():
+    table = calibrate(["gap-cr2"], [Design(1, 0.2, 100)], 100, seed=27)
+    assert table.loc[0, "testable"] == 0.0 and not table.loc[0, "meets"]
+
+
+def test_the_harness_flags_the_old_wald_from_bootstrap_gap_test():
+    old = calibrate(["gap-wald-bootstrap"], [Design(2, 0.2, 100)], 300, seed=27).iloc[0]
+    assert not old["meets"]
+    assert old["fpr"] > MAX_FPR or old["coverage"] < MIN_COVERAGE
+    plain = calibrate(["bootstrap-percentile"], [Design(2, 0.2, 100)], 300, seed=27).iloc[0]
+    assert plain["coverage"] < 0.85 and not plain["meets"]
+
+
+def test_the_simulated_null_is_exact():
+    """The real faces' probability equals the grids' mean recall (checked by brute force)."""
+    rng = np.random.default_rng(0)
+    mu = np.array([0.45, 0.8])
+    u = rng.normal(0, 0.9, 400_000)
+    brute = [np.mean(1 / (1 + np.exp(-(np.log(m / (1 - m)) + u)))) for m in mu]
+    np.testing.assert_allclose(marginal(mu, 0.9), brute, atol=2e-3)
