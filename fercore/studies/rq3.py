@@ -33,7 +33,7 @@ from fercore.studies.common import ALPHA, slug
 from fercore.studies.data import TestSets, domain_pair, real_names, subset_for_cam
 from fercore.studies.regimes import REAL
 from fercore.studies.rq3_tests import GRID_LEVEL, MIN_FACES, MIN_GRIDS, ONE_GRID, TOO_FEW  # noqa: F401  (the chapter's names)
-from fercore.studies.rq3_tests import arm_contrast, compare_emotions, contrast_finding, study_findings, where
+from fercore.studies.rq3_tests import arm_contrast, compare_emotions, contrast_finding, share_icc, study_findings, where
 from fercore.studies.session import MATCHED, RAW, Arms, Study
 
 #: Index titles of the chapter's tables (the CSV files keep them too).
@@ -226,7 +226,7 @@ def exclusion_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
 
 
 def summary_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
-    """Per study: the design (synthetic grids per emotion) and the median minimal detectable difference
+    """Per study: the design (synthetic grids per emotion, the ICC of shares within grids) and the median minimal detectable difference
     of the tested pairs (80 % power), emotions compared, tests, which test, Holm-significant pairs (shown),
     and accuracy on the explained faces (in the CSV)."""
     rows = []
@@ -237,13 +237,14 @@ def summary_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
         rows.append({"model": s.model, "regime": s.regime, "real_set": s.real_set, "arm": s.arm,
                      "grids": ", ".join(f"{e} {int(g)}" for e, g in grids.items()) or "none",
                      "median_mde": float(100 * tested["mde"].median()) if len(tested) else np.nan,
+                     "icc": share_icc(s.report.table).text().replace(" emotions)", " (emotion, region) pairs)"),
                      "emotions": int(tested["emotion"].nunique()), "tests": len(tested), "test": "; ".join(kinds) or TOO_FEW,
                      "significant": int((tested["p_holm"] < ALPHA).sum()),
                      "accuracy_real": s.accuracy.get(s.real_domain, np.nan), "accuracy_synthetic": s.accuracy.get("synthetic", np.nan)})
     table = _indexed(rows, ["model", "regime", "real_set", "arm"])
     return declare(table, percent=["accuracy_real", "accuracy_synthetic"], decimals={"median_mde": 1},
-                   show=["grids", "median_mde", "emotions", "tests", "test", "significant"],
-                   titles={"grids": "synthetic grids per emotion", "median_mde": "MDE (points, median)", "emotions": "emotions", "tests": "tests (Holm family)", "test": "test", "significant": f"Holm p < {ALPHA}",
+                   show=["grids", "icc", "median_mde", "emotions", "tests", "test", "significant"],
+                   titles={"grids": "synthetic grids per emotion", "icc": "ICC of shares within grids", "median_mde": "MDE (points, median)", "emotions": "emotions", "tests": "tests (Holm family)", "test": "test", "significant": f"Holm p < {ALPHA}",
                            "accuracy_real": "accuracy, real", "accuracy_synthetic": "accuracy, synthetic"})
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from fercore.analysis import Comparison, finding, grid_level, holm
+from fercore.analysis import Comparison, finding, grid_level, holm, power
 from fercore.faces import REGIONS
 from fercore.faces import TITLES as REGION_TITLES
 from fercore.studies.common import ALPHA
@@ -147,3 +147,13 @@ def contrast_finding(subject: str, contrast: pd.DataFrame, raw_tests: pd.DataFra
     return finding(Comparison(f"{subject}, {REGION_TITLES[r['region']]} in {r['emotion']}",
                               "change of the difference from matching (raw - matched, paired over grids, Holm p)", 100 * r["difference"],
                               100 * r["low"], 100 * r["high"], p_value=float(r["p_holm"])), ALPHA)
+
+
+def share_icc(table: pd.DataFrame, synthetic: str = "synthetic") -> power.ICCEstimate:
+    """Intra-class correlation of the synthetic faces' region shares within grids, pooled over every
+    (emotion, region) with two grids or more (:func:`fercore.analysis.power.icc_anova`; the parameter
+    default, labelled assumed, where no emotion has two grids)."""
+    used = table[(table["excluded"].fillna("") == "") & (table["domain"] == synthetic)]
+    long = used.melt(id_vars=["emotion", "group"], value_vars=list(REGIONS), var_name="region", value_name="share").dropna()
+    return power.icc_anova(long["share"].to_numpy(float), (long["emotion"] + "|" + long["region"]).to_numpy(),
+                           (long["group"].astype(str) + "|" + long["region"]).to_numpy())
