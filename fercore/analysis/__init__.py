@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fercore.analysis import harness, plots, power
+from fercore.analysis import domain_tests, grid_level, harness, plots, power
 from fercore.analysis.calibration import (
     Recalibration,
     apply_temperature,
@@ -72,11 +72,13 @@ __all__ = [
     "Contrast",
     "design_of",
     "DesignSummary",
+    "domain_tests",
     "ece_mce",
     "equivalence",
     "evaluate_predictions",
     "finding",
     "fit_temperature",
+    "grid_level",
     "grouped_domain_auc",
     "harness",
     "heat_table",

@@ -447,7 +447,8 @@ def _write_report(out: Path, table: pd.DataFrame, layers: Mapping[str, Any],
     """``cam_regions.csv``, ``layers.json`` and ``mean_maps.npz`` under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     keep = [c for c in ("path", "domain", "dataset", "emotion", "pred", "correct", "group", "width", "height", "iod_px",
-                        "zero_reference", "excluded", *regions.REGIONS) if c in table.columns]
+                        "zero_reference", "excluded", *regions.REGIONS, *(f"area_{r}" for r in regions.REGIONS))
+            if c in table.columns]
     write_csv(out / "cam_regions.csv", table[keep])
     write_json(out / "layers.json", dict(layers))
     with atomic_open(out / "mean_maps.npz", "wb") as handle:

@@ -5,7 +5,9 @@
 * the domain probe (a linear classifier telling the domains apart) lives in
   :func:`fercore.analysis.uncertainty.grouped_domain_auc` (grouped folds, cluster-bootstrap interval);
 * ``mmd_test`` : squared MMD with an RBF kernel (median-heuristic bandwidth) and a
-  permutation p-value;
+  permutation p-value over single faces: valid only for independent faces. Grids of one prompt
+  are not, so RQ4 uses :func:`fercore.analysis.domain_tests.mmd_grid_test` (whole grids swapped);
+  the calibration harness shows this face-level test rejecting a true null in most data sets;
 * ``centroid_distances`` : per-class distance between the domains' class centroids.
 """
 

@@ -166,24 +166,30 @@ def region_shares(maps: np.ndarray, landmarks: Sequence[np.ndarray | None], imag
                   proportions: Proportions = DEFAULT) -> pd.DataFrame:
     """One row per map (N, h, w): the share of its mass in each region of its face (columns
     :data:`REGIONS`), with ``landmarks`` (5, 2) in the pixels of an image of ``image_sizes``
-    (width, height) that the map covers. Rows without landmarks, with implausible ones or with
+    (width, height) that the map covers, and each region's share of the map's area (``area_<region>``:
+    what a uniform map would give it). Rows without landmarks, with implausible ones or with
     an all-zero map get NaN shares; column ``excluded`` says why (empty when used)."""
-    rows, reasons = [], []
+    rows, areas, reasons = [], [], []
     for values, marks, size in zip(maps, landmarks, image_sizes, strict=True):
         if marks is None:
             rows.append(np.full(len(REGIONS), np.nan))
+            areas.append(np.full(len(REGIONS), np.nan))
             reasons.append("no landmarks")
             continue
         try:
             labels = label_map(marks, size, values.shape, proportions)
         except ImplausibleLandmarks:
             rows.append(np.full(len(REGIONS), np.nan))
+            areas.append(np.full(len(REGIONS), np.nan))
             reasons.append("implausible landmarks")
             continue
         share = shares(values, labels)
         rows.append(share)
+        areas.append(shares(np.ones(labels.shape), labels))
         reasons.append("" if np.isfinite(share).all() else "zero map")
     table = pd.DataFrame(np.array(rows).reshape(-1, len(REGIONS)), columns=list(REGIONS))
+    area = pd.DataFrame(np.array(areas).reshape(-1, len(REGIONS)), columns=[f"area_{r}" for r in REGIONS])
+    table = pd.concat([table, area], axis=1)
     table["excluded"] = reasons
     return table
 

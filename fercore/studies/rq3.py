@@ -3,14 +3,8 @@
 Every explained face gets five landmarks (MTCNN, on the image as the model sees it) and its own
 face regions (:mod:`fercore.faces.regions`); the class activation map for the true class, taken at a
 layer fine enough to tell the brows from the eyes (:func:`fercore.explain.choose_layer`), is shared
-out over them (:func:`fercore.explain.cam_report`). Per emotion both domains hold, each region's
-mean share on real faces is compared with that on synthetic faces; the Holm family is every
-(emotion, region) pair of one (model, regime, real set, arm). Synthetic faces come in grids of
-one prompt: with at least :data:`MIN_GRIDS` grids of an emotion the test is a cluster bootstrap
-(grids resampled whole, a small-sample corrected standard error and Student's t with grids - 1
-degrees of freedom: :func:`fercore.analysis.uncertainty.mean_difference`); with fewer, the spread between
-grids cannot be estimated and the test is Mann-Whitney U on faces, which treats them as
-independent (its p-values are then too small by an unknown amount; each row names its test).
+out over them (:func:`fercore.explain.cam_report`). The statistics (grid-level tests, shares per unit
+area, the paired raw-minus-matched contrast) live in :mod:`fercore.studies.rq3_tests`.
 """
 
 from __future__ import annotations
@@ -22,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from fercore import faces
-from fercore.analysis import mean_difference, plots
+from fercore.analysis import plots
 from fercore.book import Chapter
 from fercore.core.files import write_csv
 from fercore.core.labels import CLASSES
@@ -36,16 +29,13 @@ from fercore.faces import REGIONS, regions
 from fercore.faces import TITLES as REGION_TITLES
 from fercore.inference import ImageTransform, Inference
 from fercore.models import Classifier
-from fercore.studies.common import ALPHA, pct, slug
+from fercore.studies.common import ALPHA, slug
 from fercore.studies.data import TestSets, domain_pair, real_names, subset_for_cam
 from fercore.studies.regimes import REAL
+from fercore.studies.rq3_tests import GRID_LEVEL, MIN_FACES, MIN_GRIDS, ONE_GRID, TOO_FEW  # noqa: F401  (the chapter's names)
+from fercore.studies.rq3_tests import arm_contrast, compare_emotions, contrast_finding, share_icc, study_findings, where
 from fercore.studies.session import MATCHED, RAW, Arms, Study
 
-#: Fewest synthetic grids of an emotion for the cluster bootstrap; below it, faces are tested as independent.
-MIN_GRIDS = 5
-#: Fewest faces with a usable map on each side of an (emotion, region) test.
-MIN_FACES = 3
-CLUSTERED, INDEPENDENT, TOO_FEW = "cluster bootstrap", "Mann-Whitney (faces)", "too few faces"
 #: Index titles of the chapter's tables (the CSV files keep them too).
 INDEX = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "domain": "domain",
          "emotion": "emotion", "region": "region"}
@@ -81,50 +71,6 @@ class RegionStudy:
         return self.tests[self.tests["p_holm"] < ALPHA]
 
 
-def compare_emotions(table: pd.DataFrame, *, real: str, emotions: Sequence[str], synthetic: str = "synthetic",
-                     min_faces: int = MIN_FACES, min_grids: int = MIN_GRIDS, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Real minus synthetic mean share of each region, per emotion in ``emotions``, over the used
-    rows of a :func:`fercore.explain.cam_report` table (``domain``, ``emotion``, ``group``,
-    ``excluded``, one column per region). Columns: ``emotion, region, n_real, n_synthetic, grids,
-    mean_real, mean_synthetic, difference, low, high, test, p_value, p_holm`` (Holm over every
-    tested row of the table: the family is regions x emotions)."""
-    from statsmodels.stats.multitest import multipletests
-
-    used = table[table["excluded"].fillna("") == ""]
-    regions = list(REGIONS)
-    rows = []
-    for emotion in emotions:
-        a = used[(used["domain"] == real) & (used["emotion"] == emotion)]
-        b = used[(used["domain"] == synthetic) & (used["emotion"] == emotion)]
-        grids = int(b["group"].nunique()) if len(b) else 0
-        base = {"emotion": emotion, "n_real": len(a), "n_synthetic": len(b), "grids": grids}
-        if len(a) < min_faces or len(b) < min_faces:
-            rows += [{**base, "region": r, "mean_real": a[r].mean() if len(a) else np.nan, "mean_synthetic": b[r].mean() if len(b) else np.nan,
-                      "test": TOO_FEW} for r in regions]
-            continue
-        va, vb = a[regions].to_numpy(float), b[regions].to_numpy(float)
-        clustered = grids >= min_grids
-        real_groups = a["group"].to_numpy() if a["group"].nunique() >= 2 else None  # real faces: each its own, as a rule
-        boot = mean_difference(va, vb, real_groups, b["group"].to_numpy() if clustered else None, n_boot=n_boot, seed=seed)
-        for j, region in enumerate(regions):
-            row = {**base, "region": region, "mean_real": va[:, j].mean(), "mean_synthetic": vb[:, j].mean(),
-                   "difference": boot["difference"].iloc[j], "low": boot["low"].iloc[j], "high": boot["high"].iloc[j]}
-            if clustered:
-                row.update(test=CLUSTERED, p_value=float(boot["p_value"].iloc[j]))
-            else:
-                same = np.ptp(np.concatenate([va[:, j], vb[:, j]])) == 0
-                p = 1.0 if same else float(stats.mannwhitneyu(va[:, j], vb[:, j], alternative="two-sided").pvalue)
-                row.update(test=INDEPENDENT, p_value=p)
-            rows.append(row)
-    columns = ["emotion", "region", "n_real", "n_synthetic", "grids", "mean_real", "mean_synthetic", "difference", "low", "high",
-               "test", "p_value", "p_holm"]
-    out = pd.DataFrame(rows).reindex(columns=columns)
-    tested = out["p_value"].notna().to_numpy()
-    if tested.any():
-        out.loc[tested, "p_holm"] = multipletests(out.loc[tested, "p_value"].to_numpy(float), method="holm")[1]
-    return out
-
-
 def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, predictions: Inference, out: str | Path, *,
           classes: Mapping[str, list[str]], real_set: str = "real", arm: str = "raw",
           synthetic_transform: ImageTransform | None = None, face_cache: str | Path | None = None,
@@ -140,7 +86,7 @@ def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, pred
                         progress=progress)
     shared = [c for c in CLASSES if c in classes[real_set] and c in classes["synthetic"]]
     real_domain = next((str(d) for d in samples["domain"].unique() if d != "synthetic"), "real")
-    tests = compare_emotions(report.table, real=real_domain, emotions=shared, seed=seed)
+    tests = compare_emotions(report.table, real=real_domain, emotions=shared)
     write_csv(out / "region_tests.csv", tests)
     return RegionStudy(name, regime, real_set, arm, report, tests, real_domain)
 
@@ -280,19 +226,25 @@ def exclusion_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
 
 
 def summary_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
-    """Per study: emotions compared, tests, which test, Holm-significant pairs (shown), and accuracy on the
-    explained faces (in the CSV)."""
+    """Per study: the design (synthetic grids per emotion, the ICC of shares within grids) and the median minimal detectable difference
+    of the tested pairs (80 % power), emotions compared, tests, which test, Holm-significant pairs (shown),
+    and accuracy on the explained faces (in the CSV)."""
     rows = []
     for s in studies:
         tested = s.tests[s.tests["p_value"].notna()]
         kinds = sorted(set(tested["test"]))
+        grids = s.tests.drop_duplicates("emotion").set_index("emotion")["grids"]
         rows.append({"model": s.model, "regime": s.regime, "real_set": s.real_set, "arm": s.arm,
+                     "grids": ", ".join(f"{e} {int(g)}" for e, g in grids.items()) or "none",
+                     "median_mde": float(100 * tested["mde"].median()) if len(tested) else np.nan,
+                     "icc": share_icc(s.report.table).text().replace(" emotions)", " (emotion, region) pairs)"),
                      "emotions": int(tested["emotion"].nunique()), "tests": len(tested), "test": "; ".join(kinds) or TOO_FEW,
                      "significant": int((tested["p_holm"] < ALPHA).sum()),
                      "accuracy_real": s.accuracy.get(s.real_domain, np.nan), "accuracy_synthetic": s.accuracy.get("synthetic", np.nan)})
     table = _indexed(rows, ["model", "regime", "real_set", "arm"])
-    return declare(table, percent=["accuracy_real", "accuracy_synthetic"], show=["emotions", "tests", "test", "significant"],
-                   titles={"emotions": "emotions", "tests": "tests (Holm family)", "test": "test", "significant": f"Holm p < {ALPHA}",
+    return declare(table, percent=["accuracy_real", "accuracy_synthetic"], decimals={"median_mde": 1},
+                   show=["grids", "icc", "median_mde", "emotions", "tests", "test", "significant"],
+                   titles={"grids": "synthetic grids per emotion", "icc": "ICC of shares within grids", "median_mde": "MDE (points, median)", "emotions": "emotions", "tests": "tests (Holm family)", "test": "test", "significant": f"Holm p < {ALPHA}",
                            "accuracy_real": "accuracy, real", "accuracy_synthetic": "accuracy, synthetic"})
 
 
@@ -307,15 +259,17 @@ def significant_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
             parts.append(sig.assign(model=s.model, regime=s.regime,
                                     comparison=f"{s.real_set}, {'as they come' if s.arm == 'raw' else 'matched'}"))
     columns = ["model", "regime", "comparison", "emotion", "region", "n_real", "n_synthetic", "grids", "mean_real",
-               "mean_synthetic", "difference", "low", "high", "test", "p_value", "p_holm"]
+               "mean_synthetic", "density_real", "density_synthetic", "difference", "low", "high", "mde", "test", "p_value", "p_holm"]
     table = (pd.concat(parts) if parts else pd.DataFrame(columns=columns))[columns]
     table["region"] = table["region"].map(REGION_TITLES)
     table = table.set_index(["model", "regime", "comparison", "emotion", "region"])
-    return declare(table, percent=["mean_real", "mean_synthetic"], points=["difference"], ci={"difference": ("low", "high")},
-                   p=["p_value", "p_holm"], titles={"n_real": "faces, real", "n_synthetic": "faces, synthetic", "grids": "grids",
-                                                    "mean_real": "share real", "mean_synthetic": "share synthetic",
-                                                    "difference": "real - synthetic", "p_value": "p", "p_holm": "Holm p"},
-                   show=["mean_real", "mean_synthetic", "difference", "p_holm"])
+    return declare(table, percent=["mean_real", "mean_synthetic"], points=["difference", "mde"], ci={"difference": ("low", "high")},
+                   p=["p_value", "p_holm"], decimals={"density_real": 2, "density_synthetic": 2},
+                   titles={"n_real": "faces, real", "n_synthetic": "faces, synthetic", "grids": "grids",
+                           "mean_real": "share real", "mean_synthetic": "share synthetic", "density_real": "per unit area, real",
+                           "density_synthetic": "per unit area, synthetic", "difference": "real - synthetic", "mde": "MDE",
+                           "p_value": "p", "p_holm": "Holm p"},
+                   show=["grids", "mean_real", "mean_synthetic", "density_real", "density_synthetic", "difference", "p_holm"])
 
 
 # --------------------------------------------------------------------------- figures
@@ -408,46 +362,29 @@ def caption(figure: str | Path, model: str, regime: str, real_set: str, arm: str
 
 
 def findings(studies: Sequence[RegionStudy]) -> list[str]:
+    """Per study, :func:`fercore.studies.rq3_tests.study_findings` (worded by the one wording function),
+    then the raw-against-matched contrasts (:func:`contrasts`)."""
     out = []
     for s in studies:
-        tested = s.tests[s.tests["p_value"].notna()]
-        where = f"{s.model}, {s.regime}, {s.real_set} against synthetic faces {'as they come' if s.arm == 'raw' else 'matched to its format'}"
-        if tested.empty:
-            out.append(f"{where}: too few faces with usable maps for a per-emotion test.")
-            continue
-        largest = tested.loc[tested["difference"].abs().idxmax()]
-        kinds = sorted(set(tested["test"]))
-        out.append(f"{where}: {int((tested['p_holm'] < ALPHA).sum())} of {len(tested)} (emotion, region) differences at "
-                   f"α = {ALPHA} (Holm over the {len(tested)}); largest: {REGION_TITLES[largest['region']]} in {largest['emotion']} "
-                   f"(real {pct(largest['mean_real'])}, synthetic {pct(largest['mean_synthetic'])} of the map's mass); "
-                   f"test: {', '.join(kinds)}.")
-    out += survival(studies)
+        out += study_findings(where(s.model, s.regime, s.real_set, s.arm), s.tests)
+    out += contrasts(studies)
     return out
 
 
-def survival(studies: Sequence[RegionStudy]) -> list[str]:
-    """Per (model, regime, real set) with both arms: which (emotion, region) differences hold in
-    both arms (survive matching), only raw (format and framing) or only matched."""
-    def pairs(s: RegionStudy) -> set[str]:
-        return {f"{REGION_TITLES[r.region]} in {r.emotion}" for r in s.significant().itertuples()}
-
-    raw = {(s.model, s.regime, s.real_set): pairs(s) for s in studies if s.arm == "raw"}
+def contrasts(studies: Sequence[RegionStudy]) -> list[str]:
+    """Per (model, regime, real set) with both arms: the change of the largest raw (emotion, region)
+    difference from matching, a paired contrast over the same grids (never significance compared across arms)."""
+    raw = {(s.model, s.regime, s.real_set): s for s in studies if s.arm == RAW}
     out = []
     for s in studies:
         key = (s.model, s.regime, s.real_set)
-        if s.arm != "matched" or key not in raw:
+        if s.arm != MATCHED or key not in raw:
             continue
-        matched = pairs(s)
-        if not raw[key] and not matched:
-            out.append(f"{s.model}, {s.regime}, {s.real_set}: no (emotion, region) difference is significant in either arm.")
-            continue
-        both, only_raw, only_matched = raw[key] & matched, raw[key] - matched, matched - raw[key]
-        parts = [f"survive matching: {', '.join(sorted(both))}" if both else "none survives matching"]
-        if only_raw:
-            parts.append(f"only as the faces come: {', '.join(sorted(only_raw))}")
-        if only_matched:
-            parts.append(f"only after matching: {', '.join(sorted(only_matched))}")
-        out.append(f"{s.model}, {s.regime}, {s.real_set}: of the significant (emotion, region) differences, " + "; ".join(parts) + ".")
+        emotions = sorted(set(raw[key].tests["emotion"]) & set(s.tests["emotion"]))
+        contrast = arm_contrast(raw[key].report.table, s.report.table, real=s.real_domain, emotions=emotions)
+        line = contrast_finding(f"{s.model}, {s.regime}, {s.real_set}", contrast, raw[key].tests)
+        if line is not None:
+            out.append(line)
     return out
 
 

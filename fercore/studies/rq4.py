@@ -1,7 +1,10 @@
 """RQ4: how real and synthetic faces differ inside each model (per regime): penultimate
-embeddings from the run's inference pass, PCA / t-SNE maps, a cross-validated domain probe
-(logistic regression, ROC AUC), an MMD two-sample test (RBF kernel, permutation p-value) and
-per-emotion distances between the domains' centroids."""
+embeddings from the run's inference pass, PCA / t-SNE maps, and three numbers on the classes both
+sets hold, with class-balanced sampling and the grid as the unit (:mod:`fercore.analysis.domain_tests`):
+a linear domain probe (out-of-fold ROC AUC) read against its null reference, an MMD two-sample test
+(RBF kernel) whose p-value swaps whole grids with blocks of real faces within class, and per-emotion
+distances between the domains' centroids with the small-sample bias removed and a grid-bootstrap interval.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fercore.analysis import grouped_domain_auc, plots, sample_groups
+from fercore.analysis import Comparison, domain_tests, finding, plots, sample_groups
 from fercore.book import Chapter
 from fercore.core import labels
 from fercore.core.present import declare
-from fercore.explain import centroid_distances, embeddings, mmd_test
+from fercore.explain import embeddings
 from fercore.models import Classifier
-from fercore.studies.common import ALPHA, frame, p_text, slug
+from fercore.studies.common import ALPHA, frame, slug
 from fercore.studies.data import TestSets, domain_pair, real_names, shared_classes
 from fercore.studies.session import MATCHED, RAW, Arms, Study
 
@@ -32,65 +35,94 @@ def pair_features(run, model, sets, real: str, synthetic_run=None) -> tuple[np.n
 
 @dataclass(frozen=True)
 class CentroidDistance:
-    """Distance between the real and the synthetic centroid of one emotion (standardised features)."""
+    """Distance between the real and the synthetic centroid of one emotion (standardised features):
+    ``d2`` the bias-corrected squared distance with its grid-bootstrap interval (NaN with one grid),
+    ``euclidean`` = sqrt(max(d2, 0)) (the raw distance where ``d2`` is NaN), ``plain`` the raw distance."""
 
     emotion: str
     euclidean: float
-    cosine: float
+    d2: float
+    low: float
+    high: float
+    plain: float
     n_real: int
     n_synthetic: int
+    grids: int
 
 
 @dataclass(frozen=True)
 class DomainGap:
-    """Real-vs-synthetic separation of one model's embeddings in one regime."""
+    """Real-vs-synthetic separation of one model's embeddings in one regime (class-balanced sample)."""
 
     model: str
     regime: str
     real_set: str
     arm: str  # raw | matched (synthetic faces matched to the real set's format)
-    n_real: int
+    n_real: int  # faces in the class-balanced sample, per domain
     n_synthetic: int
-    groups_synthetic: int
-    auc: float  # domain probe, pooled out-of-fold ROC AUC, grouped folds (0.5: not separable)
-    auc_low: float  # cluster-bootstrap 95 % interval
-    auc_high: float
+    groups_synthetic: int  # grids
+    pairs: int  # (grid, block of real faces) pairs the p-values swap
+    auc: float  # ridge domain probe, out-of-fold ROC AUC, folds of whole pairs (0.5: not separable)
+    auc_null_median: float  # the probe's null reference: AUC with whole pairs swapped
+    auc_null_q95: float
+    auc_null_q025: float
+    auc_null_q975: float
+    auc_p: float
     folds: int
     mmd2: float
+    mmd_null_q025: float
+    mmd_null_q975: float
     mmd_p: float
+    min_p: float  # the smallest p-value the design allows
     centroids: tuple[CentroidDistance, ...]
     distance_ratio: float  # mean same-emotion cross-domain distance / mean between-emotion distance (real)
 
 
+def _centroids(normed: np.ndarray, table: pd.DataFrame, groups: np.ndarray, classes: list[str], seed: int) -> tuple[CentroidDistance, ...]:
+    rows = []
+    for c in classes:
+        real = ((table["domain"] == "real") & (table["emotion"] == c)).to_numpy()
+        syn = ((table["domain"] == "synthetic") & (table["emotion"] == c)).to_numpy()
+        if real.sum() < 2 or syn.sum() < 1:
+            continue
+        r = domain_tests.centroid_distance(normed[real], normed[syn], groups[syn], seed=seed)
+        distance = r["distance"] if np.isfinite(r["d2"]) else r["plain"]
+        rows.append(CentroidDistance(c, float(distance), r["d2"], r["low"], r["high"], r["plain"], int(real.sum()), int(syn.sum()), r["grids"]))
+    return tuple(rows)
+
+
 def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: str, real_set: str = "real", arm: str = "raw",
-               classes: list[str] | None = None, permutations: int = 500, seed: int = 0) -> DomainGap:
-    """Domain probe AUC (grouped folds, cluster-bootstrap interval: faces of one source grid never
-    on both sides, resampled together), MMD test and per-emotion centroid distances between the
-    two domains (``table['domain']``: real / synthetic); centroids for ``classes`` (the classes
-    both sets hold). The MMD permutation test treats faces as exchangeable (stated in the chapter)."""
+               classes: list[str] | None = None, permutations: int = 999, seed: int = 0) -> DomainGap:
+    """On the classes both domains hold (``classes`` or those found): the class-balanced grid pairs
+    (:func:`fercore.analysis.domain_tests.balanced_design`), the probe with its null reference and
+    the MMD test, both swapping whole pairs (up to ``permutations`` labellings), and per-emotion
+    bias-corrected centroid distances (``table['domain']``: real / synthetic)."""
     table = table.reset_index(drop=True)
-    domains = table["domain"].to_numpy()
     feats = np.asarray(feats, dtype=np.float64)
     normed = (feats - feats.mean(0)) / (feats.std(0) + 1e-8)
-    groups = np.array([f"{d}:{g}" for d, g in zip(domains, sample_groups(table), strict=True)], dtype=object)
-    probe = grouped_domain_auc(feats, domains, groups, folds=5, seed=seed)
-    real, synthetic = normed[domains == "real"], normed[domains == "synthetic"]
-    mmd = mmd_test(real, synthetic, permutations=permutations, seed=seed)
-    centroids = centroid_distances(normed, table)
-    if classes is not None:
-        centroids = centroids[centroids["emotion"].isin(labels.class_set(classes))].reset_index(drop=True)
-    is_real = table["domain"] == "real"
-    means = np.stack([normed[(is_real & (table["emotion"] == c)).to_numpy()].mean(0) for c in centroids["emotion"]])
+    found = set(table.loc[table["domain"] == "real", "emotion"]) & set(table.loc[table["domain"] == "synthetic", "emotion"])
+    shared = [c for c in labels.class_set(classes) if c in found] if classes is not None else sorted(found)
+    groups = sample_groups(table)
+    keep = table["emotion"].isin(shared).to_numpy()
+    index = np.flatnonzero(keep)
+    design = domain_tests.balanced_design((table["domain"] == "synthetic").to_numpy()[keep], table["emotion"].to_numpy()[keep], groups[keep], seed=seed)
+    design = type(design)(index[design.rows], design.synthetic, design.klass, design.pair, design.pairs)
+    mmd = domain_tests.mmd_grid_test(normed, design, draws=permutations, seed=seed)
+    probe = domain_tests.probe_grid_test(normed, design, draws=min(permutations, 199), seed=seed)
+    centroids = _centroids(normed, table, groups, shared, seed)
+    is_real = (table["domain"] == "real").to_numpy()
+    means = np.stack([normed[is_real & (table["emotion"] == c.emotion).to_numpy()].mean(0) for c in centroids]) if centroids else np.zeros((0, 1))
     between = np.linalg.norm(means[:, None] - means[None], axis=-1)[np.triu_indices(len(means), 1)].mean() if len(means) > 1 else np.nan
-    rows = tuple(CentroidDistance(str(r.emotion), float(r.euclidean), float(r.cosine), int(r.n_real), int(r.n_synthetic))
-                 for r in centroids.itertuples())
-    return DomainGap(model, regime, real_set, arm, int(is_real.sum()), int((~is_real).sum()),
-                     len(set(groups[~is_real.to_numpy()])), probe.auc, probe.low, probe.high, probe.folds,
-                     float(mmd["mmd2"]), float(mmd["p_value"]), rows, float(centroids["euclidean"].mean() / between))
+    synthetic_rows = design.rows[design.synthetic]
+    return DomainGap(model, regime, real_set, arm, int((~design.synthetic).sum()), int(design.synthetic.sum()),
+                     len(set(groups[synthetic_rows])), design.pairs, probe["auc"], probe["null_median"], probe["null_q95"],
+                     probe["null_q025"], probe["null_q975"], probe["p_value"], probe["folds"], mmd["mmd2"], mmd["null_q025"],
+                     mmd["null_q975"], mmd["p_value"], mmd["min_p"], centroids,
+                     float(np.mean([c.euclidean for c in centroids]) / between) if centroids else np.nan)
 
 
 def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[tuple[str, str], Classifier], *, tsne: bool = True,
-                  permutations: int = 500, seed: int = 0) -> list[DomainGap]:
+                  permutations: int = 999, seed: int = 0) -> list[DomainGap]:
     """The chapter's loop: for every real set, every ``(model, regime)`` network and both arms, the
     embeddings of that set and the synthetic faces, their PCA (and t-SNE) maps, shown in the chapter
     one figure per real set and method with a note naming them, and the domain gap (:func:`domain_gap`)."""
@@ -130,53 +162,76 @@ def _show_maps(chapter: Chapter, real_set: str, maps: dict[str, dict[str, np.nda
 
 
 TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "n_real": "n real",
-          "n_synthetic": "n synthetic", "groups_synthetic": "grids", "auc": "domain AUC", "auc_low": "AUC 95% low",
-          "auc_high": "AUC 95% high", "mmd2": "MMD²", "mmd_p": "MMD p", "distance_ratio": "centroid distance / between-emotion"}
+          "n_synthetic": "n synthetic", "groups_synthetic": "grids", "pairs": "grid pairs", "auc": "domain AUC",
+          "auc_null_median": "AUC null median", "auc_null_q95": "AUC null 95%", "auc_p": "probe p", "mmd2": "MMD²", "mmd_p": "MMD p",
+          "min_p": "smallest p", "distance_ratio": "centroid distance / between-emotion"}
 
 
 def gap_table(gaps: list[DomainGap]) -> pd.DataFrame:
-    return declare(frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"]), p=["MMD p"],
-                   ci={"domain AUC": ("AUC 95% low", "AUC 95% high")},
-                   show=["grids", "domain AUC", "MMD²", "MMD p", "centroid distance / between-emotion"])  # faces: the test-set table and the CSV
+    """Per (model, regime, real set, arm): the design (grids, pairs, the smallest attainable p), the probe
+    AUC beside its null reference, the MMD test and the centroid ratio."""
+    return declare(frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"]), p=["probe p", "MMD p", "smallest p"],
+                   show=["grids", "domain AUC", "AUC null 95%", "probe p", "MMD²", "MMD p", "smallest p",
+                         "centroid distance / between-emotion"])  # faces: the test-set table and the CSV
 
 
 def centroid_table(gaps: list[DomainGap]) -> pd.DataFrame:
-    """Euclidean distance per emotion (rows) and (model, regime, real set, arm) (columns)."""
+    """Bias-corrected Euclidean distance per emotion (rows) and (model, regime, real set, arm) (columns)."""
     columns = {(g.model, g.regime, g.real_set, g.arm): {c.emotion: c.euclidean for c in g.centroids} for g in gaps}
     table = pd.DataFrame(columns)
     table.columns = pd.MultiIndex.from_tuples(list(columns), names=["model", "regime", "real set", "arm"])
     return table.rename_axis("emotion")
 
 
+def _subject(g: DomainGap) -> str:
+    return f"{g.model}, {g.regime}, {g.real_set} against synthetic faces {'as they come' if g.arm == RAW else 'matched to its format'}"
+
+
+def gap_findings(g: DomainGap) -> list[str]:
+    """The probe against its null, the MMD test and the furthest emotion's corrected centroid distance,
+    each worded by :func:`fercore.analysis.wording.finding`. The probe's and the MMD's intervals are the
+    observed value minus the null's central 95 % (a null band): they exclude 0 where the statistic lies
+    outside what swapping whole grids gives."""
+    design = f"{g.groups_synthetic} grids in {g.pairs} class-balanced pairs; smallest attainable p {g.min_p:.2g}"
+    out = [finding(Comparison(_subject(g), "domain probe AUC above its grid-swap null median", g.auc - g.auc_null_median,
+                              g.auc - g.auc_null_q975, g.auc - g.auc_null_q025, p_value=g.auc_p, units="AUC", digits=3,
+                              note=f"AUC {g.auc:.3f}, null 95th percentile {g.auc_null_q95:.3f}; the interval is the AUC minus the "
+                                   f"null's central 95 %; {design}"), ALPHA),
+           finding(Comparison(_subject(g), "MMD² above its grid-swap null (the midpoint of its central 95 %)", g.mmd2 - (g.mmd_null_q025 + g.mmd_null_q975) / 2,
+                              g.mmd2 - g.mmd_null_q975, g.mmd2 - g.mmd_null_q025, p_value=g.mmd_p, units="(kernel units)", digits=4,
+                              note=f"MMD² {g.mmd2:.4f}"), ALPHA)]
+    tested = [c for c in g.centroids if np.isfinite(c.d2)]
+    if tested:
+        c = max(tested, key=lambda c: c.d2)
+        out.append(finding(Comparison(f"{_subject(g)}, {c.emotion}", "squared centroid distance, bias-corrected", c.d2, c.low, c.high,
+                                      units="squared SD units", digits=2,
+                                      note=f"{c.grids} grids; the grid-bootstrap interval is descriptive (its coverage at this design: "
+                                           "docs/calibration_rq34.md)"), ALPHA))
+    single = [c.emotion for c in g.centroids if not np.isfinite(c.d2)]
+    if single:
+        out.append(f"{_subject(g)}: {', '.join(single)} with one grid: the centroid distance is the raw one, biased upwards by "
+                   "sampling noise and without an interval.")
+    return out
+
+
 def findings(gaps: list[DomainGap]) -> list[str]:
-    """Computed statements of fact; how large an AUC or a distance is, the chapter's prose says."""
+    """Computed statements of fact per (model, regime, real set, arm) (:func:`gap_findings`), raw arm first;
+    how large an AUC or a distance is, the chapter's prose says."""
     out = []
-    matched = {(g.model, g.regime, g.real_set): g for g in gaps if g.arm == "matched"}
-    for g in (g for g in gaps if g.arm == "raw"):
-        test = "significant" if g.mmd_p < ALPHA else "not significant"
-        furthest = max(g.centroids, key=lambda c: c.euclidean)
-        closest = min(g.centroids, key=lambda c: c.euclidean)
-        line = (f"{g.model}, {g.regime}, {g.real_set} against synthetic faces: domain probe AUC {g.auc:.3f} "
-                f"[{g.auc_low:.3f}, {g.auc_high:.3f}] ({g.folds} grouped folds); MMD² = {g.mmd2:.4f}, {test} at α = {ALPHA} "
-                f"({p_text(g.mmd_p)}); same-emotion centroids lie {g.distance_ratio:.2f} times as far apart as different "
-                f"emotions' on real faces (furthest: {furthest.emotion}, closest: {closest.emotion}).")
-        m = matched.get((g.model, g.regime, g.real_set))
-        if m is not None:
-            survives = ("the probe still separates the domains" if m.auc_low > 0.5 else "the probe's interval reaches 0.5")
-            line += (f" Matched to {g.real_set}'s format: AUC {m.auc:.3f} [{m.auc_low:.3f}, {m.auc_high:.3f}], MMD "
-                     f"{'significant' if m.mmd_p < ALPHA else 'not significant'} ({p_text(m.mmd_p)}), centroid ratio "
-                     f"{m.distance_ratio:.2f}: {survives}.")
-        out.append(line)
+    for g in sorted(gaps, key=lambda g: g.arm != RAW):
+        out += gap_findings(g)
     return out
 
 
 def glue_values(gaps: list[DomainGap]) -> dict[str, float | str]:
-    """``rq4_<model>_<regime>_<set>_auc_<arm>`` and ``_ratio_<arm>``; ``rq4_lowest_auc`` /
-    ``rq4_highest_auc`` (raw arm) with their (model, regime, set); ``rq4_matched_highest_auc``."""
+    """``rq4_<model>_<regime>_<set>_auc_<arm>``, ``_auc_p_<arm>`` and ``_ratio_<arm>``; ``rq4_lowest_auc`` /
+    ``rq4_highest_auc`` (raw arm) with their (model, regime, set); ``rq4_matched_highest_auc``; the design's
+    ``rq4_min_p`` and ``rq4_pairs``."""
     values: dict[str, float | str] = {}
     for g in gaps:
         key = f"rq4_{slug(g.model)}_{slug(g.regime)}_{slug(g.real_set)}"
         values[f"{key}_auc_{g.arm}"] = g.auc
+        values[f"{key}_auc_p_{g.arm}"] = g.auc_p
         values[f"{key}_ratio_{g.arm}"] = g.distance_ratio
     raw = [g for g in gaps if g.arm == "raw"]
     matched = [g for g in gaps if g.arm == "matched"] or raw
@@ -185,5 +240,6 @@ def glue_values(gaps: list[DomainGap]) -> dict[str, float | str]:
     values.update({"rq4_lowest_auc": low.auc, "rq4_lowest_auc_model": f"{low.model}, {low.regime}, {low.real_set}",
                    "rq4_highest_auc": high.auc, "rq4_highest_auc_model": f"{high.model}, {high.regime}, {high.real_set}",
                    "rq4_matched_lowest_auc": mlow.auc, "rq4_matched_highest_auc": mhigh.auc,
-                   "rq4_matched_highest_auc_model": f"{mhigh.model}, {mhigh.regime}, {mhigh.real_set}"})
+                   "rq4_matched_highest_auc_model": f"{mhigh.model}, {mhigh.regime}, {mhigh.real_set}",
+                   "rq4_min_p": max(g.min_p for g in gaps), "rq4_pairs": float(min(g.pairs for g in gaps))})
     return values

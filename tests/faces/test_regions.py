@@ -123,3 +123,11 @@ def test_shares_left_out_are_counted_with_their_reason():
 def test_smallest_region_in_input_pixels():
     marks = np.array([[40.0, 50.0], [72.0, 50.0], [56.0, 69.0], [43.0, 84.0], [69.0, 84.0]])  # IOD 32 px on 128
     assert R.smallest_region_px(marks, (128, 128), 224) == pytest.approx(0.36 * 32 * 224 / 128)
+
+
+def test_region_areas_are_what_a_uniform_map_would_give():
+    marks = np.array([[40.0, 50.0], [72.0, 50.0], [56.0, 69.0], [43.0, 84.0], [69.0, 84.0]])
+    table = R.region_shares(np.ones((2, 32, 32)), [marks, None], [(128, 128)] * 2)
+    areas = table.loc[0, [f"area_{r}" for r in R.REGIONS]].to_numpy(float)
+    assert areas.sum() == pytest.approx(1.0) and areas == pytest.approx(table.loc[0, list(R.REGIONS)].to_numpy(float))
+    assert table.loc[0, "area_eyes"] < table.loc[0, "area_outside"] and table.loc[1, "area_eyes"] != table.loc[1, "area_eyes"]

@@ -185,34 +185,54 @@ def test_rq2_gender_and_rq4_findings_state_the_numbers():
               [(0, 100, "female", 0.7), (0, 100, "male", 0.4), (100, 200, "female", 0.7), (100, 200, "male", 0.65)]]
     text = " ".join(gender.findings(points))
     assert "70.0% on female, 40.0% on male" in text and "with 100% (200 faces) the male accuracy is 65.0%" in text
-    centroids = (rq4.CentroidDistance("Anger", 1.0, 0.1, 5, 5), rq4.CentroidDistance("Fear", 2.0, 0.2, 5, 5))
-    gaps = [rq4.DomainGap("B0", "trained on real", "fer", "raw", 10, 10, 2, 0.99, 0.97, 1.0, 5, 0.3, 0.002, centroids, 1.4),
-            rq4.DomainGap("B0", "trained on real", "fer", "matched", 10, 10, 2, 0.6, 0.45, 0.75, 5, 0.1, 0.2, centroids, 1.1),
-            rq4.DomainGap("B0", "fine-tuned on synthetic", "fer", "raw", 10, 10, 2, 0.55, 0.4, 0.7, 5, 0.01, 0.4, centroids, 0.3)]
+    centroids = (rq4.CentroidDistance("Anger", 1.0, 1.0, 0.2, 2.0, 1.2, 5, 5, 2),
+                 rq4.CentroidDistance("Fear", 2.0, 4.0, -0.5, 9.0, 2.1, 5, 5, 2), rq4.CentroidDistance("Joy", 3.0, np.nan, np.nan, np.nan, 3.0, 5, 5, 1))
+
+    def gap(regime, arm, auc, p_probe, mmd_p):
+        return rq4.DomainGap("B0", regime, "fer", arm, 10, 10, 2, 14, auc, 0.5, 0.6, 0.4, 0.62, p_probe, 5, 0.3, -0.01, 0.02, mmd_p,
+                             1 / 8192, centroids, 1.4)
+
+    gaps = [gap("trained on real", "raw", 0.99, 0.001, 0.002), gap("trained on real", "matched", 0.6, 0.2, 0.2),
+            gap("fine-tuned on synthetic", "raw", 0.55, 0.4, 0.4)]
     text = " ".join(rq4.findings(gaps))
-    assert "fer against synthetic faces: domain probe AUC 0.990 [0.970, 1.000]" in text and ", significant at" in text
-    assert "not significant at" in text and "Matched to fer's format: AUC 0.600 [0.450, 0.750]" in text
-    assert "the probe's interval reaches 0.5" in text and text.count("Matched to") == 1
-    assert "furthest: Fear" in text and "almost" not in text and "hardly" not in text  # no qualitative cut-offs
+    assert ("B0, trained on real, fer against synthetic faces as they come: domain probe AUC above its grid-swap null median "
+            "+0.490 AUC (95 % interval +0.370 to +0.590, p = 0.001); the difference is significant and positive") in text
+    assert "AUC 0.990, null 95th percentile 0.600; the interval is the AUC minus the null's central 95 %; 2 grids in 14 class-balanced pairs; smallest attainable p 0.00012" in text
+    assert "matched to its format: domain probe AUC above its grid-swap null median +0.100 AUC" in text and "not detectable at this design" in text
+    assert "MMD² above its grid-swap null (the midpoint of its central 95 %)" in text and "survive" not in text and "separat" not in text
+    assert "Fear: squared centroid distance, bias-corrected +4.00 squared SD units (95 % interval -0.50 to +9.00)" in text
+    assert "Joy with one grid: the centroid distance is the raw one" in text
+    assert "almost" not in text and "hardly" not in text  # no qualitative cut-offs
     values = rq4.glue_values(gaps)
     assert values["rq4_lowest_auc_model"] == "B0, fine-tuned on synthetic, fer" and values["rq4_highest_auc"] == 0.99
     assert values["rq4_b0_trained_on_real_fer_auc_matched"] == 0.6 and values["rq4_matched_highest_auc"] == 0.6
+    assert values["rq4_min_p"] == 1 / 8192 and values["rq4_b0_trained_on_real_fer_auc_p_raw"] == 0.001
 
 
 def test_domain_gap_separates_shifted_clouds_only():
+    """Two grids per class of 30 faces: a shifted synthetic cloud is told apart (probe above its null,
+    MMD p at the design's floor); the same distribution with grid offsets is not; classes only one side
+    holds are left out and the sample is class-balanced."""
     rng = np.random.default_rng(0)
-    n = 60
-    table = pd.DataFrame({"domain": ["real"] * n + ["synthetic"] * n, "emotion": (["Anger", "Happiness"] * n)})
-    shifted = np.concatenate([rng.normal(0, 1, (n, 16)), rng.normal(1.5, 1, (n, 16))])
-    table = table.assign(path=[f"{i}.png" for i in range(2 * n)])
-    gap = rq4.domain_gap(shifted, table, model="m", regime="r", real_set="fer", permutations=100)
-    assert gap.auc > 0.95 and gap.auc_low > 0.9 and gap.mmd_p < 0.05 and gap.n_real == gap.n_synthetic == n
-    assert {c.emotion for c in gap.centroids} == {"Anger", "Happiness"} and gap.groups_synthetic == n
-    same = rq4.domain_gap(rng.normal(0, 1, (2 * n, 16)), table, model="m", regime="s", real_set="fer", permutations=100)
-    assert same.auc < 0.75 and same.auc_low < 0.5 and same.mmd_p > 0.01
-    table = rq4.gap_table([gap, same])
-    assert table.loc[("m", "r", "fer", "raw"), "domain AUC"] > table.loc[("m", "s", "fer", "raw"), "domain AUC"]
-    assert rq4.centroid_table([gap, same]).shape == (2, 2)
+    rows = [{"domain": "real", "emotion": e, "path": f"r{e}{i}.png"} for e in ("Anger", "Happiness") for i in range(80)]
+    rows += [{"domain": "synthetic", "emotion": e, "path": f"s{e}{g}{i}.png", "source": f"{e}-{g}"}
+             for e in ("Anger", "Happiness") for g in range(2) for i in range(30)]
+    rows += [{"domain": "real", "emotion": "Fear", "path": f"f{i}.png"} for i in range(20)]
+    table = pd.DataFrame(rows)
+    synthetic = (table["domain"] == "synthetic").to_numpy()
+    offsets = {s: rng.normal(0, 0.4, 16) for s in table["source"].dropna().unique()}
+    noise = rng.normal(0, 1, (len(table), 16))
+    same = noise + np.stack([offsets.get(s, np.zeros(16)) if isinstance(s, str) else np.zeros(16) for s in table["source"]])
+    shifted = same + 1.5 * synthetic[:, None]
+    gap = rq4.domain_gap(shifted, table, model="m", regime="r", real_set="fer", permutations=200)
+    assert gap.auc > 0.95 and gap.auc_p == pytest.approx(gap.min_p) and gap.mmd_p == pytest.approx(gap.min_p) == 1 / 8
+    assert gap.n_real == gap.n_synthetic == 120 and gap.pairs == 4 and gap.groups_synthetic == 4
+    assert {c.emotion for c in gap.centroids} == {"Anger", "Happiness"} and all(c.grids == 2 for c in gap.centroids)
+    calm = rq4.domain_gap(same, table, model="m", regime="s", real_set="fer", permutations=200)
+    assert calm.auc_p > 0.05 and calm.mmd_p > 0.05 and calm.auc < gap.auc
+    shown = rq4.gap_table([gap, calm])
+    assert shown.loc[("m", "r", "fer", "raw"), "domain AUC"] > shown.loc[("m", "s", "fer", "raw"), "domain AUC"]
+    assert rq4.centroid_table([gap, calm]).shape == (2, 2)
 
 
 def test_face_table_reads_manifest_splits(tmp_path):
@@ -285,17 +305,19 @@ def region_table(rng: np.random.Generator, grids: int, *, mouth_gap: float = 0.2
                     share = share * (1 - mouth_gap)
                     share[REGIONS.index("mouth")] += mouth_gap
                 group = f"{domain}-{emotion}-{i if domain == 'real' else i % grids}"
-                rows.append({"domain": domain, "emotion": emotion, "group": group, "excluded": "", "correct": i % 2 == 0,
+                rows.append({"path": f"{group}-{i}.png", "domain": domain, "emotion": emotion, "group": group, "excluded": "",
+                             "correct": i % 2 == 0,
                              **dict(zip(REGIONS, share, strict=True))})
-    rows.append({"domain": "real", "emotion": "Happiness", "group": "x", "excluded": "no landmarks", "correct": False,
+    rows.append({"path": "x.png", "domain": "real", "emotion": "Happiness", "group": "x", "excluded": "no landmarks", "correct": False,
                  **{r: np.nan for r in REGIONS}})
     return pd.DataFrame(rows)
 
 
-def test_rq3_compares_regions_per_emotion_with_the_test_the_grids_allow():
-    """Per emotion and region: the difference of mean shares; a cluster bootstrap with five grids
-    or more, Mann-Whitney on faces (named so) with fewer; Holm over every tested (emotion, region)
-    pair; emotions with too few faces are listed, untested; excluded faces stay out."""
+def test_rq3_compares_regions_per_emotion_at_the_grid_level():
+    """Per emotion and region: the real mean minus the mean of grid means; Welch's t on cluster means
+    (each real face its own, Hsu's df: grids - 1) at every grid count from two, none with one grid
+    (descriptive); Holm over every tested (emotion, region) pair; emotions with too few faces are
+    listed, untested; excluded faces stay out; shares per unit area beside the shares."""
     from scipy import stats
 
     from fercore.faces.regions import REGIONS
@@ -304,48 +326,61 @@ def test_rq3_compares_regions_per_emotion_with_the_test_the_grids_allow():
     many = rq3.compare_emotions(region_table(rng, grids=6), real="real", emotions=["Happiness", "Sadness", "Fear"])
     assert len(many) == 3 * len(REGIONS)
     tested = many[many["p_value"].notna()]
-    assert len(tested) == 2 * len(REGIONS) and set(tested["test"]) == {rq3.CLUSTERED} and (tested["grids"] == 6).all()
-    assert (tested["n_real"] == 24).all()  # the face without landmarks is left out
+    assert len(tested) == 2 * len(REGIONS) and set(tested["test"]) == {rq3.GRID_LEVEL} and (tested["grids"] == 6).all()
+    assert (tested["n_real"] == 24).all() and (tested["df"] <= 5).all()  # the face without landmarks is left out
     assert set(many.loc[many["emotion"] == "Fear", "test"]) == {rq3.TOO_FEW}
     mouth = tested.set_index(["emotion", "region"]).loc[("Happiness", "mouth")]
     assert mouth["difference"] == pytest.approx(mouth["mean_real"] - mouth["mean_synthetic"]) and mouth["difference"] < -0.15
-    assert mouth["low"] < mouth["difference"] < mouth["high"] < 0 and mouth["p_holm"] < 0.05
+    assert mouth["low"] < mouth["difference"] < mouth["high"] < 0 and mouth["p_holm"] < 0.05 and 0 < mouth["mde"] < 0.15
     sadness = tested[tested["emotion"] == "Sadness"]
     assert (sadness["p_holm"] > 0.05).all()  # no planted difference
-    assert (tested["p_holm"] >= tested["p_value"]).all()
     assert tested["p_holm"].min() == pytest.approx(min(1.0, len(tested) * tested["p_value"].min()))  # Holm's first step
-    few = rq3.compare_emotions(region_table(rng, grids=2), real="real", emotions=["Happiness", "Sadness"])
-    assert set(few["test"]) == {rq3.INDEPENDENT} and (few["grids"] == 2).all()
     table = region_table(np.random.default_rng(1), grids=2)
     used = table[(table["emotion"] == "Happiness") & (table["excluded"] == "")]
-    expected = stats.mannwhitneyu(used.loc[used["domain"] == "real", "mouth"], used.loc[used["domain"] == "synthetic", "mouth"]).pvalue
-    again = rq3.compare_emotions(table, real="real", emotions=["Happiness"])
-    assert again.set_index("region").loc["mouth", "p_value"] == pytest.approx(expected)
+    real, synthetic = used[used["domain"] == "real"], used[used["domain"] == "synthetic"]
+    grid_means = synthetic.groupby("group")["mouth"].mean()
+    two = rq3.compare_emotions(table, real="real", emotions=["Happiness"]).set_index("region").loc["mouth"]
+    welch = stats.ttest_ind(real["mouth"], grid_means, equal_var=False)
+    t = (real["mouth"].mean() - grid_means.mean()) / np.sqrt(real["mouth"].var() / len(real) + grid_means.var() / 2)
+    assert two["test"] == rq3.GRID_LEVEL and two["df"] == 1.0 and welch.df >= 1
+    assert two["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), two["df"]))
+    assert two["mean_synthetic"] == pytest.approx(grid_means.mean())
+    one = rq3.compare_emotions(region_table(rng, grids=1), real="real", emotions=["Happiness"])
+    assert set(one["test"]) == {rq3.ONE_GRID} and one["p_value"].isna().all() and one["difference"].notna().all()
+    areas = region_table(rng, grids=3).assign(**{f"area_{r}": 1 / len(REGIONS) for r in REGIONS})
+    dense = rq3.compare_emotions(areas, real="real", emotions=["Happiness"]).set_index("region")
+    assert dense["density_real"].to_numpy() == pytest.approx(len(REGIONS) * dense["mean_real"].to_numpy())
 
 
-def test_rq3_findings_and_survival_name_emotion_region_pairs():
+def test_rq3_findings_word_the_largest_difference_and_the_arm_contrast():
     from fercore.explain.cam import CamLayer, CamReport
 
-    def made(arm: str, regime: str = "trained on real", planted: float = 0.2) -> rq3.RegionStudy:
-        table = region_table(np.random.default_rng(2), grids=6, mouth_gap=planted)
+    def made(arm: str, regime: str = "trained on real", planted: float = 0.2, grids: int = 6) -> rq3.RegionStudy:
+        table = region_table(np.random.default_rng(2), grids=grids, mouth_gap=planted)
         layer = CamLayer("layer1", "layercam", 16, 4.0)
         report = CamReport(table, CamLayer("layer4", "gradcam", 2, 32.0), layer, True, 6.0, 64, {}, [])
         tests = rq3.compare_emotions(table, real="real", emotions=["Happiness", "Sadness"])
         return rq3.RegionStudy("B0", regime, "fer", arm, report, tests)
 
-    raw, matched, calm = made("raw"), made("matched"), made("matched", "x", planted=0.0)
+    raw, matched, calm = made("raw"), made("matched", planted=0.0), made("matched", "x", planted=0.0)
     text = " ".join(rq3.findings([raw]))
-    assert "B0, trained on real, fer against synthetic faces as they come:" in text and "of 18 (emotion, region) differences" in text
-    assert "largest: mouth in Happiness" in text and "test: cluster bootstrap" in text
-    (line,) = rq3.survival([raw, matched, calm])  # "x" has no raw arm: no survival sentence
-    assert line.startswith("B0, trained on real, fer: of the significant (emotion, region) differences, survive matching: mouth in Happiness")
+    assert "B0, trained on real, fer against synthetic faces as they come, mouth in Happiness: region share (real - synthetic; Holm p, interval and MDE at alpha / 18)" in text
+    assert "the difference is significant and negative" in text and "of 18 (emotion, region) differences have Holm p" in text
+    assert "test: Welch t on grid means, 6 grids" in text and "survive" not in text
+    (line,) = rq3.contrasts([raw, matched, calm])  # "x" has no raw arm: no contrast
+    assert line.startswith("B0, trained on real, fer, mouth in Happiness: change of the difference from matching")
+    assert "significant and negative" in line  # matching moved the synthetic mouth share back (paired over the 6 grids)
+    single = " ".join(rq3.findings([made("raw", grids=1)]))
+    assert "Happiness, Sadness have one synthetic grid" in single and "no per-emotion test is possible" in single
     assert raw.accuracy["synthetic"] == 0.5 and raw.figures == []
     values = rq3.glue_values([raw, matched, calm])
     assert values["rq3_studies_raw"] == 1.0 and values["rq3_studies_matched"] == 2.0
-    assert values["rq3_with_significant_regions_matched"] == 1.0
+    assert values["rq3_with_significant_regions_matched"] == 0.0
     assert values["rq3_landmark_rate_fer_raw_real"] == pytest.approx(48 / 49)
     summary = rq3.summary_table([raw, calm])
     assert summary.index.names == ["model", "regime", "real set", "synthetic faces"] and summary["tests"].tolist() == [18, 18]
+    assert summary["grids"].tolist() == ["Happiness 6, Sadness 6"] * 2 and summary["icc"].str.contains("pooled over 18 (emotion, region) pairs", regex=False).all()
+    assert "assumed" in rq3.share_icc(made("raw", grids=1).report.table).text()
     significant = rq3.significant_table([raw])
     assert ("B0", "trained on real", "fer, as they come", "Happiness", "mouth") in significant.index
 
