@@ -215,7 +215,7 @@ CASES = [
     Case("grids-listed-twice", ["extract", "raw", "faces", "--layout", "2x2", "--detector", "none", "-q"], 2,
          "lists g1.png 2 times (line 3: sad, line 6: angry)", setup=lambda c, w: _grids(c, w, _listed_twice)),
     Case("resume-truncated-last", ["train", "--resume", "run"], 2, "last.pt cannot be read", setup=_truncated_last),
-    Case("suite-refused-start", ["suite", "run", "--params", "p.yaml", "--only", "02"], 2, "notebooks.02 sets ['epochss']",
+    Case("suite-refused-start", ["suite", "run", "--params", "p.yaml", "--only", "02"], 2, "does not declare ['epochss'] (did you mean 'epochs'?)",
          setup=_suite_typo, check=lambda c, w: not (c / "results").exists() or not any((c / "results").rglob("*"))
          or pytest.fail(f"left behind: {sorted((c / 'results').rglob('*'))}")),
 ]

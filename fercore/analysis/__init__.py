@@ -51,7 +51,6 @@ from fercore.analysis.power import (
 )
 from fercore.analysis.uncertainty import (
     grouped_domain_auc,
-    mean_difference,
     sample_groups,
 )
 from fercore.analysis.wording import Comparison, equivalence, finding, holm, verdict
@@ -92,7 +91,6 @@ __all__ = [
     "mde_from_se",
     "mde_gap",
     "mde_mean_difference",
-    "mean_difference",
     "most_confident_errors",
     "pilot_design",
     "plan",

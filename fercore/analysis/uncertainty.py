@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
@@ -90,41 +89,3 @@ def grouped_domain_auc(
     return DomainProbe(auc, float(low), float(high), float(np.mean(fold_aucs)), float(np.std(fold_aucs, ddof=1)) if len(fold_aucs) > 1 else 0.0,
                        folds, len(np.unique(groups)), grouped and len(np.unique(groups)) < len(y))
 
-
-def mean_difference(
-    a: np.ndarray, b: np.ndarray, groups_a: np.ndarray | None = None, groups_b: np.ndarray | None = None, *,
-    n_boot: int = 2000, seed: int = 0,
-) -> pd.DataFrame:
-    """Mean of each column of ``a`` (n x k) minus that of ``b`` (m x k), two independent samples,
-    with a cluster-bootstrap test fit for few clusters.
-
-    Whole groups are resampled within each sample (None: every row its own group). The variance
-    of each sample's mean is its bootstrap variance times G / (G - 1) (the CR1 small-sample
-    factor, G its groups), the standard error is their sum's root, and the test and the 95 %
-    interval use Student's t with min(G) - 1 degrees of freedom, as recommended for few clusters
-    (Cameron & Miller 2015). A normal reference with the plain bootstrap SE rejects a true null
-    in 7-11 % of data sets with 5-6 grids of 4 faces at alpha 0.05; this one in 1-3 % (tests/test_uncertainty.py).
-    One row per column: ``difference, low, high, se, df, p_value``."""
-    a, b = (np.asarray(x, dtype=np.float64) for x in (a, b))
-    a, b = (x[:, None] if x.ndim == 1 else x for x in (a, b))
-    if len(a) == 0 or len(b) == 0:
-        raise ValueError("both samples need rows")
-    rng = np.random.default_rng(seed)
-    variance, sizes = np.zeros(a.shape[1]), []
-    for values, groups in ((a, groups_a), (b, groups_b)):
-        groups = np.arange(len(values)) if groups is None else np.asarray(groups)
-        g = len(np.unique(groups))
-        if g < 2:
-            raise ValueError(f"a sample needs two groups or more for a bootstrap, got {g}")
-        w = stratified_weights(groups, np.zeros(len(values), dtype=np.int64), n_boot, rng)  # one stratum: the sample
-        means = (w @ values) / w.sum(1)[:, None]
-        variance += means.var(axis=0, ddof=1) * g / (g - 1)
-        sizes.append(g)
-    difference = a.mean(axis=0) - b.mean(axis=0)
-    se = np.sqrt(variance)
-    df = float(min(sizes) - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(se > 0, 2 * stats.t.sf(np.abs(difference) / se, df), (difference == 0).astype(float))
-    half = stats.t.ppf(0.975, df) * se
-    return pd.DataFrame({"difference": difference, "low": difference - half, "high": difference + half, "se": se,
-                         "df": df, "p_value": p})

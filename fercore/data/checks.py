@@ -21,8 +21,8 @@ from PIL import Image
 
 from fercore.core.files import write_json
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
-from fercore.data.images import load_rgb
 from fercore.data.discovery import Inventory
+from fercore.data.images import load_rgb
 from fercore.data.samples import class_counts, discover
 
 log = logging.getLogger(__name__)

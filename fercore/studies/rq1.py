@@ -42,7 +42,6 @@ from fercore.studies.common import frame, pct, slug
 from fercore.studies.scoring import Scores, SetScore, by_model, matched_name, reliability_curves
 from fercore.studies.session import MATCHED, RAW, Arms
 
-
 #: RQ1's primary comparisons, declared before any result: Holm's correction runs over this family.
 PRIMARY = "the balanced-accuracy gap (real - synthetic) of every model, real set and arm (raw, matched)"
 #: Default equivalence margin (points of balanced accuracy) and assumed ICC; the notebook's parameters override them.

@@ -32,8 +32,19 @@ from fercore.models import Classifier
 from fercore.studies.common import ALPHA, slug
 from fercore.studies.data import TestSets, domain_pair, real_names, subset_for_cam
 from fercore.studies.regimes import REAL
-from fercore.studies.rq3_tests import GRID_LEVEL, MIN_FACES, MIN_GRIDS, ONE_GRID, TOO_FEW  # noqa: F401  (the chapter's names)
-from fercore.studies.rq3_tests import arm_contrast, compare_emotions, contrast_finding, share_icc, study_findings, where
+from fercore.studies.rq3_tests import (  # noqa: F401  (the chapter's names)
+    GRID_LEVEL,
+    MIN_FACES,
+    MIN_GRIDS,
+    ONE_GRID,
+    TOO_FEW,
+    arm_contrast,
+    compare_emotions,
+    contrast_finding,
+    share_icc,
+    study_findings,
+    where,
+)
 from fercore.studies.session import MATCHED, RAW, Arms, Study
 
 #: Index titles of the chapter's tables (the CSV files keep them too).

@@ -10,42 +10,8 @@ from sklearn.metrics import roc_auc_score
 
 from fercore.analysis.uncertainty import (
     grouped_domain_auc,
-    mean_difference,
     sample_groups,
 )
-
-
-def test_mean_difference_with_few_grids_keeps_its_level_where_faces_as_independent_do_not():
-    """A true null, 24 independent real faces against 6 grids of 4 synthetic faces with
-    intra-grid correlation 0.3, 300 data sets: the cluster-bootstrap test (CR1 factor, t with
-    grids - 1 df) rejects at most about 5 % of them at alpha 0.05, a Mann-Whitney test on faces
-    clearly more; the t interval holds the truth as often as the test says."""
-    from scipy import stats
-
-    rng = np.random.default_rng(0)
-    rejected, naive, covered, runs = 0, 0, 0, 300
-    for i in range(runs):
-        real = rng.normal(size=24)
-        grid = np.repeat(rng.normal(size=6), 4)
-        synthetic = np.sqrt(0.3) * grid + np.sqrt(0.7) * rng.normal(size=24)
-        result = mean_difference(real, synthetic, None, np.repeat(np.arange(6), 4), n_boot=500, seed=i).iloc[0]
-        rejected += result["p_value"] < 0.05
-        covered += result["low"] <= 0.0 <= result["high"]
-        naive += stats.mannwhitneyu(real, synthetic).pvalue < 0.05
-    assert rejected / runs <= 0.06 and covered / runs >= 0.94, (rejected, covered)
-    assert naive / runs >= 0.09 and naive > 2 * rejected, (naive, rejected)
-
-
-def test_mean_difference_on_independent_rows_matches_the_textbook_standard_error():
-    rng = np.random.default_rng(4)
-    a, b = rng.normal(1.0, 2.0, size=(200, 3)), rng.normal(0.0, 1.0, size=(150, 3))
-    result = mean_difference(a, b, n_boot=4000, seed=0)
-    textbook = np.sqrt(a.var(axis=0, ddof=1) / 200 + b.var(axis=0, ddof=1) / 150)
-    assert np.allclose(result["difference"], a.mean(axis=0) - b.mean(axis=0))
-    assert np.allclose(result["se"], textbook, rtol=0.06) and (result["df"] == 149).all()
-    assert (result["p_value"] < 1e-4).all()
-    with pytest.raises(ValueError, match="two groups or more"):
-        mean_difference(a, b, None, np.zeros(150), n_boot=10)
 
 
 def test_grouped_probe_does_not_learn_grids_by_heart():
