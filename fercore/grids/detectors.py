@@ -143,37 +143,6 @@ class MTCNNDetector(_FacesAdapter):
             raise GridInputError(f"--detector mtcnn: {err}") from None
 
 
-#: A face found on the whole grid stands for its cell's search when it is at least this share of the
-#: cell's longer side (the cell search's smallest face: 0.2 of its square padded by 0.3 on each side).
-GRID_FACE_MIN = 0.3
-
-
-def faces_in_cells(detector: FaceDetector, rgb: np.ndarray, boxes: list[tuple[int, ...]],
-                   grid_faces: np.ndarray | None = None) -> list[np.ndarray]:
-    """Faces per cell (``boxes``: row, col, x0, y0, x1, y1), as :meth:`FaceDetector.detect_cells`
-    gives them. With ``grid_faces`` (x, y, w, h on the whole grid, found by ``detector`` for the
-    auto layout), a cell that holds the centre of exactly one of them, mostly inside the cell and at
-    least :data:`GRID_FACE_MIN` of its longer side, takes that face (cut to the cell) instead of a
-    search of its own: the layout already found it. The other cells are searched as before."""
-    found: list[np.ndarray | None] = [None] * len(boxes)
-    if grid_faces is not None and len(grid_faces):
-        grid_faces = np.asarray(grid_faces, dtype=float).reshape(-1, 4)
-        cx, cy = grid_faces[:, 0] + grid_faces[:, 2] / 2, grid_faces[:, 1] + grid_faces[:, 3] / 2
-        for k, (_, _, x0, y0, x1, y1) in enumerate(boxes):
-            inside = np.flatnonzero((cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1))
-            if len(inside) != 1 or grid_faces[inside[0], 2:].max() < GRID_FACE_MIN * max(x1 - x0, y1 - y0):
-                continue
-            cut = _in_cell(grid_faces[inside], 1.0, (x0, y0), (y1 - y0, x1 - x0))
-            if len(cut) == 1:
-                found[k] = cut
-    missing = [k for k, f in enumerate(found) if f is None]
-    if missing:
-        searched = detector.detect_cells([rgb[boxes[k][3]:boxes[k][5], boxes[k][2]:boxes[k][4]] for k in missing])
-        for k, faces_k in zip(missing, searched, strict=True):
-            found[k] = faces_k
-    return [f if f is not None else np.zeros((0, 4), dtype=int) for f in found]
-
-
 _DETECTORS = threading.local()
 
 

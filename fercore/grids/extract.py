@@ -33,7 +33,7 @@ from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, l
 from fercore.core.records import refuse_changes
 from fercore.data import load_rgb
 from fercore.grids.cells import crop_box, crop_padded, crop_resized, face_crop_box, framing, trim_gutters
-from fercore.grids.detectors import faces_in_cells, make_detector
+from fercore.grids.detectors import make_detector
 from fercore.grids.evidence import cascade_layout, choose_layout
 from fercore.grids.irregular import refine_layout
 from fercore.grids.layout import GridInputError, Layout, parse_layout, uniform_layout
@@ -69,22 +69,20 @@ class ExtractOptions:
     thresholds: QualityThresholds = field(default_factory=QualityThresholds)
 
 
-def grid_layout(rgb: np.ndarray, expected: tuple[int, int], options: ExtractOptions) -> tuple[Layout, np.ndarray | None]:
+def grid_layout(rgb: np.ndarray, expected: tuple[int, int], options: ExtractOptions) -> Layout:
     """The layout of one grid under ``options``: a uniform split, or ``auto`` by
-    ``options.layout_strategy`` (evidence: faces found by the extraction detector, Haar when it is 'none');
-    with the faces the extraction detector found on the whole grid (evidence only, else None)."""
+    ``options.layout_strategy`` (evidence: faces found by the extraction detector, Haar when it is 'none')."""
     if options.layout != "auto":
-        return uniform_layout(rgb.shape[1], rgb.shape[0], *parse_layout(options.layout)), None
+        return uniform_layout(rgb.shape[1], rgb.shape[0], *parse_layout(options.layout))
     detector = make_detector(options.detector)
     if options.layout_strategy == "cascade":
-        return cascade_layout(rgb, expected, detector if detector.name != "none" else None), None
+        return cascade_layout(rgb, expected, detector if detector.name != "none" else None)
     if options.layout_strategy != "evidence":
         raise ValueError(f"layout_strategy must be evidence or cascade, not {options.layout_strategy!r}")
     choice = choose_layout(rgb, expected, detector if detector.name != "none" else make_detector("haar"))
-    faces = np.asarray(choice.faces) if detector.name != "none" else None
     if not options.irregular:
-        return choice.layout, faces
-    return refine_layout(choice.layout, choice.faces, rgb.shape[1], rgb.shape[0]), faces
+        return choice.layout
+    return refine_layout(choice.layout, choice.faces, rgb.shape[1], rgb.shape[0])
 
 
 def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str, options: ExtractOptions) -> list[dict[str, Any]]:
@@ -96,12 +94,12 @@ def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str
     except Exception as err:
         raise GridInputError(f"{path}: not a readable image ({type(err).__name__}: {err}); remove or replace it") from None
     expected = parse_layout(str(meta.get("layout") or options.expected))  # grids.csv may record what was asked
-    layout, grid_faces = grid_layout(rgb, expected, options)
+    layout = grid_layout(rgb, expected, options)
     if layout.evidence:
         log.info("%s: %s", path.name, layout.evidence)
     detector = make_detector(options.detector)
     boxes = layout.boxes()
-    found = faces_in_cells(detector, rgb, boxes, grid_faces) if detector.name != "none" else None
+    found = detector.detect_cells([rgb[y0:y1, x0:x1] for _, _, x0, y0, x1, y1 in boxes]) if detector.name != "none" else None
     if found is not None and not any(len(f) for f in found):
         raise GridInputError(f"{path}: no face found in any of its {len(boxes)} cells (layout {layout.name}); not a grid of faces?")
     emotion = meta["emotion"]
