@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 
 #: How the demo's synthetic grids are extracted: face crops framed like the demo's real-style faces
-#: (``portrait``: box 0.66 of the image, as drawn; docs/grids.md gives the measured framing). MTCNN
-#: finds about 89 % of the cartoon faces; the cells where it finds none are not kept.
+#: (``portrait``: box 0.66 of the image, as drawn; docs/grids.md gives the measured framing). On the
+#: default demo 89 % of the cells are kept (cells where MTCNN finds no cartoon face are not).
 DEMO_EXTRACT = ExtractOptions(layout="auto", detector="mtcnn", crop="face", framing="portrait")
 
 #: The demo's models: name -> timm architecture (two architectures, so the demo shows a comparison).
