@@ -167,8 +167,8 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
                        description="Reads RAW_DIR/<split>/*.png|jpg with RAW_DIR/<split>/grids.csv (file, emotion, gender ...); "
                        "writes OUT_DIR/<split>/<emotion>/<grid>_r<row>c<col>.png, OUT_DIR/manifest.csv (one row per cell: "
                        "box, kept, reason, quality scores) and a contact sheet per grid. Raw images are never modified; a "
-                       "rerun skips grids already extracted (by content hash). The procedural demo faces are cartoons: "
-                       "extract them with --detector none.")
+                       "rerun skips grids already extracted (by content hash). The demo extracts its cartoon faces with "
+                       "--layout auto --framing portrait (framed like its real-style faces).")
     x.add_argument("raw_dir")
     x.add_argument("out_dir")
     x.add_argument("--layout", default="6x6", type=_layout_arg, help="ROWSxCOLS for a uniform split, or auto (the candidate layout that "

@@ -31,12 +31,13 @@ def _fer_like(source, out, size: int = 48) -> None:
 @pytest.fixture(scope="session")
 def thesis_run(demo_root, tmp_path_factory):
     """The thesis parameter file with its paths pointed at constructed data; returns (run folder, audit table)."""
-    from fercore.grids.extract import ExtractOptions, extract_grids
+    from fercore.demo.pipeline import DEMO_EXTRACT
+    from fercore.grids.extract import extract_grids
 
     base = tmp_path_factory.mktemp("thesis")
     _fer_like(demo_root / "real", base / "fer2013")
     extract_grids(demo_root / "synthetic" / "raw_grids", demo_root / "synthetic" / "processed",
-                  ExtractOptions(layout="auto", detector="none"), workers=2, progress=False)
+                  DEMO_EXTRACT, workers=2, progress=False)  # the demo's options: demo_suite writes the same folder
     torch.manual_seed(0)
     b0 = create_model("test_efficientnet")
     b0.classifier = nn.Sequential(b0.classifier)  # pickled like HSEmotion's enet_b0_8_best_afew.pt
