@@ -77,3 +77,13 @@ def run(argv: list[str], cwd: Path, capsys, caplog) -> tuple[int, str]:
     out = capsys.readouterr()
     warnings = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
     return code, "\n".join((out.out, out.err, warnings))
+
+
+def train_tiny_model(folder: Path) -> Path:
+    """Train a resnet10t one epoch on 32 px images of happy and sad in ``folder``; its checkpoint."""
+    from fercore.training import TrainConfig, train
+
+    write_dataset(folder / "d", per_class=6)
+    (folder / "cfg.yaml").write_text(CONFIG.replace("data_root: d", f"data_root: {folder / 'd'}"))
+    train(TrainConfig.from_yaml(folder / "cfg.yaml"), out=folder / "run")
+    return folder / "run" / "checkpoint.pt"

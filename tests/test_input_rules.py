@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from inputkit import CONFIG, NO_KERNEL, run, suite_file, write_dataset, write_images
+from inputkit import CONFIG, NO_KERNEL, run, suite_file, train_tiny_model, write_dataset, write_images
 from PIL import Image
 
 SUITE = ["suite", "run", "--params", "p.yaml"]
@@ -120,13 +120,7 @@ RULE3 = [
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     """A resnet10t checkpoint trained one epoch on 32 px images of happy and sad."""
-    from fercore.training import TrainConfig, train
-
-    folder = tmp_path_factory.mktemp("model")
-    write_dataset(folder / "d", per_class=6)
-    (folder / "cfg.yaml").write_text(CONFIG.replace("data_root: d", f"data_root: {folder / 'd'}"))
-    train(TrainConfig.from_yaml(folder / "cfg.yaml"), out=folder / "run")
-    return folder / "run" / "checkpoint.pt"
+    return train_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.mark.parametrize("case", RULE2 + RULE3, ids=lambda c: c.id)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from inputkit import CONFIG, NO_KERNEL, run, suite_file, write_dataset
+from inputkit import CONFIG, NO_KERNEL, run, suite_file, train_tiny_model, write_dataset
 from PIL import Image
 
 CHECK = ["check-data", "d", "--out", "r.json", "-q", "--workers", "0"]
@@ -272,13 +272,7 @@ def _untag(folder: Path) -> None:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     """A resnet10t checkpoint trained one epoch on 32 px images of happy and sad."""
-    from fercore.training import TrainConfig, train
-
-    folder = tmp_path_factory.mktemp("model")
-    write_dataset(folder / "d", per_class=6)
-    (folder / "cfg.yaml").write_text(CONFIG.replace("data_root: d", f"data_root: {folder / 'd'}"))
-    train(TrainConfig.from_yaml(folder / "cfg.yaml"), out=folder / "run")
-    return folder / "run" / "checkpoint.pt"
+    return train_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 def _params():
