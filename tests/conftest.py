@@ -17,6 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_FER2013 = REPO.parent / "shared" / "data" / "fer2013"
 
 
+# Under pytest-xdist (a worker per core) every process a test starts, notebook kernels and CLI subprocesses
+# included, gets one OpenMP thread: two workers each running torch on two threads oversubscribe two cores, and
+# OpenMP threads that wait by spinning then slow everything down. Set here, before any of them starts.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_name] = "1"
+
 # Session fixtures that cost minutes: every test using one runs on the same pytest-xdist worker, so each is
 # built once per run, not once per worker (`make test` runs `pytest -n auto --dist loadgroup`).
 EXPENSIVE_SESSION_FIXTURES = ("demo_suite", "thesis_run", "fer2013_small_model")
