@@ -46,6 +46,7 @@ def test_harness_flags_the_face_level_mmd():
 
 
 @pytest.mark.slow
+@pytest.mark.calibration
 @pytest.mark.parametrize("procedure", ["RQ4 MMD, grid-pair swaps", "RQ4 probe, grid-pair swaps"])
 @pytest.mark.parametrize("grids", [2, 4, 8])
 def test_rq4_acceptance_cells_with_1000_repetitions(procedure, grids):
