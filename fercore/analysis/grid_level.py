@@ -47,6 +47,8 @@ def cluster_means(values: np.ndarray, groups: np.ndarray | None) -> tuple[np.nda
     if groups is None:
         return values, np.ones(len(values))
     _, gid = np.unique(np.asarray(groups), return_inverse=True)
+    if len(gid) == 0:  # no faces on this side: no clusters
+        return np.empty((0, values.shape[1])), np.empty(0)
     finite = np.isfinite(values)
     sums = np.zeros((int(gid.max()) + 1, values.shape[1]))
     counts = np.zeros_like(sums)

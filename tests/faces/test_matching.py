@@ -110,7 +110,7 @@ def test_matching_removes_what_the_grid_path_adds(null_domain):
     """Both sides are photographs of real people, so a real-vs-'synthetic' difference here is the
     grid path's (resampling, framing, resolution, compression). A linear probe on a network's
     features tells the two apart almost perfectly as they come (raw); on the matched arm it
-    barely can. Measured: raw AUC 0.80 with face crops (the default: they already share FER2013's framing;
+    barely can. Measured: raw AUC 0.77-0.80 with face crops (the default: they already share FER2013's framing;
     0.9995 with cell crops), matched 0.60 (random-init resnet10t at 112 px)."""
     real, extracted, work = null_domain
     assert len(extracted) >= 190  # most of the 216 cells give a kept face
@@ -125,6 +125,6 @@ def test_matching_removes_what_the_grid_path_adds(null_domain):
     assert arm.size == 48 and arm.grey_fraction == 1.0 and arm.jpeg_quality == 95
     matched_feats = infer(model, extracted, transform=arm, workers=0, progress=False).features
     matched = grouped_domain_auc(np.r_[real_feats, matched_feats], domains, groups)
-    assert raw.auc >= 0.75, raw
+    assert raw.auc >= 0.7 and raw.auc - matched.auc >= 0.1, (raw, matched)
     assert matched.auc <= 0.65, matched
     assert (work / "formats" / "formats.json").is_file()
