@@ -122,10 +122,16 @@ def _bell_mccaffrey_df(counts, lev, n_cell, cell, w, onehot) -> np.ndarray:
         return np.nansum(np.where(w != 0, trace, 0.0), -1) ** 2 / np.nansum(np.where(w != 0, sq, 0.0), -1)
 
 
+def _clusters_within(strata: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters as (stratum, group) pairs: (first face of each cluster, each face's cluster index)."""
+    keys = np.array([f"{s}\x1f{g}" for s, g in zip(np.asarray(strata).tolist(), np.asarray(groups).tolist())], dtype=object)
+    _, first, gid = np.unique(keys, return_index=True, return_inverse=True)
+    return first, gid
+
+
 def cluster_totals(values: np.ndarray, cells: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sum of ``values``, faces, cell) per cluster, a cluster being one (group, cell) pair."""
-    pairs = np.array([f"{c}\x1f{g}" for c, g in zip(cells.tolist(), np.asarray(groups).tolist())], dtype=object)
-    _, first, gid = np.unique(pairs, return_index=True, return_inverse=True)
+    first, gid = _clusters_within(cells, groups)
     sums = np.bincount(gid, weights=np.asarray(values, dtype=np.float64))
     counts = np.bincount(gid).astype(np.float64)
     return sums, counts, np.asarray(cells)[first]
@@ -192,8 +198,7 @@ def stratified_weights(groups: np.ndarray, strata: np.ndarray, n_boot: int, rng:
     """``n_boot`` x faces bootstrap weights: within each stratum (class) its clusters are drawn with
     replacement, as many as it has, and every face of a drawn cluster counts once per draw."""
     groups, strata = np.asarray(groups), np.asarray(strata)
-    keys = np.array([f"{s}\x1f{g}" for s, g in zip(strata.tolist(), groups.tolist())], dtype=object)
-    _, first, gid = np.unique(keys, return_index=True, return_inverse=True)
+    first, gid = _clusters_within(strata, groups)
     cluster_stratum = strata[first]
     counts = np.zeros((n_boot, len(first)))
     for s in np.unique(cluster_stratum):
