@@ -8,6 +8,7 @@ import pytest
 
 from fercore import studies
 from fercore.core.labels import CLASSES
+from fercore.core.present import present
 from fercore.data import per_class_subset
 from fercore.models import create_model, save_model
 from fercore.studies import gender, regimes, rq1, rq2, rq3, rq4
@@ -79,6 +80,9 @@ def test_domain_comparison_on_shared_classes_balanced_and_clustered():
     assert row.low < row.difference < row.high and row.p_value < 0.05
     table = rq1.comparison_table([row, naive])
     assert table.index.names == ["model", "real set", "synthetic faces"] and table["p"].iloc[0] == row.p_value
+    shown = present(table)  # the page: ten columns fit the book's content column (the CSV keeps all 18)
+    assert list(shown.columns) == ["model", "real set", "synthetic faces", "real (%)", "synthetic (%)",
+                                   "real - synthetic (pp) [95% CI]", "p", "p (Holm)", "p TOST", "MDE (80% power) (pp)"]
 
 
 def test_temperature_fitted_on_real_halves_and_transfers():
