@@ -172,7 +172,8 @@ def gap_table(gaps: list[DomainGap]) -> pd.DataFrame:
     AUC beside its null reference, the MMD test and the centroid ratio."""
     return declare(frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"]), p=["probe p", "MMD p", "smallest p"],
                    show=["grids", "domain AUC", "AUC null 95%", "probe p", "MMD²", "MMD p", "smallest p",
-                         "centroid distance / between-emotion"])  # faces: the test-set table and the CSV
+                         "centroid distance / between-emotion"],  # faces: the test-set table and the CSV
+                   titles={"domain AUC": "AUC", "smallest p": "min. p", "centroid distance / between-emotion": "centroid ratio"})
 
 
 def centroid_table(gaps: list[DomainGap]) -> pd.DataFrame:
