@@ -49,6 +49,7 @@ from fercore.analysis.power import (
     plot_mde_curve,
     write_mde_figure,
 )
+from fercore.analysis.prior import PriorAdjusted, adjust_logits, estimate_training_prior, prior_adjusted
 from fercore.analysis.uncertainty import (
     grouped_domain_auc,
     sample_groups,
@@ -57,6 +58,10 @@ from fercore.analysis.wording import Comparison, equivalence, finding, holm, ver
 from fercore.core.labels import softmax
 
 __all__ = [
+    "adjust_logits",
+    "estimate_training_prior",
+    "prior_adjusted",
+    "PriorAdjusted",
     "accuracy",
     "apply_temperature",
     "arrays",

@@ -39,7 +39,14 @@ from fercore.data.splits import (
     split_by_gender,
 )
 
+from fercore.data.seen import NoUnseenFacesError, SeenSplit, parse_seen, seen_record, unseen_real_faces
+
 __all__ = [
+    "NoUnseenFacesError",
+    "parse_seen",
+    "seen_record",
+    "SeenSplit",
+    "unseen_real_faces",
     "check_data",
     "dataset_classes",
     "DatasetLayoutError",
