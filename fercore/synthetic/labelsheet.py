@@ -186,11 +186,22 @@ class LabelAgreement:
 
 
 def _kappa(prompt: np.ndarray, person: np.ndarray, emotion: str | None) -> float:
+    """Cohen's kappa (scikit-learn's), one-vs-rest for ``emotion``; NaN where undefined (one category on both sides)."""
     if emotion is not None:
         prompt, person = prompt == emotion, person == emotion
     if len(prompt) == 0 or (len(np.unique(prompt)) == 1 and len(np.unique(person)) == 1):
-        return float("nan")  # one category on both sides: kappa is undefined
+        return float("nan")
     return float(cohen_kappa_score(prompt, person))
+
+
+def kappa_codes(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Cohen's kappa of two integer codings in ``0 .. k-1`` from their confusion matrix (the bootstrap's fast path;
+    equal to :func:`sklearn.metrics.cohen_kappa_score`, tested); NaN where chance agreement is 1."""
+    if len(a) == 0:
+        return float("nan")
+    table = np.bincount(a * k + b, minlength=k * k).reshape(k, k) / len(a)
+    expected = float(table.sum(axis=1) @ table.sum(axis=0))
+    return float("nan") if expected >= 1 - 1e-12 else (float(np.trace(table)) - expected) / (1 - expected)
 
 
 def label_agreement(joined: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> list[LabelAgreement]:
@@ -200,10 +211,16 @@ def label_agreement(joined: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) 
     prompt, person = usable["prompt_emotion"].to_numpy(), usable["person_emotion"].to_numpy()
     emotions = [c for c in CLASSES if c in set(joined["prompt_emotion"])]
     draws = _grid_draws(groups, prompt, n_boot, seed)
+    names = sorted(set(prompt) | set(person))
+    a, b = (np.searchsorted(names, x).astype(int) for x in (prompt, person))
     rows = []
     for emotion in [*emotions, None]:
         point = _kappa(prompt, person, emotion)
-        boots = np.array([_kappa(prompt[d], person[d], emotion) for d in draws])
+        if emotion is None:
+            boots = np.array([kappa_codes(a[d], b[d], len(names)) for d in draws])
+        else:
+            code = names.index(emotion) if emotion in names else -1
+            boots = np.array([kappa_codes((a[d] == code).astype(int), (b[d] == code).astype(int), 2) for d in draws])
         boots = boots[np.isfinite(boots)]
         low, high = (np.percentile(boots, [2.5, 97.5]) if len(boots) >= 20 and np.isfinite(point) else (np.nan, np.nan))
         mine = joined if emotion is None else joined[joined["prompt_emotion"] == emotion]

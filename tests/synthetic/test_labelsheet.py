@@ -99,3 +99,14 @@ def test_cli_writes_and_reads_a_sheet(manifest, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "all" in out and "1.000" in out
     assert cli.main(["label-sheet", str(manifest), "--out", str(tmp_path / "s")]) == 2  # refuses to overwrite
+
+
+def test_fast_kappa_equals_sklearn():
+    from fercore.synthetic.labelsheet import kappa_codes
+
+    rng = np.random.default_rng(0)
+    for k in (2, 5):
+        a = rng.integers(0, k, 200)
+        b = np.where(rng.random(200) < 0.6, a, rng.integers(0, k, 200))
+        assert kappa_codes(a, b, k) == pytest.approx(cohen_kappa_score(a, b))
+    assert np.isnan(kappa_codes(np.zeros(5, int), np.zeros(5, int), 2))
