@@ -49,7 +49,7 @@ from fercore.analysis.power import (
     plot_mde_curve,
     write_mde_figure,
 )
-from fercore.analysis.prior import PriorAdjusted, adjust_logits, estimate_training_prior, prior_adjusted
+from fercore.analysis.prior import PriorAdjusted, adjust_logits, balanced_accuracy, estimate_training_prior, prior_adjusted
 from fercore.analysis.uncertainty import (
     grouped_domain_auc,
     sample_groups,
@@ -59,6 +59,7 @@ from fercore.core.labels import softmax
 
 __all__ = [
     "adjust_logits",
+    "balanced_accuracy",
     "estimate_training_prior",
     "prior_adjusted",
     "PriorAdjusted",

@@ -279,11 +279,13 @@ def cmd_label_sheet(args: argparse.Namespace) -> int:
 
 
 def cmd_label_agreement(args: argparse.Namespace) -> int:
-    from fercore.studies.common import frame
+    from dataclasses import asdict
+
+    import pandas as pd
+
     from fercore.synthetic import label_agreement, read_label_sheet
 
     joined = read_label_sheet(args.sheet, args.key)
     rows = label_agreement(joined, n_boot=args.n_boot, seed=args.seed)
-    print(frame(rows, {f: f for f in ("emotion", "faces", "usable", "confirmed", "grids", "kappa", "kappa_low", "kappa_high")})
-          .to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(pd.DataFrame([asdict(r) for r in rows]).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return 0
