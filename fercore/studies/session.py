@@ -7,7 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from fercore.book import Chapter, open_chapter
+from fercore.data import unseen_real_faces
 from fercore.faces import MatchedFormat, SetFormat, format_table
 from fercore.inference import ImageTransform, InferenceCache
 from fercore.models import Classifier
@@ -100,6 +103,13 @@ class Study:
         for name, model in loaded.items():
             self._record_model(name, regimes.REAL, self.specs[name].weights, model)
         return loaded
+
+    def unseen_real_faces(self, models: Mapping[str, Classifier], *, exclude_splits: tuple[str, ...] = ("test",)) -> pd.DataFrame:
+        """The faces of the run's real sets that none of ``models`` trained or selected on (their checkpoints' records
+        and the parameter file's ``seen``), without ``exclude_splits``; raises
+        :class:`~fercore.data.NoUnseenFacesError` saying what to provide (:mod:`fercore.data.seen`)."""
+        seen = {name: self.specs[name].seen_by(model) for name, model in models.items()}
+        return unseen_real_faces(self.real_roots, seen, exclude_splits=exclude_splits)
 
     def regimes(self, regimes_wanted: tuple[str, ...] = regimes.REGIMES) -> tuple[dict[tuple[str, str], Classifier], list[str]]:
         """``{(model, regime): classifier}`` for every regime found in this run, and what is missing."""

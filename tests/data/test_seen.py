@@ -54,3 +54,16 @@ def test_parameter_file_declares_a_foreign_files_seen_splits(tmp_path):
     assert specs["b0"].seen == ("affectnet:train",)
     with pytest.raises(ValueError, match="models.b2.seen"):
         model_specs({"b2": {"weights": "x.pt", "seen": ["affectnet"]}})
+
+
+def test_a_models_seen_splits_join_record_and_declaration():
+    from fercore.models import Classifier
+    from fercore.models.classifier import ModelFacts
+
+    foreign = Classifier(None, ModelFacts("efficientnet_b0", 224, ()))
+    recorded = Classifier(None, ModelFacts("resnet10t", 32, (), metadata={"seen": [{"dataset": "/d/fer", "split": "train"}]}))
+    partial = Classifier(None, ModelFacts("resnet10t", 32, (), metadata={"seen": [], "seen_complete": False}))
+    declared, bare = model_specs({"hs": {"weights": "a.pt", "seen": ["affectnet:train"]}, "x": {"weights": "b.pt"}}).values()
+    assert bare.seen_by(foreign) is None and bare.seen_by(partial) is None
+    assert [(s.dataset, s.split, s.role) for s in declared.seen_by(foreign)] == [("affectnet", "train", "declared")]
+    assert [(s.dataset, s.split) for s in declared.seen_by(recorded)] == [("/d/fer", "train"), ("affectnet", "train")]
