@@ -56,7 +56,7 @@ class Note:
 
 
 class NoteCollector(logging.Handler):
-    """Keeps every record of the ``fercore`` logger (INFO and up) as a :class:`Note`."""
+    """Keeps every record of the ``fercore`` logger (INFO and up) and every Python warning as a :class:`Note`."""
 
     NAME = "fercore-chapter-notes"
 
@@ -67,7 +67,11 @@ class NoteCollector(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.notes.append(Note(record.levelname, record.name, record.getMessage()))
+            message = record.getMessage()
+            if record.name == "py.warnings":  # "file:line: Category: text\n  source line": keep "Category: text"
+                first = message.strip().splitlines()[0] if message.strip() else message
+                message = re.sub(r"^.*?:\d+: ", "", first)
+            self.notes.append(Note(record.levelname, record.name, message))
         except Exception:  # a broken format string must not stop the chapter
             self.handleError(record)
 
@@ -84,12 +88,20 @@ def collect(level: int = logging.INFO) -> NoteCollector:
     logger.addHandler(collector)
     if logger.level == logging.NOTSET or logger.level > level:
         logger.setLevel(level)
+    python_warnings = logging.getLogger("py.warnings")  # warnings.warn of the libraries fercore calls (scikit-learn, torch)
+    for handler in list(python_warnings.handlers):
+        if handler.get_name() == NoteCollector.NAME:
+            python_warnings.removeHandler(handler)
+    python_warnings.addHandler(collector)
+    logging.captureWarnings(True)
     return collector
 
 
 def release(collector: NoteCollector) -> None:
-    """Stop gathering (the chapter is finished)."""
+    """Stop gathering (the chapter is finished); Python warnings print as usual again."""
     logging.getLogger("fercore").removeHandler(collector)
+    logging.getLogger("py.warnings").removeHandler(collector)
+    logging.captureWarnings(False)
 
 
 @dataclass

@@ -92,11 +92,15 @@ def test_open_chapter_resolves_checks_and_gathers_library_logs(tmp_path, monkeyp
     logging.getLogger("fercore.anything").warning("the selection split has no images of Anger, Contempt, Surprise: "
                                                   "its scores leave those classes out")
     chapter.remark("b0, fine-tuned: selection none (no validation images)")
+    import warnings
+
+    warnings.warn("y_pred contains classes not in y_true", UserWarning, stacklevel=1)  # a library's Python warning
     out, err = capfd.readouterr()
     assert "a library line" not in out + err and "selection split" not in out + err  # no raw log text in the cell
     chapter.finish(["a finding"], {})
     notes = json.loads((chapter.dir / "chapter.json").read_text())["notes"]
-    (warning,) = notes["warnings"]
+    warning, python_warning = notes["warnings"]
+    assert python_warning["message"] == "UserWarning: y_pred contains classes not in y_true"
     assert warning["count"] == 2 and warning["message"].startswith("the selection split has no images of Anger")
     assert "epoch was selected on the other classes only" in warning["meaning"]
     assert [s["message"] for s in notes["status"]] == ["a library line", "b0, fine-tuned: selection none (no validation images)"]
