@@ -63,3 +63,29 @@ def test_unchecked_labels_are_one_line(tmp_path):
         labelcheck.label_check(chapter, tmp_path, "nowhere.csv")
     with pytest.raises(ValueError, match="no filled label sheet"):
         check.confirmed(pd.DataFrame({"path": []}))
+
+
+def test_label_check_reads_the_sheet_of_this_runs_faces(tmp_path):
+    from PIL import Image
+
+    from fercore.synthetic import write_blind_sheet
+
+    root = tmp_path / "processed"
+    rows = []
+    for i, emotion in enumerate(["Fear"] * 4 + ["Happiness"] * 4):
+        path = root / "test" / emotion / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 16), (30 * i, 0, 0)).save(path)
+        rows.append({"path": f"test/{emotion}/{i}.png", "emotion": emotion, "source": f"{emotion}{i // 2}", "split": "test", "kept": True})
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    written = write_blind_sheet(root / "manifest.csv", tmp_path / "sheet")
+    keys = pd.read_csv(written.key)
+    sheet = pd.read_csv(written.sheet, dtype=str, keep_default_na=False)
+    sheet["emotion"] = ["surprised" if k == 1 else e.lower() for k, e in zip(keys["face"], keys["prompt_emotion"], strict=True)]
+    sheet.to_csv(written.sheet, index=False)
+    chapter = Chapter(tmp_path / "run", "rq3", show=False)
+    check = labelcheck.label_check(chapter, root, str(written.sheet))
+    assert check.checked and int(check.joined["confirmed"].sum()) == 7
+    assert chapter.provenance["label_sheet"]["confirmed"] == 7 and "7 of 8 faces confirmed" in check.line()
+    with pytest.raises(ValueError, match="none of its faces lies under synthetic_root"):
+        labelcheck.label_check(chapter, tmp_path / "elsewhere", str(written.sheet))
