@@ -58,14 +58,11 @@ from fercore.analysis.wording import Comparison, equivalence, finding, holm, ver
 from fercore.core.labels import softmax
 
 __all__ = [
-    "adjust_logits",
-    "balanced_accuracy",
-    "estimate_training_prior",
-    "prior_adjusted",
-    "PriorAdjusted",
     "accuracy",
+    "adjust_logits",
     "apply_temperature",
     "arrays",
+    "balanced_accuracy",
     "balanced_contrast",
     "bootstrap_accuracy",
     "bootstrap_ece",
@@ -80,6 +77,7 @@ __all__ = [
     "domain_tests",
     "ece_mce",
     "equivalence",
+    "estimate_training_prior",
     "evaluate_predictions",
     "finding",
     "fit_temperature",
@@ -103,6 +101,8 @@ __all__ = [
     "plot_mde_curve",
     "plots",
     "power",
+    "prior_adjusted",
+    "PriorAdjusted",
     "recalibrate",
     "Recalibration",
     "Resampled",

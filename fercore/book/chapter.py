@@ -20,9 +20,9 @@ from typing import Any
 import pandas as pd
 
 from fercore.analysis import heat_table, save
+from fercore.book.notes import Note, NoteCollector, collect, notes_markdown, release, summarise
 from fercore.core.files import write_csv, write_json
 from fercore.core.present import markdown_table, present
-from fercore.book.notes import Note, NoteCollector, collect, notes_markdown, release, summarise
 from fercore.core.runtime import seed_everything
 
 log = logging.getLogger(__name__)

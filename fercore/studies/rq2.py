@@ -17,7 +17,6 @@ import pandas as pd
 
 from fercore.analysis import (
     Comparison,
-    prior_adjusted,
     accuracy,
     arrays,
     balanced_contrast,
@@ -26,6 +25,7 @@ from fercore.analysis import (
     mcnemar,
     mde_from_se,
     plots,
+    prior_adjusted,
     sample_groups,
     verdict,
 )
