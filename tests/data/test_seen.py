@@ -8,14 +8,15 @@ import shutil
 import pytest
 
 from fercore import training as T
-from fercore.data import NoUnseenFacesError, SeenSplit, parse_seen, unseen_real_faces
+from fercore.data import NoUnseenFacesError, SeenSplit, discover, parse_seen, unseen_real_faces
 from fercore.models import load_model
 from fercore.studies.regimes import model_specs
+from fercore.training.loop import seen_metadata
 
 
-def tiny_config(root, out_weights=None):
+def tiny_config(root):
     return T.TrainConfig(experiment="seen", data_root=str(root), val_fraction=0.34, arch="resnet10t", image_size=32, batch_size=8,
-                         epochs=1, workers=0, progress=False, weights=out_weights, class_weights=False)
+                         epochs=1, workers=0, progress=False, class_weights=False)
 
 
 def test_checkpoints_record_what_they_saw_and_inherit_it(tiny_dataset, tmp_path):
@@ -28,8 +29,13 @@ def test_checkpoints_record_what_they_saw_and_inherit_it(tiny_dataset, tmp_path)
     assert facts.training_counts(["Anger", "Happiness", "Sadness"]) == [float(counts[c]) for c in ("Anger", "Happiness", "Sadness")]
     other = tmp_path / "other"
     shutil.copytree(tiny_dataset, other)
-    second = load_model(T.train(tiny_config(other, str(first)), out=tmp_path / "b").run_dir / "checkpoint.pt").facts
-    assert {(s.dataset, s.split) for s in second.seen} == {(str(tiny_dataset), "train"), (str(other), "train")}
+    train = discover(other, ["train"])  # a run fine-tuning the first checkpoint on another set: what its checkpoint stores
+    second = seen_metadata(str(first), train, train.iloc[:0])
+    assert second["seen_complete"] and {(s["dataset"], s["split"]) for s in second["seen"]} == {(str(tiny_dataset), "train"),
+                                                                                                (str(other), "train")}
+    foreign = tmp_path / "foreign.pt"
+    foreign.write_bytes(b"not a checkpoint")
+    assert seen_metadata(str(foreign), train, train.iloc[:0])["seen_complete"] is False  # the parameter file declares it then
 
 
 def test_unseen_real_faces_leave_out_every_seen_split(tiny_dataset, tmp_path):
