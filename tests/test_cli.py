@@ -8,7 +8,7 @@ import torch
 from fercore import cli
 
 SUBCOMMANDS = [["check-data"], ["weights"], ["weights", "inspect"], ["weights", "convert"], ["demo-data"], ["demo"],
-               ["suite", "run"], ["suite", "book"], ["plan-power"]]
+               ["suite", "run"], ["suite", "book"], ["plan-power"], ["label-sheet"], ["label-agreement"]]
 
 
 def test_help_lists_subcommands():

@@ -49,6 +49,7 @@ from fercore.analysis.power import (
     plot_mde_curve,
     write_mde_figure,
 )
+from fercore.analysis.prior import PriorAdjusted, adjust_logits, balanced_accuracy, estimate_training_prior, prior_adjusted
 from fercore.analysis.uncertainty import (
     grouped_domain_auc,
     sample_groups,
@@ -58,8 +59,10 @@ from fercore.core.labels import softmax
 
 __all__ = [
     "accuracy",
+    "adjust_logits",
     "apply_temperature",
     "arrays",
+    "balanced_accuracy",
     "balanced_contrast",
     "bootstrap_accuracy",
     "bootstrap_ece",
@@ -74,6 +77,7 @@ __all__ = [
     "domain_tests",
     "ece_mce",
     "equivalence",
+    "estimate_training_prior",
     "evaluate_predictions",
     "finding",
     "fit_temperature",
@@ -97,6 +101,8 @@ __all__ = [
     "plot_mde_curve",
     "plots",
     "power",
+    "prior_adjusted",
+    "PriorAdjusted",
     "recalibrate",
     "Recalibration",
     "Resampled",

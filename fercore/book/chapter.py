@@ -20,9 +20,10 @@ from typing import Any
 import pandas as pd
 
 from fercore.analysis import heat_table, save
+from fercore.book.notes import Note, NoteCollector, collect, notes_markdown, release, summarise
 from fercore.core.files import write_csv, write_json
 from fercore.core.present import markdown_table, present
-from fercore.core.runtime import seed_everything, show_library_logs
+from fercore.core.runtime import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +97,18 @@ def open_chapter(
     show: bool = True,
 ) -> tuple[Chapter, dict[str, Any]]:
     """A notebook's first cell: resolve the path parameters against the project folder and check
-    them (:func:`require_paths`; names in ``files`` must be files), seed everything, show the
-    library's log lines in the notebook, and open the :class:`Chapter`. Returns the chapter and
-    the resolved paths."""
+    them (:func:`require_paths`; names in ``files`` must be files), seed everything, open the
+    :class:`Chapter` and gather the library's log lines into its notes (:mod:`fercore.book.notes`:
+    shown once, at the end, with what each means), not as raw text in the cells. Returns the chapter
+    and the resolved paths."""
     root = project_folder()
     resolved = {key: resolve_paths(value, root) for key, value in paths.items()}
     require_paths(resolved, kind={key: "file" for key in files}, params_file=params_file)
     if seed is not None:
         seed_everything(seed)
-    show_library_logs()
-    return Chapter(Path(resolve_paths(output_dir, root)), name, show=show), resolved
+    chapter = Chapter(Path(resolve_paths(output_dir, root)), name, show=show)
+    chapter.collector = collect()
+    return chapter, resolved
 
 
 #: Output metadata key that marks a figure, table or caption for the book (:mod:`fercore.book`).
@@ -142,6 +145,7 @@ class Chapter:
     figures: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)  # models and sample tables used (fercore.core.provenance)
+    collector: NoteCollector | None = field(default=None, repr=False)  # the library's log lines while the chapter runs
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -216,18 +220,37 @@ class Chapter:
 
             display(Markdown(text), metadata={BOOK_KEY: {"kind": "note"}})
 
+    def remark(self, *lines: str) -> None:
+        """A notebook's own status lines (which run was reused, what was skipped): gathered into the chapter's notes."""
+        if self.collector is None:
+            self.collector = NoteCollector()
+        self.collector.notes += [Note("INFO", "notebook", line) for text in lines for line in str(text).splitlines() if line.strip()]
+
+    def notes_section(self) -> str:
+        """Show the gathered warnings and status lines as one note (each warning with what it means for the numbers),
+        write them to ``notes.json`` and stop gathering; returns the note's Markdown."""
+        summary = summarise(self.collector.notes if self.collector is not None else [])
+        write_json(self.dir / "notes.json", summary.to_json())
+        if self.collector is not None:
+            release(self.collector)
+        text = notes_markdown(summary)
+        self.note(text)
+        return text
+
     def finish(self, findings: Iterable[str], numbers: Mapping[str, Any]) -> None:
-        """Write ``chapter.json`` (with the models and sample tables used, :attr:`provenance`) and
-        show the findings as a list."""
+        """Write ``chapter.json`` (with the models and sample tables used, :attr:`provenance`, and the chapter's notes),
+        show the findings as a list and then the notes (:meth:`notes_section`)."""
         findings = list(findings)
-        write_json(self.dir / "chapter.json", {
-            "name": self.name, "figures": self.figures, "tables": self.tables,
-            "numbers": dict(numbers), "findings": findings, "provenance": self.provenance,
-        })
         if self.show:
             from IPython.display import Markdown, display
 
             display(Markdown("\n".join(f"- {sentence}" for sentence in findings)))
+        self.notes_section()
+        notes = summarise(self.collector.notes if self.collector is not None else []).to_json()
+        write_json(self.dir / "chapter.json", {
+            "name": self.name, "figures": self.figures, "tables": self.tables,
+            "numbers": dict(numbers), "findings": findings, "provenance": self.provenance, "notes": notes,
+        })
 
 
 def check_chapter(chapter_dir: str | Path) -> list[str]:

@@ -266,3 +266,26 @@ def cmd_plan_power(args: argparse.Namespace) -> int:
     if args.figure:
         print(f"figure written to {write_mde_figure(args.figure, kept=kept, n_real=args.real, classes=args.classes, accuracy=args.accuracy)}")
     return 0
+
+
+def cmd_label_sheet(args: argparse.Namespace) -> int:
+    from fercore.synthetic import write_blind_sheet
+
+    written = write_blind_sheet(args.manifest, args.out, key=args.key, split=args.split, seed=args.seed, per_page=args.per_page,
+                                force=args.force)
+    print(f"{written.faces} faces, shuffled and numbered: fill {written.sheet} while looking at {len(written.pages)} page(s) "
+          f"under {written.sheet.parent / 'pages'}; the key {written.key} holds the prompts: do not show it to the person")
+    return 0
+
+
+def cmd_label_agreement(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from fercore.synthetic import label_agreement, read_label_sheet
+
+    joined = read_label_sheet(args.sheet, args.key)
+    rows = label_agreement(joined, n_boot=args.n_boot, seed=args.seed)
+    print(pd.DataFrame([asdict(r) for r in rows]).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return 0

@@ -15,6 +15,8 @@ from fercore.cli.commands import (
     cmd_export_onnx,
     cmd_extract,
     cmd_gender_splits,
+    cmd_label_agreement,
+    cmd_label_sheet,
     cmd_plan_power,
     cmd_predict,
     cmd_suite_book,
@@ -321,6 +323,30 @@ def _add_plan_power(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_plan_power)
 
 
+def _add_label_sheet(sub: argparse._SubParsersAction) -> None:
+    """label-sheet / label-agreement: synthetic labels checked by a person (docs/label-sheet.md)."""
+    s = sub.add_parser("label-sheet", help="a blind sheet to check the synthetic faces' prompt labels by eye",
+                       description="Numbers the kept faces of an extraction manifest in a shuffled order (across grids), writes "
+                       "contact-sheet pages (each face with its number, no prompt) and label_sheet.csv (a row per face, blank "
+                       "emotion, gender, usable, comment) into OUT, and the key (face number -> file and prompt) apart from it.")
+    s.add_argument("manifest", help="manifest.csv written by `fercore extract`")
+    s.add_argument("--out", required=True, help="new folder for the sheet and its pages")
+    s.add_argument("--key", help="the key file (default OUT-key/label_key.csv, beside OUT; never inside it)")
+    s.add_argument("--split", help="only this split's faces (default: all)")
+    s.add_argument("--seed", type=int, default=0, help="the shuffle's seed")
+    s.add_argument("--per-page", type=_int_at_least(1), default=48, help="faces per page image")
+    s.add_argument("--force", action="store_true", help="replace an earlier sheet and key")
+    s.set_defaults(func=cmd_label_sheet)
+    a = sub.add_parser("label-agreement", help="read a filled label sheet: Cohen's kappa of prompt and person per emotion",
+                       description="Validates the filled sheet (face numbers, emotion names, gender, usable), joins the prompts "
+                       "back from the key and prints Cohen's kappa per emotion and overall with a grid-bootstrap interval.")
+    a.add_argument("sheet", help="the filled label_sheet.csv")
+    a.add_argument("--key", help="the key file (default: <sheet folder>-key/label_key.csv)")
+    a.add_argument("--n-boot", type=_int_at_least(0), default=1000, help="bootstrap draws of whole grids")
+    a.add_argument("--seed", type=int, default=0)
+    a.set_defaults(func=cmd_label_agreement)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fercore",
@@ -340,4 +366,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_suite(sub)
     _add_demo(sub)
     _add_plan_power(sub)
+    _add_label_sheet(sub)
     return parser

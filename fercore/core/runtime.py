@@ -86,6 +86,8 @@ def init_distributed(device: str) -> Dist:
 
 
 _HANDLER_NAME = "fercore-notebook"
+#: The name of :func:`show_library_logs`'s handler (a chapter's notes replace it).
+LIBRARY_LOGS = _HANDLER_NAME
 
 
 def show_library_logs(level: int = logging.INFO) -> logging.Handler:

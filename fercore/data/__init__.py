@@ -28,6 +28,7 @@ from fercore.data.samples import (
     per_class_subset,
     within_classes,
 )
+from fercore.data.seen import NoUnseenFacesError, SeenSplit, parse_seen, seen_record, unseen_real_faces
 from fercore.data.splits import (
     fixed_size_training_sets,
     gender_share,
@@ -65,15 +66,20 @@ __all__ = [
     "manifest_hash",
     "max_folds",
     "native_uint8",
+    "NoUnseenFacesError",
+    "parse_seen",
     "per_class_subset",
     "pixel_hashes",
     "Preprocess",
     "REASONS",
     "PREPROCESS_MODES",
     "resize_batch",
+    "seen_record",
+    "SeenSplit",
     "selection_split",
     "split_by_gender",
     "to_rgb",
+    "unseen_real_faces",
     "walk_data_root",
     "walk_folder",
     "within_classes",

@@ -17,6 +17,7 @@ from fercore import __version__
 from fercore.core.audit import watch_forward_passes
 from fercore.core.files import save_torch
 from fercore.core.labels import CLASSES, NUM_CLASSES, canonical_name
+from fercore.data import SeenSplit, parse_seen
 from fercore.models.architectures import create_model, default_image_size, resolve_arch
 from fercore.models.diagnose import metadata_int, nonfinite_message, resumable_state
 from fercore.models.weights import LoadReport, WeightsError, load_weights, read_checkpoint
@@ -39,6 +40,28 @@ class ModelFacts:
     def training_config(self) -> dict[str, Any]:
         """The training configuration a fercore checkpoint records ({} for other files)."""
         return dict(self.metadata.get("config") or {})
+
+    @property
+    def seen(self) -> list[SeenSplit] | None:
+        """The real (and synthetic) data-set splits a fercore checkpoint trained and selected on, with those its
+        starting weights had seen; None when not recorded (a foreign file, an older checkpoint, or starting weights
+        that do not say): the parameter file declares them then (:mod:`fercore.data.seen`)."""
+        if not isinstance(self.metadata.get("seen"), list) or not self.metadata.get("seen_complete", True):
+            return None
+        return parse_seen(self.metadata["seen"], where=f"{self.weights}: seen")
+
+    def training_counts(self, classes: Sequence[str]) -> list[float] | None:
+        """Training faces per class of ``classes`` as the head learnt them, from a fercore checkpoint's
+        ``class_counts``: equal counts when it trained with inverse-frequency class weights (``class_weights``: the
+        loss saw a balanced prior); None when not recorded (the prior is then estimated, :mod:`fercore.analysis.prior`)."""
+        counts = self.metadata.get("class_counts")
+        if not isinstance(counts, Mapping):
+            return None
+        if self.training_config.get("class_weights", False):
+            present = [c for c in classes if counts.get(c, 0)]
+            each = sum(float(counts[c]) for c in present) / max(1, len(present))
+            return [each if c in present else 0.0 for c in classes]
+        return [float(counts.get(c, 0)) for c in classes]
 
 
 @dataclass

@@ -8,6 +8,8 @@
   (model, set) (:mod:`fercore.inference`), and on the synthetic faces matched to each real set.
 * :mod:`.session`: a chapter's set-up (:class:`Study`) and the two arms of every real-vs-synthetic
   comparison (``RAW``: the faces as they come; ``MATCHED``: synthetic faces in the real set's format).
+* :mod:`.labelcheck`: whether a person checked the synthetic labels (a line in every chapter), and with a filled
+  label sheet the prompt-person agreement and the scores on confirmed faces.
 * :mod:`.parameters`: the notebook parameters all four chapters share, declared once.
 * :mod:`.rq1` real-trained models on synthetic faces; :mod:`.rq2` fine-tuning on synthetic
   faces and the synthetic-only regime; :mod:`.gender` the gender-split study; :mod:`.rq3`
@@ -20,7 +22,7 @@ author writes lives in the notebooks, with the numbers glued in (:func:`glue_num
 
 from __future__ import annotations
 
-from fercore.studies import data, gender, parameters, regimes, rq1, rq2, rq3, rq4, scoring
+from fercore.studies import data, gender, labelcheck, parameters, regimes, rq1, rq2, rq3, rq4, scoring
 from fercore.studies.common import glue_numbers, slug
 from fercore.studies.session import MATCHED, RAW, Arms, Study, open_study
 
@@ -32,6 +34,7 @@ __all__ = [
     "data",
     "gender",
     "glue_numbers",
+    "labelcheck",
     "open_study",
     "parameters",
     "regimes",

@@ -42,6 +42,8 @@ SHARED: tuple[Parameter, ...] = (
     Parameter("device", "auto", "auto | cpu | cuda"),
     Parameter("progress", True, "progress bars (the suite runner turns them off)"),
     Parameter("output_dir", "results/suite/interactive", "the suite runner sets this to its run folder"),
+    Parameter("label_sheet", None, "filled label sheet (fercore label-sheet; docs/label-sheet.md); None: synthetic labels unchecked"),
+    Parameter("label_key", None, "its key file (None: <sheet folder>-key/label_key.csv)"),
 )
 
 

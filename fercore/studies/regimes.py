@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from fercore.data import selection_split
+from fercore.data import SeenSplit, parse_seen, selection_split
 from fercore.models import Classifier, load_classifier, load_model
 from fercore.studies.common import slug
 from fercore.training import Stage, TrainConfig, run_or_resume
@@ -47,10 +47,20 @@ class ModelSpec:
     image_size: int | None = None  # default: the checkpoint's, else the architecture's
     trust_pickle: bool = False  # True only for a pickled checkpoint you trust (HSEmotion enet_*.pt)
     backbone: str | None = None  # start of the synthetic-only regime (None: from scratch)
+    seen: tuple[str, ...] | None = None  # real splits a foreign file trained / selected on, e.g. ("affectnet:train",)
 
     def load(self) -> Classifier:
         """The model trained on real faces."""
         return load_classifier(self.weights, self.arch, image_size=self.image_size, trust_pickle=self.trust_pickle)
+
+    def seen_by(self, model: Classifier) -> list[SeenSplit] | None:
+        """What this model saw: the checkpoint's record and the parameter file's declaration together; None when
+        neither says (a foreign file without ``seen``)."""
+        recorded = model.facts.seen
+        declared = parse_seen(self.seen, where=f"models.{self.name}.seen") if self.seen is not None else None
+        if recorded is None and declared is None:
+            return None
+        return [*(recorded or []), *(declared or [])]
 
 
 SPEC_KEYS = tuple(f.name for f in fields(ModelSpec) if f.name != "name")
@@ -76,6 +86,11 @@ def model_specs(
                 raise ValueError(f"models.{name}: unknown keys {unknown}; known: {', '.join(SPEC_KEYS)}")
             if not entry.get("weights"):
                 raise ValueError(f"models.{name} needs weights: the file of the model trained on real faces")
+            if isinstance(entry.get("seen"), str):
+                entry["seen"] = [entry["seen"]]
+            if entry.get("seen") is not None:
+                entry["seen"] = tuple(str(x) for x in entry["seen"])
+                parse_seen(entry["seen"], where=f"models.{name}.seen")
             specs[str(name)] = ModelSpec(str(name), **{k: entry[k] for k in SPEC_KEYS if entry.get(k) is not None})
         return specs
     if not weights:

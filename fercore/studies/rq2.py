@@ -1,6 +1,8 @@
 """RQ2: each model fine-tuned on synthetic faces and scored on every real set before and after
-(McNemar's test on the images only one of the two gets right; the change of balanced accuracy with a
-paired 95 % interval on the same faces, worded by :func:`fercore.analysis.wording.finding`), and the synthetic-only regime:
+(the change of balanced accuracy with a paired 95 % interval on the same faces, worded by
+:func:`fercore.analysis.wording.finding`; accuracy plain and prior-adjusted (:mod:`fercore.analysis.prior`), so a
+reader sees how much of a change is the head's class prior; McNemar's test on the images only one of the two gets
+right, kept only as a per-checkpoint descriptive check of these two checkpoints on these images), and the synthetic-only regime:
 its accuracy on the real sets and its internal consistency, grouped k-fold cross-validation on
 the synthetic training faces with folds by source grid."""
 
@@ -23,6 +25,7 @@ from fercore.analysis import (
     mcnemar,
     mde_from_se,
     plots,
+    prior_adjusted,
     sample_groups,
     verdict,
 )
@@ -68,9 +71,10 @@ def train_regimes(specs: dict[str, ModelSpec], real_models: dict[str, Classifier
 
 @dataclass(frozen=True)
 class ModelChange:
-    """One model on one test set in two regimes (same images): accuracies, discordant pairs, McNemar, and
-    the change of balanced accuracy (after - before) paired on the same faces with its 95 % interval
-    (CR2 t; a synthetic face's grid is its cluster, a real face its own), TOST against ±margin."""
+    """One model on one test set in two regimes (same images): accuracies (plain and prior-adjusted), discordant
+    pairs with McNemar's p (a per-checkpoint descriptive check: these two checkpoints on these images, not whether
+    fine-tuning transfers), and the change of balanced accuracy (after - before) paired on the same faces with its 95 %
+    interval (CR2 t; a synthetic face's grid is its cluster, a real face its own), TOST against ±margin."""
 
     model: str
     test_set: str
@@ -91,10 +95,44 @@ class ModelChange:
     p_equivalence: float = float("nan")
     margin: float = MARGIN / 100
     mde: float = float("nan")  # minimal detectable change at 80 % power, from the paired standard error
+    balanced_before: float = float("nan")
+    balanced_after: float = float("nan")
+    adjusted_before: float = float("nan")  # accuracy after logit adjustment to the test set's prior
+    adjusted_after: float = float("nan")
+    balanced_adjusted_before: float = float("nan")
+    balanced_adjusted_after: float = float("nan")
+    prior_before: str = ""  # where the training prior came from: checkpoint | estimated
+    prior_after: str = ""
+
+    @property
+    def prior_part(self) -> float:
+        """How much of the plain accuracy change is the class prior: the change minus the prior-adjusted change."""
+        return (self.accuracy_after - self.accuracy_before) - (self.adjusted_after - self.adjusted_before)
 
 
-def change(before: SetScore, after: SetScore, *, margin: float = MARGIN) -> ModelChange:
-    """Compare two scores of the same images (the paths must agree, in order)."""
+def scored_logits(score: SetScore, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels as indices into ``score.classes``, logits over ``score.classes``) of the rows ``rows`` of its predictions."""
+    preds = score.preds[rows]
+    y = np.array([score.classes.index(label) for label in preds["label"]], dtype=int)
+    return y, preds[[f"logit_{c}" for c in score.classes]].to_numpy(dtype=np.float64)
+
+
+def prior_figures(before: SetScore, after: SetScore, ok: np.ndarray, counts: Mapping[str, list[float] | None]) -> dict:
+    """:func:`fercore.analysis.prior.prior_adjusted` of both regimes as :class:`ModelChange` fields; ``counts``:
+    ``{regime: training faces per class of the scored set}`` (None or missing: estimated)."""
+    out = {}
+    for when, score in (("before", before), ("after", after)):
+        y, logits = scored_logits(score, ok)
+        result = prior_adjusted(y, logits, counts.get(score.regime))
+        out.update({f"balanced_{when}": result.balanced_accuracy, f"adjusted_{when}": result.accuracy_adjusted,
+                    f"balanced_adjusted_{when}": result.balanced_accuracy_adjusted, f"prior_{when}": result.prior_source})
+    return out
+
+
+def change(before: SetScore, after: SetScore, *, margin: float = MARGIN,
+           training_counts: Mapping[str, list[float] | None] | None = None) -> ModelChange:
+    """Compare two scores of the same images (the paths must agree, in order). ``training_counts``: ``{regime:
+    training faces per class of the scored set}`` for the prior adjustment (a regime without them: estimated)."""
     a, b = before.preds, after.preds
     if list(a["path"]) != list(b["path"]):
         raise ValueError(f"{before.model} on {before.test_set}: the two regimes were scored on different images")
@@ -110,27 +148,42 @@ def change(before: SetScore, after: SetScore, *, margin: float = MARGIN) -> Mode
     return ModelChange(before.model, before.test_set, before.regime, after.regime, int(ok.sum()), accuracy(y_true, pred_a),
                        accuracy(y_true, pred_b), before.macro_f1, after.macro_f1, int(test["b"]), int(test["c"]), float(test["p_value"]),
                        paired.estimate, paired.low, paired.high, paired.p_value, p_eq, margin / 100,
-                       mde_from_se(paired.se, paired.df))
+                       mde_from_se(paired.se, paired.df), **prior_figures(before, after, ok, training_counts or {}))
 
 
 def change_comparison(row: ModelChange, n_train: int) -> Comparison:
     """A before/after change as a :class:`~fercore.analysis.wording.Comparison` (points)."""
+    adjusted = (f", prior-adjusted {pct(row.adjusted_before)} → {pct(row.adjusted_after)}" if np.isfinite(row.adjusted_before) else "")
     return Comparison(f"{row.model}, fine-tuned on {n_train} synthetic faces, on {row.test_set} (accuracy {pct(row.accuracy_before)} → "
-                      f"{pct(row.accuracy_after)}; {row.only_after_right} images only the fine-tuned model gets right, "
-                      f"{row.only_before_right} only the original)", "change of balanced accuracy (after - before, same faces)",
+                      f"{pct(row.accuracy_after)}{adjusted}; {row.only_after_right} images only the fine-tuned model gets right, "
+                      f"{row.only_before_right} only the original, a descriptive check of this checkpoint)", "change of balanced accuracy (after - before, same faces)",
                       100 * row.change, 100 * row.change_low, 100 * row.change_high, p_value=row.change_p, margin=100 * row.margin,
                       p_equivalence=row.p_equivalence if np.isfinite(row.p_equivalence) else None,
                       mde=100 * row.mde if np.isfinite(row.mde) else None)
 
 
-def changes(before: Scores, after: Scores, *, real_only: bool = True, margin: float = MARGIN) -> list[ModelChange]:
-    """:func:`change` for every (model, test set) scored in both (real sets only by default)."""
-    return [change(before[key], after[key], margin=margin) for key in before if key in after and not (real_only and key[1] == "synthetic")]
+def changes(before: Scores, after: Scores, *, real_only: bool = True, margin: float = MARGIN,
+            models: Mapping[tuple[str, str], Classifier] | None = None) -> list[ModelChange]:
+    """:func:`change` for every (model, test set) scored in both (real sets only by default). ``models``: ``{(model,
+    regime): Classifier}`` whose checkpoints give the training prior (:meth:`~fercore.models.ModelFacts.training_counts`);
+    a model missing there, or a file that does not record its counts, has its prior estimated."""
+    models = models or {}
+    out = []
+    for key in before:
+        if key not in after or (real_only and key[1] == "synthetic"):
+            continue
+        counts = {s.regime: models[(s.model, s.regime)].facts.training_counts(s.classes) if (s.model, s.regime) in models else None
+                  for s in (before[key], after[key])}
+        out.append(change(before[key], after[key], margin=margin, training_counts=counts))
+    return out
 
+
+#: McNemar's test is a per-checkpoint descriptive check (these two checkpoints on these images), named so in the tables.
+MCNEMAR = "McNemar p (per-checkpoint, descriptive)"
 
 CHANGE_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_before": "accuracy before",
                  "accuracy_after": "accuracy after", "macro_f1_before": "macro-F1 before", "macro_f1_after": "macro-F1 after",
-                 "only_before_right": "only before right", "only_after_right": "only after right", "p_value": "McNemar p",
+                 "only_before_right": "only before right", "only_after_right": "only after right", "p_value": MCNEMAR,
                  "change": "bal. acc. change", "change_low": "change 95% low", "change_high": "change 95% high", "change_p": "change p",
                  "p_equivalence": "p equivalence (TOST)", "mde": "MDE (80% power)"}
 
@@ -138,7 +191,26 @@ CHANGE_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_b
 def change_table(rows: list[ModelChange]) -> pd.DataFrame:
     table = frame(rows, CHANGE_TITLES, index=["model", "test_set"])
     return declare(table, percent=["accuracy before", "accuracy after", "macro-F1 before", "macro-F1 after"], points=["bal. acc. change", "MDE (80% power)"],
-                   p=["McNemar p", "change p", "p equivalence (TOST)"], ci={"bal. acc. change": ("change 95% low", "change 95% high")})
+                   p=[MCNEMAR, "change p", "p equivalence (TOST)"], ci={"bal. acc. change": ("change 95% low", "change 95% high")})
+
+
+PRIOR_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_before": "accuracy before",
+                "accuracy_after": "accuracy after", "adjusted_before": "prior-adj. accuracy before",
+                "adjusted_after": "prior-adj. accuracy after", "balanced_before": "balanced acc. before",
+                "balanced_after": "balanced acc. after", "balanced_adjusted_before": "prior-adj. balanced acc. before",
+                "balanced_adjusted_after": "prior-adj. balanced acc. after", "prior_before": "training prior before",
+                "prior_after": "training prior after"}
+
+
+def prior_table(rows: list[ModelChange]) -> pd.DataFrame:
+    """Accuracy and balanced accuracy before and after, plain and prior-adjusted (logit adjustment to the test set's
+    prior), with the change of accuracy split into its prior part and the rest."""
+    table = frame(rows, PRIOR_TITLES, index=["model", "test_set"])
+    table["accuracy change"] = [r.accuracy_after - r.accuracy_before for r in rows]
+    table["prior-adj. accuracy change"] = [r.adjusted_after - r.adjusted_before for r in rows]
+    table["of which prior"] = [r.prior_part for r in rows]
+    shares = [t for t in PRIOR_TITLES.values() if t not in ("model", "test set", "n") and not t.startswith("training prior")]
+    return declare(table, percent=shares, points=["accuracy change", "prior-adj. accuracy change", "of which prior"])
 
 
 def accuracy_frame(*groups: Scores) -> pd.DataFrame:
@@ -221,6 +293,9 @@ def glue_values(finetuned: list[ModelChange], synthetic_only: Scores, cv: list[C
     for row in finetuned:
         values[f"rq2_{slug(row.model)}_{slug(row.test_set)}_before"] = 100 * row.accuracy_before
         values[f"rq2_{slug(row.model)}_{slug(row.test_set)}_after"] = 100 * row.accuracy_after
+        values[f"rq2_{slug(row.model)}_{slug(row.test_set)}_adjusted_before"] = 100 * row.adjusted_before
+        values[f"rq2_{slug(row.model)}_{slug(row.test_set)}_adjusted_after"] = 100 * row.adjusted_after
+        values[f"rq2_{slug(row.model)}_{slug(row.test_set)}_prior_part"] = 100 * row.prior_part
     for result in cv:
         values[f"rq2_{slug(result.model)}_cv_accuracy"] = 100 * result.accuracy_mean
     for (model, test_set), score in synthetic_only.items():
@@ -274,6 +349,14 @@ def score_regimes(session: Study, sets: TestSets, real_models: Mapping[str, Clas
     synthetic_only = score_models({n: load_model(checkpoints[(n, SYNTHETIC_ONLY)]) for n in names}, sets, session.inference,
                                   regime=SYNTHETIC_ONLY, seed=seed, out=chapter.path("predictions", "synthetic_only"))
     return before, after, synthetic_only
+
+
+def regime_models(real_models: Mapping[str, Classifier], checkpoints: Mapping[tuple[str, str], Path]) -> dict[tuple[str, str], Classifier]:
+    """``{(model, regime): Classifier}`` of the models as given and every trained regime (for :func:`changes`'s training
+    priors: each checkpoint's recorded class counts)."""
+    out = {(name, REAL): model for name, model in real_models.items()}
+    out.update({key: load_model(path) for key, path in checkpoints.items()})
+    return out
 
 
 def cv_notes(results: Sequence[CrossValidation]) -> list[str]:

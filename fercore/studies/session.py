@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from fercore.book import Chapter, open_chapter
+from fercore.data import unseen_real_faces
 from fercore.faces import MatchedFormat, SetFormat, format_table
 from fercore.inference import ImageTransform, InferenceCache
 from fercore.models import Classifier
 from fercore.studies import regimes
 from fercore.studies.data import TestSets, real_names, test_sets
+from fercore.studies.labelcheck import LabelCheck, label_check
 
 #: The two arms of every real-vs-synthetic comparison.
 RAW, MATCHED = "raw", "matched"
@@ -56,6 +60,7 @@ class Study:
     synthetic_root: str
     inference: InferenceCache
     seed: int = 0
+    labels: LabelCheck = field(default_factory=LabelCheck)  # the person's check of the synthetic labels (fercore.studies.labelcheck)
 
     @property
     def run_dir(self) -> Path:
@@ -99,6 +104,13 @@ class Study:
             self._record_model(name, regimes.REAL, self.specs[name].weights, model)
         return loaded
 
+    def unseen_real_faces(self, models: Mapping[str, Classifier], *, exclude_splits: tuple[str, ...] = ("test",)) -> pd.DataFrame:
+        """The faces of the run's real sets that none of ``models`` trained or selected on (their checkpoints' records
+        and the parameter file's ``seen``), without ``exclude_splits``; raises
+        :class:`~fercore.data.NoUnseenFacesError` saying what to provide (:mod:`fercore.data.seen`)."""
+        seen = {name: self.specs[name].seen_by(model) for name, model in models.items()}
+        return unseen_real_faces(self.real_roots, seen, exclude_splits=exclude_splits)
+
     def regimes(self, regimes_wanted: tuple[str, ...] = regimes.REGIMES) -> tuple[dict[tuple[str, str], Classifier], list[str]]:
         """``{(model, regime): classifier}`` for every regime found in this run, and what is missing."""
         found: dict[tuple[str, str], Classifier] = {}
@@ -130,18 +142,22 @@ def open_study(
     device: str = "auto",
     progress: bool = True,
     extra_paths: Mapping[str, Any] | None = None,
+    label_sheet: str | None = None,
+    label_key: str | None = None,
 ) -> tuple[Study, dict[str, Any]]:
     """Resolve and check every path parameter (naming the one to set when data are missing), seed,
     show library logs in the notebook, and open the chapter. ``models`` (or the single-model
     shorthand ``weights`` / ``arch`` / ``image_size`` / ``trust_pickle``) names the models compared.
-    Returns the :class:`Study` and the resolved ``extra_paths``."""
+    ``label_sheet`` (and ``label_key``): a filled label sheet (:mod:`fercore.studies.labelcheck`); the chapter opens with
+    a line saying whether the synthetic labels were checked. Returns the :class:`Study` and the resolved ``extra_paths``."""
     specs = regimes.model_specs(models, weights=weights, arch=arch, image_size=image_size, trust_pickle=trust_pickle)
     weight_paths = regimes.weight_paths(specs)
     extra = dict(extra_paths or {})
     opened, paths = open_chapter(chapter, output_dir, seed=seed, files=weight_paths,
                                  paths={"real_roots": dict(real_roots), "synthetic_root": synthetic_root, **weight_paths, **extra})
     cache = InferenceCache(opened.output_dir / "inference", batch_size=batch_size, workers=workers, device=device, progress=progress)
-    study = Study(opened, regimes.with_paths(specs, paths), paths["real_roots"], paths["synthetic_root"], cache, seed)
+    study = Study(opened, regimes.with_paths(specs, paths), paths["real_roots"], paths["synthetic_root"], cache, seed,
+                  label_check(opened, paths["synthetic_root"], label_sheet, label_key))
     opened.provenance["inference"] = {"backend": cache.backend, "device": cache.device, "preprocess": cache.preprocess,
                                       "batch_size": cache.batch_size, "seed": seed}
     return study, {key: paths[key] for key in extra}

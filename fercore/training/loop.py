@@ -38,7 +38,7 @@ from fercore.core.files import atomic_open, check_output, new_run_dir, save_torc
 from fercore.core.labels import CLASSES, NUM_CLASSES
 from fercore.core.progress import progress_bar as tqdm  # a bar in a terminal, log lines in a log file
 from fercore.core.runtime import Dist, init_distributed, pick_device, seed_everything
-from fercore.data import FaceDataset, InputPipeline
+from fercore.data import FaceDataset, InputPipeline, seen_record
 from fercore.models import checkpoint_payload, create_model, resolve_arch, set_trainable, train_mode
 from fercore.training.config import Stage, TrainConfig
 from fercore.training.finite import last_good, nonfinite_reason, probe_batch
@@ -403,7 +403,29 @@ def _save_checkpoint(run: _Run) -> None:
     save_torch(run.run_dir / "checkpoint.pt", checkpoint_payload(
         run.model, arch=resolve_arch(config.arch), image_size=config.image_size,
         trained_classes=[CLASSES[c] for c in run.data.classes], config=config.to_dict(), best_epoch=best["epoch"],
-        val={k: v for k, v in best.items() if k != "epoch"}, data_manifest_sha256=run.data.data_hash))
+        val={k: v for k, v in best.items() if k != "epoch"}, data_manifest_sha256=run.data.data_hash,
+        class_counts=training_counts(run.data.train), **seen_metadata(config.weights, run.data.train, run.data.val)))
+
+
+def training_counts(train: pd.DataFrame) -> dict[str, int]:
+    """Training faces per class name (the training prior that prior-adjusted accuracy moves)."""
+    counts = train["label"].astype(int).value_counts()
+    return {CLASSES[int(c)]: int(n) for c, n in sorted(counts.items())}
+
+
+def seen_metadata(weights: str | None, train: pd.DataFrame, val: pd.DataFrame) -> dict[str, Any]:
+    """``seen`` (the data-set splits trained and selected on, with those the starting weights had seen) and
+    ``seen_complete`` (False when the starting weights do not record theirs: a foreign file is declared in the
+    parameter file instead, :mod:`fercore.data.seen`)."""
+    inherited, complete = [], True
+    if weights:
+        try:
+            payload = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception:  # a pickled foreign model (HSEmotion) or an unreadable file: what it saw is not recorded
+            payload = None
+        complete = isinstance(payload, dict) and isinstance(payload.get("seen"), list) and bool(payload.get("seen_complete", True))
+        inherited = payload["seen"] if complete else []
+    return {"seen": seen_record(train, val, inherited), "seen_complete": complete}
 
 
 # --------------------------------------------------------------------------- the final test

@@ -75,7 +75,7 @@ def test_project_folder_is_found_without_moving(tmp_path, monkeypatch):
     assert project_folder() == tmp_path.resolve()
 
 
-def test_open_chapter_resolves_checks_and_shows_library_logs(tmp_path, monkeypatch, capsys):
+def test_open_chapter_resolves_checks_and_gathers_library_logs(tmp_path, monkeypatch, capfd):
     import logging
 
     (tmp_path / "proj" / "notebooks").mkdir(parents=True)
@@ -87,6 +87,39 @@ def test_open_chapter_resolves_checks_and_shows_library_logs(tmp_path, monkeypat
     assert paths == {"root": str(tmp_path / "proj" / "data"), "weights": str(tmp_path / "proj" / "w.pt")}
     assert chapter.dir == tmp_path / "proj" / "out" / "rq9" and (chapter.dir / "figures").is_dir()
     logging.getLogger("fercore.anything").info("a library line")
-    assert "a library line" in capsys.readouterr().out  # what a notebook shows
+    logging.getLogger("fercore.training.hygiene").warning("the selection split has no images of Anger, Contempt, Surprise: "
+                                                          "its scores leave those classes out")
+    logging.getLogger("fercore.anything").warning("the selection split has no images of Anger, Contempt, Surprise: "
+                                                  "its scores leave those classes out")
+    chapter.remark("b0, fine-tuned: selection none (no validation images)")
+    import warnings
+
+    warnings.warn("y_pred contains classes not in y_true", UserWarning, stacklevel=1)  # a library's Python warning
+    out, err = capfd.readouterr()
+    assert "a library line" not in out + err and "selection split" not in out + err  # no raw log text in the cell
+    chapter.finish(["a finding"], {})
+    notes = json.loads((chapter.dir / "chapter.json").read_text())["notes"]
+    warning, python_warning = notes["warnings"]
+    assert python_warning["message"] == "UserWarning: y_pred contains classes not in y_true"
+    assert warning["count"] == 2 and warning["message"].startswith("the selection split has no images of Anger")
+    assert "epoch was selected on the other classes only" in warning["meaning"]
+    assert [s["message"] for s in notes["status"]] == ["a library line", "b0, fine-tuned: selection none (no validation images)"]
+    text = chapter.notes_section()
+    assert "*the selection split has no images of Anger, Contempt, Surprise: its scores leave those classes out* (×2): The epoch" in text
+    assert chapter.collector not in logging.getLogger("fercore").handlers  # gathering stopped with the chapter
     with pytest.raises(MissingPathError, match="weights"):
         open_chapter("rq9", "out", paths={"weights": "data"}, files=["weights"])
+
+
+def test_notes_give_unknown_warnings_a_general_meaning_and_escape_markup(tmp_path):
+    from fercore.book.notes import GENERAL, Note, notes_markdown, summarise
+
+    summary = summarise([Note("WARNING", "fercore.x", "odd *thing* [1]"), Note("INFO", "fercore.y", "step done"),
+                         Note("INFO", "fercore.y", "step done")])
+    assert summary.warnings[0][0].meaning() == GENERAL and summary.status[0][1] == 2
+    text = notes_markdown(summary)
+    assert r"odd \*thing\* \[1\]" in text and "step done (×2)" in text
+    assert "raised no warnings" in notes_markdown(summarise([]))
+    chapter = Chapter(tmp_path, "rq9", show=False)
+    chapter.finish(["x"], {})  # a chapter opened without open_chapter has empty notes
+    assert json.loads((chapter.dir / "chapter.json").read_text())["notes"] == {"warnings": [], "status": []}

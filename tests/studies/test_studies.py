@@ -180,7 +180,7 @@ def test_rq2_gender_and_rq4_findings_state_the_numbers():
                              0.1, 0.04, 0.16, 0.002, 0.9)
     cv = rq2.CrossValidation("B0", 3, "source", (), 0.55, 0.05, 0.5, 0.04)
     text = " ".join(rq2.findings([change], {}, [cv], 500))
-    assert "on fer (accuracy 60.0% → 70.0%; 23 images only the fine-tuned model gets right, 3 only the original)" in text
+    assert "on fer (accuracy 60.0% → 70.0%; 23 images only the fine-tuned model gets right, 3 only the original, a descriptive check" in text
     assert "change of balanced accuracy (after - before, same faces) +10.0 points (95 % interval +4.0 to +16.0, p = 0.002)" in text
     assert "significant and positive" in text and "500 synthetic faces" in text
     assert "55.0% ± 5.0% accuracy over 3 folds grouped by source" in text
