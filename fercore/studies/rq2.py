@@ -181,17 +181,31 @@ def changes(before: Scores, after: Scores, *, real_only: bool = True, margin: fl
 #: McNemar's test is a per-checkpoint descriptive check (these two checkpoints on these images), named so in the tables.
 MCNEMAR = "McNemar p (per-checkpoint, descriptive)"
 
-CHANGE_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_before": "accuracy before",
-                 "accuracy_after": "accuracy after", "macro_f1_before": "macro-F1 before", "macro_f1_after": "macro-F1 after",
-                 "only_before_right": "only before right", "only_after_right": "only after right", "p_value": MCNEMAR,
-                 "change": "bal. acc. change", "change_low": "change 95% low", "change_high": "change 95% high", "change_p": "change p",
-                 "p_equivalence": "p equivalence (TOST)", "mde": "MDE (80% power)"}
+CHANGE_TITLES = {"model": "model", "test_set": "test set", "n": "n", "balanced_before": "bal. acc. before",
+                 "balanced_after": "bal. acc. after", "change": "bal. acc. change", "change_low": "change 95% low",
+                 "change_high": "change 95% high", "change_p": "change p", "p_equivalence": "p equivalence (TOST)",
+                 "mde": "MDE (80% power)"}
 
 
 def change_table(rows: list[ModelChange]) -> pd.DataFrame:
+    """The test of each change: balanced accuracy before and after, the paired change with its interval, p, TOST p, MDE."""
     table = frame(rows, CHANGE_TITLES, index=["model", "test_set"])
-    return declare(table, percent=["accuracy before", "accuracy after", "macro-F1 before", "macro-F1 after"], points=["bal. acc. change", "MDE (80% power)"],
-                   p=[MCNEMAR, "change p", "p equivalence (TOST)"], ci={"bal. acc. change": ("change 95% low", "change 95% high")})
+    return declare(table, percent=["bal. acc. before", "bal. acc. after"], points=["bal. acc. change", "MDE (80% power)"],
+                   p=["change p", "p equivalence (TOST)"], ci={"bal. acc. change": ("change 95% low", "change 95% high")},
+                   titles={"bal. acc. before": "before", "bal. acc. after": "after", "p equivalence (TOST)": "p TOST"})
+
+
+CHECKPOINT_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_before": "accuracy before",
+                     "accuracy_after": "accuracy after", "macro_f1_before": "macro-F1 before", "macro_f1_after": "macro-F1 after",
+                     "only_before_right": "only before right", "only_after_right": "only after right", "p_value": MCNEMAR}
+
+
+def checkpoint_table(rows: list[ModelChange]) -> pd.DataFrame:
+    """The per-checkpoint descriptive check: accuracy and macro-F1 of these two checkpoints on these images, the
+    images only one of them gets right and McNemar's p on them (not a test of whether fine-tuning transfers)."""
+    table = frame(rows, CHECKPOINT_TITLES, index=["model", "test_set"])
+    return declare(table, percent=["accuracy before", "accuracy after", "macro-F1 before", "macro-F1 after"], p=[MCNEMAR],
+                   titles={MCNEMAR: "McNemar p"})
 
 
 PRIOR_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_before": "accuracy before",
@@ -204,13 +218,36 @@ PRIOR_TITLES = {"model": "model", "test_set": "test set", "n": "n", "accuracy_be
 
 def prior_table(rows: list[ModelChange]) -> pd.DataFrame:
     """Accuracy and balanced accuracy before and after, plain and prior-adjusted (logit adjustment to the test set's
-    prior), with the change of accuracy split into its prior part and the rest."""
+    prior), with the change of accuracy split into its prior part and the rest. The page shows plain and adjusted
+    accuracy with the changes; the CSV adds the balanced figures and where each training prior came from."""
     table = frame(rows, PRIOR_TITLES, index=["model", "test_set"])
     table["accuracy change"] = [r.accuracy_after - r.accuracy_before for r in rows]
     table["prior-adj. accuracy change"] = [r.adjusted_after - r.adjusted_before for r in rows]
     table["of which prior"] = [r.prior_part for r in rows]
     shares = [t for t in PRIOR_TITLES.values() if t not in ("model", "test set", "n") and not t.startswith("training prior")]
-    return declare(table, percent=shares, points=["accuracy change", "prior-adj. accuracy change", "of which prior"])
+    return declare(table, percent=shares, points=["accuracy change", "prior-adj. accuracy change", "of which prior"],
+                   show=["accuracy before", "accuracy after", "accuracy change", "prior-adj. accuracy before",
+                         "prior-adj. accuracy after", "prior-adj. accuracy change", "of which prior"],
+                   titles={"accuracy before": "before", "accuracy after": "after", "accuracy change": "change",
+                           "prior-adj. accuracy before": "adjusted before", "prior-adj. accuracy after": "adjusted after",
+                           "prior-adj. accuracy change": "adjusted change"})
+
+
+def show_changes(chapter: Chapter, changes: list[ModelChange]) -> None:
+    """The three tables of the before/after comparison: the test of each change, the per-checkpoint descriptive
+    check (McNemar), and accuracy plain and prior-adjusted."""
+    chapter.table(change_table(changes), "finetuned_vs_original",
+                  "Each model before and after fine-tuning on synthetic faces, on the same real test images: balanced accuracy "
+                  "before and after, the change paired on the same faces with its 95% interval, p, the TOST p against the "
+                  "equivalence margin and the MDE.")
+    chapter.table(checkpoint_table(changes), "checkpoint_check",
+                  "A per-checkpoint descriptive check of the same two checkpoints on the same images: accuracy, macro-F1, the "
+                  "images only one of the two gets right and McNemar's p on them (these two checkpoints, not whether "
+                  "fine-tuning transfers).")
+    chapter.table(prior_table(changes), "prior_adjusted",
+                  "Accuracy before and after, plain and prior-adjusted (logits moved to the test set's class prior), and the "
+                  "prior's part of the change (the CSV adds balanced accuracy, adjusted and not, and where each training prior "
+                  "came from).")
 
 
 def accuracy_frame(*groups: Scores) -> pd.DataFrame:

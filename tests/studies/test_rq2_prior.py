@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fercore.core.labels import CLASSES
+from fercore.core.present import present
 from fercore.models import Classifier
 from fercore.models.classifier import ModelFacts
 from fercore.studies import rq2
@@ -62,7 +63,9 @@ def test_a_planted_prior_shift_is_all_prior():
     shown = rq2.prior_table([row])
     assert shown["prior-adj. accuracy change"].iloc[0] == pytest.approx(0.0, abs=1e-12)
     assert shown["of which prior"].iloc[0] == pytest.approx(row.accuracy_after - row.accuracy_before)
-    assert rq2.MCNEMAR in rq2.change_table([row]).columns and "descriptive" in rq2.MCNEMAR
+    assert rq2.MCNEMAR in rq2.checkpoint_table([row]).columns and "descriptive" in rq2.MCNEMAR
+    for built in (rq2.change_table([row]), rq2.checkpoint_table([row]), shown):  # each fits the book's content column
+        assert len(present(built).columns) <= 10, list(present(built).columns)
     estimated = rq2.changes(before, after)[0]  # no checkpoint counts: the training priors are estimated
     assert estimated.prior_before == "estimated" and estimated.adjusted_after == pytest.approx(estimated.adjusted_before, abs=2e-3)
 
