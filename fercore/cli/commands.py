@@ -266,3 +266,32 @@ def cmd_plan_power(args: argparse.Namespace) -> int:
     if args.figure:
         print(f"figure written to {write_mde_figure(args.figure, kept=kept, n_real=args.real, classes=args.classes, accuracy=args.accuracy)}")
     return 0
+
+
+def cmd_plan_prompts(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from fercore.grids import parse_layout
+    from fercore.synthetic import NEUTRAL_INTENSITY, TEMPLATE_NOTES, design, generation_plan, plan_effects, write_plans
+
+    rows, cols = parse_layout(args.layout)
+    plan = generation_plan(args.credits, template=args.templates, intensity=args.intensities, generator=args.generators,
+                           test_share=args.test_share, seed=args.seed, rows=rows, cols=cols)
+    pairs = plan.groupby(["emotion", "gender"]).size()
+    print(f"plan: {len(plan)} grids, {pairs.min()}-{pairs.max()} per emotion x gender pair, "
+          f"{int((plan['split'] == 'test').sum())} for testing; Neutral: intensity {NEUTRAL_INTENSITY[1]!r} (no word), "
+          "outside the intensity contrast")
+    for name in args.templates:
+        print(f"template {name}: {TEMPLATE_NOTES[name]}")
+    for factor in ("template", "intensity", "generator"):
+        if plan[factor].nunique() > 1 or factor == "template":
+            counts = design.level_counts(plan, factor, exempt=NEUTRAL_INTENSITY if factor == "intensity" else None)
+            print(f"\ngrids per {factor}:\n{counts.to_string()}")
+    effects = plan_effects(plan, kept=args.kept, icc=args.icc, n_real=args.real, classes=args.classes, accuracy=args.accuracy)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(f"\ndetectable effects at {len(plan)} credits (80 % power, alpha 0.05, ICC {args.icc:g}, {args.kept:g} kept faces "
+              f"per grid; MDE in points of accuracy):\n{effects.to_string(index=False)}")
+    if args.out:
+        for path in write_plans(plan, args.out):
+            print(f"written: {path}")
+    return 0
