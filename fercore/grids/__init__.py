@@ -13,15 +13,18 @@ from __future__ import annotations
 from fercore.grids.extract import ExtractOptions, extract_grids, failed_grids
 from fercore.grids.layout import GridInputError, edges, parse_layout
 from fercore.grids.quality import QualityThresholds
-from fercore.grids.records import summary_table
+from fercore.grids.records import GRID_COLUMNS, RESERVED_COLUMNS, grid_columns, summary_table
 
 __all__ = [
     "edges",
     "extract_grids",
     "failed_grids",
+    "grid_columns",
+    "GRID_COLUMNS",
     "ExtractOptions",
     "GridInputError",
     "parse_layout",
     "QualityThresholds",
+    "RESERVED_COLUMNS",
     "summary_table",
 ]
