@@ -16,4 +16,5 @@ from fercore.synthetic.prompts import (
     write_plans,
 )
 
-__all__ = ["build_prompt", "NEUTRAL_INTENSITY", "design", "generation_plan", "plan_effects", "TEMPLATE_NOTES", "TEMPLATES", "write_plan", "write_plans"]
+__all__ = ["build_prompt", "NEUTRAL_INTENSITY", "design", "generation_plan", "plan_effects", "TEMPLATE_NOTES", "TEMPLATES",
+           "write_plan", "write_plans"]

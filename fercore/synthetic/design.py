@@ -141,11 +141,14 @@ def detectable_effects(plan_table: pd.DataFrame, factors: Sequence[str], *, kept
     exempt = dict(exempt or {})
     has_split = "split" in plan_table.columns
     test = plan_table[plan_table["split"] == "test"] if has_split else plan_table
+    if test.empty or len(test) == len(plan_table) and has_split:
+        raise ValueError(f"the plan has {len(test)} test grids of {len(plan_table)}: choose a test share that leaves grids for both splits")
     share = len(test) / len(plan_table) if has_split else 0.5
     emotions = plan_table["emotion"].nunique()
     gap = plan(credits=len(plan_table), kept=kept, test_share=share, n_real=n_real, icc=icc, emotions=emotions, classes=classes,
                accuracy=accuracy)
-    rows = [{"comparison": "real - synthetic balanced-accuracy gap", "levels": "", "test grids per level": f"{gap.test_grids_per_class:.2f} per emotion",
+    rows = [{"comparison": "real - synthetic balanced-accuracy gap", "levels": "",
+             "test grids per level": f"{gap.test_grids_per_class:.2f} per emotion",
              "estimable": "yes" if gap.test_grids_per_class >= 2 else "partly: emotions with one test grid are descriptive",
              "MDE test (points)": round(100 * gap.mde_gap, 1), "MDE all grids (points)": float("nan")}]
     for factor in factors:
@@ -168,6 +171,6 @@ def detectable_effects(plan_table: pd.DataFrame, factors: Sequence[str], *, kept
         rows.append({"comparison": f"{factor}: {a} vs {b}, within one emotion", "levels": "",
                      "test grids per level": f"at most {most} per emotion",
                      "estimable": "yes" if most >= 2 else "no: fewer than 2 test grids per level in an emotion",
-                     "MDE test (points)": round(100 * mde_contrast(most, most, kept, icc, accuracy=accuracy), 1) if most >= 2 else float("nan"),
+                     "MDE test (points)": round(100 * mde_contrast(most, most, kept, icc, accuracy=accuracy), 1),
                      "MDE all grids (points)": float("nan")})
     return pd.DataFrame(rows)
