@@ -114,6 +114,11 @@ def test_detectable_effects_come_from_the_power_planner():
     assert intensity["test grids per level"] == "7, 7"  # Neutral is outside the intensity contrast
     assert effects.loc["intensity: high vs extreme, within one emotion", "estimable"].startswith("no")
     assert not any(c.startswith("generator") for c in effects.index)  # one generator: no comparison
+    three = P.plan_effects(P.generation_plan(30, intensity=("subtle", "high", "extreme"), test_share=0.5)).set_index("comparison")
+    (row,) = [r for r in three.index if r.startswith("intensity") and r.endswith("pooled over emotions")]
+    assert three.loc[row, "levels"].count(",") == 2 and three.loc[row, "test grids per level"] in ("4, 5", "5, 4", "4, 4", "5, 5")
+    with pytest.raises(ValueError, match="0 test grids of 30"):
+        P.plan_effects(P.generation_plan(30, template=("movie", "realistic"), test_share=0.01))
 
 
 def test_plan_prompts_cli_prints_each_factors_detectable_effect(tmp_path, capsys):
@@ -127,3 +132,6 @@ def test_plan_prompts_cli_prints_each_factors_detectable_effect(tmp_path, capsys
     assert (tmp_path / "raw" / "test" / "grids.csv").is_file() and (tmp_path / "raw" / "train" / "grids.csv").is_file()
     assert main(["plan-prompts", "--templates", "cinematic"]) == 2
     assert "cinematic" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["plan-prompts", "--help"])
+    assert exit_.value.code == 0 and "usage: fercore plan-prompts" in capsys.readouterr().out
