@@ -227,7 +227,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from fercore.core.files import check_output
-    from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, failed_grids, summary_table
+    from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, failed_grids, layout_disagreements, summary_table
 
     thresholds = replace(QualityThresholds(), **({"min_blur": args.min_blur} if args.min_blur is not None else {}))
     options = ExtractOptions(layout=args.layout, layout_strategy=args.layout_strategy, expected=args.expected,
@@ -241,6 +241,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for row in grids.itertuples(index=False):  # auto: how each layout was chosen and what lost; else mismatches only
         if row.layout_evidence or "expected" in row.layout:
             print(f"layout: {row.source}: {row.layout} [{row.layout_method}]" + (f": {row.layout_evidence}" if row.layout_evidence else ""))
+    off = layout_disagreements(manifest)  # per generator: grids whose layout is not the one the prompt asked for
+    for row in off[off["disagree"] > 0].to_dict("records"):
+        print(f"layout not as asked: {row['disagree']} of {row['checked']} grids of generator {row['generator']} ({row['found instead']})")
     failed = failed_grids(manifest)
     for row in failed.itertuples(index=False):
         print(f"not extracted: {row.source}: {row.reason}")

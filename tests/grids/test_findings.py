@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from fercore import cli
 from fercore import grids as G
 
 
@@ -63,12 +64,15 @@ def test_layouts_that_disagree_with_the_prompt_per_generator(manifest):
         G.layout_mismatches(manifest.drop(columns="layout_asked"))
 
 
-def test_findings_of_a_real_extraction(tmp_path):
+def test_findings_of_a_real_extraction(tmp_path, capsys):
     """On an extracted manifest: the grid whose grids.csv asked for 3x3 and was cut 2x2 is the one disagreement."""
     from test_manifest_columns import write_raw
 
-    manifest = G.extract_grids(write_raw(tmp_path / "raw"), tmp_path / "out", G.ExtractOptions(layout="2x2", detector="none"),
-                               progress=False, contact_sheets=False)
+    assert cli.main(["extract", str(write_raw(tmp_path / "raw")), str(tmp_path / "out"), "--layout", "2x2", "--detector", "none",
+                     "-q"]) == 0
+    assert "layout not as asked: 1 of 2 grids of generator flux-schnell (3x3 -> 2x2: 1)" in capsys.readouterr().out
+    manifest = pd.read_csv(tmp_path / "out" / "manifest.csv", dtype=str, keep_default_na=False).assign(
+        kept=lambda m: m.kept.eq("True"))
     per = G.layout_disagreements(manifest).set_index("generator")
     assert per.loc["flux-schnell", "disagree"] == 1 and per.loc["flux-dev", "disagree"] == 0
     assert per.loc["flux-schnell", "found instead"] == "3x3 -> 2x2: 1"
