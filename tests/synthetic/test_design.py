@@ -51,13 +51,14 @@ def test_two_templates_by_two_intensities_over_30_credits():
 @pytest.mark.parametrize("levels", [(("movie", "realistic"), ("high",), ("a", "b")),
                                     (("movie", "emotion-first", "no-movie"), ("subtle", "high", "extreme"), ("a",)),
                                     (("movie", "emotion-first"), ("high", "extreme"), ("a", "b"))])
-def test_every_level_within_one_overall_inside_each_emotion_and_in_the_test_split(budget, levels):
+@pytest.mark.parametrize("share", [0.3, 0.5])
+def test_every_level_within_one_overall_inside_each_emotion_and_in_the_test_split(budget, levels, share):
     templates, intensities, generators = levels
-    table = P.generation_plan(budget, template=templates, intensity=intensities, generator=generators, test_share=0.5)
+    table = P.generation_plan(budget, template=templates, intensity=intensities, generator=generators, test_share=share)
     pairs = table.groupby(["emotion", "gender"]).size()
     assert pairs.max() - pairs.min() <= 1 and pairs.sum() == budget
     test = table[table.split == "test"].drop(columns="split")
-    assert len(test) == round(budget * 0.5)
+    assert len(test) == round(budget * share)
     for factor, given in zip(("template", "intensity", "generator"), levels, strict=True):
         whole = spreads(table, factor)
         assert whole.drop(index="split: train").max() <= 1, (factor, whole.to_dict())
