@@ -43,8 +43,12 @@ def test_two_templates_by_two_intensities_over_30_credits():
     assert all(p.startswith("A photo grid") for p in table[table.template == "movie"].prompt)
     assert all(re.match(r"((High|Extreme) \w+|Neutral) faces\. ", p) for p in table[table.template == "emotion-first"].prompt)
     assert all(f"show {i} " in p for i, p in zip(contrast.intensity, contrast.prompt, strict=True))
-    # gender is not aliased with a factor
+    # gender is not aliased with a factor, nor template with intensity word (their pairing alternates across emotions)
     assert pd.crosstab(contrast.gender, contrast.intensity).to_numpy().tolist() == [[7, 7], [7, 7]]
+    crossed = pd.crosstab(contrast.template, contrast.intensity).to_numpy()
+    assert crossed.min() >= 6 and crossed.max() <= 8
+    tested = contrast[contrast.split == "test"]
+    assert set(pd.crosstab(tested.template, tested.intensity).to_numpy().ravel()) <= {3, 4}
 
 
 @pytest.mark.parametrize("budget", [8, 17, 23, 30, 41, 64])
