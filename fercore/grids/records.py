@@ -99,11 +99,7 @@ def _grids_table(split_dir: Path) -> pd.DataFrame:
             raise GridInputError(f"{csv} separates its columns with {other!r}, not commas (a spreadsheet export?): "
                                  "save it as comma-separated CSV (columns file, emotion, gender ...)")
         raise GridInputError(f"{csv} lacks columns {sorted(needed)}")
-    clash = [c for c in table.columns if c in RESERVED_COLUMNS and c not in GRIDS_CSV_OWN]
-    if clash:
-        raise GridInputError(f"{csv}: column {clash[0]!r} has the name of a column fercore adds to the manifest or the sample "
-                             f"tables{f' (also {clash[1:]})' if len(clash) > 1 else ''}; rename it in grids.csv (e.g. 'grid_{clash[0]}'): "
-                             "every other grids.csv column is carried to the faces under its own name")
+    _refuse_clashes(csv, list(table.columns))
     twice = table[table["file"].duplicated(keep=False)]
     if len(twice):
         name = twice["file"].iloc[0]
@@ -111,6 +107,20 @@ def _grids_table(split_dir: Path) -> pd.DataFrame:
         lines = ", ".join(f"line {i + 2}: {e or '(no emotion)'}" for i, e in zip(rows.index, rows["emotion"], strict=True))
         raise GridInputError(f"{csv} lists {name} {len(rows)} times ({lines}); a grid has one row: keep the right one")
     return table.set_index("file")
+
+
+def _refuse_clashes(csv: Path, columns: list[str]) -> None:
+    """Refuse a grids.csv column named (in any case: sample tables read names in lower case) like one
+    fercore adds to the manifest or the sample tables, naming it, the file and the fix."""
+    reserved = {name.lower() for name in RESERVED_COLUMNS}
+    clash = [c for c in columns if str(c).strip().lower() in reserved and c not in GRIDS_CSV_OWN]
+    if not clash:
+        return
+    name = str(clash[0]).strip()
+    fix = (f"write it {name.lower()!r}, in lower case" if name.lower() in GRIDS_CSV_OWN
+           else f"rename it in grids.csv (e.g. 'grid_{name}'): every other grids.csv column is carried to the faces under its own name")
+    raise GridInputError(f"{csv}: column {clash[0]!r} has the name of a column fercore adds to the manifest or the sample tables"
+                         f"{f' (also {clash[1:]})' if len(clash) > 1 else ''}; {fix}")
 
 
 def _missing_message(split_dir: Path, missing: list[str]) -> str:

@@ -89,12 +89,13 @@ def test_a_rerun_over_records_of_before_gets_the_grid_columns(extracted, tmp_pat
     assert "generator" not in pd.read_csv(record).columns  # the per-grid record itself is unchanged
 
 
-@pytest.mark.parametrize("column", ["path", "kept", "layout_asked", "split", "label", "p_Anger"])
+@pytest.mark.parametrize("column", ["path", "kept", "layout_asked", "split", "label", "p_Anger", "Path", "Layout"])
 def test_a_user_column_named_like_a_manifest_column_is_refused(tmp_path, column):
     rows = [{**GRIDS["train"][0], column: "x"}]
     raw = write_raw(tmp_path / "raw", {"train": rows})
     with pytest.raises(G.GridInputError) as err:
         G.extract_grids(raw, tmp_path / "out", G.ExtractOptions(layout="2x2", detector="none"), progress=False)
     message = str(err.value)
-    assert f"column {column!r}" in message and str(raw / "train" / "grids.csv") in message and f"'grid_{column}'" in message
+    fix = f"write it {column.lower()!r}, in lower case" if column == "Layout" else f"'grid_{column}'"
+    assert f"column {column!r}" in message and str(raw / "train" / "grids.csv") in message and fix in message
     assert not (tmp_path / "out").exists()
