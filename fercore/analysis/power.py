@@ -7,6 +7,7 @@ correlation) can detect.
 * :func:`mde_gap` / :func:`mde_mean_difference` : the minimal detectable balanced-accuracy gap and
   region-share (or any mean) difference at 80 % power, for the clustered tests of
   :mod:`fercore.analysis.clustered` (Student t with Welch-Satterthwaite df from the design);
+* :func:`mde_contrast` : the same for an accuracy difference between two sets of grids (prompt factors);
 * :func:`plan` : the planner behind ``fercore plan-power`` (MDE at a number of credits, credits for a
   target gap), :func:`pilot_design` measures kept faces per grid and the ICC from a pilot run.
 
@@ -183,6 +184,18 @@ def mde_gap(grids: float | Sequence[float], faces_per_grid: float, n_real: float
     g = np.full(classes, float(grids)) if classes is not None and np.ndim(grids) == 0 else np.asarray(grids, dtype=np.float64)
     sd = math.sqrt(accuracy * (1 - accuracy))
     return mde_mean_difference(sd, g, faces_per_grid, n_real, icc, alpha=alpha, power=power, strict=strict)
+
+
+def mde_contrast(grids_a: float, grids_b: float, faces_per_grid: float, icc: float, *, accuracy: float = DEFAULTS["accuracy"],
+                 alpha: float = 0.05, power: float = 0.8) -> float:
+    """Minimal detectable accuracy difference (a proportion) between two sets of synthetic grids (two
+    levels of a prompt factor: templates, intensity words, generators), each grid a cluster of
+    ``faces_per_grid`` faces: the Satterthwaite t test with (grids - 1) df per arm. NaN below 2 grids in an arm."""
+    if min(grids_a, grids_b) < 2:
+        return float("nan")
+    deff = 1 + (faces_per_grid - 1) * icc
+    g = np.array([grids_a, grids_b], dtype=np.float64)
+    return _mde(accuracy * (1 - accuracy) * deff / (g * faces_per_grid), g - 1, alpha, power)
 
 
 def grids_needed(target: float, faces_per_grid: float, n_real: float, icc: float, *, classes: int, accuracy: float = DEFAULTS["accuracy"],

@@ -227,7 +227,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from fercore.core.files import check_output
-    from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, failed_grids, summary_table
+    from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, failed_grids, layout_disagreements, summary_table
 
     thresholds = replace(QualityThresholds(), **({"min_blur": args.min_blur} if args.min_blur is not None else {}))
     options = ExtractOptions(layout=args.layout, layout_strategy=args.layout_strategy, expected=args.expected,
@@ -241,6 +241,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for row in grids.itertuples(index=False):  # auto: how each layout was chosen and what lost; else mismatches only
         if row.layout_evidence or "expected" in row.layout:
             print(f"layout: {row.source}: {row.layout} [{row.layout_method}]" + (f": {row.layout_evidence}" if row.layout_evidence else ""))
+    off = layout_disagreements(manifest)  # per generator: grids whose layout is not the one the prompt asked for
+    for row in off[off["disagree"] > 0].to_dict("records"):
+        print(f"layout not as asked: {row['disagree']} of {row['checked']} grids of generator {row['generator']} ({row['found instead']})")
     failed = failed_grids(manifest)
     for row in failed.itertuples(index=False):
         print(f"not extracted: {row.source}: {row.reason}")
@@ -288,4 +291,30 @@ def cmd_label_agreement(args: argparse.Namespace) -> int:
     joined = read_label_sheet(args.sheet, args.key)
     rows = label_agreement(joined, n_boot=args.n_boot, seed=args.seed)
     print(pd.DataFrame([asdict(r) for r in rows]).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+def cmd_plan_prompts(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from fercore.grids import parse_layout
+    from fercore.synthetic import NEUTRAL_INTENSITY, TEMPLATE_NOTES, design, generation_plan, plan_effects, write_plans
+
+    rows, cols = parse_layout(args.layout)
+    plan = generation_plan(args.credits, template=args.templates, intensity=args.intensities, generator=args.generators,
+                           test_share=args.test_share, seed=args.seed, rows=rows, cols=cols)
+    pairs = plan.groupby(["emotion", "gender"]).size()
+    print(f"plan: {len(plan)} grids, {pairs.min()}-{pairs.max()} per emotion x gender pair, "
+          f"{int((plan['split'] == 'test').sum())} for testing; Neutral: intensity {NEUTRAL_INTENSITY[1]!r} (no word), "
+          "outside the intensity contrast")
+    for name in args.templates:
+        print(f"template {name}: {TEMPLATE_NOTES[name]}")
+    for factor in ("template", "intensity", "generator"):
+        if plan[factor].nunique() > 1 or factor == "template":
+            counts = design.level_counts(plan, factor, exempt=NEUTRAL_INTENSITY if factor == "intensity" else None)
+            print(f"\ngrids per {factor}:\n{counts.to_string()}")
+    effects = plan_effects(plan, kept=args.kept, icc=args.icc, n_real=args.real, classes=args.classes, accuracy=args.accuracy)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(f"\ndetectable effects at {len(plan)} credits (80 % power, alpha 0.05, ICC {args.icc:g}, {args.kept:g} kept faces "
+              f"per grid; MDE in points of accuracy):\n{effects.to_string(index=False)}")
+    if args.out:
+        for path in write_plans(plan, args.out):
+            print(f"written: {path}")
     return 0

@@ -18,6 +18,7 @@ from fercore.cli.commands import (
     cmd_label_agreement,
     cmd_label_sheet,
     cmd_plan_power,
+    cmd_plan_prompts,
     cmd_predict,
     cmd_suite_book,
     cmd_suite_run,
@@ -345,6 +346,33 @@ def _add_label_sheet(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--n-boot", type=_int_at_least(0), default=1000, help="bootstrap draws of whole grids")
     a.add_argument("--seed", type=int, default=0)
     a.set_defaults(func=cmd_label_agreement)
+def _add_plan_prompts(sub: argparse._SubParsersAction) -> None:
+    """plan-prompts: a generation plan crossing prompt factors on a credit budget, and what it can detect."""
+    D = PLAN_DEFAULTS
+    p = sub.add_parser("plan-prompts", help="a grids.csv plan crossing templates, intensity words and generators, balanced",
+                       description="Spread CREDITS grids over emotion x gender (one or two per pair at 30), crossing the "
+                       "prompt templates, intensity words and generators given, each level used equally often (within one) "
+                       "overall, within each emotion and in the test split; Neutral stays outside the intensity contrast "
+                       "(no intensity word). Prints the levels per factor and the effect each factor can detect at this "
+                       "budget (80 %% power, the plan-power planner); with --out, writes OUT/<split>/grids.csv.")
+    p.add_argument("--grids", "--credits", dest="credits", type=_int_at_least(1), default=D["credits"],
+                   help=f"generator credits, one grid each (default {D['credits']})")
+    p.add_argument("--templates", nargs="+", default=["movie"], metavar="NAME",
+                   help="named prompt templates: movie (the best-known), emotion-first, no-movie, realistic (default movie)")
+    p.add_argument("--intensities", nargs="+", default=["high"], metavar="WORD",
+                   help="intensity words: subtle, high, extreme (default high; Neutral gets none)")
+    p.add_argument("--generators", nargs="+", default=["flux-dev"], metavar="NAME", help="generator names (default flux-dev)")
+    p.add_argument("--test-share", type=float, default=D["test_share"], help=f"share of grids for testing (default {D['test_share']})")
+    p.add_argument("--seed", type=int, default=0, help="the first grid's generator seed (each grid gets its own)")
+    p.add_argument("--layout", default="6x6", help="ROWSxCOLS the prompt asks for (default 6x6)")
+    p.add_argument("--kept", type=float, default=D["kept"], help=f"kept faces per grid, for the effects (default {D['kept']:g})")
+    p.add_argument("--icc", type=float, default=D["icc"], help=f"intra-class correlation within a grid (default {D['icc']})")
+    p.add_argument("--real", type=_int_at_least(1), default=D["n_real"], help=f"real test faces in all (default {D['n_real']})")
+    p.add_argument("--classes", type=_int_at_least(1), default=D["classes"],
+                   help=f"classes shared with the real set (default {D['classes']}: FER2013)")
+    p.add_argument("--accuracy", type=float, default=D["accuracy"], help=f"expected accuracy (default {D['accuracy']})")
+    p.add_argument("--out", metavar="RAW_DIR", help="write RAW_DIR/<split>/grids.csv (never replaces a plan)")
+    p.set_defaults(func=cmd_plan_prompts)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -367,4 +395,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_plan_power(sub)
     _add_label_sheet(sub)
+    _add_plan_prompts(sub)
     return parser

@@ -5,23 +5,31 @@ Modules, lowest first: :mod:`~fercore.grids.layout` (cell edges), :mod:`~fercore
 support), :mod:`~fercore.grids.quality` (reasons to reject a face), :mod:`~fercore.grids.cells`
 (crops: in the cell or face-centred with a named framing), :mod:`~fercore.grids.compose` (composites
 with known face boxes, for tests and benchmarks), :mod:`~fercore.grids.records` (folders, records, duplicates, contact sheets) and
-:mod:`~fercore.grids.extract` (one grid, every grid).
+:mod:`~fercore.grids.extract` (one grid, every grid), :mod:`~fercore.grids.findings` (extraction outcomes and
+layout disagreements per generator and template).
 """
 
 from __future__ import annotations
 
 from fercore.grids.extract import ExtractOptions, extract_grids, failed_grids
+from fercore.grids.findings import extraction_outcomes, layout_disagreements, layout_mismatches
 from fercore.grids.layout import GridInputError, edges, parse_layout
 from fercore.grids.quality import QualityThresholds
-from fercore.grids.records import summary_table
+from fercore.grids.records import GRID_COLUMNS, RESERVED_COLUMNS, grid_columns, summary_table
 
 __all__ = [
     "edges",
     "extract_grids",
+    "extraction_outcomes",
     "failed_grids",
+    "grid_columns",
+    "GRID_COLUMNS",
     "ExtractOptions",
     "GridInputError",
+    "layout_disagreements",
+    "layout_mismatches",
     "parse_layout",
     "QualityThresholds",
+    "RESERVED_COLUMNS",
     "summary_table",
 ]

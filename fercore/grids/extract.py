@@ -7,7 +7,9 @@ face-fitted splits near them - that best explains the faces found on the whole g
 :mod:`fercore.grids.evidence`), checks every cell (exactly one face, blur, exposure, contrast, face
 size, near-duplicates; :mod:`fercore.grids.quality`) and writes 128x128 faces to
 ``out_dir/<split>/<emotion>/<stem>_r<row>c<col>.png`` and one manifest row per cell to
-``out_dir/manifest.csv``. Raw images are only read. Each finished grid is recorded under
+``out_dir/manifest.csv``: the cell's own columns, then ``layout_asked`` (grids.csv's ``layout``, what the
+prompt asked for, beside the detected ``layout``) and every other grids.csv column of its grid (generator,
+template, prompt, seed, a user's own). Raw images are only read. Each finished grid is recorded under
 ``out_dir/.grids/`` (by content hash, :mod:`fercore.grids.records`), so a rerun skips it.
 """
 
@@ -39,11 +41,13 @@ from fercore.grids.irregular import refine_layout
 from fercore.grids.layout import GridInputError, Layout, parse_layout, uniform_layout
 from fercore.grids.quality import QualityThresholds, quality, rejection
 from fercore.grids.records import (
+    GRID_COLUMNS,
     GRID_FAILED,
     MANIFEST_COLUMNS,
     contact_sheet,
     drop_stale_records,
     failed_grid_row,
+    grid_fields,
     load_record,
     mark_duplicates,
     plan_inputs,
@@ -265,7 +269,12 @@ def extract_grids(
             _run_grid(job)
             bar.update()
     bar.close()
-    manifest = pd.concat([load_record(records[image]) for image, _, _ in jobs], ignore_index=True)[MANIFEST_COLUMNS]
+    asked = options.expected if options.layout == "auto" else options.layout
+    parts = [load_record(records[image]).assign(**grid_fields(meta, asked)) for image, _, meta in jobs]
+    columns = list(dict.fromkeys([*MANIFEST_COLUMNS, *GRID_COLUMNS, *(c for part in parts for c in part.columns)]))
+    extra = [c for c in columns if c not in MANIFEST_COLUMNS]
+    manifest = pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    manifest[extra] = manifest[extra].fillna("")  # a column only some splits' grids.csv have
     manifest = mark_duplicates(manifest, out_dir, options.thresholds, options.face_size)
     _warn_faceless_layout(manifest, options)
     failed = failed_grids(manifest)

@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from fercore.core.files import sha256_file, write_image
-from fercore.core.labels import UnknownLabelError, canonical_name
+from fercore.core.labels import CLASSES, UnknownLabelError, canonical_name
 from fercore.data import is_image_file, load_rgb
 from fercore.grids.cells import crop_padded
 from fercore.grids.layout import GridInputError
@@ -27,6 +27,15 @@ MANIFEST_COLUMNS = [
     "clipped", "contrast", "phash", "grid_sha256", "crop", "framing", "face_x0", "face_y0", "face_x1", "face_y1",
     "pad_frac", "valid",
 ]
+#: grids.csv columns with a place of their own in the manifest: ``file`` (the grid, as ``source``), emotion,
+#: gender, intensity, and ``layout`` (what the prompt asked for, kept as ``layout_asked`` beside the detected ``layout``).
+GRIDS_CSV_OWN = ("file", "emotion", "gender", "intensity", "layout")
+#: Every other grids.csv column (generator, template, prompt, seed, a user's own) is carried to each face of its
+#: grid after these grid-level manifest columns.
+GRID_COLUMNS = ["layout_asked"]
+#: Names a grids.csv column may not take: the manifest's own, and those the sample and prediction tables add.
+RESERVED_COLUMNS = frozenset(MANIFEST_COLUMNS) | frozenset(GRID_COLUMNS) | {"label", "folder", "domain", "dataset", "pred", "error"} \
+    | {f"{prefix}_{name}" for prefix in ("p", "logit") for name in CLASSES}
 #: The reason of a grid that could not be extracted (one manifest row, row and col -1), before its cause.
 GRID_FAILED = "grid_failed"
 
@@ -90,6 +99,7 @@ def _grids_table(split_dir: Path) -> pd.DataFrame:
             raise GridInputError(f"{csv} separates its columns with {other!r}, not commas (a spreadsheet export?): "
                                  "save it as comma-separated CSV (columns file, emotion, gender ...)")
         raise GridInputError(f"{csv} lacks columns {sorted(needed)}")
+    _refuse_clashes(csv, list(table.columns))
     twice = table[table["file"].duplicated(keep=False)]
     if len(twice):
         name = twice["file"].iloc[0]
@@ -97,6 +107,20 @@ def _grids_table(split_dir: Path) -> pd.DataFrame:
         lines = ", ".join(f"line {i + 2}: {e or '(no emotion)'}" for i, e in zip(rows.index, rows["emotion"], strict=True))
         raise GridInputError(f"{csv} lists {name} {len(rows)} times ({lines}); a grid has one row: keep the right one")
     return table.set_index("file")
+
+
+def _refuse_clashes(csv: Path, columns: list[str]) -> None:
+    """Refuse a grids.csv column named (in any case: sample tables read names in lower case) like one
+    fercore adds to the manifest or the sample tables, naming it, the file and the fix."""
+    reserved = {name.lower() for name in RESERVED_COLUMNS}
+    clash = [c for c in columns if str(c).strip().lower() in reserved and c not in GRIDS_CSV_OWN]
+    if not clash:
+        return
+    name = str(clash[0]).strip()
+    fix = (f"write it {name.lower()!r}, in lower case" if name.lower() in GRIDS_CSV_OWN
+           else f"rename it in grids.csv (e.g. 'grid_{name}'): every other grids.csv column is carried to the faces under its own name")
+    raise GridInputError(f"{csv}: column {clash[0]!r} has the name of a column fercore adds to the manifest or the sample tables"
+                         f"{f' (also {clash[1:]})' if len(clash) > 1 else ''}; {fix}")
 
 
 def _missing_message(split_dir: Path, missing: list[str]) -> str:
@@ -107,6 +131,19 @@ def _missing_message(split_dir: Path, missing: list[str]) -> str:
                 f"{split_dir} itself, not its subfolders; move the grids up into {split_dir} (and list them by file "
                 "name) or make the subfolder a split folder of its own with its own grids.csv")
     return f"{split_dir / 'grids.csv'} lists files that do not exist: {', '.join(missing[:5])} (not in {split_dir})"
+
+
+def grid_fields(meta: dict[str, Any], asked: str) -> dict[str, Any]:
+    """The grid-level manifest fields of one grid: ``layout_asked`` (its grids.csv ``layout``, else ``asked``)
+    and every grids.csv column without a place of its own (:data:`GRIDS_CSV_OWN`), under its own name."""
+    return {"layout_asked": str(meta.get("layout") or asked),
+            **{k: v for k, v in meta.items() if k not in GRIDS_CSV_OWN and k not in RESERVED_COLUMNS}}
+
+
+def grid_columns(table: pd.DataFrame) -> list[str]:
+    """The columns of a manifest or a sample table read from one that came from grids.csv (``layout_asked``,
+    generator, template, prompt, seed, a user's own ...): every column whose name fercore does not reserve."""
+    return [c for c in table.columns if c in GRID_COLUMNS or c not in RESERVED_COLUMNS]
 
 
 def record_path(out_dir: Path, image: str, split: str, meta: dict[str, Any]) -> Path:

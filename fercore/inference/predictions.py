@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 PASS_THROUGH = ("split", "domain", "dataset", "gender", "intensity", "source")
 
 
-def prediction_table(result: Inference, samples: pd.DataFrame | Sequence[str | Path], classes: Sequence[str] | None = None) -> pd.DataFrame:
+def prediction_table(result: Inference, samples: pd.DataFrame | Sequence[str | Path], classes: Sequence[str] | None = None, *,
+                     keep: Sequence[str] = ()) -> pd.DataFrame:
     """path, label, pred, ``p_<Class>``, ``logit_<Class>``, error (and split / domain / dataset /
-    gender / intensity / source when ``samples`` has them) for the images of ``samples``, taken
+    gender / intensity / source, and the ``keep`` columns such as a grid's generator, template and
+    seed, when ``samples`` has them) for the images of ``samples``, taken
     from ``result``. Probabilities and the prediction are restricted to
     ``labels.class_set(classes, within=<the model's trained classes>)``; other classes get 0."""
     table = samples.reset_index(drop=True) if isinstance(samples, pd.DataFrame) else pd.DataFrame({"path": [str(p) for p in samples]})
@@ -45,8 +47,8 @@ def prediction_table(result: Inference, samples: pd.DataFrame | Sequence[str | P
         out[f"p_{name}"] = np.where(failed, np.nan, probs[:, i])
     for i, name in enumerate(CLASSES):
         out[f"logit_{name}"] = rows.logits[:, i]
-    for column in PASS_THROUGH:
-        if column in table.columns:
+    for column in dict.fromkeys([*PASS_THROUGH, *keep]):
+        if column in table.columns and column not in out.columns:
             out[column] = table[column].to_numpy()
     out["error"] = rows.errors
     return out

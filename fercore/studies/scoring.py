@@ -25,6 +25,7 @@ from fercore.core.files import write_json
 from fercore.core.labels import CLASSES
 from fercore.core.present import declare
 from fercore.data import within_classes
+from fercore.grids import grid_columns
 from fercore.inference import InferenceCache, prediction_table, write_predictions
 from fercore.models import Classifier
 from fercore.studies.common import frame, slug
@@ -136,10 +137,11 @@ def matched_name(real_set: str) -> str:
 
 def _score(model: Classifier, name: str, regime: str, set_name: str, samples: pd.DataFrame, classes: list[str], run: InferenceCache,
            n_boot: int, seed: int, out: str | Path | None) -> SetScore:
-    """One model on one set: predictions and metrics, with stratified cluster-bootstrap intervals of accuracy,
-    macro-F1 and ECE (whole source grids within each class; a real face is its own cluster)."""
+    """One model on one set: predictions (with the grids.csv columns of each face's grid: generator, template,
+    prompt, seed ...) and metrics, with stratified cluster-bootstrap intervals of accuracy, macro-F1 and ECE
+    (whole source grids within each class; a real face is its own cluster)."""
     scored = labels.class_set(classes, within=model.trained_classes)
-    preds = prediction_table(run(model, samples), within_classes(samples, scored), scored)
+    preds = prediction_table(run(model, samples), within_classes(samples, scored), scored, keep=grid_columns(samples))
     readable = preds[preds["error"] == ""].reset_index(drop=True)
     metrics = evaluate_predictions(readable, classes=scored, groups=sample_groups(readable), n_boot=n_boot, seed=seed)
     if out is not None:

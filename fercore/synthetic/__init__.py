@@ -1,8 +1,10 @@
-"""Synthetic-face generation for the thesis: prompts, generation plans and generator backends; the blind label sheet
-that has a person check the prompts' labels (``labelsheet``)."""
+"""Synthetic-face generation for the thesis: named prompt templates, generation plans that cross
+prompt factors (templates, intensity words, generators) on a credit budget, what a plan can detect,
+and generator backends; the blind label sheet that has a person check the prompts' labels (``labelsheet``)."""
 
 from __future__ import annotations
 
+from fercore.synthetic import design
 from fercore.synthetic.labelsheet import (
     BlindSheet,
     LabelAgreement,
@@ -12,7 +14,17 @@ from fercore.synthetic.labelsheet import (
     read_label_sheet,
     write_blind_sheet,
 )
-from fercore.synthetic.prompts import build_prompt
+from fercore.synthetic.prompts import (
+    NEUTRAL_INTENSITY,
+    TEMPLATE_NOTES,
+    TEMPLATES,
+    build_prompt,
+    generation_plan,
+    plan_effects,
+    write_plan,
+    write_plans,
+)
 
-__all__ = ["BlindSheet", "build_prompt", "confirmed_faces", "label_agreement", "LabelAgreement", "LabelSheetError",
-           "read_label_sheet", "write_blind_sheet"]
+__all__ = ["BlindSheet", "build_prompt", "confirmed_faces", "design", "generation_plan", "label_agreement", "LabelAgreement",
+           "LabelSheetError", "NEUTRAL_INTENSITY", "plan_effects", "read_label_sheet", "TEMPLATE_NOTES", "TEMPLATES",
+           "write_blind_sheet", "write_plan", "write_plans"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 from fercore.core.files import write_csv, write_image
 from fercore.core.labels import CLASSES, canonical_name
 from fercore.data import is_image_file
+from fercore.synthetic.design import assign_levels, assign_splits, detectable_effects
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,22 @@ TEMPLATE = (
     "layout must be equally spaced, and each face should be full shown and clearly separated from the others."
 )
 
-INTENSITIES = {"none": "", "high": "high ", "extreme": "extreme "}
+#: Named prompt templates: the best-known one and the variants the seed's notes describe, so a plan can compare them.
+TEMPLATES: dict[str, str] = {
+    "movie": TEMPLATE,  # the best grids (Flux dev)
+    "emotion-first": "{Lead} faces. " + TEMPLATE,  # the emotion word at the beginning: "raises intensity"
+    "no-movie": TEMPLATE.replace("headshot movie portraits", "headshot portraits"),  # control for "movie raises the emotion"
+    "realistic": TEMPLATE.replace("headshot movie portraits", "realistic headshot movie portraits"),  # "makes faces cartoonish"
+}
+#: What each named template tests (the finding it puts to a measurement).
+TEMPLATE_NOTES = {
+    "movie": "the best-known prompt (Flux dev gave the best grids with it)",
+    "emotion-first": "the emotion word at the beginning as well: reported to raise intensity",
+    "no-movie": "the best-known prompt without 'movie': 'movie' is reported to raise the emotion shown",
+    "realistic": "'realistic' added: reported to make faces more cartoonish",
+}
 
+INTENSITIES = {"none": "", "subtle": "subtle ", "high": "high ", "extreme": "extreme "}
 #: What the seed's experiments found, kept as data next to the template.
 KNOWN_EFFECTS: list[dict[str, str]] = [
     {"change": "emotion named early in the prompt", "effect": "raises expression intensity"},
@@ -47,17 +63,35 @@ EMOTION_WORDS = {
 
 
 def build_prompt(emotion: str, gender: str, *, intensity: str = "high", background: str | None = None,
-                 rows: int = 6, cols: int = 6) -> str:
-    """The best-known prompt for one emotion and gender ('female' / 'male')."""
+                 rows: int = 6, cols: int = 6, template: str = "movie") -> str:
+    """The prompt of a named template (:data:`TEMPLATES`; default the best-known one) for one emotion and
+    gender ('female' / 'male'); Neutral gets no intensity word."""
     if intensity not in INTENSITIES:
         raise ValueError(f"intensity must be one of {sorted(INTENSITIES)}, not {intensity!r}")
+    if template not in TEMPLATES:
+        raise ValueError(f"template must be one of {sorted(TEMPLATES)}, not {template!r}")
     gender_word = {"female": "female", "male": "male", "women": "female", "men": "male"}.get(gender.lower())
     if gender_word is None:
         raise ValueError(f"gender must be 'female' or 'male', not {gender!r}")
     name = canonical_name(emotion)
     level = "" if name == "Neutral" else INTENSITIES[intensity]
-    return TEMPLATE.format(rows=rows, cols=cols, gender=gender_word, intensity=level, emotion=EMOTION_WORDS[name],
-                           background=f" Plain {background} background." if background else "")
+    lead = f"{level}{EMOTION_WORDS[name]}"
+    return TEMPLATES[template].format(rows=rows, cols=cols, gender=gender_word, intensity=level, emotion=EMOTION_WORDS[name],
+                                      Lead=lead[:1].upper() + lead[1:], background=f" Plain {background} background." if background else "")
+
+
+#: Neutral is outside the intensity contrast: its prompts carry no intensity word, recorded as this level.
+NEUTRAL_INTENSITY = ("Neutral", "none")
+
+
+def _levels(name: str, given: str | Sequence[str], allowed: Mapping[str, str] | None) -> tuple[str, ...]:
+    levels = (given,) if isinstance(given, str) else tuple(given)
+    if not levels or len(set(levels)) != len(levels):
+        raise ValueError(f"{name}: give one or more distinct levels, not {list(levels)}")
+    unknown = [v for v in levels if allowed is not None and v not in allowed]
+    if unknown:
+        raise ValueError(f"{name}: {unknown} unknown; choose from {sorted(allowed)}")
+    return levels
 
 
 def generation_plan(
@@ -65,27 +99,48 @@ def generation_plan(
     *,
     emotions: tuple[str, ...] = CLASSES,
     genders: tuple[str, ...] = ("female", "male"),
-    intensity: str = "high",
-    generator: str = "flux-dev",
+    intensity: str | Sequence[str] = "high",
+    generator: str | Sequence[str] = "flux-dev",
+    template: str | Sequence[str] = "movie",
+    test_share: float | None = None,
     seed: int = 0,
     rows: int = 6,
     cols: int = 6,
 ) -> pd.DataFrame:
-    """``budget`` images spread as evenly as possible over emotion x gender (round-robin, so
-    every pair gets floor or ceil of budget / pairs). Columns: file, emotion, gender,
-    intensity, prompt, generator, seed, layout."""
-    pairs = [(canonical_name(e), g) for e in emotions for g in genders]
-    plan = []
+    """``budget`` grids spread as evenly as possible over emotion x gender (round-robin, so every pair
+    gets floor or ceil of budget / pairs), crossing the levels of ``intensity``, ``generator`` and
+    ``template`` (one or several each) balanced on the margins (:mod:`fercore.synthetic.design`): each
+    level used equally often (within one) overall and within each emotion. Neutral is outside the
+    intensity contrast (intensity ``none``, no word in its prompt) and, when intensity varies, takes the
+    single-grid slots. ``test_share``: a ``split`` column, test grids apportioned per emotion and gender
+    and balanced the same way. Columns: file, emotion, gender, intensity, prompt, generator, seed, layout,
+    template (, split)."""
+    factors = {"intensity": _levels("intensity", intensity, INTENSITIES), "generator": _levels("generator", generator, None),
+               "template": _levels("template", template, TEMPLATES)}
+    names = [canonical_name(e) for e in emotions]
+    if len(factors["intensity"]) > 1:  # Neutral is filled last: its grids add nothing to the intensity contrast
+        names = [e for e in names if e != NEUTRAL_INTENSITY[0]] + [e for e in names if e == NEUTRAL_INTENSITY[0]]
+    pairs = [(e, g) for e in names for g in genders]
+    grids = []
     for k in range(budget):
         emotion, gender = pairs[k % len(pairs)]
-        copy = k // len(pairs)
-        plan.append({
-            "file": f"{emotion.lower()}_{gender}_{copy:02d}.png",
-            "emotion": emotion, "gender": gender, "intensity": "none" if emotion == "Neutral" else intensity,
-            "prompt": build_prompt(emotion, gender, intensity=intensity, rows=rows, cols=cols),
-            "generator": generator, "seed": seed + k, "layout": f"{rows}x{cols}",
-        })
-    return pd.DataFrame(plan)
+        grids.append({"file": f"{emotion.lower()}_{gender}_{k // len(pairs):02d}.png", "emotion": emotion, "gender": gender,
+                      "seed": seed + k})
+    table = pd.DataFrame(grids)
+    table["split"] = assign_splits(table, test_share) if test_share is not None else "all"
+    exempt = {"intensity": NEUTRAL_INTENSITY}
+    table = table.join(assign_levels(table, factors, exempt))
+    table["prompt"] = [build_prompt(r.emotion, r.gender, intensity=r.intensity, rows=rows, cols=cols, template=r.template)
+                       for r in table.itertuples(index=False)]
+    table["layout"] = f"{rows}x{cols}"
+    columns = ["file", "emotion", "gender", "intensity", "prompt", "generator", "seed", "layout", "template"]
+    return table[columns + (["split"] if test_share is not None else [])]
+
+
+def plan_effects(plan: pd.DataFrame, **design: float) -> pd.DataFrame:
+    """What ``plan`` can estimate: :func:`fercore.synthetic.design.detectable_effects` for the factors
+    that vary in it (Neutral outside the intensity contrast); ``design``: kept, icc, n_real, classes, accuracy."""
+    return detectable_effects(plan, ["template", "intensity", "generator"], exempt={"intensity": NEUTRAL_INTENSITY}, **design)
 
 
 def write_plan(plan: pd.DataFrame, path: str | Path) -> Path:
@@ -94,6 +149,18 @@ def write_plan(plan: pd.DataFrame, path: str | Path) -> Path:
     if path.exists():
         raise FileExistsError(f"{path} exists; a plan is a record of what was asked for: write a new one elsewhere")
     return write_csv(path, plan)
+
+
+def write_plans(plan: pd.DataFrame, raw_dir: str | Path) -> list[Path]:
+    """Write a plan with a ``split`` column as ``raw_dir/<split>/grids.csv`` (one per split, without the
+    column: the folder is the split), atomically; refuses when any of them exists."""
+    if "split" not in plan.columns:
+        raise ValueError("the plan has no split column: make it with generation_plan(test_share=...), or write it with write_plan")
+    targets = {split: Path(raw_dir) / str(split) / "grids.csv" for split in sorted(plan["split"].unique())}
+    existing = [str(t) for t in targets.values() if t.exists()]
+    if existing:
+        raise FileExistsError(f"{', '.join(existing)} exist(s); a plan is a record of what was asked for: write a new one elsewhere")
+    return [write_plan(plan[plan["split"] == split].drop(columns="split"), target) for split, target in targets.items()]
 
 
 @dataclass

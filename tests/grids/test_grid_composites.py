@@ -233,7 +233,7 @@ def test_records_of_the_previous_version_still_load(lfw_run, tmp_path):
     (record,) = (tmp_path / "out" / ".grids").glob("*.csv")
     pd.read_csv(record).drop(columns="layout_evidence").to_csv(record, index=False)
     again = G.extract_grids(tmp_path / "raw", tmp_path / "out", options, progress=False, contact_sheets=False)
-    assert list(again.columns) == R.MANIFEST_COLUMNS and (again.layout_evidence == "").all()
+    assert list(again.columns) == R.MANIFEST_COLUMNS + R.GRID_COLUMNS and (again.layout_evidence == "").all()
     assert again.kept.tolist() == first.kept.tolist()
 
 

@@ -26,7 +26,9 @@ def test_known_effects_are_recorded():
 
 def test_generation_plan_spreads_the_budget(tmp_path):
     plan = P.generation_plan(30)
-    assert len(plan) == 30 and list(plan.columns) == ["file", "emotion", "gender", "intensity", "prompt", "generator", "seed", "layout"]
+    assert len(plan) == 30 and list(plan.columns) == ["file", "emotion", "gender", "intensity", "prompt", "generator", "seed", "layout",
+                                                      "template"]
+    assert set(plan.template) == {"movie"} and plan.prompt.iloc[0] == P.build_prompt("Anger", "female")
     counts = plan.groupby(["emotion", "gender"]).size()
     assert len(counts) == 16 and set(counts) == {1, 2}  # 30 over 16 pairs: floor or ceil
     assert plan.file.is_unique and plan.seed.is_unique
@@ -51,3 +53,17 @@ def test_diffusers_backend_never_downloads(tmp_path):
     pytest.importorskip("diffusers", reason="diffusers is an optional extra and not installed")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         P.DiffusersBackend(tmp_path / "no-model").generate(P.generation_plan(1), tmp_path / "out")
+
+
+def test_named_templates_put_the_seeds_findings_to_a_test():
+    assert P.TEMPLATES["movie"] == P.TEMPLATE and set(P.TEMPLATE_NOTES) == set(P.TEMPLATES)
+    assert P.build_prompt("angry", "male", intensity="extreme", template="emotion-first").startswith("Extreme angry faces. A photo grid")
+    assert P.build_prompt("Neutral", "male", template="emotion-first").startswith("Neutral faces. A photo grid")
+    plain = P.build_prompt("sad", "female", template="no-movie")
+    assert "movie" not in plain and "headshot portraits" in plain and "show high sad emotional" in plain
+    assert "realistic headshot movie portraits" in P.build_prompt("sad", "female", template="realistic")
+    for name in P.TEMPLATES:  # every template names the emotion, gender and layout
+        text = P.build_prompt("fear", "female", intensity="subtle", template=name, rows=5, cols=5)
+        assert "5x5" in text and "female" in text and "subtle fearful" in text
+    with pytest.raises(ValueError, match="template must be one of"):
+        P.build_prompt("sad", "male", template="cinematic")
