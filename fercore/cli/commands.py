@@ -291,6 +291,9 @@ def cmd_label_agreement(args: argparse.Namespace) -> int:
     joined = read_label_sheet(args.sheet, args.key)
     rows = label_agreement(joined, n_boot=args.n_boot, seed=args.seed)
     print(pd.DataFrame([asdict(r) for r in rows]).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return 0
+
+
 def cmd_plan_prompts(args: argparse.Namespace) -> int:
     import pandas as pd
 
