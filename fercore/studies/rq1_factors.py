@@ -26,8 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from fercore.analysis import bootstrap_accuracy, linear_contrast, plots, sample_groups
-from fercore.analysis.metrics import group_accuracy
+from fercore.analysis import bootstrap_accuracy, group_accuracy, linear_contrast, plots, sample_groups
 from fercore.book import Chapter
 from fercore.core.labels import CLASSES, EMOTION_GROUPS, GROUPS
 from fercore.core.present import declare
