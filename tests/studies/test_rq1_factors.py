@@ -153,3 +153,13 @@ def test_chapter_shows_varying_factors_only(tmp_path):
     effects = pd.read_csv(tables / "effect_intensity.csv")
     assert len(effects) == 3 and (effects["difference"] > 0).all() and (effects["95% low"] > 0).all()
     assert sum("intensity word 'extreme' against 'high'" in line for line in F.findings(record)) == 3
+
+
+def test_rq4_maps_facet_synthetic_faces_by_generator_only_where_several():
+    from fercore.studies.rq4 import by_generator
+
+    faces = pd.DataFrame({"domain": ["real", "real", "synthetic", "synthetic"], "generator": [None, None, "flux-dev", "flux-schnell"]})
+    assert by_generator(faces)["domain"].tolist() == ["real", "real", "synthetic · flux-dev", "synthetic · flux-schnell"]
+    one = faces.assign(generator=[None, None, "flux-dev", "flux-dev"])
+    assert by_generator(one)["domain"].tolist() == faces["domain"].tolist()
+    assert by_generator(faces.drop(columns="generator"))["domain"].tolist() == faces["domain"].tolist()
