@@ -101,7 +101,7 @@ def _write_real(out: Path, spec: DemoSpec, progress: bool) -> int:
 
 #: The factors the demo's grids vary (issue 31), with the planted effect of each, as drawn:
 #: intensity word -> range of the drawn expression intensity ("extreme" draws far stronger expressions than "high");
-INTENSITY_RANGES = {"high": (0.35, 0.7), "extreme": (0.85, 1.2)}
+INTENSITY_RANGES = {"high": (0.1, 0.4), "extreme": (0.9, 1.25)}
 #: prompt template -> factor on the intensity ("movie" raises the emotion shown, as the thesis notes found);
 TEMPLATES = {"portrait": 1.0, "movie": 1.15}
 #: generator name -> drawing style of :data:`fercore.demo.drawing.STYLES` ("soft" draws at 0.85 and a muted palette).

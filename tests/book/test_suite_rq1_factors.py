@@ -35,7 +35,7 @@ def test_demo_rq1_reports_valence_groups_and_every_prompt_factor(demo_suite):
 
 @pytest.mark.slow
 def test_demo_rq1_intensity_effect_has_its_planted_sign(demo_suite):
-    """'extreme' draws expressions about twice as strong as 'high' (fercore.demo.dataset.INTENSITY_RANGES):
+    """'extreme' draws expressions about four times as strong as 'high' (fercore.demo.dataset.INTENSITY_RANGES):
     the probability a model gives the prompted emotion rises, for every demo model."""
     run_dir, _ = demo_suite
     effects = pd.read_csv(run_dir / "rq1" / "tables" / "effect_intensity.csv")
