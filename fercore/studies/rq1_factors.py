@@ -65,6 +65,11 @@ def _group_order(grouping: Mapping[str, str]) -> list[str]:
     return [g for g in GROUPS if g in present] + sorted(present - set(GROUPS))
 
 
+def _share(low: float, high: float) -> tuple[float, float]:
+    """An interval of a share, clipped to [0, 1] (NaN stays NaN)."""
+    return float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
+
+
 @dataclass(frozen=True)
 class ValenceRow:
     """One model on one test set, the faces of one valence group."""
@@ -100,13 +105,13 @@ def valence_rows(score: SetScore, grouping: Mapping[str, str] | None = None, *, 
         interval = bootstrap_accuracy(true[mask], right, clusters[mask], n_boot=n_boot, seed=seed)
         recalls = [right[true[mask] == c].mean() for c in np.unique(true[mask])]
         rows.append(ValenceRow(score.model, score.test_set, group, len(recalls), int(mask.sum()), len(np.unique(clusters[mask])),
-                               float(right.mean()), interval.low, interval.high, float(np.mean(recalls)),
+                               float(right.mean()), *_share(interval.low, interval.high), float(np.mean(recalls)),
                                float(per_group[group]["accuracy"])))
     return rows
 
 
 VALENCE_TITLES = {"model": "model", "test_set": "test set", "group": "group", "classes": "emotions", "faces": "faces",
-                  "clusters": "groups", "accuracy": "accuracy", "accuracy_low": "acc. 95% low", "accuracy_high": "acc. 95% high",
+                  "clusters": "units", "accuracy": "accuracy", "accuracy_low": "acc. 95% low", "accuracy_high": "acc. 95% high",
                   "balanced_accuracy": "balanced acc.", "valence_accuracy": "valence right"}
 
 
@@ -116,7 +121,7 @@ def valence_table(scores: Scores, grouping: Mapping[str, str] | None = None, *, 
     table = pd.DataFrame([{VALENCE_TITLES[k]: v for k, v in asdict(r).items()} for r in rows], columns=list(VALENCE_TITLES.values()))
     table = table.set_index(["model", "test set", "group"])
     return declare(table, percent=["accuracy", "balanced acc.", "valence right"], ci={"accuracy": ("acc. 95% low", "acc. 95% high")},
-                   show=["emotions", "faces", "groups", "accuracy", "balanced acc.", "valence right"])
+                   show=["emotions", "faces", "units", "accuracy", "balanced acc.", "valence right"])
 
 
 def valence_confusion(scores: Scores, grouping: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -258,7 +263,7 @@ def level_scores(model: str, faces: pd.DataFrame, factor: str, levels: Sequence[
                 numbers += [np.nan] * 3
                 continue
             c = linear_contrast(values, cell, clusters, np.full(len(kept), 1.0 / len(kept)))
-            numbers += [c.estimate, c.low, c.high]
+            numbers += [c.estimate, *_share(c.low, c.high)]
         rows.append(LevelScore(model, factor, level, int(at["emotion"].nunique()), int(at["cluster"].nunique()), len(at), *numbers))
     return rows
 
@@ -345,8 +350,8 @@ def level_sheet(samples: pd.DataFrame, factor: str, level: str, *, per_emotion: 
 def show_valence(chapter: Chapter, scores: Scores, grouping: Mapping[str, str] | None = None, *, seed: int = 0) -> dict:
     """The valence-group table, the valence-level confusion and the recall figure; returns what the record keeps."""
     table = chapter.table(valence_table(scores, grouping, seed=seed), "valence_groups",
-                          "Per model, test set and valence group: accuracy (exact emotion, 95% interval resampling whole grids "
-                          "within each emotion), balanced accuracy (mean recall of the group's emotions) and the share of "
+                          "Per model, test set and valence group: faces in independent units (grids for synthetic faces), accuracy "
+                          "(exact emotion, 95% interval resampling whole grids within each emotion), balanced accuracy (mean recall of the group's emotions) and the share of "
                           "predictions in the true emotion's group (valence right).")
     confusion = chapter.table(valence_confusion(scores, grouping), "valence_confusion",
                               "Valence-level confusion: of each true group's faces, the share predicted as each group.")

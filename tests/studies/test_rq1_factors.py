@@ -68,6 +68,7 @@ def test_valence_groups_count_a_prediction_in_the_right_group():
     pred = np.array(answer)
     assert rows["negative"].valence_accuracy == pytest.approx(group_accuracy(true, pred)["negative"]["accuracy"])
     assert rows["negative"].accuracy_low <= rows["negative"].accuracy <= rows["negative"].accuracy_high
+    assert all(0.0 <= r.accuracy_low <= r.accuracy_high <= 1.0 for r in rows.values())  # a share's interval stays in [0, 1]
     confusion = F.valence_confusion({("m", "fer"): score})
     assert confusion.loc[("m", "fer", "negative"), "as positive"] == pytest.approx(0.2)
     assert np.allclose(confusion[["as positive", "as negative", "as neutral"]].sum(axis=1), 1.0)
