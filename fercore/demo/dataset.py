@@ -6,7 +6,8 @@ Nothing is downloaded. ``make_demo_data(out)`` writes, deterministically for a s
   unevenly lit, JPEG-compressed, natural expression intensity (like FER2013 / AffectNet);
 * ``synthetic/raw_grids/{train,test}/*.png`` + ``grids.csv``: "synthetic" 1024x1024 images
   holding a 6x6 grid of vivid, clean, exaggerated faces of one emotion and one gender each,
-  as a text-to-image generator would make them;
+  as a text-to-image generator would make them; each grid has an intensity word, a prompt template
+  and a "generator" (drawing style) with known effects (:func:`grid_factors`), recorded in ``grids.csv``;
 * ``geometry/real.csv`` and ``geometry/synthetic.csv``: where the generator drew each face's
   eyes, nose tip, mouth corners, brows and head outline (:class:`FaceParts`), the ground truth
   for face-landmark tests and the demo's reference framing (:func:`drawn_detections`).
@@ -37,7 +38,7 @@ from fercore.synthetic import build_prompt
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 6  # 6: brows above the eyes and mouth corners below the nose (human limits; they crossed before); 5: human-proportioned mouths (0.8 IOD, was 1.2); 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
+DEMO_VERSION = 7  # 7: the grids vary intensity word, template and generator (drawing style), two test grids per (emotion, gender); 6: brows above the eyes and mouth corners below the nose (human limits; they crossed before); 5: human-proportioned mouths (0.8 IOD, was 1.2); 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
 GENDERS = ("female", "male")
 
 
@@ -51,6 +52,7 @@ class DemoSpec:
     real_size: int = 96
     synthetic_train_grids_per_cell: int = 2  # grids per (emotion, gender) in train: 4 per emotion, so grouped CV folds keep each
     synthetic_test_genders: tuple[str, ...] = GENDERS
+    synthetic_test_grids_per_cell: int = 2  # grids per (emotion, gender) in test: 4 per emotion, both levels of each factor
     grid_rows: int = 6
     grid_cols: int = 6
 
@@ -97,11 +99,43 @@ def _write_real(out: Path, spec: DemoSpec, progress: bool) -> int:
     return len(jobs)
 
 
+#: The factors the demo's grids vary (issue 31), with the planted effect of each, as drawn:
+#: intensity word -> range of the drawn expression intensity ("extreme" draws far stronger expressions than "high");
+INTENSITY_RANGES = {"high": (0.1, 0.4), "extreme": (0.9, 1.25)}
+#: prompt template -> factor on the intensity ("movie" raises the emotion shown, as the thesis notes found);
+TEMPLATES = {"portrait": 1.0, "movie": 1.15}
+#: generator name -> drawing style of :data:`fercore.demo.drawing.STYLES` ("soft" draws at 0.85 and a muted palette).
+GENERATORS = {"demo-vivid": "vivid", "demo-soft": "soft"}
+
+
+def grid_factors(emotion: str, gender: str, copy: int) -> dict[str, str]:
+    """The intensity word, template and generator of one demo grid, assigned so that within every
+    emotion (two grids per gender) each intensity and each generator level has half the grids,
+    orthogonal to each other and to gender; the template alternates with gender and emotion (within
+    one emotion it goes with gender, which the demo draws no expression effect for). Neutral's
+    intensity is ``none`` (it has no expression to intensify): outside the intensity contrast."""
+    i, g = CLASSES.index(emotion), GENDERS.index(gender)
+    return {"intensity": "none" if emotion == "Neutral" else list(INTENSITY_RANGES)[copy % 2],
+            "template": list(TEMPLATES)[(i + g) % 2], "generator": list(GENERATORS)[(g + copy) % 2]}
+
+
+def _grid_row(spec: DemoSpec, name: str, emotion: str, gender: str, factors: dict[str, str], seed: list[int]) -> dict:
+    """The grids.csv row of one demo grid: what its prompt asked for and how it was drawn."""
+    intensity = factors["intensity"]
+    prompt = build_prompt(emotion, gender, intensity=intensity if intensity != "none" else "high", rows=spec.grid_rows,
+                          cols=spec.grid_cols)
+    if factors["template"] == "movie":
+        prompt = f"A still from a movie. {prompt}"
+    return {"file": name, "emotion": emotion, "gender": gender, "intensity": intensity, "template": factors["template"],
+            "layout": f"{spec.grid_rows}x{spec.grid_cols}", "generator": factors["generator"],
+            "seed": "-".join(str(int(s)) for s in seed), "prompt": prompt}
+
+
 def _write_synthetic(out: Path, spec: DemoSpec, progress: bool) -> int:
     plan = []
     for split in ("train", "test"):
         genders = GENDERS if split == "train" else spec.synthetic_test_genders
-        copies = spec.synthetic_train_grids_per_cell if split == "train" else 1
+        copies = spec.synthetic_train_grids_per_cell if split == "train" else spec.synthetic_test_grids_per_cell
         for emotion in CLASSES:
             for gender in genders:
                 for k in range(copies):
@@ -112,24 +146,15 @@ def _write_synthetic(out: Path, spec: DemoSpec, progress: bool) -> int:
         seed = [spec.seed, 2, split == "test", CLASSES.index(emotion), GENDERS.index(gender), k]
         rng = np.random.default_rng(seed)
         name = f"{split}_{emotion.lower()}_{gender}_{k:02d}.png"
-        grid, cells = make_grid_with_parts(rng, emotion, gender, spec.grid_rows, spec.grid_cols)
+        factors = grid_factors(emotion, gender, k)
+        low, high = INTENSITY_RANGES.get(factors["intensity"], INTENSITY_RANGES["extreme"])  # Neutral: any (it draws no expression)
+        scale = TEMPLATES[factors["template"]]
+        grid, cells = make_grid_with_parts(rng, emotion, gender, spec.grid_rows, spec.grid_cols, intensity=(scale * low, scale * high),
+                                           style=GENERATORS[factors["generator"]])
         write_image(out / "synthetic" / "raw_grids" / split / name, grid)
         geometry += [{"file": name, "split": split, "row": r, "col": c, "width": GRID_SIZE, "height": GRID_SIZE, **parts.row()}
                      for (r, c), parts in cells.items()]
-        intensity = "extreme" if emotion != "Neutral" else "none"
-        rows_by_split[split].append(
-            {
-                "file": name,
-                "emotion": emotion,
-                "gender": gender,
-                "intensity": intensity,
-                "layout": f"{spec.grid_rows}x{spec.grid_cols}",
-                "generator": "fercore-demo",
-                "seed": "-".join(str(int(s)) for s in seed),
-                "prompt": build_prompt(emotion, gender, intensity=intensity if intensity != "none" else "high",
-                                       rows=spec.grid_rows, cols=spec.grid_cols),
-            }
-        )
+        rows_by_split[split].append(_grid_row(spec, name, emotion, gender, factors, seed))
     for split, rows in rows_by_split.items():
         write_csv(out / "synthetic" / "raw_grids" / split / "grids.csv", pd.DataFrame(rows))
     write_csv(out / "geometry" / "synthetic.csv", pd.DataFrame(geometry))

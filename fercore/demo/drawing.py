@@ -317,15 +317,31 @@ def _draw_blush(d: ImageDraw.ImageDraw, h: _Head) -> None:
     d.ellipse([cx + rx * 0.4, cy + ry * 0.12, cx + rx * 0.75, cy + ry * 0.32], fill=blush)
 
 
+#: The demo's two "generators": drawing styles, each with a backdrop palette and a factor on the drawn
+#: expression intensity (``soft`` draws expressions at 0.85 of ``vivid``'s: a planted generator effect).
+STYLES: dict[str, dict[str, Any]] = {
+    "vivid": {"backdrops": BACKDROPS, "intensity": 1.0},
+    "soft": {"backdrops": [(196, 196, 204), (206, 200, 192), (190, 200, 196), (210, 206, 212)], "intensity": 0.85},
+}
+#: Default intensity range of a grid's faces (uniform; scaled by the style and the caller).
+GRID_INTENSITY = (0.6, 1.1)
+
+
 def make_grid(rng: np.random.Generator, emotion: str, gender: str, rows: int, cols: int) -> Image.Image:
     """A 1024x1024 generator-style grid of one emotion and gender, thin light gutters."""
     return make_grid_with_parts(rng, emotion, gender, rows, cols)[0]
 
 
 def make_grid_with_parts(
-    rng: np.random.Generator, emotion: str, gender: str, rows: int, cols: int
+    rng: np.random.Generator, emotion: str, gender: str, rows: int, cols: int, *,
+    intensity: tuple[float, float] = GRID_INTENSITY, style: str = "vivid",
 ) -> tuple[Image.Image, dict[tuple[int, int], FaceParts]]:
-    """:func:`make_grid`'s image and each cell's :class:`FaceParts` (keyed by (row, col)), in grid pixels."""
+    """:func:`make_grid`'s image and each cell's :class:`FaceParts` (keyed by (row, col)), in grid pixels.
+    Each face's intensity is drawn uniformly from ``intensity`` and scaled by the ``style``'s factor
+    (:data:`STYLES`), whose palette gives the cells' backdrops."""
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {sorted(STYLES)}, not {style!r}")
+    backdrops, scale = STYLES[style]["backdrops"], STYLES[style]["intensity"]
     canvas = Image.new("RGB", (GRID_SIZE, GRID_SIZE), (248, 248, 246))
     ys, xs = edges(GRID_SIZE, rows), edges(GRID_SIZE, cols)
     gutter = int(rng.integers(2, 6))
@@ -333,9 +349,9 @@ def make_grid_with_parts(
     for r in range(rows):
         for c in range(cols):
             w, h = xs[c + 1] - xs[c] - 2 * gutter, ys[r + 1] - ys[r] - 2 * gutter
-            backdrop = BACKDROPS[int(rng.integers(len(BACKDROPS)))]
+            backdrop = backdrops[int(rng.integers(len(backdrops)))]
             side = max(w, h)
-            face, parts = draw_face_with_parts(rng, emotion, gender, side, intensity=rng.uniform(0.6, 1.1), vivid=True,
+            face, parts = draw_face_with_parts(rng, emotion, gender, side, intensity=scale * rng.uniform(*intensity), vivid=True,
                                                backdrop=backdrop)
             canvas.paste(face.resize((w, h), Image.LANCZOS), (xs[c] + gutter, ys[r] + gutter))
             cells[r, c] = parts.placed(w / side, h / side, xs[c] + gutter, ys[r] + gutter)

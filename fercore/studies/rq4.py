@@ -136,7 +136,7 @@ def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[
                 feats, faces = pair_features(session.inference, model, sets, real_set,
                                              session.inference_with(arms.transform(real_set, arm)))
                 label = f"{name}, {regime}, {arm}"
-                tables[label] = faces
+                tables[label] = by_generator(faces)
                 axes[label] = tuple(f"PC{i + 1} ({100 * v:.1f}% of variance)" for i, v in enumerate(embeddings.pca_variance(feats)))
                 for method in ("pca", "tsne") if tsne else ("pca",):
                     maps[method][label] = embeddings.project(feats, method, seed=seed)
@@ -145,6 +145,18 @@ def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[
         shown += _show_maps(session.chapter, real_set, maps, tables, axes)
     session.chapter.note("The embedding maps: " + ", ".join(f"{{numref}}`{label}`" for label in shown) + ".")
     return gaps
+
+
+def by_generator(faces: pd.DataFrame) -> pd.DataFrame:
+    """``faces`` with the synthetic rows' ``domain`` naming their generator (``synthetic · <generator>``)
+    where more than one generator is present: the maps' colours facet the synthetic faces by generator."""
+    if "generator" not in faces.columns:
+        return faces
+    synthetic = (faces["domain"] != "real") & faces["generator"].notna() & (faces["generator"].astype(str) != "")
+    if faces.loc[synthetic, "generator"].nunique() < 2:
+        return faces
+    domain = faces["domain"].astype(str).where(~synthetic, faces["domain"].astype(str) + " · " + faces["generator"].astype(str))
+    return faces.assign(domain=domain)
 
 
 def _show_maps(chapter: Chapter, real_set: str, maps: dict[str, dict[str, np.ndarray]], tables: dict[str, pd.DataFrame],
@@ -157,7 +169,8 @@ def _show_maps(chapter: Chapter, real_set: str, maps: dict[str, dict[str, np.nda
                                        title=f"{method.upper()}: {real_set} and synthetic faces"),
                 f"{method}_{slug(real_set)}",
                 f"{'PCA' if method == 'pca' else 't-SNE'} map of the penultimate-layer embeddings of {real_set} and the synthetic test "
-                "faces, one panel per model, regime and arm; colour is the domain, the marker the emotion."))
+                "faces, one panel per model, regime and arm; colour is the domain (the synthetic faces by generator where "
+                "there are several), the marker the emotion."))
     return shown
 
 

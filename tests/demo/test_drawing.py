@@ -37,11 +37,11 @@ def test_demo_layout_and_counts(demo_root):
     assert (counts.loc["train"] == spec.real_train_per_class).all()
     assert (counts.loc["test"] == spec.real_test_per_class).all()
     assert Image.open(real["path"].iloc[0]).size == (spec.real_size, spec.real_size)
-    for split, expected in (("train", 32), ("test", 16)):
+    for split, expected in (("train", 32), ("test", 32)):
         folder = demo_root / "synthetic" / "raw_grids" / split
         table = pd.read_csv(folder / "grids.csv")
         assert len(table) == expected
-        assert {"file", "emotion", "gender", "prompt", "intensity", "generator", "seed"} <= set(table.columns)
+        assert {"file", "emotion", "gender", "prompt", "intensity", "template", "generator", "seed"} <= set(table.columns)
         assert set(table["emotion"]) == set(CLASSES) and set(table["gender"]) == {"female", "male"}
         assert all((folder / f).is_file() for f in table["file"])
         assert "6x6" in table["prompt"].iloc[0] and "angry" in table["prompt"].iloc[0]
@@ -102,9 +102,59 @@ def test_demo_data_records_the_drawn_geometry(demo_root):
     assert len(real) == 8 * (spec.real_train_per_class + spec.real_test_per_class)
     assert all((demo_root / "real" / p).is_file() for p in real["path"])
     cells = pd.read_csv(demo_root / "geometry" / "synthetic.csv")
-    assert len(cells) == 48 * spec.grid_rows * spec.grid_cols and set(cells["split"]) == {"train", "test"}
+    assert len(cells) == 64 * spec.grid_rows * spec.grid_cols and set(cells["split"]) == {"train", "test"}
     assert {"left_eye_x", "mouth_right_y", "left_brow_inner_x", "face_x0"} <= set(real.columns)
     eye_y = (cells["left_eye_y"] + cells["right_eye_y"]) / 2
     row_top = np.array(demo.edges(demo.GRID_SIZE, spec.grid_rows))[cells["row"]]
     assert ((eye_y - row_top) / (demo.GRID_SIZE / spec.grid_rows)).between(0.25, 0.6).all()  # eyes inside their own cell
-    assert json.loads((demo_root / "demo.json").read_text())["version"] == D.DEMO_VERSION == 6
+    assert json.loads((demo_root / "demo.json").read_text())["version"] == D.DEMO_VERSION == 7
+
+
+def test_demo_grid_factors_are_balanced_within_each_emotion():
+    """Per emotion (two grids per gender): each intensity word and each generator on half the grids,
+    crossed with each other and balanced over gender; Neutral's intensity is none; every level has
+    at least four test grids."""
+    plan = pd.DataFrame([{"emotion": e, "gender": g, **D.grid_factors(e, g, k)} for e in CLASSES for g in D.GENDERS for k in range(2)])
+    for emotion, part in plan.groupby("emotion"):
+        assert part["generator"].value_counts().to_dict() == {"demo-vivid": 2, "demo-soft": 2}
+        assert part["template"].nunique() == 2
+        if emotion == "Neutral":
+            assert set(part["intensity"]) == {"none"}
+            continue
+        assert pd.crosstab(part["intensity"], part["generator"]).eq(1).all().all()  # crossed, one grid per pair
+        assert pd.crosstab(part["intensity"], part["gender"]).eq(1).all().all()
+    for factor in ("intensity", "template", "generator"):
+        counts = plan.loc[plan[factor] != "none", factor].value_counts()
+        assert len(counts) == 2 and counts.min() >= 4, (factor, counts.to_dict())
+
+
+def _brow_height(cells: dict) -> float:
+    """Mean height of the brows' middle above the eyes, in units of the head outline's height."""
+    heights = []
+    for parts in cells.values():
+        x0, y0, x1, y1 = parts.box()
+        eyes = parts.landmarks()[:2, 1].mean()
+        brows = (parts.points["left_brow"][1, 1] + parts.points["right_brow"][1, 1]) / 2
+        heights.append((eyes - brows) / (y1 - y0))
+    return float(np.mean(heights))
+
+
+def test_demo_factors_draw_their_planted_effects():
+    """Surprise raises the brows with intensity: 'extreme' grids draw them higher than 'high' ones,
+    'movie' higher than 'portrait' and 'demo-soft' lower than 'demo-vivid'; the soft style's backdrops
+    come from its own palette."""
+    def grid(intensity: str, template: str = "portrait", generator: str = "demo-vivid", seed: int = 1):
+        low, high = D.INTENSITY_RANGES[intensity]
+        scale = D.TEMPLATES[template]
+        return demo.make_grid_with_parts(np.random.default_rng(seed), "Surprise", "female", 3, 3,
+                                         intensity=(scale * low, scale * high), style=D.GENERATORS[generator])
+
+    strong, weak = _brow_height(grid("extreme")[1]), _brow_height(grid("high")[1])
+    assert strong > weak + 0.01
+    assert _brow_height(grid("high", template="movie")[1]) > weak
+    image, soft = grid("high", generator="demo-soft")
+    assert _brow_height(soft) < weak
+    corner = tuple(int(v) for v in np.asarray(image)[demo.edges(demo.GRID_SIZE, 3)[1] - 20, 20])
+    assert corner in [tuple(c) for c in demo.STYLES["soft"]["backdrops"]]
+    with pytest.raises(ValueError, match="style must be one of"):
+        demo.make_grid_with_parts(np.random.default_rng(0), "Anger", "male", 2, 2, style="oil")

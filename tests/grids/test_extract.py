@@ -146,7 +146,7 @@ def test_demo_grids_extract_end_to_end(demo_root, tmp_path, capsys):
     assert cli.main(["extract", str(demo_root / "synthetic" / "raw_grids"), str(out), "--detector", "none", "--layout", "auto",
                      "-q"]) == 0
     manifest = pd.read_csv(out / "manifest.csv")
-    assert len(manifest) == 48 * 36 and manifest.kept.mean() > 0.95  # 32 train + 16 test grids of 6x6
+    assert len(manifest) == 64 * 36 and manifest.kept.mean() > 0.95  # 32 train + 32 test grids of 6x6
     assert set(manifest.layout) == {"6x6"} and set(manifest.gender) == {"female", "male"}
     assert set(R.MANIFEST_COLUMNS) <= set(manifest.columns)
     assert "kept" in capsys.readouterr().out
