@@ -27,6 +27,7 @@ from fercore.demo.dataset import DemoSpec, make_demo_data
 from fercore.grids import ExtractOptions, extract_grids
 from fercore.inference import predict
 from fercore.models import Classifier, load_model
+from fercore.synthetic import write_blind_sheet
 from fercore.training import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class DemoSummary:
     data_dir: Path
     models: list[DemoModelResult]
     seconds: float = 0.0
+    label_sheet: Path | None = None
 
     def text(self) -> str:
         lines = ["", "fercore demo (procedural faces: these numbers are not research results)",
@@ -122,6 +124,8 @@ class DemoSummary:
                       f"test accuracy {m.test_accuracy:.3f} (chance {1 / len(CLASSES):.3f}), "
                       f"synthetic test faces {m.synthetic_accuracy:.3f}",
                       "    per class: " + ", ".join(f"{k} {v:.2f}" for k, v in m.per_class_accuracy.items())]
+        if self.label_sheet is not None:
+            lines.append(f"  label sheet (blind, test faces): {self.label_sheet / 'label_sheet.csv'} (docs/label-sheet.md)")
         lines.append(f"  took {self.seconds:.0f} s")
         return "\n".join(lines)
 
@@ -132,10 +136,12 @@ def run_demo(config: DemoRunConfig) -> DemoSummary:
     start = time.perf_counter()
     make_demo_data(config.data_dir, config.spec, force=config.force_data, progress=config.progress)
     processed = _extract_synthetic(config)
+    sheet = _label_sheet(config, processed)
     run_dir = new_run_dir(config.results_dir)
     results = [_train_and_score(config, name, arch, run_dir / name, processed) for name, arch in config.models.items()]
     mark_latest(run_dir)  # configs/suite_demo.yaml reads results/demo/latest/<model>/checkpoint.pt
-    return DemoSummary(run_dir=run_dir, data_dir=config.data_dir, models=results, seconds=time.perf_counter() - start)
+    return DemoSummary(run_dir=run_dir, data_dir=config.data_dir, models=results, seconds=time.perf_counter() - start,
+                       label_sheet=sheet)
 
 
 def _train_and_score(config: DemoRunConfig, name: str, arch: str, model_dir: Path, processed: Path) -> DemoModelResult:
@@ -164,6 +170,17 @@ def _extract_synthetic(config: DemoRunConfig) -> Path:
     extract_grids(config.data_dir / "synthetic" / "raw_grids", processed, DEMO_EXTRACT, workers=2, force=stale,
                   progress=config.progress)
     return processed
+
+
+def _label_sheet(config: DemoRunConfig, processed: Path) -> Path:
+    """The blind label sheet of the demo's synthetic test faces (``synthetic/label_sheet``, its key beside it), written
+    once: a sheet already there may hold a person's answers and is left as it is."""
+    out = config.data_dir / "synthetic" / "label_sheet"
+    if (out / "label_sheet.csv").is_file():
+        log.info("%s exists; kept as it is (it may be filled in)", out / "label_sheet.csv")
+        return out
+    write_blind_sheet(processed / "manifest.csv", out, split="test")
+    return out
 
 
 def _synthetic_accuracy(model: Classifier, config: DemoRunConfig, processed: Path, model_dir: Path) -> float:

@@ -174,9 +174,16 @@ def test_failure_names_the_cell_and_resume_carries_on(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_suite_runs_every_chapter_with_figures(demo_suite):
+def test_demo_suite_runs_every_chapter_with_figures(demo_suite, demo_root):
     run_dir, _ = demo_suite
     assert_every_chapter_finished(run_dir)
+    # the demo writes the blind label sheet of its synthetic test faces (issue 30), blank for a person to fill
+    sheet = pd.read_csv(demo_root / "synthetic" / "label_sheet" / "label_sheet.csv")
+    manifest = pd.read_csv(demo_root / "synthetic" / "processed" / "manifest.csv")
+    assert len(sheet) == int((manifest["kept"].astype(bool) & (manifest["split"] == "test")).sum()) > 500
+    assert sheet["emotion"].isna().all() and not {"prompt", "path", "label"} & set(sheet.columns)
+    assert (demo_root / "synthetic" / "label_sheet-key" / "label_key.csv").is_file()
+    assert list((demo_root / "synthetic" / "label_sheet" / "pages").glob("page_*.png"))
     for notebook in NOTEBOOKS:
         executed = run_dir / "notebooks" / notebook.name
         record = json.loads((run_dir / chapter_id(notebook) / "chapter.json").read_text())
