@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from fercore.book import Chapter
 from fercore.core.labels import CLASSES, EMOTION_GROUPS, GROUPS
 from fercore.core.present import declare
 from fercore.data import load_rgb, per_class_subset
+from fercore.grids import extraction_outcomes, layout_disagreements
 from fercore.studies.common import slug
 from fercore.studies.scoring import Scores, SetScore, by_model
 
@@ -360,11 +362,53 @@ def show_valence(chapter: Chapter, scores: Scores, grouping: Mapping[str, str] |
     return {"valence": table.reset_index().to_dict("records"), "valence_confusion": confusion.reset_index().to_dict("records")}
 
 
+def outcome_table(manifest: pd.DataFrame, factors: Sequence[str]) -> pd.DataFrame:
+    """Per factor level: grids, cells, the share kept and the rejected cells per reason (most first)."""
+    rows = []
+    for (factor, level), part in extraction_outcomes(manifest, by=factors).groupby(["factor", "level"], sort=False):
+        rejected = part[part["outcome"] != "kept"].sort_values("cells", ascending=False)
+        cells = int(part["cells"].sum())
+        rows.append({"factor": FACTOR_NAMES.get(factor, factor), "level": level, "grids": int(part["level_grids"].iloc[0]),
+                     "cells": cells, "kept": float(part.loc[part["outcome"] == "kept", "cells"].sum() / cells),
+                     "rejected cells": ", ".join(f"{o} {c}" for o, c in zip(rejected["outcome"], rejected["cells"], strict=True)) or "none"})
+    return declare(pd.DataFrame(rows).set_index(["factor", "level"]), percent=["kept"])
+
+
+def show_quality(chapter: Chapter, extraction: str | Path, factors: Sequence[str] = ("generator", "template")) -> dict:
+    """Extraction outcomes by each factor of ``factors`` that varies among the grids of ``extraction``'s
+    ``manifest.csv`` (kept, and why the rest was rejected), and per generator the grids whose detected layout is
+    not the one the prompt asked for. A folder without a manifest, or one written before fercore recorded the
+    layout asked for, gets one line saying so."""
+    path = Path(extraction) / "manifest.csv"
+    if not path.is_file():
+        chapter.note(f"Extraction outcomes per factor: no manifest.csv in {extraction} (faces given as folders), so none are shown.")
+        return {}
+    manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
+    varying = [f for f in factors if f in manifest.columns and manifest[f].replace("", np.nan).dropna().nunique() > 1]
+    record: dict = {}
+    if varying:
+        table = chapter.table(outcome_table(manifest, varying), "extraction_by_factor",
+                              "Extraction outcomes per level of each prompt factor that varies: grids, cells, the share of cells "
+                              "kept as faces and the rejected cells per reason.")
+        record["extraction"] = table.reset_index().to_dict("records")
+    if "layout_asked" not in manifest.columns:
+        chapter.note(f"{path} does not record the layout each prompt asked for (written before fercore did): run "
+                     "`fercore extract` again on the same folder to add it.")
+        return record
+    layouts = layout_disagreements(manifest, by="generator").set_index("generator")
+    chapter.table(declare(layouts, percent=["share"]), "layout_by_generator",
+                  "Per generator: grids, grids checked (extracted, with a layout asked for), grids whose detected layout is "
+                  "not the one the prompt asked for, their share, and what was found instead.")
+    record["layouts"] = layouts.reset_index().to_dict("records")
+    return record
+
+
 def show_factors(chapter: Chapter, scores: Scores, samples: pd.DataFrame, *, factors: Sequence[str] = FACTORS,
-                 test_set: str = "synthetic", seed: int = 0) -> dict:
+                 test_set: str = "synthetic", extraction: str | Path | None = None, seed: int = 0) -> dict:
     """For each factor that varies among ``test_set``'s faces (``samples``, its sample table, gives the
     factor columns the predictions lack): a line naming its levels, the per-level table, the effects
-    table and a contact sheet per level; one line naming the factors that do not vary. Returns the record."""
+    table and a contact sheet per level; one line naming the factors that do not vary; with ``extraction``
+    (the extracted folder), :func:`show_quality`. Returns the record."""
     per_model = {model: attach_factors(per_set[test_set].preds, samples, factors) for model, per_set in by_model(scores).items()}
     first = next(iter(per_model.values()))
     varying, constant = describe_factors(first, factors)
@@ -396,6 +440,8 @@ def show_factors(chapter: Chapter, scores: Scores, samples: pd.DataFrame, *, fac
                 chapter.figure(sheet, f"sheet_{factor}_{slug(level)}", f"Synthetic test faces drawn with {name} '{level}', one per emotion.")
         record["levels"] += level_rows
         record["effects"] += effect_rows
+    if extraction is not None:
+        record["quality"] = show_quality(chapter, extraction)
     return record
 
 

@@ -164,3 +164,32 @@ def test_rq4_maps_facet_synthetic_faces_by_generator_only_where_several():
     one = faces.assign(generator=[None, None, "flux-dev", "flux-dev"])
     assert by_generator(one)["domain"].tolist() == faces["domain"].tolist()
     assert by_generator(faces.drop(columns="generator"))["domain"].tolist() == faces["domain"].tolist()
+
+
+def test_extraction_quality_per_factor_and_layouts_per_generator(tmp_path):
+    """Two generators (one varying factor), one template: a table of outcomes per generator with the kept share
+    and the rejection reasons counted, none for the template; the grid cut 5x5 though 6x6 was asked is counted."""
+    from fercore.book import Chapter
+
+    rows = []
+    for grid, (generator, layout, reasons) in enumerate([("flux-dev", "6x6", ["", "", "", "blurry"]),
+                                                         ("flux-dev", "6x6", ["", "", "", ""]),
+                                                         ("flux-schnell", "5x5", ["", "no_face", "no_face", "duplicate of g0.png r0c1"])]):
+        for cell, reason in enumerate(reasons):
+            rows.append({"source": f"g{grid}.png", "split": "test", "kept": str(reason == ""), "reason": reason,
+                         "layout": layout, "layout_method": "uniform", "layout_asked": "6x6", "generator": generator,
+                         "template": "movie", "cell": cell})
+    (tmp_path / "faces").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "faces" / "manifest.csv", index=False)
+    chapter = Chapter(tmp_path / "out", "rq1", show=False)
+    record = F.show_quality(chapter, tmp_path / "faces")
+    tables = tmp_path / "out" / "rq1" / "tables"
+    outcomes = pd.read_csv(tables / "extraction_by_factor.csv").set_index("level")
+    assert set(outcomes["factor"]) == {"generator"}  # the template does not vary: no rows
+    assert outcomes.loc["flux-dev", "kept"] == pytest.approx(7 / 8) and outcomes.loc["flux-dev", "rejected cells"] == "blurry 1"
+    assert outcomes.loc["flux-schnell", "rejected cells"] == "no_face 2, duplicate 1" and outcomes.loc["flux-schnell", "grids"] == 1
+    layouts = pd.read_csv(tables / "layout_by_generator.csv").set_index("generator")
+    assert layouts.loc["flux-schnell", "disagree"] == 1 and layouts.loc["flux-dev", "disagree"] == 0
+    assert layouts.loc["flux-schnell", "found instead"] == "6x6 -> 5x5: 1" and len(record["layouts"]) == 2
+    empty = Chapter(tmp_path / "out2", "rq1", show=False)
+    assert F.show_quality(empty, tmp_path / "nothing") == {} and not (tmp_path / "out2" / "rq1" / "tables").exists()
