@@ -167,6 +167,34 @@ def show_difference_figures(chapter: Chapter, results: Sequence[RegionStudy], ne
     return shown
 
 
+def generator_table(studies: Sequence[RegionStudy]) -> pd.DataFrame | None:
+    """Mean region share of the faces in the region statistics per (model, regime): the real set's faces and
+    the synthetic faces of each generator, raw arm (descriptive; None when fewer than two generators are present)."""
+    rows: dict[str, dict[str, float]] = {}
+    for s in studies:
+        used = s.report.used
+        synthetic = used[used["domain"] == "synthetic"]
+        if s.arm != RAW or "generator" not in used.columns or synthetic["generator"].nunique() < 2:
+            continue
+        parts = {f"{s.real_set} (real)": used[used["domain"] == s.real_domain],
+                 **{f"synthetic, {g}": part for g, part in synthetic.groupby("generator")}}
+        for label, part in parts.items():
+            rows[f"{s.model} · {s.regime} · {label}"] = {REGION_TITLES[r]: float(part[r].mean()) for r in REGIONS}
+    return pd.DataFrame(rows).T.rename_axis("model · regime · faces") if rows else None
+
+
+def show_generator_facet(chapter: Chapter, studies: Sequence[RegionStudy]) -> pd.DataFrame | None:
+    """The region shares faceted by generator (:func:`generator_table`) as a heat table, or one line when the
+    synthetic faces come from one generator."""
+    table = generator_table(studies)
+    if table is None:
+        chapter.note("The synthetic faces come from one generator (or do not record it), so the region shares are not split by generator.")
+        return None
+    return chapter.heat_table(table, "regions_by_generator",
+                              "Mean region share (last-stage Grad-CAM) of the real faces and of the synthetic faces of each "
+                              "generator, per model and regime, as they come (descriptive: no test across generators).")
+
+
 def show_galleries(chapter: Chapter, results: Sequence[RegionStudy]) -> list[str]:
     """Show the galleries of the real-trained models' raw arm (all but the mean map) and, if any, a note naming them."""
     shown = []
