@@ -189,6 +189,14 @@ class ChannelsLast(torch.nn.Module):
         return self.net(x.contiguous(memory_format=torch.channels_last))
 
 
+def _planar(batch: np.ndarray) -> torch.Tensor:
+    """A uint8 N x H x W x 3 batch as the float N x H x W x 3 view of a channel-planar (N x 3 x H x W
+    contiguous) tensor: facenet-pytorch turns it back to N x 3 x H x W, now contiguous, whose
+    area resampling (its scale pyramid) is about 1.5x faster than on the interleaved layout, with
+    the same numbers (measured: equal to the bit)."""
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().contiguous().permute(0, 2, 3, 1)
+
+
 class MTCNNFaces:
     """facenet-pytorch's MTCNN: box, score and five landmarks per face, in batches (CPU by default).
 
@@ -233,7 +241,7 @@ class MTCNNFaces:
             self._mtcnn.min_face_size = self._min_face_px(shape)
             for start in range(0, len(members), self.batch_size):
                 chunk = members[start:start + self.batch_size]
-                boxes, probs, points = self._mtcnn.detect(np.stack([prepared[i][0] for i in chunk]), landmarks=True)
+                boxes, probs, points = self._mtcnn.detect(_planar(np.stack([prepared[i][0] for i in chunk])), landmarks=True)
                 for i, b, p, pts in zip(chunk, boxes, probs, points, strict=True):
                     results[i] = self._detection(rgbs[i].shape, prepared[i][1:], b, p, pts)
         return [r for r in results if r is not None]
