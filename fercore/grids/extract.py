@@ -76,17 +76,40 @@ class ExtractOptions:
 def grid_layout(rgb: np.ndarray, expected: tuple[int, int], options: ExtractOptions) -> Layout:
     """The layout of one grid under ``options``: a uniform split, or ``auto`` by
     ``options.layout_strategy`` (evidence: faces found by the extraction detector, Haar when it is 'none')."""
+    return _layout_and_faces(rgb, expected, options)[0]
+
+
+def _layout_and_faces(rgb: np.ndarray, expected: tuple[int, int], options: ExtractOptions) -> tuple[Layout, np.ndarray | None]:
+    """:func:`grid_layout` and the faces the extraction detector found on the whole grid for it (None if none searched)."""
     if options.layout != "auto":
-        return uniform_layout(rgb.shape[1], rgb.shape[0], *parse_layout(options.layout))
+        return uniform_layout(rgb.shape[1], rgb.shape[0], *parse_layout(options.layout)), None
     detector = make_detector(options.detector)
     if options.layout_strategy == "cascade":
-        return cascade_layout(rgb, expected, detector if detector.name != "none" else None)
+        return cascade_layout(rgb, expected, detector if detector.name != "none" else None), None
     if options.layout_strategy != "evidence":
         raise ValueError(f"layout_strategy must be evidence or cascade, not {options.layout_strategy!r}")
     choice = choose_layout(rgb, expected, detector if detector.name != "none" else make_detector("haar"))
+    faces = choice.faces if detector.name != "none" else None
     if not options.irregular:
-        return choice.layout
-    return refine_layout(choice.layout, choice.faces, rgb.shape[1], rgb.shape[0])
+        return choice.layout, faces
+    return refine_layout(choice.layout, choice.faces, rgb.shape[1], rgb.shape[0]), faces
+
+
+def cell_hints(boxes: list[tuple[int, ...]], faces: np.ndarray | None) -> list[tuple[float, float, float, float] | None] | None:
+    """Per cell, the one face found on the whole grid whose centre lies in it, as x0, y0, x1, y1 in
+    the cell; None where there is none or more than one (and None without grid faces)."""
+    if faces is None or not len(faces):
+        return None
+    centres = faces[:, :2] + faces[:, 2:] / 2
+    hints: list[tuple[float, float, float, float] | None] = []
+    for _, _, x0, y0, x1, y1 in boxes:
+        inside = np.flatnonzero((centres[:, 0] >= x0) & (centres[:, 0] < x1) & (centres[:, 1] >= y0) & (centres[:, 1] < y1))
+        if len(inside) != 1:
+            hints.append(None)
+            continue
+        x, y, w, h = (float(v) for v in faces[inside[0]])
+        hints.append((x - x0, y - y0, x - x0 + w, y - y0 + h))
+    return hints
 
 
 def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str, options: ExtractOptions) -> list[dict[str, Any]]:
@@ -98,12 +121,13 @@ def extract_grid(image_path: str, split: str, meta: dict[str, Any], out_dir: str
     except Exception as err:
         raise GridInputError(f"{path}: not a readable image ({type(err).__name__}: {err}); remove or replace it") from None
     expected = parse_layout(str(meta.get("layout") or options.expected))  # grids.csv may record what was asked
-    layout = grid_layout(rgb, expected, options)
+    layout, grid_faces = _layout_and_faces(rgb, expected, options)
     if layout.evidence:
         log.info("%s: %s", path.name, layout.evidence)
     detector = make_detector(options.detector)
     boxes = layout.boxes()
-    found = detector.detect_cells([rgb[y0:y1, x0:x1] for _, _, x0, y0, x1, y1 in boxes]) if detector.name != "none" else None
+    found = (detector.detect_cells([rgb[y0:y1, x0:x1] for _, _, x0, y0, x1, y1 in boxes], cell_hints(boxes, grid_faces))
+             if detector.name != "none" else None)
     if found is not None and not any(len(f) for f in found):
         raise GridInputError(f"{path}: no face found in any of its {len(boxes)} cells (layout {layout.name}); not a grid of faces?")
     emotion = meta["emotion"]
