@@ -245,3 +245,27 @@ def test_astronaut_portraits_enlarged_from_low_resolution_are_located():
     assert choice.layout.name == "3x3", choice.layout.evidence
     boxes = [(x0, y0, x1, y1) for _, _, x0, y0, x1, y1 in choice.layout.boxes()]
     assert all(located(composite, boxes))
+
+
+def test_grid_faces_confirmed_on_their_cells_agree_with_the_cell_search(lfw_run):
+    """A cell whose face the whole-grid pass found is confirmed by O-net alone instead of searched:
+    the boxes agree with the full search (IoU >= 0.7 on >= 90 % of cells), no face the search finds
+    is lost, and a hint on a faceless patch is not confirmed (the cell is searched, no face)."""
+    composites, _ = lfw_run
+    composite = composites["abutting.png"]
+    rgb = composite.image
+    layout = L.uniform_layout(rgb.shape[1], rgb.shape[0], 6, 6)
+    cells = [rgb[y0:y1, x0:x1] for _, _, x0, y0, x1, y1 in layout.boxes()]
+    detector = D.MTCNNDetector()
+    hints = G.cell_hints(layout.boxes(), detector.detect_grid(rgb))
+    assert hints is not None and sum(h is not None for h in hints) >= 30
+    searched, hinted = detector.detect_cells(cells), detector.detect_cells(cells, hints)
+    assert sum(len(b) == 1 for b in hinted) >= sum(len(b) == 1 for b in searched) >= 34
+    overlaps = [iou((a[0], a[1], a[0] + a[2], a[1] + a[3]), (b[0], b[1], b[0] + b[2], b[1] + b[3]))
+                for (a, *_), (b, *_) in ((h, s) for h, s in zip(hinted, searched, strict=True) if len(h) == len(s) == 1)]
+    assert len(overlaps) >= 34 and np.mean(np.array(overlaps) >= 0.7) >= 0.9, overlaps
+    squares = [D._square(cell) for cell in cells[:4]]
+    sure = detector.faces.refine([sq for sq, _, _ in squares], [D._to_square(h, sq) for h, sq in zip(hints[:4], squares, strict=True)])
+    assert all(len(d.faces) == 1 and d.faces[0].score >= D.REFINE_MIN_SCORE and d.faces[0].landmarks.shape == (5, 2) for d in sure)
+    blank = np.full((170, 170, 3), 128, dtype=np.uint8)
+    assert [len(b) for b in detector.detect_cells([blank], [(10.0, 10.0, 60.0, 60.0)])] == [0]
