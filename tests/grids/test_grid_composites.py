@@ -265,7 +265,9 @@ def test_grid_faces_confirmed_on_their_cells_agree_with_the_cell_search(lfw_run)
                 for (a, *_), (b, *_) in ((h, s) for h, s in zip(hinted, searched, strict=True) if len(h) == len(s) == 1)]
     assert len(overlaps) >= 34 and np.mean(np.array(overlaps) >= 0.7) >= 0.9, overlaps
     squares = [D._square(cell) for cell in cells[:4]]
-    sure = detector.faces.refine([sq for sq, _, _ in squares], [D._to_square(h, sq) for h, sq in zip(hints[:4], squares, strict=True)])
-    assert all(len(d.faces) == 1 and d.faces[0].score >= D.REFINE_MIN_SCORE and d.faces[0].landmarks.shape == (5, 2) for d in sure)
+    given = [D._to_square(h, sq) for h, sq in zip(hints[:4], squares, strict=True)]
+    sure = detector.faces.refine([sq for sq, _, _ in squares], given)
+    assert all(len(d.faces) == 1 and d.faces[0].score >= D.REFINE_MIN_SCORE for d in sure)
+    assert all(d.faces[0].landmarks.shape == (5, 2) for d in sure)
     blank = np.full((170, 170, 3), 128, dtype=np.uint8)
     assert [len(b) for b in detector.detect_cells([blank], [(10.0, 10.0, 60.0, 60.0)])] == [0]
