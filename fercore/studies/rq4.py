@@ -3,7 +3,9 @@ embeddings from the run's inference pass, PCA / t-SNE maps, and three numbers on
 sets hold, with class-balanced sampling and the grid as the unit (:mod:`fercore.analysis.domain_tests`):
 a linear domain probe (out-of-fold ROC AUC) read against its null reference, an MMD two-sample test
 (RBF kernel) whose p-value swaps whole grids with blocks of real faces within class, and per-emotion
-distances between the domains' centroids with the small-sample bias removed and a grid-bootstrap interval.
+distances between the domains' centroids with the small-sample bias removed, reported descriptively: their
+grid-bootstrap interval covers the true value in only 48-91 % of simulated data sets at 2-8 grids per class
+(docs/calibration_rq34.md), below the harness's 92 % bar, so no interval is shown for them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from fercore.studies.data import TestSets, domain_pair, real_names, shared_class
 from fercore.studies.session import MATCHED, RAW, Arms, Study
 
 
+#: Why the centroid distances are point estimates only (the harness's measurement, docs/calibration_rq34.md).
+CENTROID_WHY = ("centroid distances are descriptive point estimates: their grid-bootstrap interval covered the true value in only "
+                "48-91 % of simulated data sets at 2-8 grids per class (docs/calibration_rq34.md), below the 92 % the chapters require")
+
+
 def pair_features(run, model, sets, real: str, synthetic_run=None) -> tuple[np.ndarray, pd.DataFrame]:
     """Features of the real test set ``real`` and the synthetic one (from the run's inference
     passes on the whole sets; the synthetic pass from ``synthetic_run`` when given, e.g. a
@@ -35,15 +42,13 @@ def pair_features(run, model, sets, real: str, synthetic_run=None) -> tuple[np.n
 
 @dataclass(frozen=True)
 class CentroidDistance:
-    """Distance between the real and the synthetic centroid of one emotion (standardised features):
-    ``d2`` the bias-corrected squared distance with its grid-bootstrap interval (NaN with one grid),
-    ``euclidean`` = sqrt(max(d2, 0)) (the raw distance where ``d2`` is NaN), ``plain`` the raw distance."""
+    """Distance between the real and the synthetic centroid of one emotion (standardised features), a
+    descriptive point estimate (:data:`CENTROID_WHY`): ``d2`` the bias-corrected squared distance (NaN with one
+    grid), ``euclidean`` = sqrt(max(d2, 0)) (the raw distance where ``d2`` is NaN), ``plain`` the raw distance."""
 
     emotion: str
     euclidean: float
     d2: float
-    low: float
-    high: float
     plain: float
     n_real: int
     n_synthetic: int
@@ -78,16 +83,16 @@ class DomainGap:
     distance_ratio: float  # mean same-emotion cross-domain distance / mean between-emotion distance (real)
 
 
-def _centroids(normed: np.ndarray, table: pd.DataFrame, groups: np.ndarray, classes: list[str], seed: int) -> tuple[CentroidDistance, ...]:
+def _centroids(normed: np.ndarray, table: pd.DataFrame, groups: np.ndarray, classes: list[str]) -> tuple[CentroidDistance, ...]:
     rows = []
     for c in classes:
         real = ((table["domain"] == "real") & (table["emotion"] == c)).to_numpy()
         syn = ((table["domain"] == "synthetic") & (table["emotion"] == c)).to_numpy()
         if real.sum() < 2 or syn.sum() < 1:
             continue
-        r = domain_tests.centroid_distance(normed[real], normed[syn], groups[syn], seed=seed)
+        r = domain_tests.centroid_distance(normed[real], normed[syn], groups[syn], n_boot=0)
         distance = r["distance"] if np.isfinite(r["d2"]) else r["plain"]
-        rows.append(CentroidDistance(c, float(distance), r["d2"], r["low"], r["high"], r["plain"], int(real.sum()), int(syn.sum()), r["grids"]))
+        rows.append(CentroidDistance(c, float(distance), r["d2"], r["plain"], int(real.sum()), int(syn.sum()), r["grids"]))
     return tuple(rows)
 
 
@@ -109,7 +114,7 @@ def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: st
     design = type(design)(index[design.rows], design.synthetic, design.klass, design.pair, design.pairs)
     mmd = domain_tests.mmd_grid_test(normed, design, draws=permutations, seed=seed)
     probe = domain_tests.probe_grid_test(normed, design, draws=min(permutations, 199), seed=seed)
-    centroids = _centroids(normed, table, groups, shared, seed)
+    centroids = _centroids(normed, table, groups, shared)
     is_real = (table["domain"] == "real").to_numpy()
     means = np.stack([normed[is_real & (table["emotion"] == c.emotion).to_numpy()].mean(0) for c in centroids]) if centroids else np.zeros((0, 1))
     between = np.linalg.norm(means[:, None] - means[None], axis=-1)[np.triu_indices(len(means), 1)].mean() if len(means) > 1 else np.nan
@@ -217,10 +222,8 @@ def gap_findings(g: DomainGap) -> list[str]:
     tested = [c for c in g.centroids if np.isfinite(c.d2)]
     if tested:
         c = max(tested, key=lambda c: c.d2)
-        out.append(finding(Comparison(f"{_subject(g)}, {c.emotion}", "squared centroid distance, bias-corrected", c.d2, c.low, c.high,
-                                      units="squared SD units", digits=2,
-                                      note=f"{c.grids} grids; the grid-bootstrap interval is descriptive (its coverage at this design: "
-                                           "docs/calibration_rq34.md)"), ALPHA))
+        out.append(finding(Comparison(f"{_subject(g)}, {c.emotion}", "squared centroid distance, bias-corrected", c.d2, np.nan, np.nan,
+                                      units="squared SD units", digits=2, note=f"{c.grids} grids; {CENTROID_WHY}"), ALPHA))
     single = [c.emotion for c in g.centroids if not np.isfinite(c.d2)]
     if single:
         out.append(f"{_subject(g)}: {', '.join(single)} with one grid: the centroid distance is the raw one, biased upwards by "
