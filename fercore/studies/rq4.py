@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fercore.analysis import Comparison, domain_tests, finding, plots, sample_groups
+from fercore.analysis import Comparison, domain_power, domain_tests, finding, plots, power, sample_groups
 from fercore.book import Chapter
 from fercore.core import labels
 from fercore.core.present import declare
@@ -81,6 +81,8 @@ class DomainGap:
     min_p: float  # the smallest p-value the design allows
     centroids: tuple[CentroidDistance, ...]
     distance_ratio: float  # mean same-emotion cross-domain distance / mean between-emotion distance (real)
+    mmd_mde: float = np.nan  # the MMD test's MDE (face SDs along one direction; NaN: not defined, ``mde_note`` says why)
+    mde_note: str = ""  # :meth:`fercore.analysis.domain_power.DomainMDE.text`
 
 
 def _centroids(normed: np.ndarray, table: pd.DataFrame, groups: np.ndarray, classes: list[str]) -> tuple[CentroidDistance, ...]:
@@ -97,11 +99,12 @@ def _centroids(normed: np.ndarray, table: pd.DataFrame, groups: np.ndarray, clas
 
 
 def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: str, real_set: str = "real", arm: str = "raw",
-               classes: list[str] | None = None, permutations: int = 999, seed: int = 0) -> DomainGap:
+               classes: list[str] | None = None, permutations: int = 999, seed: int = 0, icc: float = power.DEFAULTS["icc"]) -> DomainGap:
     """On the classes both domains hold (``classes`` or those found): the class-balanced grid pairs
     (:func:`fercore.analysis.domain_tests.balanced_design`), the probe with its null reference and
     the MMD test, both swapping whole pairs (up to ``permutations`` labellings), and per-emotion
-    bias-corrected centroid distances (``table['domain']``: real / synthetic)."""
+    bias-corrected centroid distances (``table['domain']``: real / synthetic), and the MMD test's MDE at this
+    design (:func:`mmd_design_mde`, ``icc`` assumed)."""
     table = table.reset_index(drop=True)
     feats = np.asarray(feats, dtype=np.float64)
     normed = (feats - feats.mean(0)) / (feats.std(0) + 1e-8)
@@ -123,7 +126,18 @@ def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: st
                      len(set(groups[synthetic_rows])), design.pairs, probe["auc"], probe["null_median"], probe["null_q95"],
                      probe["null_q025"], probe["null_q975"], probe["p_value"], probe["folds"], mmd["mmd2"], mmd["null_q025"],
                      mmd["null_q975"], mmd["p_value"], mmd["min_p"], centroids,
-                     float(np.mean([c.euclidean for c in centroids]) / between) if centroids else np.nan)
+                     float(np.mean([c.euclidean for c in centroids]) / between) if centroids else np.nan, *mmd_design_mde(design, icc))
+
+
+def mmd_design_mde(design: domain_tests.Design, icc: float = power.DEFAULTS["icc"]) -> tuple[float, str]:
+    """(MDE, its sentence) of the grid-swap MMD test at ``design``'s pairs (faces per pair and class), by
+    :func:`fercore.analysis.domain_power.mmd_mde` (cached per design: every model and arm of one real set shares it)."""
+    pairs = np.arange(design.pairs)
+    sizes = [int((design.synthetic & (design.pair == p)).sum()) for p in pairs]
+    first = np.array([np.flatnonzero(design.pair == p)[0] for p in pairs])
+    names = {c: i for i, c in enumerate(sorted(set(design.klass[first].tolist()), key=str))}
+    result = domain_power.mmd_mde(sizes, [names[c] for c in design.klass[first]], icc=icc)
+    return result.mde, result.text()
 
 
 def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[tuple[str, str], Classifier], *, tsne: bool = True,
@@ -182,16 +196,18 @@ def _show_maps(chapter: Chapter, real_set: str, maps: dict[str, dict[str, np.nda
 TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "n_real": "n real",
           "n_synthetic": "n synthetic", "groups_synthetic": "grids", "pairs": "grid pairs", "auc": "domain AUC",
           "auc_null_median": "AUC null median", "auc_null_q95": "AUC null 95%", "auc_p": "probe p", "mmd2": "MMD²", "mmd_p": "MMD p",
-          "min_p": "smallest p", "distance_ratio": "centroid distance / between-emotion"}
+          "min_p": "smallest p", "distance_ratio": "centroid distance / between-emotion", "mmd_mde": "MMD MDE (face SDs)"}
 
 
 def gap_table(gaps: list[DomainGap]) -> pd.DataFrame:
-    """Per (model, regime, real set, arm): the design (grids, pairs, the smallest attainable p), the probe
-    AUC beside its null reference, the MMD test and the centroid ratio."""
-    return declare(frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"]), p=["probe p", "MMD p", "smallest p"],
-                   show=["grids", "domain AUC", "AUC null 95%", "probe p", "MMD²", "MMD p", "smallest p",
+    """Per (model, regime, real set, arm): the design (grids, pairs, the smallest attainable p) and the MMD test's
+    MDE (face SDs; blank where not defined), the probe AUC beside its null reference, the MMD test and the centroid ratio."""
+    table = frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"])
+    return declare(table, p=["probe p", "MMD p", "smallest p"], decimals={"MMD MDE (face SDs)": 2},
+                   show=["grids", "smallest p", "MMD MDE (face SDs)", "domain AUC", "AUC null 95%", "probe p", "MMD²", "MMD p",
                          "centroid distance / between-emotion"],  # faces: the test-set table and the CSV
-                   titles={"domain AUC": "AUC", "smallest p": "min. p", "centroid distance / between-emotion": "centroid ratio"})
+                   titles={"domain AUC": "AUC", "smallest p": "min. p", "MMD MDE (face SDs)": "MDE (SD)",
+                           "centroid distance / between-emotion": "centroid ratio"})
 
 
 def centroid_table(gaps: list[DomainGap]) -> pd.DataFrame:
@@ -218,7 +234,7 @@ def gap_findings(g: DomainGap) -> list[str]:
                                    f"null's central 95 %; {design}"), ALPHA),
            finding(Comparison(_subject(g), "MMD² above its grid-swap null (the midpoint of its central 95 %)", g.mmd2 - (g.mmd_null_q025 + g.mmd_null_q975) / 2,
                               g.mmd2 - g.mmd_null_q975, g.mmd2 - g.mmd_null_q025, p_value=g.mmd_p, units="(kernel units)", digits=4,
-                              note=f"MMD² {g.mmd2:.4f}"), ALPHA)]
+                              note=f"MMD² {g.mmd2:.4f}; {g.mde_note}" if g.mde_note else f"MMD² {g.mmd2:.4f}"), ALPHA)]
     tested = [c for c in g.centroids if np.isfinite(c.d2)]
     if tested:
         c = max(tested, key=lambda c: c.d2)

@@ -244,6 +244,28 @@ def test_domain_gap_separates_shifted_clouds_only():
     shown = rq4.gap_table([gap, calm])
     assert shown.loc[("m", "r", "fer", "raw"), "domain AUC"] > shown.loc[("m", "s", "fer", "raw"), "domain AUC"]
     assert rq4.centroid_table([gap, calm]).shape == (2, 2)
+    assert np.isnan(gap.mmd_mde) and "MDE not defined: the 4 grid pairs allow no p below 0.125" in gap.mde_note  # 1/8 > alpha
+    assert np.isnan(shown.loc[("m", "r", "fer", "raw"), "MMD MDE (face SDs)"])
+    assert "MDE not defined" in next(line for line in rq4.gap_findings(gap) if "MMD²" in line)
+    assert len(shown.attrs["present"]["show"]) == 9  # the page holds 10 shown columns at most
+
+
+def test_domain_gap_states_the_mmd_mde_where_the_design_reaches_alpha():
+    """Two grids of 20 faces in each of 4 classes (8 pairs, smallest p 1/128): the MDE is defined, matches
+    domain_power for the same pairs, and the table and the MMD finding show it."""
+    rng = np.random.default_rng(1)
+    emotions = ("Anger", "Fear", "Happiness", "Sadness")
+    rows = [{"domain": "real", "emotion": e, "path": f"r{e}{i}.png"} for e in emotions for i in range(40)]
+    rows += [{"domain": "synthetic", "emotion": e, "path": f"s{e}{g}{i}.png", "source": f"{e}-{g}"}
+             for e in emotions for g in range(2) for i in range(20)]
+    table = pd.DataFrame(rows)
+    gap = rq4.domain_gap(rng.normal(size=(len(table), 8)), table, model="m", regime="r", real_set="fer", permutations=100)
+    expected = rq4.domain_power.mmd_mde([20] * 8, [0, 0, 1, 1, 2, 2, 3, 3])
+    assert gap.pairs == 8 and gap.mmd_mde == expected.mde and 0.5 < gap.mmd_mde < 2.0
+    assert f"MDE: a shift of the synthetic faces by {expected.mde:.2f} face SDs" in gap.mde_note
+    shown = rq4.gap_table([gap])
+    assert shown.loc[("m", "r", "fer", "raw"), "MMD MDE (face SDs)"] == pytest.approx(expected.mde)
+    assert f"by {expected.mde:.2f} face SDs" in next(line for line in rq4.gap_findings(gap) if "MMD²" in line)
 
 
 def test_face_table_reads_manifest_splits(tmp_path):
