@@ -27,6 +27,8 @@ from fercore.studies.data import TestSets, domain_pair, real_names, shared_class
 from fercore.studies.session import MATCHED, RAW, Arms, Study
 
 
+#: How the probe's and the MMD's bands are named (not confidence intervals).
+NULL_BAND = "observed minus the grid-swap null's central 95 %:"
 #: Why the centroid distances are point estimates only (the harness's measurement, docs/calibration_rq34.md).
 CENTROID_WHY = ("centroid distances are descriptive point estimates: their grid-bootstrap interval covered the true value in only "
                 "48-91 % of simulated data sets at 2-8 grids per class (docs/calibration_rq34.md), below the 92 % the chapters require")
@@ -224,16 +226,16 @@ def _subject(g: DomainGap) -> str:
 
 def gap_findings(g: DomainGap) -> list[str]:
     """The probe against its null, the MMD test and the furthest emotion's corrected centroid distance,
-    each worded by :func:`fercore.analysis.wording.finding`. The probe's and the MMD's intervals are the
-    observed value minus the null's central 95 % (a null band): they exclude 0 where the statistic lies
-    outside what swapping whole grids gives."""
+    each worded by :func:`fercore.analysis.wording.finding`. The probe's and the MMD's bands are the
+    observed value minus the null's central 95 % (:data:`NULL_BAND`, not a confidence interval): they exclude 0 where
+    the statistic lies outside what swapping whole grids gives."""
     design = f"{g.groups_synthetic} grids in {g.pairs} class-balanced pairs; smallest attainable p {g.min_p:.2g}"
     out = [finding(Comparison(_subject(g), "domain probe AUC above its grid-swap null median", g.auc - g.auc_null_median,
                               g.auc - g.auc_null_q975, g.auc - g.auc_null_q025, p_value=g.auc_p, units="AUC", digits=3,
-                              note=f"AUC {g.auc:.3f}, null 95th percentile {g.auc_null_q95:.3f}; the interval is the AUC minus the "
-                                   f"null's central 95 %; {design}"), ALPHA),
+                              note=f"AUC {g.auc:.3f}, null 95th percentile {g.auc_null_q95:.3f}; {design}", interval=NULL_BAND), ALPHA),
            finding(Comparison(_subject(g), "MMD² above its grid-swap null (the midpoint of its central 95 %)", g.mmd2 - (g.mmd_null_q025 + g.mmd_null_q975) / 2,
                               g.mmd2 - g.mmd_null_q975, g.mmd2 - g.mmd_null_q025, p_value=g.mmd_p, units="(kernel units)", digits=4,
+                              interval=NULL_BAND,
                               note=f"MMD² {g.mmd2:.4f}; {g.mde_note}" if g.mde_note else f"MMD² {g.mmd2:.4f}"), ALPHA)]
     tested = [c for c in g.centroids if np.isfinite(c.d2)]
     if tested:
