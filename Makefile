@@ -13,13 +13,12 @@ TEX_PACKAGES := latexmk texlive-latex-recommended texlive-latex-extra texlive-fo
 	texlive-plain-generic tex-gyre fonts-freefont-otf xindy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv test test-fast calibration demo book pdf gpu-data clean
+.PHONY: help venv test test-fast demo book pdf gpu-data clean
 
 help:
 	@echo "make test      create .venv if missing, install fercore[test,book,explain,onnx] with pinned versions and"
 	@echo "               the MTCNN face detector (facenet-pytorch, --no-deps), run pytest"
 	@echo "make test-fast the same without tests marked slow"
-	@echo "make calibration the 1,000-repetition RQ4 calibration cells (about 6 CPU minutes; not in make test)"
 	@echo "make demo      the same set-up, then everything on the embedded demo: data, training, grid extraction,"
 	@echo "               the four thesis notebooks (configs/suite_demo.yaml) and the HTML book"
 	@echo "make book      rebuild the HTML book from the newest finished suite run"
@@ -43,13 +42,10 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=25 -m "not calibration" $(PYTEST_ARGS)
-
-calibration: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_JOBS) -m calibration $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not calibration" -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/fercore demo --data data/demo --results results/demo

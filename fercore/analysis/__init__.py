@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fercore.analysis import domain_tests, grid_level, harness, plots, power
+from fercore.analysis import domain_power, domain_tests, grid_level, harness, plots, power
 from fercore.analysis.calibration import (
     Recalibration,
     apply_temperature,
@@ -76,6 +76,7 @@ __all__ = [
     "Contrast",
     "design_of",
     "DesignSummary",
+    "domain_power",
     "domain_tests",
     "ece_mce",
     "equivalence",

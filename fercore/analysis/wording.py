@@ -29,12 +29,13 @@ __all__ = ["Comparison", "equivalence", "finding", "holm", "verdict"]
 
 @dataclass(frozen=True)
 class Comparison:
-    """One estimated difference with its 95 % interval and, optionally, the tests that word it."""
+    """One estimated difference with its interval (95 % unless ``interval`` names another, e.g. a
+    simultaneous one over a Holm family) and, optionally, the tests that word it."""
 
     subject: str  # e.g. "B0 (real-trained) on FER2013 vs synthetic, matched arm"
     quantity: str  # e.g. "balanced-accuracy gap (real - synthetic)"
     estimate: float
-    low: float  # 95 % interval
+    low: float  # the interval ``interval`` names (95 % by default)
     high: float
     p_value: float | None = None
     margin: float | None = None  # equivalence margin, same units as estimate
@@ -43,6 +44,8 @@ class Comparison:
     units: str = "points"
     digits: int = 1  # decimals shown for estimate, interval, margin and MDE
     note: str = ""  # appended as its own sentence (e.g. "descriptive only: one grid per class")
+    interval: str = "95 % interval"  # what the interval is, as printed (e.g. "simultaneous 95 % interval, alpha / 12")
+    mde_level: str = ""  # the level of the MDE where it is not alpha, as printed (e.g. "alpha / 12")
 
 
 def equivalence(estimate: float, se: float, df: float | None, margin: float) -> float:
@@ -97,7 +100,7 @@ def finding(c: Comparison, alpha: float = 0.05) -> str:
         text = f"{c.subject}: {c.quantity} {c.estimate:+.{d}f} {c.units}, descriptive only (no valid test or interval at this design)."
         return f"{text} {c.note.rstrip('.')}." if c.note else text
     head = (f"{c.subject}: {c.quantity} {c.estimate:+.{d}f} {c.units} "
-            f"(95 % interval {c.low:+.{d}f} to {c.high:+.{d}f}")
+            f"({c.interval} {c.low:+.{d}f} to {c.high:+.{d}f}")
     if c.p_value is not None and math.isfinite(c.p_value):
         head += f", {_p(c.p_value)}"
     head += ")"
@@ -112,7 +115,8 @@ def finding(c: Comparison, alpha: float = 0.05) -> str:
     elif kind == "equivalent":
         text = f"{head}; equivalent within {margin}{tost}"
     else:
-        mde = f" (MDE {c.mde:.{d}f} {c.units} at 80 % power)" if c.mde is not None and math.isfinite(c.mde) else ""
+        level = f" and {c.mde_level}" if c.mde_level else ""
+        mde = f" (MDE {c.mde:.{d}f} {c.units} at 80 % power{level})" if c.mde is not None and math.isfinite(c.mde) else ""
         text = f"{head}; not detectable at this design{mde}"
         if c.margin is not None:
             text += f", and not shown equivalent within {margin}{tost}"

@@ -125,9 +125,10 @@ def study_findings(subject: str, tests: pd.DataFrame) -> list[str]:
     m = len(tested)  # the Holm family: the interval and the MDE at the Bonferroni level alpha / m, as Holm's first step
     half = float(stats.t.ppf(1 - ALPHA / (2 * m), largest["df"])) * largest["se"]
     comparison = Comparison(f"{subject}, {REGION_TITLES[largest['region']]} in {largest['emotion']}",
-                            f"region share (real - synthetic; Holm p, interval and MDE at alpha / {m})", 100 * largest["difference"],
+                            "region share (real - synthetic, Holm p)", 100 * largest["difference"],
                             100 * (largest["difference"] - half), 100 * (largest["difference"] + half), p_value=float(largest["p_holm"]),
                             mde=100 * float(grid_level.mde(largest["se"], largest["df"], alpha=ALPHA / m)),
+                            interval=f"Holm-family simultaneous 95 % interval, Bonferroni level alpha / {m}", mde_level=f"alpha / {m}",
                             note=f"{int((tested['p_holm'] < ALPHA).sum())} of {m} (emotion, region) differences have "
                                  f"Holm p < {ALPHA}; test: {GRID_LEVEL}, {int(largest['grids'])} grids")
     out.append(finding(comparison, ALPHA))
@@ -146,7 +147,8 @@ def contrast_finding(subject: str, contrast: pd.DataFrame, raw_tests: pd.DataFra
     r = row.iloc[0]
     return finding(Comparison(f"{subject}, {REGION_TITLES[r['region']]} in {r['emotion']}",
                               "change of the difference from matching (raw - matched, paired over grids, Holm p)", 100 * r["difference"],
-                              100 * r["low"], 100 * r["high"], p_value=float(r["p_holm"])), ALPHA)
+                              100 * r["low"], 100 * r["high"], p_value=float(r["p_holm"]),
+                              interval="unadjusted 95 % interval"), ALPHA)
 
 
 def share_icc(table: pd.DataFrame, synthetic: str = "synthetic") -> power.ICCEstimate:

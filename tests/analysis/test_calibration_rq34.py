@@ -46,14 +46,14 @@ def test_harness_flags_the_face_level_mmd():
 
 
 @pytest.mark.slow
-@pytest.mark.calibration
 @pytest.mark.parametrize("procedure", ["RQ4 MMD, grid-pair swaps", "RQ4 probe, grid-pair swaps"])
 @pytest.mark.parametrize("grids", [2, 4, 8])
 def test_rq4_acceptance_cells_with_1000_repetitions(procedure, grids):
-    """About 6 minutes on two busy cores. Measured (seed 0): MMD 5.1 / 4.0 / 5.6 %, probe 3.8 / 3.6 / 4.6 %
-    at 2 / 4 / 8 grids (MC SE 0.6-0.7)."""
+    """In CI (``make test``; ``make test-fast`` keeps the fewer-repetition cells above): 82 s of CPU for the six
+    cells on the project's machine (MMD 12 / 21 / 22 s, probe 7 / 10 / 11 s at 2 / 4 / 8 grids). Measured (seed 0):
+    MMD 5.1 / 4.0 / 5.6 %, probe 3.8 / 3.6 / 4.6 % at 2 / 4 / 8 grids (MC SE 0.6-0.7)."""
     cell = H.embedding_cell(procedure, grids, 0.2, real=100, reps=1000)
-    assert cell.fpr <= 0.07, cell
+    assert cell.reps == 1000 and cell.fpr <= 0.07, cell
 
 
 def test_table_in_percent_and_unknown_procedure():

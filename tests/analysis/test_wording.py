@@ -82,3 +82,11 @@ def test_without_an_interval_the_result_is_descriptive_only():
     text = finding(c)
     assert "descriptive only" in text and "+4.0 points" in text and text.endswith("in a class.")
     assert "significant" not in text and "equivalent" not in text
+
+
+def test_interval_and_mde_level_are_named_where_not_the_plain_95_percent():
+    c = Comparison("s", "q", 1.0, -2.0, 4.0, p_value=0.5, mde=6.3, interval="simultaneous 95 % interval, alpha / 8",
+                   mde_level="alpha / 8")
+    assert finding(c) == ("s: q +1.0 points (simultaneous 95 % interval, alpha / 8 -2.0 to +4.0, p = 0.500); "
+                          "not detectable at this design (MDE 6.3 points at 80 % power and alpha / 8).")
+    assert "(95 % interval -2.0 to +4.0" in finding(Comparison("s", "q", 1.0, -2.0, 4.0))

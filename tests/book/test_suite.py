@@ -242,6 +242,9 @@ def test_demo_suite_runs_every_chapter_with_figures(demo_suite, demo_root):
     assert ((probe["AUC null 95%"] > 0) & (probe["AUC null 95%"] < 1)).all() and (probe["n real"] == probe["n synthetic"]).all()
     rq4_text = " ".join(json.loads((run_dir / "rq4" / "chapter.json").read_text())["findings"])
     assert "grid-swap null" in rq4_text and "separates the domains" not in rq4_text
+    # the MMD's MDE beside its result (or why it is not defined); centroid distances descriptive, no interval
+    assert "MMD MDE (face SDs)" in probe.columns and ("MDE: a shift of the synthetic faces" in rq4_text or "MDE not defined" in rq4_text)
+    assert not any("centroid" in f and "95 % interval" in f for f in json.loads((run_dir / "rq4" / "chapter.json").read_text())["findings"])
     assert (probe["grids"] < probe["n synthetic"]).all()  # the synthetic faces are clustered by grid
     glued = json.loads((run_dir / "rq1" / "chapter.json").read_text())["numbers"]["glued"]
     assert glued["rq1_models"] == "resnet10t, tiny-enet"

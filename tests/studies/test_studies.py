@@ -189,8 +189,8 @@ def test_rq2_gender_and_rq4_findings_state_the_numbers():
               [(0, 100, "female", 0.7), (0, 100, "male", 0.4), (100, 200, "female", 0.7), (100, 200, "male", 0.65)]]
     text = " ".join(gender.findings(points))
     assert "70.0% on female, 40.0% on male" in text and "with 100% (200 faces) the male accuracy is 65.0%" in text
-    centroids = (rq4.CentroidDistance("Anger", 1.0, 1.0, 0.2, 2.0, 1.2, 5, 5, 2),
-                 rq4.CentroidDistance("Fear", 2.0, 4.0, -0.5, 9.0, 2.1, 5, 5, 2), rq4.CentroidDistance("Joy", 3.0, np.nan, np.nan, np.nan, 3.0, 5, 5, 1))
+    centroids = (rq4.CentroidDistance("Anger", 1.0, 1.0, 1.2, 5, 5, 2),
+                 rq4.CentroidDistance("Fear", 2.0, 4.0, 2.1, 5, 5, 2), rq4.CentroidDistance("Joy", 3.0, np.nan, 3.0, 5, 5, 1))
 
     def gap(regime, arm, auc, p_probe, mmd_p):
         return rq4.DomainGap("B0", regime, "fer", arm, 10, 10, 2, 14, auc, 0.5, 0.6, 0.4, 0.62, p_probe, 5, 0.3, -0.01, 0.02, mmd_p,
@@ -200,11 +200,17 @@ def test_rq2_gender_and_rq4_findings_state_the_numbers():
             gap("fine-tuned on synthetic", "raw", 0.55, 0.4, 0.4)]
     text = " ".join(rq4.findings(gaps))
     assert ("B0, trained on real, fer against synthetic faces as they come: domain probe AUC above its grid-swap null median "
-            "+0.490 AUC (95 % interval +0.370 to +0.590, p = 0.001); the difference is significant and positive") in text
-    assert "AUC 0.990, null 95th percentile 0.600; the interval is the AUC minus the null's central 95 %; 2 grids in 14 class-balanced pairs; smallest attainable p 0.00012" in text
+            "+0.490 AUC (observed minus the grid-swap null's central 95 %: +0.370 to +0.590, p = 0.001); the difference is "
+            "significant and positive") in text
+    assert "AUC 0.990, null 95th percentile 0.600; 2 grids in 14 class-balanced pairs; smallest attainable p 0.00012" in text
+    assert "95 % interval" not in text  # RQ4 has null bands and descriptive distances, no confidence interval
     assert "matched to its format: domain probe AUC above its grid-swap null median +0.100 AUC" in text and "not detectable at this design" in text
     assert "MMD² above its grid-swap null (the midpoint of its central 95 %)" in text and "survive" not in text and "separat" not in text
-    assert "Fear: squared centroid distance, bias-corrected +4.00 squared SD units (95 % interval -0.50 to +9.00)" in text
+    assert ("Fear: squared centroid distance, bias-corrected +4.00 squared SD units, descriptive only (no valid test or interval "
+            "at this design). 2 grids; centroid distances are descriptive point estimates: their grid-bootstrap interval covered "
+            "the true value in only 48-91 % of simulated data sets at 2-8 grids per class") in text
+    centroid_lines = [line for line in rq4.findings(gaps) if "centroid" in line]
+    assert centroid_lines and not any("interval +" in line or "interval -" in line for line in centroid_lines)
     assert "Joy with one grid: the centroid distance is the raw one" in text
     assert "almost" not in text and "hardly" not in text  # no qualitative cut-offs
     values = rq4.glue_values(gaps)
@@ -232,11 +238,36 @@ def test_domain_gap_separates_shifted_clouds_only():
     assert gap.auc > 0.95 and gap.auc_p == pytest.approx(gap.min_p) and gap.mmd_p == pytest.approx(gap.min_p) == 1 / 8
     assert gap.n_real == gap.n_synthetic == 120 and gap.pairs == 4 and gap.groups_synthetic == 4
     assert {c.emotion for c in gap.centroids} == {"Anger", "Happiness"} and all(c.grids == 2 for c in gap.centroids)
+    assert not any(hasattr(c, "low") for c in gap.centroids)  # descriptive: no interval is kept, shown or glued
+    centroid_line = next(line for line in rq4.gap_findings(gap) if "centroid distance" in line)
+    assert "descriptive only" in centroid_line and "48-91 %" in centroid_line and "95 % interval" not in centroid_line
     calm = rq4.domain_gap(same, table, model="m", regime="s", real_set="fer", permutations=200)
     assert calm.auc_p > 0.05 and calm.mmd_p > 0.05 and calm.auc < gap.auc
     shown = rq4.gap_table([gap, calm])
     assert shown.loc[("m", "r", "fer", "raw"), "domain AUC"] > shown.loc[("m", "s", "fer", "raw"), "domain AUC"]
     assert rq4.centroid_table([gap, calm]).shape == (2, 2)
+    assert np.isnan(gap.mmd_mde) and "MDE not defined: the 4 grid pairs allow no p below 0.125" in gap.mde_note  # 1/8 > alpha
+    assert np.isnan(shown.loc[("m", "r", "fer", "raw"), "MMD MDE (face SDs)"])
+    assert "MDE not defined" in next(line for line in rq4.gap_findings(gap) if "MMD²" in line)
+    assert len(shown.attrs["present"]["show"]) == 9  # the page holds 10 shown columns at most
+
+
+def test_domain_gap_states_the_mmd_mde_where_the_design_reaches_alpha():
+    """Two grids of 20 faces in each of 4 classes (8 pairs, smallest p 1/128): the MDE is defined, matches
+    domain_power for the same pairs, and the table and the MMD finding show it."""
+    rng = np.random.default_rng(1)
+    emotions = ("Anger", "Fear", "Happiness", "Sadness")
+    rows = [{"domain": "real", "emotion": e, "path": f"r{e}{i}.png"} for e in emotions for i in range(40)]
+    rows += [{"domain": "synthetic", "emotion": e, "path": f"s{e}{g}{i}.png", "source": f"{e}-{g}"}
+             for e in emotions for g in range(2) for i in range(20)]
+    table = pd.DataFrame(rows)
+    gap = rq4.domain_gap(rng.normal(size=(len(table), 8)), table, model="m", regime="r", real_set="fer", permutations=100)
+    expected = rq4.domain_power.mmd_mde([20] * 8, [0, 0, 1, 1, 2, 2, 3, 3])
+    assert gap.pairs == 8 and gap.mmd_mde == expected.mde and 0.5 < gap.mmd_mde < 2.0
+    assert f"MDE: a shift of the synthetic faces by {expected.mde:.2f} face SDs" in gap.mde_note
+    shown = rq4.gap_table([gap])
+    assert shown.loc[("m", "r", "fer", "raw"), "MMD MDE (face SDs)"] == pytest.approx(expected.mde)
+    assert f"by {expected.mde:.2f} face SDs" in next(line for line in rq4.gap_findings(gap) if "MMD²" in line)
 
 
 def test_face_table_reads_manifest_splits(tmp_path):
@@ -368,7 +399,8 @@ def test_rq3_findings_word_the_largest_difference_and_the_arm_contrast():
 
     raw, matched, calm = made("raw"), made("matched", planted=0.0), made("matched", "x", planted=0.0)
     text = " ".join(rq3.findings([raw]))
-    assert "B0, trained on real, fer against synthetic faces as they come, mouth in Happiness: region share (real - synthetic; Holm p, interval and MDE at alpha / 18)" in text
+    assert "B0, trained on real, fer against synthetic faces as they come, mouth in Happiness: region share (real - synthetic, Holm p)" in text
+    assert "(Holm-family simultaneous 95 % interval, Bonferroni level alpha / 18 " in text and "(95 % interval" not in text
     assert "the difference is significant and negative" in text and "of 18 (emotion, region) differences have Holm p" in text
     assert "test: Welch t on grid means, 6 grids" in text and "survive" not in text
     (line,) = rq3.contrasts([raw, matched, calm])  # "x" has no raw arm: no contrast
