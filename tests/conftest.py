@@ -29,18 +29,19 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
 EXPENSIVE_SESSION_FIXTURES = ("demo_suite", "thesis_run", "fer2013_small_model")
 
 
-def pytest_collection_modifyitems(config, items) -> None:
+def pytest_itemcollected(item) -> None:
     """Under pytest-xdist, group tests that share an expensive fixture: one group per fixture in
-    ``EXPENSIVE_SESSION_FIXTURES``, and one group per file for tests using a module-scoped fixture."""
-    for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        group = next((name for name in EXPENSIVE_SESSION_FIXTURES if name in names), None)
-        if group is None:
-            definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-            if any(defs and defs[-1].scope == "module" for defs in definitions.values()):
-                group = item.nodeid.split("::")[0]
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+    ``EXPENSIVE_SESSION_FIXTURES``, and one group per file for tests using a module-scoped fixture.
+    Marked as each item is collected: pytest-xdist reads the groups in its own
+    ``pytest_collection_modifyitems``, which ran before this project's (so no test was grouped)."""
+    names = set(getattr(item, "fixturenames", ()))
+    group = next((name for name in EXPENSIVE_SESSION_FIXTURES if name in names), None)
+    if group is None:
+        definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if any(defs and defs[-1].scope == "module" for defs in definitions.values()):
+            group = item.nodeid.split("::")[0]
+    if group is not None:
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True, scope="session")

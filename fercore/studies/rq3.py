@@ -282,7 +282,7 @@ def summary_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
                      "accuracy_real": s.accuracy.get(s.real_domain, np.nan), "accuracy_synthetic": s.accuracy.get("synthetic", np.nan)})
     table = _indexed(rows, ["model", "regime", "real_set", "arm"])
     return declare(table, percent=["accuracy_real", "accuracy_synthetic"], decimals={"median_mde": 1},
-                   show=["grids", "icc", "median_mde", "emotions", "tests", "test", "significant"],
+                   show=["grids", "icc", "median_mde", "tests", "test", "significant"],  # emotions compared: the CSV
                    titles={"grids": "synthetic grids per emotion", "icc": "ICC of shares within grids", "median_mde": "MDE (pp, median)", "emotions": "emotions", "tests": "Holm tests", "test": "test", "significant": f"Holm p < {ALPHA}",
                            "accuracy_real": "accuracy, real", "accuracy_synthetic": "accuracy, synthetic"})
 
