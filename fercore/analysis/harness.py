@@ -31,7 +31,7 @@ from fercore.analysis.clustered import contrast_from_totals, percentile_interval
 #: Acceptance bar of the harness.
 MAX_FPR, MIN_COVERAGE = 0.07, 0.92
 #: Procedures :func:`calibrate` knows.
-PROCEDURES = ("gap-cr2", "paired-cr2", "balanced-cr2", "bootstrap-widened", "bootstrap-percentile", "gap-wald-bootstrap")
+PROCEDURES = ("gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "bootstrap-widened", "bootstrap-percentile", "gap-wald-bootstrap")
 
 
 def logit_sd(icc: float) -> float:
@@ -126,6 +126,17 @@ def run_balanced_cr2(rng: np.random.Generator, d: Design, reps: int, alpha: floa
     return _from_contrast(r, alpha)
 
 
+def run_factor_cr2(rng: np.random.Generator, d: Design, reps: int, alpha: float = 0.05) -> dict:
+    """A prompt factor's level against its reference (RQ1's factor effects, issue 31) under the null: per class,
+    ``d.grids`` grids at each of two levels with the same accuracy; the class-balanced difference of the
+    (class, level) cell means, grids as clusters on both sides (CR2, Satterthwaite t)."""
+    sums = np.concatenate([_synthetic(rng, d, reps).reshape(reps, -1), _synthetic(rng, d, reps).reshape(reps, -1)], axis=1)
+    per_level = np.repeat(np.arange(d.classes), d.grids)
+    cell = np.r_[per_level, d.classes + per_level]
+    weights = np.r_[np.full(d.classes, -1 / d.classes), np.full(d.classes, 1 / d.classes)]
+    return _from_contrast(contrast_from_totals(sums, np.full(len(cell), float(d.faces)), cell, weights), alpha)
+
+
 def run_bootstrap(rng: np.random.Generator, d: Design, reps: int, n_boot: int = 200, widen: bool = True) -> dict:
     """Stratified cluster-bootstrap interval of one synthetic set's balanced accuracy (the resampling
     behind the macro-F1 and ECE intervals), widened for few clusters (:func:`~fercore.analysis.clustered.widening`)
@@ -170,7 +181,7 @@ def run_gap_wald_bootstrap(rng: np.random.Generator, d: Design, reps: int, alpha
     return _summary(reject, covered)
 
 
-RUNNERS = {"gap-cr2": run_gap_cr2, "paired-cr2": run_paired_cr2, "balanced-cr2": run_balanced_cr2,
+RUNNERS = {"gap-cr2": run_gap_cr2, "paired-cr2": run_paired_cr2, "balanced-cr2": run_balanced_cr2, "factor-cr2": run_factor_cr2,
            "bootstrap-widened": run_bootstrap,
            "bootstrap-percentile": lambda rng, d, reps: run_bootstrap(rng, d, reps, widen=False), "gap-wald-bootstrap": run_gap_wald_bootstrap}
 

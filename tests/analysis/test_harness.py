@@ -11,7 +11,7 @@ from fercore.analysis.harness import MAX_FPR, MIN_COVERAGE, Design, calibrate, m
 
 ACCEPTANCE = [Design(g, 0.2, 100) for g in (2, 4, 8)]
 OTHER = [Design(g, icc, n) for g in (2, 4, 8) for icc, n in ((0.05, 100), (0.05, 300), (0.2, 300))]
-CHAPTER_PROCEDURES = ["gap-cr2", "paired-cr2", "balanced-cr2", "bootstrap-widened"]
+CHAPTER_PROCEDURES = ["gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "bootstrap-widened"]
 
 
 @pytest.mark.parametrize("procedure", CHAPTER_PROCEDURES)
