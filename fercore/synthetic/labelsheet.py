@@ -21,6 +21,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 from sklearn.metrics import cohen_kappa_score
 
+from fercore.analysis import stratified_weights
 from fercore.core.files import check_output, write_csv, write_image
 from fercore.core.labels import CLASSES, UnknownLabelError, accepted_names, canonical_gender, canonical_name
 from fercore.data import load_rgb, load_samples
@@ -194,14 +195,21 @@ def _kappa(prompt: np.ndarray, person: np.ndarray, emotion: str | None) -> float
     return float(cohen_kappa_score(prompt, person))
 
 
-def kappa_codes(a: np.ndarray, b: np.ndarray, k: int) -> float:
+def kappa_codes(a: np.ndarray, b: np.ndarray, k: int, weights: np.ndarray | None = None) -> float | np.ndarray:
     """Cohen's kappa of two integer codings in ``0 .. k-1`` from their confusion matrix (the bootstrap's fast path;
-    equal to :func:`sklearn.metrics.cohen_kappa_score`, tested); NaN where chance agreement is 1."""
+    equal to :func:`sklearn.metrics.cohen_kappa_score`, tested); NaN where chance agreement is 1. ``weights``: how often
+    each row counts, one row of weights per bootstrap draw (``(draws, n)``: one kappa per draw)."""
     if len(a) == 0:
-        return float("nan")
-    table = np.bincount(a * k + b, minlength=k * k).reshape(k, k) / len(a)
-    expected = float(table.sum(axis=1) @ table.sum(axis=0))
-    return float("nan") if expected >= 1 - 1e-12 else (float(np.trace(table)) - expected) / (1 - expected)
+        return float("nan") if weights is None or np.ndim(weights) == 1 else np.full(len(weights), np.nan)
+    cells = np.asarray(a) * k + np.asarray(b)
+    w = np.ones((1, len(cells))) if weights is None else np.atleast_2d(weights)
+    counts = w @ (cells[:, None] == np.arange(k * k)[None, :])  # (draws, k*k) weighted confusion counts
+    table = (counts / counts.sum(axis=1, keepdims=True)).reshape(-1, k, k)
+    expected = np.einsum("di,di->d", table.sum(axis=2), table.sum(axis=1))
+    observed = np.trace(table, axis1=1, axis2=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = np.where(expected >= 1 - 1e-12, np.nan, (observed - expected) / (1 - expected))
+    return float(kappa[0]) if weights is None or np.ndim(weights) == 1 else kappa
 
 
 def label_agreement(joined: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> list[LabelAgreement]:
@@ -210,17 +218,17 @@ def label_agreement(joined: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) 
     groups = usable["source"].where(usable["source"].astype(str) != "", usable["path"]).astype(str).to_numpy()
     prompt, person = usable["prompt_emotion"].to_numpy(), usable["person_emotion"].to_numpy()
     emotions = [c for c in CLASSES if c in set(joined["prompt_emotion"])]
-    draws = _grid_draws(groups, prompt, n_boot, seed)
+    weights = stratified_weights(groups, prompt, n_boot, np.random.default_rng(seed))  # whole grids within each prompt emotion
     names = sorted(set(prompt) | set(person))
     a, b = (np.searchsorted(names, x).astype(int) for x in (prompt, person))
     rows = []
     for emotion in [*emotions, None]:
         point = _kappa(prompt, person, emotion)
         if emotion is None:
-            boots = np.array([kappa_codes(a[d], b[d], len(names)) for d in draws])
+            boots = kappa_codes(a, b, len(names), weights)
         else:
             code = names.index(emotion) if emotion in names else -1
-            boots = np.array([kappa_codes((a[d] == code).astype(int), (b[d] == code).astype(int), 2) for d in draws])
+            boots = kappa_codes((a == code).astype(int), (b == code).astype(int), 2, weights)
         boots = boots[np.isfinite(boots)]
         low, high = (np.percentile(boots, [2.5, 97.5]) if len(boots) >= 20 and np.isfinite(point) else (np.nan, np.nan))
         mine = joined if emotion is None else joined[joined["prompt_emotion"] == emotion]
@@ -228,18 +236,6 @@ def label_agreement(joined: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) 
         rows.append(LabelAgreement(emotion or "all", len(mine), int(mine["usable"].sum()), int(mine["confirmed"].sum()),
                                    int(held["source"].nunique()), point, float(low), float(high)))
     return rows
-
-
-def _grid_draws(groups: np.ndarray, strata: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
-    """Row indices of ``n_boot`` bootstrap samples: whole groups drawn with replacement within each stratum."""
-    rng = np.random.default_rng(seed)
-    members = {g: np.flatnonzero(groups == g) for g in np.unique(groups)}
-    by_stratum = {s: np.unique(groups[strata == s]) for s in np.unique(strata)}
-    draws = []
-    for _ in range(n_boot):
-        picked = [members[g] for grids in by_stratum.values() for g in rng.choice(grids, size=len(grids), replace=True)]
-        draws.append(np.concatenate(picked) if picked else np.array([], dtype=int))
-    return draws
 
 
 def confirmed_faces(samples: pd.DataFrame, joined: pd.DataFrame) -> pd.DataFrame:
