@@ -31,6 +31,7 @@ from fercore.inference import ImageTransform, Inference
 from fercore.models import Classifier
 from fercore.studies.common import ALPHA, slug
 from fercore.studies.data import TestSets, domain_pair, real_names, subset_for_cam
+from fercore.studies.grid_sets import NULL, TEST_GRIDS, NullFaces, SyntheticGrids, null_faces
 from fercore.studies.regimes import REAL
 from fercore.studies.rq3_tests import (  # noqa: F401  (the chapter's names)
     GRID_LEVEL,
@@ -41,6 +42,8 @@ from fercore.studies.rq3_tests import (  # noqa: F401  (the chapter's names)
     arm_contrast,
     compare_emotions,
     contrast_finding,
+    excess_tests,
+    null_tests,
     share_icc,
     study_findings,
     where,
@@ -49,7 +52,7 @@ from fercore.studies.session import MATCHED, RAW, Arms, Study
 
 #: Index titles of the chapter's tables (the CSV files keep them too).
 INDEX = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "domain": "domain",
-         "emotion": "emotion", "region": "region"}
+         "emotion": "emotion", "region": "region", "grid_set": "synthetic grids"}
 
 
 def _indexed(rows: list[dict] | pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -68,6 +71,9 @@ class RegionStudy:
     report: CamReport
     tests: pd.DataFrame  # one row per (emotion, region): see :func:`compare_emotions`
     real_domain: str = "real"  # the real faces' ``domain`` value in the report's table
+    grids: str = TEST_GRIDS  # the synthetic grids explained (fercore.studies.grid_sets)
+    null_tests: pd.DataFrame | None = None  # real - null per (emotion, region), as ``tests`` (None: no null arm)
+    excess: pd.DataFrame | None = None  # synthetic - null per (emotion, region): :func:`excess_tests`
 
     @property
     def accuracy(self) -> dict[str, float]:
@@ -86,26 +92,36 @@ def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, pred
           classes: Mapping[str, list[str]], real_set: str = "real", arm: str = "raw",
           synthetic_transform: ImageTransform | None = None, face_cache: str | Path | None = None,
           fine_layer: CamLayer | None = None, figures: bool = False, per_class: int = 4, batch_size: int = 16,
-          device: str = "auto", seed: int = 0, progress: bool = True) -> RegionStudy:
-    """The maps and region shares of ``samples`` (a real set and the synthetic faces, ``domain``
-    column) with right / wrong from ``predictions``; ``synthetic_transform`` (the matched arm)
-    changes the synthetic images first. Per-emotion tests on the classes both sets hold."""
+          device: str = "auto", seed: int = 0, progress: bool = True, grids: str = TEST_GRIDS) -> RegionStudy:
+    """The maps and region shares of ``samples`` (a real set, the synthetic faces and, where present, the null
+    arm's faces: ``domain`` column) with right / wrong from ``predictions``; ``synthetic_transform`` (the matched arm)
+    changes the synthetic and the null images first (the null faces are matched like the synthetic ones). Per-emotion
+    tests on the classes both sets hold; with null faces also real - null and the excess synthetic - null."""
     out = Path(out)
-    transforms = {"synthetic": synthetic_transform} if synthetic_transform is not None else None
+    transforms = {"synthetic": synthetic_transform, NULL: synthetic_transform} if synthetic_transform is not None else None
     report = cam_report(model, samples, out, classes=classes, predictions=predictions, transforms=transforms, face_cache=face_cache,
                         fine_layer=fine_layer, figures=figures, per_class=per_class, batch_size=batch_size, device=device,
                         progress=progress)
     shared = [c for c in CLASSES if c in classes[real_set] and c in classes["synthetic"]]
-    real_domain = next((str(d) for d in samples["domain"].unique() if d != "synthetic"), "real")
+    real_domain = next((str(d) for d in samples["domain"].unique() if d not in ("synthetic", NULL)), "real")
     tests = compare_emotions(report.table, real=real_domain, emotions=shared)
     write_csv(out / "region_tests.csv", tests)
-    return RegionStudy(name, regime, real_set, arm, report, tests, real_domain)
+    null, excess = None, None
+    if (samples["domain"] == NULL).any():
+        with_null = [c for c in shared if c in classes.get(NULL, classes["synthetic"])]
+        null, excess = null_tests(report.table, real=real_domain, emotions=with_null), excess_tests(report.table, emotions=with_null)
+        write_csv(out / "region_tests_null.csv", null)
+        write_csv(out / "region_excess.csv", excess)
+    return RegionStudy(name, regime, real_set, arm, report, tests, real_domain, grids, null, excess)
 
 
 def explain_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[tuple[str, str], Classifier], *, per_class: int,
-                    device: str = "auto", seed: int = 0, progress: bool = True) -> tuple[list[RegionStudy], dict[str, CamLayer]]:
-    """The chapter's loop: for every real set, the same explained faces (``per_class`` per emotion
-    and domain) through every ``(model, regime)`` network in both arms (:func:`study`), galleries
+                    grids: SyntheticGrids | None = None, null: NullFaces | None = None, device: str = "auto", seed: int = 0,
+                    progress: bool = True) -> tuple[list[RegionStudy], dict[str, CamLayer]]:
+    """The chapter's loop: for every real set, the same explained real faces (``per_class`` per emotion
+    and domain) and synthetic faces from the grids each regime is explained on (``grids``: every grid for a model
+    trained on real, the test grids for the others; default the test grids) and, with ``null``, ``per_class`` null
+    faces per emotion, through every ``(model, regime)`` network in both arms (:func:`study`), galleries
     for the real-trained raw arm; then the real set's region gallery, shown in the chapter.
     Every regime and arm of a model uses the region layer chosen for its first study.
     Returns the studies and ``{model: fine layer}``."""
@@ -113,19 +129,26 @@ def explain_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mappin
     results: list[RegionStudy] = []
     layers: dict[str, CamLayer] = {}
     face_cache = chapter.path("faces")
+    grids = grids or SyntheticGrids(sets["synthetic"])
+    nulls = null_faces(null)
+    classes = {**sets.classes, NULL: sets.classes.get(NULL, sets.classes["synthetic"])}
     for real_set in real_names(sets):
-        explained = subset_for_cam(domain_pair(sets, real_set), per_class, seed=seed)
         for (name, regime), model in networks.items():
+            sides = [sets[real_set], grids.faces(regime), *([nulls] if nulls is not None else [])]
+            explained = subset_for_cam(pd.concat(sides, ignore_index=True), per_class, seed=seed)
             for arm in (RAW, MATCHED):
                 transform = arms.transform(real_set, arm)
-                predictions = Inference.join([session.inference(model, sets[real_set]),
-                                              session.inference_with(transform)(model, sets["synthetic"])])
+                run = session.inference_with(transform)
+                passes = [session.inference(model, sets[real_set]), grids.inference(run, model, regime)]
+                predictions = Inference.join(passes + ([run(model, nulls)] if nulls is not None else []))
                 folder = chapter.path("cam", slug(real_set), arm, slug(name), slug(regime))
-                result = study(model, name, regime, explained, predictions, folder, classes=sets.classes, real_set=real_set,
+                result = study(model, name, regime, explained, predictions, folder, classes=classes, real_set=real_set,
                                arm=arm, synthetic_transform=transform, face_cache=face_cache, fine_layer=layers.get(name),
-                               figures=(regime == REAL and arm == RAW), per_class=4, device=device, seed=seed, progress=progress)
+                               figures=(regime == REAL and arm == RAW), per_class=4, device=device, seed=seed, progress=progress,
+                               grids=grids.used(regime))
                 layers.setdefault(name, result.report.fine)  # one layer per model: every regime and arm alike
                 results.append(result)
+        explained = subset_for_cam(domain_pair(sets, real_set), per_class, seed=seed)
         gallery = region_gallery(explained, {real_set: ("real", None), "synthetic": ("synthetic", None),
                                              "synthetic, matched": ("synthetic", arms.transform(real_set, MATCHED))},
                                  chapter.path("figures"), face_cache=face_cache, seed=seed)
@@ -211,20 +234,20 @@ def show_galleries(chapter: Chapter, results: Sequence[RegionStudy]) -> list[str
 
 
 def landmark_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
-    """Per real set, arm and domain: faces explained, landmarks found, implausible, and the rate
-    (the same faces for every model and regime; the first study of each pair is counted)."""
+    """Per real set, arm, synthetic grids and domain: faces explained, landmarks found, implausible, and the rate
+    (the same faces for every model and regime explained on the same grids; the first study of each is counted)."""
     rows, seen = [], set()
     for s in studies:
-        if (s.real_set, s.arm) in seen:
+        if (s.real_set, s.arm, s.grids) in seen:
             continue
-        seen.add((s.real_set, s.arm))
+        seen.add((s.real_set, s.arm, s.grids))
         for domain, part in s.report.table.groupby("domain"):
             missing = int((part["excluded"] == "no landmarks").sum())
             implausible = int((part["excluded"] == "implausible landmarks").sum())
-            rows.append({"real_set": s.real_set, "arm": s.arm, "domain": domain, "faces": len(part),
+            rows.append({"real_set": s.real_set, "arm": s.arm, "grid_set": s.grids, "domain": domain, "faces": len(part),
                          "landmarks": len(part) - missing - implausible, "implausible": implausible,
                          "rate": (len(part) - missing - implausible) / len(part) if len(part) else np.nan})
-    table = _indexed(rows, ["real_set", "arm", "domain"])
+    table = _indexed(rows, ["real_set", "arm", "grid_set", "domain"])
     return declare(table, percent=["rate"], titles={"faces": "faces explained", "landmarks": "with landmarks",
                                                     "implausible": "implausible (left out)", "rate": "landmark rate"})
 
@@ -249,19 +272,21 @@ def layer_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
 
 
 def exclusion_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
-    """Per study: faces in the region statistics and faces left out for an all-zero map, per domain."""
+    """Per study: faces in the region statistics and faces left out for an all-zero map, per domain (the null arm's
+    where any study has one)."""
     rows = []
+    nulls = any(s.null_tests is not None for s in studies)
     for s in studies:
         t = s.report.table
         row = {"model": s.model, "regime": s.regime, "real_set": s.real_set, "arm": s.arm}
-        for domain, label in ((s.real_domain, "real"), ("synthetic", "synthetic")):
+        for domain, label in ((s.real_domain, "real"), ("synthetic", "synthetic"), *([(NULL, NULL)] if nulls else [])):
             part = t[t["domain"] == domain]
             row[f"used_{label}"] = int((part["excluded"] == "").sum())
             row[f"zero_{label}"] = int((part["excluded"] == "zero map").sum())
         rows.append(row)
     table = _indexed(rows, ["model", "regime", "real_set", "arm"])
     return declare(table, titles={"used_real": "used, real", "zero_real": "zero maps, real", "used_synthetic": "used, synthetic",
-                                  "zero_synthetic": "zero maps, synthetic"})
+                                  "zero_synthetic": "zero maps, synthetic", "used_null": "used, null", "zero_null": "zero maps, null"})
 
 
 def summary_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
@@ -274,7 +299,7 @@ def summary_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
         kinds = sorted(set(tested["test"]))
         grids = s.tests.drop_duplicates("emotion").set_index("emotion")["grids"]
         rows.append({"model": s.model, "regime": s.regime, "real_set": s.real_set, "arm": s.arm,
-                     "grids": ", ".join(f"{e} {int(g)}" for e, g in grids.items()) or "none",
+                     "grids": f"{s.grids.removesuffix(' grids')}: " + (", ".join(f"{e} {int(g)}" for e, g in grids.items()) or "none"),
                      "median_mde": float(100 * tested["mde"].median()) if len(tested) else np.nan,
                      "icc": share_icc(s.report.table).text().replace(" emotions)", " (emotion, region) pairs)"),
                      "emotions": int(tested["emotion"].nunique()), "tests": len(tested), "test": "; ".join(kinds) or TOO_FEW,
@@ -283,7 +308,7 @@ def summary_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
     table = _indexed(rows, ["model", "regime", "real_set", "arm"])
     return declare(table, percent=["accuracy_real", "accuracy_synthetic"], decimals={"median_mde": 1},
                    show=["grids", "icc", "median_mde", "tests", "test", "significant"],  # emotions compared: the CSV
-                   titles={"grids": "synthetic grids per emotion", "icc": "ICC of shares within grids", "median_mde": "MDE (pp, median)", "emotions": "emotions", "tests": "Holm tests", "test": "test", "significant": f"Holm p < {ALPHA}",
+                   titles={"grids": "synthetic grids (splits: per emotion)", "icc": "ICC of shares within grids", "median_mde": "MDE (pp, median)", "emotions": "emotions", "tests": "Holm tests", "test": "test", "significant": f"Holm p < {ALPHA}",
                            "accuracy_real": "accuracy, real", "accuracy_synthetic": "accuracy, synthetic"})
 
 
@@ -296,7 +321,7 @@ def significant_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
         sig = s.significant()
         if len(sig):
             parts.append(sig.assign(model=s.model, regime=s.regime,
-                                    comparison=f"{s.real_set}, {'as they come' if s.arm == 'raw' else 'matched'}"))
+                                    comparison=f"{s.real_set}, {'as they come' if s.arm == 'raw' else 'matched'}, {s.grids}"))
     columns = ["model", "regime", "comparison", "emotion", "region", "n_real", "n_synthetic", "grids", "mean_real",
                "mean_synthetic", "density_real", "density_synthetic", "difference", "low", "high", "mde", "test", "p_value", "p_holm"]
     table = (pd.concat(parts) if parts else pd.DataFrame(columns=columns))[columns]
@@ -439,6 +464,7 @@ def glue_values(studies: Sequence[RegionStudy]) -> dict[str, float | str]:
         values[f"rq3_studies_{arm}"] = float(len(mine))
         values[f"rq3_with_significant_regions_{arm}"] = float(sum(len(s.significant()) > 0 for s in mine))
     if studies:
-        for (real_set, arm, domain), rate in landmark_table(studies)["rate"].items():
-            values[f"rq3_landmark_rate_{slug(real_set)}_{arm}_{slug(str(domain))}"] = float(rate)
+        for (real_set, arm, grids, domain), rate in landmark_table(studies)["rate"].items():
+            suffix = "" if grids == TEST_GRIDS else "_all_grids"
+            values[f"rq3_landmark_rate_{slug(real_set)}_{arm}_{slug(str(domain))}{suffix}"] = float(rate)
     return values

@@ -81,6 +81,32 @@ def compare_emotions(table: pd.DataFrame, *, real: str, emotions: Sequence[str],
     return out
 
 
+#: Columns of :func:`excess_tests`: the synthetic side where :data:`COLUMNS` has the real one, the null where it has the synthetic.
+EXCESS_COLUMNS = ["emotion", "region", "n_synthetic", "n_null", "grids_synthetic", "grids_null", "mean_synthetic", "mean_null",
+                  "difference", "low", "high", "se", "df", "mde", "density_synthetic", "density_null", "test", "p_value", "p_holm"]
+
+
+def null_tests(table: pd.DataFrame, *, real: str, emotions: Sequence[str], null: str = "null", min_faces: int = MIN_FACES) -> pd.DataFrame:
+    """Real minus null mean share per (emotion, region): :func:`compare_emotions` with the null arm's faces (real faces
+    composed into grids and extracted like the synthetic ones, clustered by their null grid) in the synthetic faces' place."""
+    return compare_emotions(table, real=real, emotions=emotions, synthetic=null, min_faces=min_faces)
+
+
+def excess_tests(table: pd.DataFrame, *, emotions: Sequence[str], synthetic: str = "synthetic", null: str = "null",
+                 min_faces: int = MIN_FACES) -> pd.DataFrame:
+    """The excess of the synthetic faces over the null arm per (emotion, region): (real - null) - (real - synthetic)
+    = synthetic - null mean share, both sides means of grid means, Welch's t on the grid means (each side clustered by
+    its grids; Hsu's df, min(grids) - 1), Holm over the tested rows. Columns :data:`EXCESS_COLUMNS` (``difference``:
+    synthetic - null; ``grids_synthetic`` / ``grids_null``: the grids of each side)."""
+    out = compare_emotions(table, real=synthetic, emotions=emotions, synthetic=null, min_faces=min_faces)
+    used = table[(table["excluded"].fillna("") == "") & (table["domain"] == synthetic)]
+    grids = used.groupby("emotion")["group"].nunique()
+    out = out.rename(columns={"n_real": "n_synthetic", "n_synthetic": "n_null", "grids": "grids_null", "mean_real": "mean_synthetic",
+                              "mean_synthetic": "mean_null", "density_real": "density_synthetic", "density_synthetic": "density_null"})
+    out["grids_synthetic"] = out["emotion"].map(grids).fillna(0).astype(int)
+    return out.reindex(columns=EXCESS_COLUMNS)
+
+
 def arm_contrast(raw: pd.DataFrame, matched: pd.DataFrame, *, real: str, emotions: Sequence[str], synthetic: str = "synthetic") -> pd.DataFrame:
     """Per (emotion, region): the raw difference minus the matched one. Both arms explain the same
     real faces with the same model (the real side cancels) and the same grids' faces, so the contrast is
@@ -108,8 +134,8 @@ def where(model: str, regime: str, real_set: str, arm: str) -> str:
     return f"{model}, {regime}, {real_set} against synthetic faces {'as they come' if arm == 'raw' else 'matched to its format'}"
 
 
-def study_findings(subject: str, tests: pd.DataFrame) -> list[str]:
-    """The count of Holm-significant pairs, the largest tested difference worded by :func:`finding`, and
+def study_findings(subject: str, tests: pd.DataFrame, *, quantity: str = "region share (real - synthetic, Holm p)") -> list[str]:
+    """The count of Holm-significant pairs, the largest tested difference (``quantity``) worded by :func:`finding`, and
     which emotions have one grid only (descriptive)."""
     tested = tests[tests["p_value"].notna()]
     single = sorted(set(tests.loc[tests["test"] == ONE_GRID, "emotion"]))
@@ -125,7 +151,7 @@ def study_findings(subject: str, tests: pd.DataFrame) -> list[str]:
     m = len(tested)  # the Holm family: the interval and the MDE at the Bonferroni level alpha / m, as Holm's first step
     half = float(stats.t.ppf(1 - ALPHA / (2 * m), largest["df"])) * largest["se"]
     comparison = Comparison(f"{subject}, {REGION_TITLES[largest['region']]} in {largest['emotion']}",
-                            "region share (real - synthetic, Holm p)", 100 * largest["difference"],
+                            quantity, 100 * largest["difference"],
                             100 * (largest["difference"] - half), 100 * (largest["difference"] + half), p_value=float(largest["p_holm"]),
                             mde=100 * float(grid_level.mde(largest["se"], largest["df"], alpha=ALPHA / m)),
                             interval=f"Holm-family simultaneous 95 % interval, Bonferroni level alpha / {m}", mde_level=f"alpha / {m}",

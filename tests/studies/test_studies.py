@@ -417,10 +417,10 @@ def test_rq3_findings_word_the_largest_difference_and_the_arm_contrast():
     assert values["rq3_landmark_rate_fer_raw_real"] == pytest.approx(48 / 49)
     summary = rq3.summary_table([raw, calm])
     assert summary.index.names == ["model", "regime", "real set", "synthetic faces"] and summary["tests"].tolist() == [18, 18]
-    assert summary["grids"].tolist() == ["Happiness 6, Sadness 6"] * 2 and summary["icc"].str.contains("pooled over 18 (emotion, region) pairs", regex=False).all()
+    assert summary["grids"].tolist() == ["test: Happiness 6, Sadness 6"] * 2 and summary["icc"].str.contains("pooled over 18 (emotion, region) pairs", regex=False).all()
     assert "assumed" in rq3.share_icc(made("raw", grids=1).report.table).text()
     significant = rq3.significant_table([raw])
-    assert ("B0", "trained on real", "fer, as they come", "Happiness", "mouth") in significant.index
+    assert ("B0", "trained on real", "fer, as they come, test grids", "Happiness", "mouth") in significant.index
 
 
 def test_rq1_chapter_tables_hold_design_mde_holm_and_the_paired_contrast(tmp_path):
