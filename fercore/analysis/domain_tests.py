@@ -7,6 +7,8 @@ by grid (the calibration harness, :mod:`fercore.analysis.calibration_rq34`, show
 * :func:`balanced_design` : on the classes both sets hold, the same number of faces per class and
   domain (class-balanced sampling), and each synthetic grid paired with a block of as many real
   faces of its class (real faces are independent, so any block of them is a set of clusters of one);
+* :func:`grid_pair_design` : the same for two clustered sides (synthetic grids against the null arm's grids):
+  each grid paired with a whole grid of the other side, of its class;
 * :func:`mmd_grid_test` : unbiased squared MMD (RBF kernel, median heuristic; Gretton et al. 2012)
   with a p-value from swapping the domain labels of whole (grid, block) pairs, within class. The
   swaps form a group, so the test is exact when each pair's two halves are exchangeable under the
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["Design", "balanced_design", "centroid_distance", "labellings", "mmd_grid_test", "probe_grid_test"]
+__all__ = ["Design", "balanced_design", "centroid_distance", "grid_pair_design", "labellings", "mmd_grid_test", "probe_grid_test"]
 
 #: Enumerate every labelling up to this many pairs (2 ** (pairs - 1) labellings); draw them above.
 ENUMERATE_PAIRS = 14
@@ -75,6 +77,33 @@ def balanced_design(synthetic: np.ndarray, classes: np.ndarray, groups: np.ndarr
             p += 1
     if p == 0:
         raise ValueError("no class holds both real and synthetic faces: nothing to compare")
+    return Design(np.concatenate(rows), np.concatenate(is_syn), np.concatenate(klass), np.concatenate(pair), p)
+
+
+def grid_pair_design(synthetic: np.ndarray, classes: np.ndarray, groups: np.ndarray, *, seed: int = 0) -> Design:
+    """Pairs of whole grids for two clustered sides (e.g. synthetic faces against the null arm's grids of real faces):
+    per class both sides hold, the grids of each side in a random order, the i-th grid of one side paired with the
+    i-th of the other, each keeping as many faces (drawn at random) as the smaller of the two holds; grids without a
+    partner are left out. Swapping the domain labels of whole pairs is then exact when the two sides' grids are
+    exchangeable (:func:`mmd_grid_test`, :func:`probe_grid_test`). ``groups`` names each face's grid on both sides."""
+    synthetic, classes, groups = np.asarray(synthetic, dtype=bool), np.asarray(classes), np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    rows, is_syn, klass, pair = [], [], [], []
+    p = 0
+    for c in sorted(set(classes[synthetic].tolist()) & set(classes[~synthetic].tolist()), key=str):
+        sides = []
+        for side in (synthetic, ~synthetic):
+            names = sorted(set(groups[side & (classes == c)].tolist()), key=str)
+            sides.append([np.flatnonzero(side & (classes == c) & (groups == names[i])) for i in rng.permutation(len(names))])
+        for a, b in zip(*sides, strict=False):
+            size = min(len(a), len(b))
+            rows += [rng.choice(a, size, replace=False), rng.choice(b, size, replace=False)]
+            is_syn += [np.ones(size, bool), np.zeros(size, bool)]
+            klass += [np.full(size, c, dtype=object)] * 2
+            pair += [np.full(2 * size, p)]
+            p += 1
+    if p == 0:
+        raise ValueError("no class holds grids on both sides: nothing to compare")
     return Design(np.concatenate(rows), np.concatenate(is_syn), np.concatenate(klass), np.concatenate(pair), p)
 
 

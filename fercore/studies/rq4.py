@@ -10,8 +10,10 @@ grid-bootstrap interval covers the true value in only 48-91 % of simulated data 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,11 @@ from fercore.explain import embeddings
 from fercore.models import Classifier
 from fercore.studies.common import ALPHA, frame, slug
 from fercore.studies.data import TestSets, domain_pair, real_names, shared_classes
+from fercore.studies.grid_sets import NULL, TEST_GRIDS, NullFaces, SyntheticGrids, null_faces
+from fercore.studies.labelcheck import LabelCheck
 from fercore.studies.session import MATCHED, RAW, Arms, Study
+
+log = logging.getLogger(__name__)
 
 
 #: How the probe's and the MMD's bands are named (not confidence intervals).
@@ -85,6 +91,7 @@ class DomainGap:
     distance_ratio: float  # mean same-emotion cross-domain distance / mean between-emotion distance (real)
     mmd_mde: float = np.nan  # the MMD test's MDE (face SDs along one direction; NaN: not defined, ``mde_note`` says why)
     mde_note: str = ""  # :meth:`fercore.analysis.domain_power.DomainMDE.text`
+    grid_set: str = TEST_GRIDS  # the synthetic grids embedded (fercore.studies.grid_sets)
 
 
 def _centroids(normed: np.ndarray, table: pd.DataFrame, groups: np.ndarray, classes: list[str]) -> tuple[CentroidDistance, ...]:
@@ -101,7 +108,8 @@ def _centroids(normed: np.ndarray, table: pd.DataFrame, groups: np.ndarray, clas
 
 
 def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: str, real_set: str = "real", arm: str = "raw",
-               classes: list[str] | None = None, permutations: int = 999, seed: int = 0, icc: float = power.DEFAULTS["icc"]) -> DomainGap:
+               classes: list[str] | None = None, permutations: int = 999, seed: int = 0, icc: float = power.DEFAULTS["icc"],
+               grid_set: str = TEST_GRIDS) -> DomainGap:
     """On the classes both domains hold (``classes`` or those found): the class-balanced grid pairs
     (:func:`fercore.analysis.domain_tests.balanced_design`), the probe with its null reference and
     the MMD test, both swapping whole pairs (up to ``permutations`` labellings), and per-emotion
@@ -128,7 +136,8 @@ def domain_gap(feats: np.ndarray, table: pd.DataFrame, *, model: str, regime: st
                      len(set(groups[synthetic_rows])), design.pairs, probe["auc"], probe["null_median"], probe["null_q95"],
                      probe["null_q025"], probe["null_q975"], probe["p_value"], probe["folds"], mmd["mmd2"], mmd["null_q025"],
                      mmd["null_q975"], mmd["p_value"], mmd["min_p"], centroids,
-                     float(np.mean([c.euclidean for c in centroids]) / between) if centroids else np.nan, *mmd_design_mde(design, icc))
+                     float(np.mean([c.euclidean for c in centroids]) / between) if centroids else np.nan, *mmd_design_mde(design, icc),
+                     grid_set)
 
 
 def mmd_design_mde(design: domain_tests.Design, icc: float = power.DEFAULTS["icc"]) -> tuple[float, str]:
@@ -142,30 +151,141 @@ def mmd_design_mde(design: domain_tests.Design, icc: float = power.DEFAULTS["icc
     return result.mde, result.text()
 
 
+@dataclass(frozen=True)
+class NullGap:
+    """One model in one regime and arm, its real set against the null arm (real faces through the grid path) beside
+    the synthetic faces, and the excess: synthetic against null directly, both sides whole grids
+    (:func:`fercore.analysis.domain_tests.grid_pair_design`), by the same grid-swap probe and MMD tests."""
+
+    model: str
+    regime: str
+    real_set: str
+    arm: str
+    grid_set: str  # the synthetic grids embedded
+    auc_synthetic: float  # real vs synthetic probe AUC (the DomainGap's)
+    auc_null: float  # real vs null probe AUC, the same design and test
+    auc_null_p: float
+    mmd_null_p: float
+    auc_difference: float  # auc_synthetic - auc_null: descriptive (no interval)
+    null_grids: int  # null grids in the real-vs-null design
+    excess_pairs: int  # (synthetic grid, null grid) pairs
+    excess_auc: float  # probe telling synthetic from null faces, out-of-fold AUC (folds of whole pairs)
+    excess_auc_null_median: float
+    excess_auc_null_q025: float
+    excess_auc_null_q975: float
+    excess_auc_p: float
+    excess_mmd2: float
+    excess_mmd_null_q025: float
+    excess_mmd_null_q975: float
+    excess_mmd_p: float
+    excess_min_p: float  # the smallest p the excess design's swaps allow
+
+
+def excess_test(feats: np.ndarray, table: pd.DataFrame, *, classes: list[str], permutations: int = 999, seed: int = 0) -> dict[str, float]:
+    """Synthetic (``domain == "synthetic"``) against null faces (any other ``domain``) on ``classes``: pairs of whole grids
+    (:func:`fercore.analysis.domain_tests.grid_pair_design`), the grid-swap MMD and probe; NaN where no class has grids on
+    both sides. Keys: ``pairs, auc, auc_null_median, auc_null_q025, auc_null_q975, auc_p, mmd2, mmd_null_q025, mmd_null_q975,
+    mmd_p, min_p``."""
+    table = table.reset_index(drop=True)
+    feats = np.asarray(feats, dtype=np.float64)
+    normed = (feats - feats.mean(0)) / (feats.std(0) + 1e-8)
+    keep = table["emotion"].isin(classes).to_numpy()
+    index = np.flatnonzero(keep)
+    try:
+        design = domain_tests.grid_pair_design((table["domain"] == "synthetic").to_numpy()[keep], table["emotion"].to_numpy()[keep],
+                                               sample_groups(table)[keep], seed=seed)
+    except ValueError as error:
+        log.warning("excess over the null arm not tested: %s", error)
+        return dict.fromkeys(("pairs", "auc", "auc_null_median", "auc_null_q025", "auc_null_q975", "auc_p", "mmd2", "mmd_null_q025",
+                              "mmd_null_q975", "mmd_p", "min_p"), np.nan) | {"pairs": 0}
+    design = type(design)(index[design.rows], design.synthetic, design.klass, design.pair, design.pairs)
+    mmd = domain_tests.mmd_grid_test(normed, design, draws=permutations, seed=seed)
+    probe = domain_tests.probe_grid_test(normed, design, draws=min(permutations, 199), seed=seed)
+    return {"pairs": design.pairs, "auc": probe["auc"], "auc_null_median": probe["null_median"], "auc_null_q025": probe["null_q025"],
+            "auc_null_q975": probe["null_q975"], "auc_p": probe["p_value"], "mmd2": mmd["mmd2"], "mmd_null_q025": mmd["null_q025"],
+            "mmd_null_q975": mmd["null_q975"], "mmd_p": mmd["p_value"], "min_p": mmd["min_p"]}
+
+
+def null_gap(feats: np.ndarray, faces: pd.DataFrame, gap: DomainGap, *, classes: list[str], permutations: int = 999,
+             seed: int = 0) -> NullGap:
+    """``gap`` (real vs synthetic, from ``feats`` / ``faces`` with ``domain`` real, synthetic and :data:`NULL`) beside real vs
+    null (:func:`domain_gap` with the null faces in the synthetic faces' place) and the excess (:func:`excess_test`)."""
+    faces = faces.reset_index(drop=True)
+    domain = faces["domain"].to_numpy()
+    side = domain != "synthetic"
+    vs_null = domain_gap(feats[side], faces[side].assign(domain=np.where(domain[side] == NULL, "synthetic", domain[side])), model=gap.model,
+                         regime=gap.regime, real_set=gap.real_set, arm=gap.arm, classes=classes, permutations=permutations, seed=seed)
+    both = domain != "real"
+    excess = excess_test(feats[both], faces[both], classes=classes, permutations=permutations, seed=seed)
+    return NullGap(gap.model, gap.regime, gap.real_set, gap.arm, gap.grid_set, gap.auc, vs_null.auc, vs_null.auc_p, vs_null.mmd_p,
+                   gap.auc - vs_null.auc, vs_null.groups_synthetic, int(excess["pairs"]),
+                   *(excess[k] for k in ("auc", "auc_null_median", "auc_null_q025", "auc_null_q975", "auc_p", "mmd2", "mmd_null_q025",
+                                         "mmd_null_q975", "mmd_p", "min_p")))
+
+
+def confirmed_gap(feats: np.ndarray, faces: pd.DataFrame, check: LabelCheck, gap: DomainGap, *, classes: list[str],
+                  permutations: int = 999, seed: int = 0) -> DomainGap | None:
+    """``gap`` again with the synthetic faces narrowed to those whose label the person confirmed (real faces unchanged);
+    None (logged) when no class keeps faces on both sides."""
+    faces = faces.reset_index(drop=True)
+    kept = set(check.confirmed(faces[faces["domain"] == "synthetic"])["path"].astype(str))
+    rows = ((faces["domain"] == "real") | faces["path"].astype(str).isin(kept)).to_numpy()
+    try:
+        return domain_gap(feats[rows], faces[rows], model=gap.model, regime=gap.regime, real_set=gap.real_set, arm=gap.arm, classes=classes,
+                          permutations=permutations, seed=seed, grid_set=gap.grid_set)
+    except ValueError as error:
+        log.warning("%s, %s, %s, %s: no domain gap on confirmed faces: %s", gap.model, gap.regime, gap.real_set, gap.arm, error)
+        return None
+
+
+class Embedded(NamedTuple):
+    """What :func:`embed_regimes` computes: real vs synthetic, beside the null arm, and on confirmed faces."""
+
+    gaps: list[DomainGap]
+    null: list[NullGap]
+    confirmed: list[DomainGap]
+
+
 def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[tuple[str, str], Classifier], *, tsne: bool = True,
-                  permutations: int = 999, seed: int = 0) -> list[DomainGap]:
+                  permutations: int = 999, seed: int = 0, grids: SyntheticGrids | None = None, null: NullFaces | None = None,
+                  labels: LabelCheck | None = None) -> Embedded:
     """The chapter's loop: for every real set, every ``(model, regime)`` network and both arms, the
-    embeddings of that set and the synthetic faces, their PCA (and t-SNE) maps, shown in the chapter
-    one figure per real set and method with a note naming them, and the domain gap (:func:`domain_gap`)."""
-    gaps, shown = [], []
+    embeddings of that set and the synthetic faces (``grids``: every grid for a model trained on real, the test grids for
+    the others; default the test grids), their PCA (and t-SNE) maps, shown in the chapter
+    one figure per real set and method with a note naming them, and the domain gap (:func:`domain_gap`); with ``null``,
+    the null arm's faces (matched like the synthetic ones) beside them (:func:`null_gap`); with a filled label sheet
+    (``labels``), the gap on the confirmed synthetic faces (:func:`confirmed_gap`)."""
+    grids = grids or SyntheticGrids(sets["synthetic"])
+    nulls = null_faces(null)
+    done = Embedded([], [], [])
+    shown = []
     for real_set in real_names(sets):
         maps: dict[str, dict[str, np.ndarray]] = {"pca": {}, "tsne": {}}
         tables: dict[str, pd.DataFrame] = {}
         axes: dict[str, tuple[str, ...]] = {}
+        classes = shared_classes(sets, (real_set, "synthetic"))
         for (name, regime), model in networks.items():
             for arm in (RAW, MATCHED):
-                feats, faces = pair_features(session.inference, model, sets, real_set,
-                                             session.inference_with(arms.transform(real_set, arm)))
+                run = session.inference_with(arms.transform(real_set, arm))
+                feats = np.concatenate([session.inference(model, sets[real_set]).features, grids.inference(run, model, regime).features])
+                faces = pd.concat([sets[real_set], grids.faces(regime)], ignore_index=True)
                 label = f"{name}, {regime}, {arm}"
                 tables[label] = by_generator(faces)
                 axes[label] = tuple(f"PC{i + 1} ({100 * v:.1f}% of variance)" for i, v in enumerate(embeddings.pca_variance(feats)))
                 for method in ("pca", "tsne") if tsne else ("pca",):
                     maps[method][label] = embeddings.project(feats, method, seed=seed)
-                gaps.append(domain_gap(feats, faces, model=name, regime=regime, real_set=real_set, arm=arm,
-                                       classes=shared_classes(sets, (real_set, "synthetic")), permutations=permutations, seed=seed))
+                gap = domain_gap(feats, faces, model=name, regime=regime, real_set=real_set, arm=arm, classes=classes,
+                                 permutations=permutations, seed=seed, grid_set=grids.used(regime))
+                done.gaps.append(gap)
+                if nulls is not None:
+                    done.null.append(null_gap(np.concatenate([feats, run(model, nulls).features]), pd.concat([faces, nulls], ignore_index=True),
+                                              gap, classes=classes, permutations=permutations, seed=seed))
+                narrowed = confirmed_gap(feats, faces, labels, gap, classes=classes, permutations=permutations,
+                                         seed=seed) if labels is not None and labels.checked else None
+                done.confirmed.extend([narrowed] if narrowed is not None else [])
         shown += _show_maps(session.chapter, real_set, maps, tables, axes)
     session.chapter.note("The embedding maps: " + ", ".join(f"{{numref}}`{label}`" for label in shown) + ".")
-    return gaps
+    return done
 
 
 def by_generator(faces: pd.DataFrame) -> pd.DataFrame:
@@ -189,8 +309,8 @@ def _show_maps(chapter: Chapter, real_set: str, maps: dict[str, dict[str, np.nda
                 plots.embedding_panels(panels, tables, axis_labels=axes if method == "pca" else None, ncols=2,
                                        title=f"{method.upper()}: {real_set} and synthetic faces"),
                 f"{method}_{slug(real_set)}",
-                f"{'PCA' if method == 'pca' else 't-SNE'} map of the penultimate-layer embeddings of {real_set} and the synthetic test "
-                "faces, one panel per model, regime and arm; colour is the domain (the synthetic faces by generator where "
+                f"{'PCA' if method == 'pca' else 't-SNE'} map of the penultimate-layer embeddings of {real_set} and the synthetic "
+                "faces (every grid for a model trained on real faces, the test grids for the others), one panel per model, regime and arm; colour is the domain (the synthetic faces by generator where "
                 "there are several), the marker the emotion."))
     return shown
 
@@ -198,16 +318,18 @@ def _show_maps(chapter: Chapter, real_set: str, maps: dict[str, dict[str, np.nda
 TITLES = {"model": "model", "regime": "regime", "real_set": "real set", "arm": "synthetic faces", "n_real": "n real",
           "n_synthetic": "n synthetic", "groups_synthetic": "grids", "pairs": "grid pairs", "auc": "domain AUC",
           "auc_null_median": "AUC null median", "auc_null_q95": "AUC null 95%", "auc_p": "probe p", "mmd2": "MMD²", "mmd_p": "MMD p",
-          "min_p": "smallest p", "distance_ratio": "centroid distance / between-emotion", "mmd_mde": "MMD MDE (face SDs)"}
+          "min_p": "smallest p", "distance_ratio": "centroid distance / between-emotion", "mmd_mde": "MMD MDE (face SDs)",
+          "grid_set": "synthetic grids"}
 
 
 def gap_table(gaps: list[DomainGap]) -> pd.DataFrame:
-    """Per (model, regime, real set, arm): the probe AUC beside its null reference, the MMD test and the centroid
+    """Per (model, regime, real set, arm): the synthetic grids embedded (every split for a model trained on real, the test
+    split for the others), the probe AUC beside its null reference, the MMD test and the centroid
     ratio shown; the CSV keeps every column (faces, grid pairs, MMD², the design of :func:`design_table`)."""
     table = frame(gaps, TITLES, index=["model", "regime", "real_set", "arm"])
     return declare(table, p=["probe p", "MMD p", "smallest p"], decimals={"MMD MDE (face SDs)": 2},
-                   show=["domain AUC", "AUC null 95%", "probe p", "MMD p", "centroid distance / between-emotion"],
-                   titles={"domain AUC": "AUC", "centroid distance / between-emotion": "centroid ratio"})
+                   show=["synthetic grids", "domain AUC", "AUC null 95%", "probe p", "MMD p", "centroid distance / between-emotion"],
+                   titles={"synthetic grids": "grids used", "domain AUC": "AUC", "centroid distance / between-emotion": "centroid ratio"})
 
 
 def design_table(gaps: list[DomainGap]) -> pd.DataFrame:
@@ -228,7 +350,8 @@ def centroid_table(gaps: list[DomainGap]) -> pd.DataFrame:
 
 
 def _subject(g: DomainGap) -> str:
-    return f"{g.model}, {g.regime}, {g.real_set} against synthetic faces {'as they come' if g.arm == RAW else 'matched to its format'}"
+    grids = f" ({g.grid_set})" if g.grid_set != TEST_GRIDS else ""
+    return f"{g.model}, {g.regime}, {g.real_set} against synthetic faces{grids} {'as they come' if g.arm == RAW else 'matched to its format'}"
 
 
 def gap_findings(g: DomainGap) -> list[str]:

@@ -249,7 +249,7 @@ def test_domain_gap_separates_shifted_clouds_only():
     assert np.isnan(gap.mmd_mde) and "MDE not defined: the 4 grid pairs allow no p below 0.125" in gap.mde_note  # 1/8 > alpha
     assert np.isnan(shown.loc[("m", "r", "fer", "raw"), "MMD MDE (face SDs)"])
     assert "MDE not defined" in next(line for line in rq4.gap_findings(gap) if "MMD²" in line)
-    assert len(present(shown).columns) == 9  # model, regime, real set, arm and five results: the page holds 10 at most
+    assert len(present(shown).columns) == 10  # model, regime, real set, arm, the grids used and five results: the page holds 10 at most
     design = present(rq4.design_table([gap, calm]))
     assert list(design.columns)[4:] == ["n real", "n synthetic", "grids", "grid pairs", "min. p", "MDE (face SDs)"]
 
