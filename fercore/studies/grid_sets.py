@@ -25,6 +25,7 @@ from fercore.inference import Inference, InferenceCache
 from fercore.models import Classifier
 from fercore.studies.data import TestSets, training_faces
 from fercore.studies.regimes import REAL
+from fercore.studies.session import Study
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,15 @@ def synthetic_grids(sets: TestSets, synthetic_root: str | Path, *, split: str = 
         train = train.assign(domain="synthetic", dataset="synthetic")
         train = train[~train["path"].astype(str).isin(set(sets["synthetic"]["path"].astype(str)))].reset_index(drop=True)
     return SyntheticGrids(sets["synthetic"], train if train is not None and len(train) else None)
+
+
+def study_grids(study: Study, sets: TestSets, *, max_per_class: int | None = None) -> SyntheticGrids:
+    """:func:`synthetic_grids` of the chapter's run (its synthetic root and seed), the training split's faces recorded in the
+    chapter's provenance as ``synthetic train``."""
+    grids = synthetic_grids(sets, study.synthetic_root, max_per_class=max_per_class, seed=study.seed)
+    if grids.train is not None:
+        study.record_samples({"synthetic train": grids.train})
+    return grids
 
 
 def real_trained(networks: Mapping[tuple[str, str], Classifier]) -> dict[str, Classifier]:

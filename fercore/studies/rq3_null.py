@@ -145,3 +145,9 @@ def show_confirmed(chapter: Chapter, studies: Sequence[RegionStudy], check: Labe
                          "person confirmed (blind label sheet), the same maps re-tested: synthetic faces in the region "
                          "statistics, (emotion, region) pairs with Holm p < 0.05 (real - synthetic) and the largest tested "
                          "difference; the CSV adds the grids each row used and the excess over the null arm.")
+
+
+def show(chapter: Chapter, studies: Sequence[RegionStudy], null: NullFaces | None, check: LabelCheck) -> None:
+    """The chapter's null-arm section (:func:`show_null`) and, with a filled label sheet, the confirmed faces (:func:`show_confirmed`)."""
+    show_null(chapter, studies, null)
+    show_confirmed(chapter, studies, check)

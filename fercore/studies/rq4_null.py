@@ -122,3 +122,10 @@ def show_confirmed(chapter: Chapter, gaps: Sequence[DomainGap], confirmed: Seque
                          "Domain gap per model, regime, real set and arm on all kept synthetic faces beside the faces whose prompt "
                          "label a person confirmed (blind label sheet): synthetic faces in the class-balanced sample, the probe's "
                          "AUC and the MMD test's p (grid swaps); the CSV adds the probe's p and the grids each row used.")
+
+
+def show(chapter: Chapter, gaps: Sequence[DomainGap], nulls: Sequence[NullGap], confirmed: Sequence[DomainGap], null: NullFaces | None,
+         check: LabelCheck) -> None:
+    """The chapter's null-arm section (:func:`show_null`) and, with a filled label sheet, the confirmed faces (:func:`show_confirmed`)."""
+    show_null(chapter, nulls, null)
+    show_confirmed(chapter, gaps, confirmed, check)
