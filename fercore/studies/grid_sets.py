@@ -20,7 +20,6 @@ from typing import Protocol
 
 import pandas as pd
 
-from fercore.data import per_class_subset
 from fercore.inference import Inference, InferenceCache
 from fercore.models import Classifier
 from fercore.studies.data import TestSets, training_faces
@@ -116,7 +115,3 @@ def real_trained(networks: Mapping[tuple[str, str], Classifier]) -> dict[str, Cl
     """``{model: classifier}`` of the models as given (trained on real faces), e.g. for the null arm's check of what they saw."""
     return {name: model for (name, regime), model in networks.items() if regime == REAL}
 
-
-def cam_subset(samples: pd.DataFrame, per_class: int, seed: int = 0) -> pd.DataFrame:
-    """At most ``per_class`` faces per emotion of one domain's table, seeded (as :func:`fercore.studies.data.subset_for_cam`)."""
-    return per_class_subset(samples, per_class, seed=seed)
