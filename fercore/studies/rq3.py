@@ -455,7 +455,7 @@ def contrasts(studies: Sequence[RegionStudy]) -> list[str]:
 def glue_values(studies: Sequence[RegionStudy]) -> dict[str, float | str]:
     """``rq3_studies_<arm>``, ``rq3_with_significant_regions_<arm>`` (studies with at least one
     Holm-significant pair), ``rq3_landmark_rate_<domain slug>`` (raw arm), and per study
-    ``rq3_<model>_<regime>_<set>_<arm>_significant``."""
+    ``rq3_<model>_<regime>_<set>_<arm>_significant``. The null arm's sentence is :func:`fercore.studies.rq3_null.glue_values`'s."""
     values: dict[str, float | str] = {}
     for s in studies:
         values[f"rq3_{slug(s.model)}_{slug(s.regime)}_{slug(s.real_set)}_{s.arm}_significant"] = float(len(s.significant()))
@@ -468,3 +468,4 @@ def glue_values(studies: Sequence[RegionStudy]) -> dict[str, float | str]:
             suffix = "" if grids == TEST_GRIDS else "_all_grids"
             values[f"rq3_landmark_rate_{slug(real_set)}_{arm}_{slug(str(domain))}{suffix}"] = float(rate)
     return values
+

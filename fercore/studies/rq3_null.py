@@ -151,3 +151,17 @@ def show(chapter: Chapter, studies: Sequence[RegionStudy], null: NullFaces | Non
     """The chapter's null-arm section (:func:`show_null`) and, with a filled label sheet, the confirmed faces (:func:`show_confirmed`)."""
     show_null(chapter, studies, null)
     show_confirmed(chapter, studies, check)
+
+
+def glue_values(studies: Sequence[RegionStudy]) -> dict[str, str]:
+    """``rq3_null_sentence``: in how many studies some (emotion, region) pair differs between real and null faces, and in how
+    many the synthetic faces show an excess over the null (Holm p < alpha); or that the null arm did not run."""
+    mine = [s for s in studies if s.excess is not None]
+    if not mine:
+        return {"rq3_null_sentence": "The null arm did not run here, so no region difference can be told apart from what the grid path "
+                                     "alone does."}
+    path = sum(int((s.null_tests["p_holm"] < ALPHA).any()) for s in mine)
+    excess = sum(int((s.excess["p_holm"] < ALPHA).any()) for s in mine)
+    return {"rq3_null_sentence": f"Beside the null arm, {path} of {len(mine)} model, regime, real-set and arm combinations differ between "
+                                 f"real and null faces in some (emotion, region) pair, which the grid path alone explains, and {excess} of "
+                                 f"{len(mine)} show an excess of the synthetic over the null faces (Holm p < {ALPHA})."}

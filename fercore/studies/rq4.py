@@ -391,7 +391,7 @@ def findings(gaps: list[DomainGap]) -> list[str]:
 def glue_values(gaps: list[DomainGap]) -> dict[str, float | str]:
     """``rq4_<model>_<regime>_<set>_auc_<arm>``, ``_auc_p_<arm>`` and ``_ratio_<arm>``; ``rq4_lowest_auc`` /
     ``rq4_highest_auc`` (raw arm) with their (model, regime, set); ``rq4_matched_highest_auc``; the design's
-    ``rq4_min_p`` and ``rq4_pairs``."""
+    ``rq4_min_p`` and ``rq4_pairs``. The null arm's sentence is :func:`fercore.studies.rq4_null.glue_values`'s."""
     values: dict[str, float | str] = {}
     for g in gaps:
         key = f"rq4_{slug(g.model)}_{slug(g.regime)}_{slug(g.real_set)}"

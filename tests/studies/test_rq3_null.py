@@ -109,6 +109,10 @@ def test_null_table_fits_the_page_and_an_arm_that_is_off_shows_its_reason(tmp_pa
     assert rq3_null.show_null(chapter, [region_study(three_arms(rng), null=False)], off) is None
     assert "The null arm is off in this run: no real faces outside what the models saw: set aside a split." in notes[-1]
     assert not (tmp_path / "off" / "rq3" / "tables").exists() and rq3_null.findings([region_study(three_arms(rng), null=False)]) == []
+    sentence = rq3_null.glue_values([on, region_study(three_arms(rng), arm="matched")])["rq3_null_sentence"]
+    assert "0 of 2 model, regime, real-set and arm combinations differ between real and null faces" in sentence
+    assert "and 1 of 2 show an excess of the synthetic over the null faces" in sentence
+    assert "did not run" in rq3_null.glue_values([region_study(three_arms(rng), null=False)])["rq3_null_sentence"]
 
 
 def test_tables_name_the_grids_each_row_used():

@@ -94,6 +94,9 @@ def test_null_table_fits_the_page_and_an_arm_that_is_off_shows_its_reason(tmp_pa
     monkeypatch.setattr(chapter, "note", notes.append)
     assert rq4_null.show_null(chapter, [], off) is None and "The null arm is off in this run: null_arm = False." in notes[-1]
     assert not (tmp_path / "off" / "rq4" / "tables").exists() and grid_sets.null_faces(off) is None
+    sentence = rq4_null.glue_values([null])["rq4_null_sentence"]
+    assert "in 0 of 1 model, regime, real-set and arm combinations" in sentence and f"between {null.auc_difference:+.3f} and" in sentence
+    assert "did not run" in rq4_null.glue_values([])["rq4_null_sentence"]
 
 
 def test_confirmed_faces_side_by_side(tmp_path):
