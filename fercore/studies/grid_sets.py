@@ -20,6 +20,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from fercore.core.labels import CLASSES
 from fercore.inference import Inference, InferenceCache
 from fercore.models import Classifier
 from fercore.studies.data import TestSets, training_faces
@@ -46,7 +47,12 @@ def null_faces(null: NullFaces | None) -> pd.DataFrame | None:
     """The null arm's faces with ``domain`` and ``dataset`` = :data:`NULL` (None when the arm is off or empty)."""
     if null is None or null.faces is None or not len(null.faces):
         return None
-    return null.faces.assign(domain=NULL, dataset=NULL).reset_index(drop=True)
+    faces = null.faces.assign(domain=NULL, dataset=NULL).reset_index(drop=True)
+    if "label" not in faces.columns:  # a sample table names each class twice: its index (label) and its name (emotion)
+        faces["label"] = [CLASSES.index(e) for e in faces["emotion"]]
+    if "emotion" not in faces.columns:
+        faces["emotion"] = [CLASSES[int(i)] for i in faces["label"]]
+    return faces
 
 
 def null_line(null: NullFaces | None) -> str:

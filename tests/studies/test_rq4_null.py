@@ -97,6 +97,8 @@ def test_null_table_fits_the_page_and_an_arm_that_is_off_shows_its_reason(tmp_pa
     sentence = rq4_null.glue_values([null])["rq4_null_sentence"]
     assert "in 0 of 1 model, regime, real-set and arm combinations" in sentence and f"between {null.auc_difference:+.3f} and" in sentence
     assert "did not run" in rq4_null.glue_values([])["rq4_null_sentence"]
+    named = grid_sets.null_faces(SimpleNamespace(faces=pd.DataFrame({"path": ["a"], "emotion": ["Fear"], "source": ["n0"]}), reason="", grids=1))
+    assert named[["label", "domain", "dataset"]].iloc[0].tolist() == [3, "null", "null"]  # a class index beside the name, as sample tables hold
 
 
 def test_confirmed_faces_side_by_side(tmp_path):
