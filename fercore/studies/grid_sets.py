@@ -48,9 +48,9 @@ def null_faces(null: NullFaces | None) -> pd.DataFrame | None:
     if null is None or null.faces is None or not len(null.faces):
         return None
     faces = null.faces.assign(domain=NULL, dataset=NULL).reset_index(drop=True)
-    if "label" not in faces.columns:  # a sample table names each class twice: its index (label) and its name (emotion)
+    if "label" not in faces.columns and "emotion" in faces.columns:  # a sample table names each class twice: index and name
         faces["label"] = [CLASSES.index(e) for e in faces["emotion"]]
-    if "emotion" not in faces.columns:
+    if "emotion" not in faces.columns and "label" in faces.columns:
         faces["emotion"] = [CLASSES[int(i)] for i in faces["label"]]
     return faces
 
