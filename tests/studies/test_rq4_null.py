@@ -8,12 +8,16 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import pattern_image
 
 from fercore.analysis import domain_tests
 from fercore.book import Chapter
+from fercore.core.labels import CLASSES
 from fercore.core.present import present
-from fercore.studies import grid_sets, labelcheck, rq4, rq4_null
-from fercore.studies.regimes import REAL
+from fercore.inference import InferenceCache
+from fercore.studies import Arms, Study, grid_sets, labelcheck, rq4, rq4_null
+from fercore.studies.data import TestSets
+from fercore.studies.regimes import FINETUNED, REAL
 
 EMOTIONS = ("Anger", "Happiness")
 
@@ -137,3 +141,44 @@ def test_the_excess_test_keeps_its_level_when_synthetic_and_null_grids_are_alike
         rejected.append((result["mmd_p"] < 0.05, result["auc_p"] < 0.05))
     assert result["pairs"] == 6 and result["min_p"] == pytest.approx(1 / 32)
     assert sum(r[0] for r in rejected) <= 4 and sum(r[1] for r in rejected) <= 4
+
+
+def test_embed_regimes_gives_every_grid_to_the_real_trained_model_and_runs_the_null_arm(tmp_path, tiny_model):
+    """The chapter's loop on small images through a tiny network: the model trained on real is embedded on the test and
+    the training split's grids, the fine-tuned one on the test grids; every (regime, arm) has its null row and, with a
+    sheet, its confirmed-faces gap; the null faces go through the same cached passes (matched like the synthetic ones)."""
+    def table(name: str, domain: str, grids: int | None, per: int = 6) -> pd.DataFrame:
+        rows = []
+        for e, emotion in enumerate(EMOTIONS):
+            for i in range(per * (grids or 2)):
+                path = tmp_path / name / f"{emotion}{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pattern_image(40, 40, seed=1000 * ["real", "test", "train", "null"].index(name) + len(rows) + 100 * e).save(path)
+                rows.append({"path": str(path), "label": CLASSES.index(emotion), "emotion": emotion, "domain": domain, "dataset": "fer" if domain == "real" else domain,
+                             **({"source": f"{name}-{emotion}-{i % grids}"} if grids else {})})
+        return pd.DataFrame(rows)
+
+    real, test, train = table("real", "real", None), table("test", "synthetic", 2), table("train", "synthetic", 2)
+    null = SimpleNamespace(faces=table("null", "null", 2).drop(columns="domain"), reason="", grids=4)
+    sets = TestSets({"fer": real, "synthetic": test}, {"fer": list(EMOTIONS), "synthetic": list(EMOTIONS)})
+    study = Study(Chapter(tmp_path / "run", "rq4", show=False), {}, {"fer": str(tmp_path)}, str(tmp_path),
+                  InferenceCache(tmp_path / "inference", workers=0, progress=False))
+
+    class Grey:
+        name = "grey"
+
+        def __call__(self, image):
+            return image.convert("L").convert("RGB")
+
+    joined = pd.DataFrame({"path": pd.concat([test, train])["path"], "source": pd.concat([test, train])["source"],
+                           "prompt_emotion": pd.concat([test, train])["emotion"], "usable": True})
+    check = labelcheck.LabelCheck(joined.assign(confirmed=np.arange(len(joined)) % 4 != 0), "sheet.csv")
+    done = rq4.embed_regimes(study, sets, Arms({"fer": Grey()}, {}), {("m", REAL): tiny_model, ("m", FINETUNED): tiny_model},
+                             tsne=False, permutations=50, grids=grid_sets.SyntheticGrids(test, train), null=null, labels=check)
+    assert [(g.regime, g.arm, g.grid_set) for g in done.gaps] == [(REAL, "raw", grid_sets.ALL_GRIDS), (REAL, "matched", grid_sets.ALL_GRIDS),
+                                                                   (FINETUNED, "raw", grid_sets.TEST_GRIDS), (FINETUNED, "matched", grid_sets.TEST_GRIDS)]
+    assert [g.groups_synthetic for g in done.gaps] == [8, 8, 4, 4]  # every grid doubles the real-trained model's grids
+    assert len(done.null) == 4 and {n.excess_pairs for n in done.null} == {4} and {n.null_grids for n in done.null} == {4}
+    assert len(done.confirmed) == 4 and all(c.n_synthetic <= g.n_synthetic for c, g in zip(done.confirmed, done.gaps, strict=True))
+    assert done.confirmed[2].n_synthetic < done.gaps[2].n_synthetic  # the test grids alone: a quarter of their faces unconfirmed
+    assert (tmp_path / "run" / "rq4" / "figures" / "pca_fer.png").is_file()
