@@ -8,14 +8,17 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import pattern_image
 from scipy import stats
 
 from fercore.book import Chapter
+from fercore.core.labels import CLASSES
 from fercore.core.present import present
 from fercore.explain.cam import CamLayer, CamReport
 from fercore.faces.regions import REGIONS
-from fercore.inference import Inference
-from fercore.studies import grid_sets, labelcheck, rq3, rq3_null, rq3_tests
+from fercore.inference import Inference, InferenceCache
+from fercore.studies import Arms, Study, grid_sets, labelcheck, rq3, rq3_null, rq3_tests
+from fercore.studies.data import TestSets
 from fercore.studies.regimes import FINETUNED, REAL
 
 EMOTIONS = ("Happiness", "Sadness")
@@ -165,3 +168,42 @@ def test_confirmed_faces_side_by_side(tmp_path):
     chapter = Chapter(tmp_path, "rq3", show=False)
     assert rq3_null.show_confirmed(chapter, [s], check) is not None and (tmp_path / "rq3" / "tables" / "confirmed_faces.csv").is_file()
     assert rq3_null.show_confirmed(chapter, [s], labelcheck.LabelCheck()) is None
+
+
+def test_explain_regimes_explains_null_faces_beside_the_grids_each_regime_uses(tmp_path, tiny_model):
+    """The chapter's loop on small images through a tiny network: every study explains the real, synthetic and null
+    faces (``per_class`` of each per emotion; the real-trained model's synthetic faces from every grid), matched arm
+    included, and says which grids it used."""
+    def table(name: str, domain: str, grids: int | None, per: int = 3) -> pd.DataFrame:
+        rows = []
+        for e, emotion in enumerate(EMOTIONS):
+            for i in range(per * (grids or 2)):
+                path = tmp_path / name / f"{emotion}{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pattern_image(48, 48, seed=1000 * ["real", "test", "train", "null"].index(name) + len(rows) + 100 * e).save(path)
+                rows.append({"path": str(path), "label": CLASSES.index(emotion), "emotion": emotion, "domain": domain,
+                             "dataset": "fer" if domain == "real" else domain, **({"source": f"{name}-{emotion}-{i % grids}"} if grids else {})})
+        return pd.DataFrame(rows)
+
+    real, test, train = table("real", "real", None), table("test", "synthetic", 2), table("train", "synthetic", 2)
+    null = SimpleNamespace(faces=table("null", "null", 2), reason="", grids=4)
+    sets = TestSets({"fer": real, "synthetic": test}, {"fer": list(EMOTIONS), "synthetic": list(EMOTIONS)})
+    study = Study(Chapter(tmp_path / "run", "rq3", show=False), {}, {"fer": str(tmp_path)}, str(tmp_path),
+                  InferenceCache(tmp_path / "inference", workers=0, progress=False))
+    class Grey:
+        name = "grey"
+
+        def __call__(self, image):
+            return image.convert("L").convert("RGB")
+
+    results, _ = rq3.explain_regimes(study, sets, Arms({"fer": Grey()}, {}), {("m", REAL): tiny_model, ("m", FINETUNED): tiny_model},
+                                     per_class=2, grids=grid_sets.SyntheticGrids(test, train), null=null, progress=False)
+    assert [(s.regime, s.arm, s.grids) for s in results] == [(REAL, "raw", grid_sets.ALL_GRIDS), (REAL, "matched", grid_sets.ALL_GRIDS),
+                                                             (FINETUNED, "raw", grid_sets.TEST_GRIDS), (FINETUNED, "matched", grid_sets.TEST_GRIDS)]
+    for s in results:
+        counts = s.report.table.groupby("domain").size().to_dict()
+        assert counts == {"real": 4, "synthetic": 4, grid_sets.NULL: 4} and s.null_tests is not None and s.excess is not None
+    explained = set(results[0].report.table.loc[results[0].report.table["domain"] == "synthetic", "path"])
+    assert explained <= set(test["path"]) | set(train["path"]) and not explained <= set(test["path"])  # every grid, train's too
+    assert set(results[2].report.table.loc[results[2].report.table["domain"] == "synthetic", "path"]) <= set(test["path"])
+    assert (tmp_path / "run" / "rq3" / "cam" / "fer" / "matched" / "m" / "trained_on_real" / "region_excess.csv").is_file()
