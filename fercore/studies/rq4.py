@@ -269,17 +269,18 @@ def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[
                 run = session.inference_with(arms.transform(real_set, arm))
                 feats = np.concatenate([session.inference(model, sets[real_set]).features, grids.inference(run, model, regime).features])
                 faces = pd.concat([sets[real_set], grids.faces(regime)], ignore_index=True)
+                every = (feats, faces) if nulls is None else (np.concatenate([feats, run(model, nulls).features]),
+                                                               pd.concat([faces, nulls], ignore_index=True))  # the maps show null faces too
                 label = f"{name}, {regime}, {arm}"
-                tables[label] = by_generator(faces)
-                axes[label] = tuple(f"PC{i + 1} ({100 * v:.1f}% of variance)" for i, v in enumerate(embeddings.pca_variance(feats)))
+                tables[label] = by_generator(every[1])
+                axes[label] = tuple(f"PC{i + 1} ({100 * v:.1f}% of variance)" for i, v in enumerate(embeddings.pca_variance(every[0])))
                 for method in ("pca", "tsne") if tsne else ("pca",):
-                    maps[method][label] = embeddings.project(feats, method, seed=seed)
+                    maps[method][label] = embeddings.project(every[0], method, seed=seed)
                 gap = domain_gap(feats, faces, model=name, regime=regime, real_set=real_set, arm=arm, classes=classes,
                                  permutations=permutations, seed=seed, grid_set=grids.used(regime))
                 done.gaps.append(gap)
                 if nulls is not None:
-                    done.null.append(null_gap(np.concatenate([feats, run(model, nulls).features]), pd.concat([faces, nulls], ignore_index=True),
-                                              gap, classes=classes, permutations=permutations, seed=seed))
+                    done.null.append(null_gap(*every, gap, classes=classes, permutations=permutations, seed=seed))
                 narrowed = confirmed_gap(feats, faces, labels, gap, classes=classes, permutations=permutations,
                                          seed=seed) if labels is not None and labels.checked else None
                 done.confirmed.extend([narrowed] if narrowed is not None else [])
@@ -310,8 +311,9 @@ def _show_maps(chapter: Chapter, real_set: str, maps: dict[str, dict[str, np.nda
                                        title=f"{method.upper()}: {real_set} and synthetic faces"),
                 f"{method}_{slug(real_set)}",
                 f"{'PCA' if method == 'pca' else 't-SNE'} map of the penultimate-layer embeddings of {real_set} and the synthetic "
-                "faces (every grid for a model trained on real faces, the test grids for the others), one panel per model, regime and arm; colour is the domain (the synthetic faces by generator where "
-                "there are several), the marker the emotion."))
+                "faces (every grid for a model trained on real faces, the test grids for the others), one panel per model, "
+                "regime and arm; colour is the domain (the synthetic faces by generator where there are several; null: the "
+                "null arm's real faces through the grid path, where it ran), the marker the emotion."))
     return shown
 
 

@@ -181,4 +181,4 @@ def test_embed_regimes_gives_every_grid_to_the_real_trained_model_and_runs_the_n
     assert len(done.null) == 4 and {n.excess_pairs for n in done.null} == {4} and {n.null_grids for n in done.null} == {4}
     assert len(done.confirmed) == 4 and all(c.n_synthetic <= g.n_synthetic for c, g in zip(done.confirmed, done.gaps, strict=True))
     assert done.confirmed[2].n_synthetic < done.gaps[2].n_synthetic  # the test grids alone: a quarter of their faces unconfirmed
-    assert (tmp_path / "run" / "rq4" / "figures" / "pca_fer.png").is_file()
+    assert (tmp_path / "run" / "rq4" / "figures" / "pca_fer.png").is_file()  # real, synthetic and null points on the map
