@@ -21,11 +21,11 @@ from typing import Protocol
 import pandas as pd
 
 from fercore.core.labels import CLASSES
-from fercore.inference import Inference, InferenceCache
+from fercore.inference import ImageTransform, Inference, InferenceCache
 from fercore.models import Classifier
 from fercore.studies.data import TestSets, training_faces
 from fercore.studies.regimes import REAL
-from fercore.studies.session import Study
+from fercore.studies.session import MATCHED, Arms, Study
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,21 @@ def null_faces(null: NullFaces | None) -> pd.DataFrame | None:
     return faces
 
 
+def null_transform(arms: Arms, real_set: str, arm: str) -> ImageTransform | None:
+    """The null arm's faces' transform in ``arm``: None as they come; matched, the transform measured from the null faces'
+    own format to ``real_set``'s where the arms hold one (``Arms.null_transforms``, when the null set was among the sets
+    measured), else the synthetic faces' (the null faces come down the same path)."""
+    measured = getattr(arms, "null_transforms", None) or {}
+    if arm == MATCHED and real_set in measured:
+        return measured[real_set]
+    return arms.transform(real_set, arm)
+
+
 def null_line(null: NullFaces | None) -> str:
-    """One line for the chapter: what the null arm holds, or why it is off."""
+    """One line for the chapter: the null arm's own (``line()``, as every chapter of the run prints it) or what it holds,
+    or why it is off."""
+    if null is not None and callable(getattr(null, "line", None)):
+        return str(null.line())
     if null_faces(null) is None:
         why = (null.reason if null is not None else "") or "no null faces were given"
         return f"The null arm is off in this run: {why}. The tables compare real with synthetic faces only; no excess over the null is computed."

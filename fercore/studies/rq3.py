@@ -31,7 +31,7 @@ from fercore.inference import ImageTransform, Inference
 from fercore.models import Classifier
 from fercore.studies.common import ALPHA, slug
 from fercore.studies.data import TestSets, domain_pair, real_names, subset_for_cam
-from fercore.studies.grid_sets import NULL, TEST_GRIDS, NullFaces, SyntheticGrids, null_faces
+from fercore.studies.grid_sets import NULL, TEST_GRIDS, NullFaces, SyntheticGrids, null_faces, null_transform
 from fercore.studies.regimes import REAL
 from fercore.studies.rq3_tests import (  # noqa: F401  (the chapter's names)
     GRID_LEVEL,
@@ -92,13 +92,14 @@ def study(model: Classifier, name: str, regime: str, samples: pd.DataFrame, pred
           classes: Mapping[str, list[str]], real_set: str = "real", arm: str = "raw",
           synthetic_transform: ImageTransform | None = None, face_cache: str | Path | None = None,
           fine_layer: CamLayer | None = None, figures: bool = False, per_class: int = 4, batch_size: int = 16,
-          device: str = "auto", seed: int = 0, progress: bool = True, grids: str = TEST_GRIDS) -> RegionStudy:
+          device: str = "auto", seed: int = 0, progress: bool = True, grids: str = TEST_GRIDS,
+          null_transform: ImageTransform | None = None) -> RegionStudy:
     """The maps and region shares of ``samples`` (a real set, the synthetic faces and, where present, the null
     arm's faces: ``domain`` column) with right / wrong from ``predictions``; ``synthetic_transform`` (the matched arm)
-    changes the synthetic and the null images first (the null faces are matched like the synthetic ones). Per-emotion
+    changes the synthetic images first, ``null_transform`` the null faces (matched from their own format). Per-emotion
     tests on the classes both sets hold; with null faces also real - null and the excess synthetic - null."""
     out = Path(out)
-    transforms = {"synthetic": synthetic_transform, NULL: synthetic_transform} if synthetic_transform is not None else None
+    transforms = {k: t for k, t in (("synthetic", synthetic_transform), (NULL, null_transform)) if t is not None} or None
     report = cam_report(model, samples, out, classes=classes, predictions=predictions, transforms=transforms, face_cache=face_cache,
                         fine_layer=fine_layer, figures=figures, per_class=per_class, batch_size=batch_size, device=device,
                         progress=progress)
@@ -137,15 +138,14 @@ def explain_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mappin
             sides = [sets[real_set], grids.faces(regime), *([nulls] if nulls is not None else [])]
             explained = subset_for_cam(pd.concat(sides, ignore_index=True), per_class, seed=seed)
             for arm in (RAW, MATCHED):
-                transform = arms.transform(real_set, arm)
-                run = session.inference_with(transform)
-                passes = [session.inference(model, sets[real_set]), grids.inference(run, model, regime)]
-                predictions = Inference.join(passes + ([run(model, nulls)] if nulls is not None else []))
+                transform, matched_null = arms.transform(real_set, arm), null_transform(arms, real_set, arm)
+                passes = [session.inference(model, sets[real_set]), grids.inference(session.inference_with(transform), model, regime)]
+                predictions = Inference.join(passes + ([session.inference_with(matched_null)(model, nulls)] if nulls is not None else []))
                 folder = chapter.path("cam", slug(real_set), arm, slug(name), slug(regime))
                 result = study(model, name, regime, explained, predictions, folder, classes=classes, real_set=real_set,
                                arm=arm, synthetic_transform=transform, face_cache=face_cache, fine_layer=layers.get(name),
                                figures=(regime == REAL and arm == RAW), per_class=4, device=device, seed=seed, progress=progress,
-                               grids=grids.used(regime))
+                               grids=grids.used(regime), null_transform=matched_null)
                 layers.setdefault(name, result.report.fine)  # one layer per model: every regime and arm alike
                 results.append(result)
         explained = subset_for_cam(domain_pair(sets, real_set), per_class, seed=seed)

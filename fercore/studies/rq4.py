@@ -26,7 +26,7 @@ from fercore.explain import embeddings
 from fercore.models import Classifier
 from fercore.studies.common import ALPHA, frame, slug
 from fercore.studies.data import TestSets, domain_pair, real_names, shared_classes
-from fercore.studies.grid_sets import NULL, TEST_GRIDS, NullFaces, SyntheticGrids, null_faces
+from fercore.studies.grid_sets import NULL, TEST_GRIDS, NullFaces, SyntheticGrids, null_faces, null_transform
 from fercore.studies.labelcheck import LabelCheck
 from fercore.studies.session import MATCHED, RAW, Arms, Study
 
@@ -253,7 +253,7 @@ def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[
     embeddings of that set and the synthetic faces (``grids``: every grid for a model trained on real, the test grids for
     the others; default the test grids), their PCA (and t-SNE) maps, shown in the chapter
     one figure per real set and method with a note naming them, and the domain gap (:func:`domain_gap`); with ``null``,
-    the null arm's faces (matched like the synthetic ones) beside them (:func:`null_gap`); with a filled label sheet
+    the null arm's faces (matched from their own format where the arms measured it) beside them (:func:`null_gap`); with a filled label sheet
     (``labels``), the gap on the confirmed synthetic faces (:func:`confirmed_gap`)."""
     grids = grids or SyntheticGrids(sets["synthetic"])
     nulls = null_faces(null)
@@ -269,7 +269,8 @@ def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[
                 run = session.inference_with(arms.transform(real_set, arm))
                 feats = np.concatenate([session.inference(model, sets[real_set]).features, grids.inference(run, model, regime).features])
                 faces = pd.concat([sets[real_set], grids.faces(regime)], ignore_index=True)
-                every = (feats, faces) if nulls is None else (np.concatenate([feats, run(model, nulls).features]),
+                null_run = session.inference_with(null_transform(arms, real_set, arm))
+                every = (feats, faces) if nulls is None else (np.concatenate([feats, null_run(model, nulls).features]),
                                                                pd.concat([faces, nulls], ignore_index=True))  # the maps show null faces too
                 label = f"{name}, {regime}, {arm}"
                 tables[label] = by_generator(every[1])

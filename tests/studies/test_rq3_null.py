@@ -207,3 +207,13 @@ def test_explain_regimes_explains_null_faces_beside_the_grids_each_regime_uses(t
     assert explained <= set(test["path"]) | set(train["path"]) and not explained <= set(test["path"])  # every grid, train's too
     assert set(results[2].report.table.loc[results[2].report.table["domain"] == "synthetic", "path"]) <= set(test["path"])
     assert (tmp_path / "run" / "rq3" / "cam" / "fer" / "matched" / "m" / "trained_on_real" / "region_excess.csv").is_file()
+
+
+def test_null_faces_are_matched_from_their_own_format_where_the_arms_measured_it():
+    synthetic, own = SimpleNamespace(name="synthetic to fer"), SimpleNamespace(name="null to fer")
+    arms = Arms({"fer": synthetic}, {})
+    assert grid_sets.null_transform(arms, "fer", "raw") is None and grid_sets.null_transform(arms, "fer", "matched") is synthetic
+    measured = SimpleNamespace(null_transforms={"fer": own}, transform=arms.transform)  # Arms with the null set measured
+    assert grid_sets.null_transform(measured, "fer", "matched") is own and grid_sets.null_transform(measured, "fer", "raw") is None
+    built = SimpleNamespace(faces=pd.DataFrame({"path": ["a"], "source": ["n"]}), reason="", grids=1, line=lambda: "Null arm: 1 face.")
+    assert grid_sets.null_line(built) == "Null arm: 1 face."  # the arm's own line, as every chapter of the run prints it
