@@ -35,7 +35,7 @@ from fercore.models import Classifier, load_model
 from fercore.studies.common import frame, slug
 from fercore.studies.data import TestSets, real_names
 from fercore.studies.regimes import CONTROL, FINETUNED, REAL, Recipe, replicate_dir, train_config, train_regime
-from fercore.studies.rq2 import scored_logits
+from fercore.studies.rq2 import scored_logits, train_regimes
 from fercore.studies.scoring import Scores, SetScore, score_models
 from fercore.studies.session import Study
 
@@ -294,3 +294,24 @@ def glue_values(rows: list[ReplicateEffect], replicated: Replicated) -> dict[str
     for r in rows:
         values[f"rq2_{slug(r.model)}_{slug(r.test_set)}_{names[r.arm]}"] = 100 * r.change
     return values
+
+
+def train_all(session: Study, names: Sequence[str], real_models: Mapping[str, Classifier], train_faces: pd.DataFrame,
+              recipes: Mapping[str, Recipe], *, replicates: int = 1, share: float = 1.0, control: bool = True, seed: int = 0,
+              workers: int = 2, device: str = "auto", progress: bool = True) -> tuple[dict[tuple[str, str], Path], Replicated]:
+    """The chapter's training: the synthetic-only regime once (all training faces), fine-tuning on synthetic faces and
+    the control replicated (:func:`train_replicates`). Returns ``{(model, regime): checkpoint}`` (a replicated
+    regime's replicate 0) and the replicates."""
+    single = {regime: recipe for regime, recipe in recipes.items() if regime != FINETUNED}
+    checkpoints = train_regimes({n: session.specs[n] for n in names}, real_models, train_faces, session.run_dir, single, seed=seed,
+                                workers=workers, device=device, progress=progress)
+    replicated = train_replicates(session, names, real_models, train_faces, recipes[FINETUNED], replicates=replicates, share=share,
+                                  control=control, seed=seed, workers=workers, device=device, progress=progress)
+    return {**replicated.first(), **checkpoints}, replicated
+
+
+def show(session: Study, sets: TestSets, real_models: Mapping[str, Classifier], replicated: Replicated, *,
+         seed: int = 0) -> tuple[list[ReplicateEffect], list[str]]:
+    """:func:`score_replicates` and :func:`show_effects`: the rows and the findings."""
+    rows = score_replicates(session, sets, real_models, replicated, seed=seed)
+    return rows, show_effects(session.chapter, rows, replicated)
