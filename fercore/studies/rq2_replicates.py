@@ -59,7 +59,7 @@ def draw_grids(faces: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     chosen = []
     for _, part in faces.groupby(strata(faces), sort=True):
         grids = np.array(sorted(units[part.index].unique()))
-        take = max(1, int(round(share * len(grids))))
+        take = max(1, int(np.floor(share * len(grids) + 0.5)))
         chosen.extend(rng.choice(grids, size=take, replace=False).tolist())
     return faces[units.isin(chosen)].reset_index(drop=True)
 
