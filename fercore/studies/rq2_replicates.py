@@ -36,7 +36,7 @@ from fercore.studies.common import frame, slug
 from fercore.studies.data import TestSets, real_names
 from fercore.studies.regimes import CONTROL, FINETUNED, REAL, Recipe, replicate_dir, train_config, train_regime
 from fercore.studies.rq2 import scored_logits, train_regimes
-from fercore.studies.scoring import Scores, SetScore, score_models
+from fercore.studies.scoring import SetScore, score_models
 from fercore.studies.session import Study
 
 #: The difference of the two fine-tuning regimes' effects.
