@@ -131,3 +131,25 @@ def test_without_unseen_real_faces_the_control_is_skipped_saying_what_to_provide
     trained = reps.train_replicates(study, [], models, faces, recipe)
     assert "Set a split aside before training" in trained.skipped and "r/holdout (m)" in trained.skipped
     assert reps.train_replicates(study, [], models, faces, recipe, control=False).skipped == "the control parameter is off"
+
+
+def test_replicated_cv_and_gender_study_pool_means_and_the_spread_between_runs():
+    from fercore.studies import gender, rq2
+
+    def cv(acc):
+        return rq2.CrossValidation("B0", 2, "source", (rq2.FoldScore(0, 10, 2, 5, acc, acc),), acc, 0.1, acc, 0.1)
+
+    pooled = rq2.pooled_cv([cv(0.5), cv(0.7), cv(0.6)])
+    assert pooled.accuracy_mean == pytest.approx(0.6) and pooled.replicate_sd == pytest.approx(0.1) and pooled.replicates == 3
+    assert len(pooled.folds) == 3 and "ran 3 times" in rq2.cv_notes([pooled])[-1]
+    assert "ran once" in rq2.cv_notes([cv(0.5)])[-1]
+
+    def point(acc, arm="full", percent=float("nan")):
+        return gender.GenderPoint("all", percent, 20, "female", 6, acc, acc, arm)
+
+    runs = [[point(0.5), point(0.2, "growing", 0.0)], [point(0.7), point(0.4, "growing", 0.0)]]
+    full, growing = gender.pooled(runs)
+    assert (full.accuracy, growing.accuracy) == pytest.approx((0.6, 0.3)) and full.replicates == 2
+    assert full.accuracy_sd == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    shown = gender.table(gender.pooled(runs)).attrs[KEY]["show"]
+    assert "accuracy sd between replicates" in shown and len(shown) <= 10
