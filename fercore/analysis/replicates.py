@@ -67,8 +67,8 @@ def combine(estimate: np.ndarray, test_var: np.ndarray, test_df: np.ndarray, arm
         df = np.where(denom > 0, var ** 2 / denom, np.nan)
         se = np.sqrt(var)
         t = np.asarray(estimate) / se
-        p = np.where(se > 0, 2 * stats.t.sf(np.abs(t), df), np.nan)
-        half = stats.t.ppf(0.5 + level / 2, df) * se
+        p = np.where(se > 0, 2 * stats.t.sf(np.abs(t), df), np.where(np.asarray(estimate) == 0, 1.0, 0.0))
+        half = np.where(se > 0, stats.t.ppf(0.5 + level / 2, df) * se, 0.0)  # no spread at all: a point interval
     return {"estimate": np.asarray(estimate, dtype=np.float64), "se": se, "df": df, "low": estimate - half,
             "high": estimate + half, "p_value": p, "between": between}
 

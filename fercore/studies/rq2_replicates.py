@@ -87,6 +87,10 @@ class Replicated:
     skipped: str = ""  # why the control did not run (the NoUnseenFacesError message, or switched off)
     notes: list[str] = field(default_factory=list)
 
+    def first(self) -> dict[tuple[str, str], Path]:
+        """``{(model, regime): replicate 0's checkpoint}`` (the one RQ3 and RQ4 load)."""
+        return {key: paths[0] for key, paths in self.runs.items()}
+
 
 def train_replicates(session: Study, names: Sequence[str], real_models: Mapping[str, Classifier], train_faces: pd.DataFrame,
                      recipe: Recipe, *, replicates: int = 1, share: float = 1.0, control: bool = True, seed: int = 0,
@@ -120,10 +124,6 @@ def train_replicates(session: Study, names: Sequence[str], real_models: Mapping[
                 path = train_regime(config, faces, replicate_dir(session.run_dir, name, regime, r))
                 out.runs.setdefault((name, regime), []).append(path)
     return out
-
-    def first(self) -> dict[tuple[str, str], Path]:
-        """``{(model, regime): replicate 0's checkpoint}`` (the one RQ3 and RQ4 load)."""
-        return {key: paths[0] for key, paths in self.runs.items()}
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,9 @@ def effect_table(rows: list[ReplicateEffect]) -> pd.DataFrame:
 
 
 def _interval(row: ReplicateEffect) -> str:
-    return f"{100 * row.change:+.1f} points (95 % interval {100 * row.low:+.1f} to {100 * row.high:+.1f}, {row.runs} run(s))"
+    interval = (f"95 % interval {100 * row.low:+.1f} to {100 * row.high:+.1f}" if np.isfinite(row.low)
+                else "no interval: a class has a single test cluster")
+    return f"{100 * row.change:+.1f} points ({interval}, {row.runs} run(s))"
 
 
 def effect_findings(rows: list[ReplicateEffect]) -> list[str]:
