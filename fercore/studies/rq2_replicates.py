@@ -287,11 +287,19 @@ def show_effects(chapter: Chapter, rows: list[ReplicateEffect], replicated: Repl
 
 
 def glue_values(rows: list[ReplicateEffect], replicated: Replicated) -> dict[str, float | str]:
-    """``rq2_replicates`` (runs), ``rq2_replicate_faces`` (training faces per draw), ``rq2_control`` (ran or why not),
-    and per model and set ``rq2_<model>_<set>_<synthetic|control|difference>`` (points)."""
+    """``rq2_replicates`` (runs), ``rq2_replicate_faces`` (training faces per draw), ``rq2_control`` (whether the
+    control ran), ``rq2_replicate_significant`` (pairs whose synthetic interval excludes 0), ``rq2_synthetic_more`` /
+    ``rq2_synthetic_less`` (pairs where synthetic − control excludes 0 upward / downward), and per model and set
+    ``rq2_<model>_<set>_<synthetic|control|difference>`` (points)."""
+    excludes = (lambda r, sign: bool(np.isfinite(r.low) and (r.low > 0 if sign > 0 else r.high < 0)))
     values: dict[str, float | str] = {"rq2_replicates": float(max((r.runs for r in rows), default=0)),
                                       "rq2_replicate_faces": ", ".join(map(str, sorted(set(replicated.faces)))) or "n/a",
-                                      "rq2_control": replicated.skipped or "ran"}
+                                      "rq2_control": ("the control ran on real faces no model saw" if not replicated.skipped
+                                                      else "the control did not run (the note says what to provide)"),
+                                      "rq2_replicate_significant": float(sum(r.arm == FINETUNED and (excludes(r, 1) or excludes(r, -1))
+                                                                             for r in rows)),
+                                      "rq2_synthetic_more": float(sum(r.arm == DIFFERENCE and excludes(r, 1) for r in rows)),
+                                      "rq2_synthetic_less": float(sum(r.arm == DIFFERENCE and excludes(r, -1) for r in rows))}
     names = {FINETUNED: "synthetic", CONTROL: "control", DIFFERENCE: "difference"}
     for r in rows:
         values[f"rq2_{slug(r.model)}_{slug(r.test_set)}_{names[r.arm]}"] = 100 * r.change
