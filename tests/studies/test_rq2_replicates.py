@@ -153,3 +153,27 @@ def test_replicated_cv_and_gender_study_pool_means_and_the_spread_between_runs()
     assert full.accuracy_sd == pytest.approx(np.std([0.5, 0.7], ddof=1))
     shown = gender.table(gender.pooled(runs)).attrs[KEY]["show"]
     assert "accuracy sd between replicates" in shown and len(shown) <= 10
+
+
+def test_rq2_shows_the_trained_regimes_on_confirmed_faces_only_with_a_sheet(tmp_path):
+    from test_labelcheck import joined_table
+
+    from fercore.book import Chapter
+    from fercore.core.labels import CLASSES
+    from fercore.studies import labelcheck, rq2
+    from fercore.studies.regimes import SYNTHETIC_ONLY
+    from fercore.studies.scoring import SetScore
+
+    joined = joined_table()
+    y = [CLASSES.index(e) for e in joined["prompt_emotion"]]
+    preds = pd.DataFrame({"path": joined["path"], "label": [CLASSES[i] for i in y], "pred": [CLASSES[i] for i in y],
+                          **{f"p_{c}": 0.0 for c in CLASSES}, "error": ""})
+    after = {("m", "synthetic"): SetScore("m", FINETUNED, "synthetic", list(CLASSES), preds, {})}
+    only = {("m", "synthetic"): SetScore("m", SYNTHETIC_ONLY, "synthetic", list(CLASSES), preds, {})}
+    chapter = Chapter(tmp_path / "run", "rq2", show=False)
+    rq2.show_confirmed(chapter, labelcheck.LabelCheck(), after, only)  # unchecked: nothing (the opening line says so)
+    assert not (tmp_path / "run" / "rq2" / "tables" / "confirmed_faces.csv").exists()
+    rq2.show_confirmed(chapter, labelcheck.LabelCheck(joined, "sheet.csv"), after, only)
+    table = pd.read_csv(tmp_path / "run" / "rq2" / "tables" / "confirmed_faces.csv")
+    assert table["model"].tolist() == [f"m · {FINETUNED}", f"m · {SYNTHETIC_ONLY}"]
+    assert (table["n (all kept)"] == 24).all() and (table["n (confirmed)"] == 20).all()
