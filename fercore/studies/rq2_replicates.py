@@ -261,7 +261,9 @@ def width_line(rows: list[ReplicateEffect]) -> str:
     t = [r.t_quantile for r in rows if np.isfinite(r.t_quantile)]
     return (f"Each fine-tuning regime ran {runs} times. The replicate-to-replicate part of an interval has only {runs - 1} "
             f"degrees of freedom: where it dominates, the 95 % t quantile approaches {float(np.round(_t(runs - 1), 2))} instead of "
-            f"1.96; the quantiles used here lie between {min(t):.2f} and {max(t):.2f}." if t else "")
+            f"1.96; the quantiles used here lie between {min(t):.2f} and {max(t):.2f}." if t else
+            f"Each fine-tuning regime ran {runs} times; no interval could be computed (nothing varied, or a class has a single "
+            "test face).")
 
 
 def _t(df: int) -> float:
