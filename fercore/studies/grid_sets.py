@@ -1,9 +1,10 @@
 """Which synthetic grids RQ3 and RQ4 explain or embed for each model, and the null arm's faces beside them.
 
 * **Every grid a model never trained on** (issue 30, item 5): a model that never saw synthetic faces (regime
-  *trained on real*) is explained and embedded on every synthetic grid, the training split's and the test split's
-  alike; a model trained on synthetic faces (fine-tuned, synthetic only) on the test split only. Each result names
-  the grids it used (:data:`TEST_GRIDS`, :data:`ALL_GRIDS`).
+  *trained on real*, or the real-faces control) is explained and embedded on every synthetic grid, the training split's
+  and the test split's alike (the pooled set RQ1 scores, ``synthetic_scored_splits``); a model trained on synthetic faces
+  (fine-tuned, synthetic only) on the test split only (the set RQ2 scores). Each result names the grids it used
+  (:data:`TEST_GRIDS`, :data:`ALL_GRIDS`).
 * **The null arm** (item 2): real faces no evaluated model trained or selected on, composed into grids in the
   synthetic set's layout and extracted by the same path (:mod:`fercore.studies.nullarm`). RQ3 and RQ4 take it
   as :class:`NullFaces` (its ``faces`` table with ``domain == "null"`` and a ``source`` grid per face, or None and
@@ -12,10 +13,8 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
@@ -23,16 +22,16 @@ import pandas as pd
 from fercore.core.labels import CLASSES
 from fercore.inference import ImageTransform, Inference, InferenceCache
 from fercore.models import Classifier
-from fercore.studies.data import TestSets, training_faces
-from fercore.studies.regimes import REAL
+from fercore.studies.data import TestSets, test_sets
+from fercore.studies.regimes import CONTROL, REAL
 from fercore.studies.session import MATCHED, Arms, Study
-
-log = logging.getLogger(__name__)
 
 #: The grids a row used: the synthetic test split only, or every split (a model that never saw synthetic faces).
 TEST_GRIDS, ALL_GRIDS = "test grids", "test + train grids"
 #: The null arm's ``domain`` value.
 NULL = "null"
+#: The regimes whose models never saw a synthetic face: explained and embedded on every synthetic grid.
+NEVER_SYNTHETIC: tuple[str, ...] = (REAL, CONTROL)
 
 
 class NullFaces(Protocol):
@@ -80,54 +79,38 @@ def null_line(null: NullFaces | None) -> str:
 
 @dataclass(frozen=True)
 class SyntheticGrids:
-    """The synthetic test faces and, where the run has one, the synthetic training split's faces."""
+    """The synthetic faces each regime is explained or embedded on: the test split's, and every scored split's pooled
+    (``every``: train and test, each face keeping its ``split``, as RQ1 scores them) for the models that never saw a
+    synthetic face (:data:`NEVER_SYNTHETIC`); ``every`` None: the test split for all."""
 
     test: pd.DataFrame
-    train: pd.DataFrame | None = None
+    every: pd.DataFrame | None = None
 
     def used(self, regime: str) -> str:
-        """:data:`ALL_GRIDS` for a model that never saw synthetic faces (when a training split exists), else :data:`TEST_GRIDS`."""
-        return ALL_GRIDS if regime == REAL and self.train is not None and len(self.train) else TEST_GRIDS
+        """:data:`ALL_GRIDS` for a model that never saw synthetic faces (when more than the test split is scored), else :data:`TEST_GRIDS`."""
+        return ALL_GRIDS if regime in NEVER_SYNTHETIC and self.every is not None else TEST_GRIDS
 
     def faces(self, regime: str) -> pd.DataFrame:
         """The synthetic faces ``regime``'s models are explained or embedded on (:meth:`used`)."""
-        if self.used(regime) == TEST_GRIDS:
-            return self.test.reset_index(drop=True)
-        return pd.concat([self.test, self.train], ignore_index=True)
+        chosen = self.every if self.used(regime) == ALL_GRIDS else self.test
+        return chosen.reset_index(drop=True)
 
     def inference(self, run: InferenceCache, model: Classifier, regime: str) -> Inference:
-        """The run's passes over :meth:`faces` in that order: the test set's pass (shared with RQ1) and the training split's."""
-        if self.used(regime) == TEST_GRIDS:
-            return run(model, self.test)
-        return Inference.join([run(model, self.test), run(model, self.train)])
-
-    def sets(self, sets: TestSets, regime: str) -> TestSets:
-        """``sets`` with its synthetic set replaced by :meth:`faces`."""
-        return TestSets({**sets, "synthetic": self.faces(regime)}, sets.classes, sets.duplicates)
+        """The run's pass over :meth:`faces` (the same sample table as RQ1's or RQ2's pass, so it is read from the cache)."""
+        return run(model, self.faces(regime))
 
 
-def synthetic_grids(sets: TestSets, synthetic_root: str | Path, *, split: str = "train", max_per_class: int | None = None,
-                    seed: int = 0) -> SyntheticGrids:
-    """The test set's synthetic faces and the ``split`` faces (at most ``max_per_class`` per emotion, seeded), for the
-    models that never saw synthetic faces; without such a split only the test faces (logged)."""
-    try:
-        train = training_faces(synthetic_root, split, max_per_class, seed=seed)
-    except (ValueError, FileNotFoundError) as error:
-        log.info("no synthetic %s split (%s): every model uses the synthetic test grids only", split, error)
-        train = None
-    if train is not None:
-        train = train.assign(domain="synthetic", dataset="synthetic")
-        train = train[~train["path"].astype(str).isin(set(sets["synthetic"]["path"].astype(str)))].reset_index(drop=True)
-    return SyntheticGrids(sets["synthetic"], train if train is not None and len(train) else None)
-
-
-def study_grids(study: Study, sets: TestSets, *, max_per_class: int | None = None) -> SyntheticGrids:
-    """:func:`synthetic_grids` of the chapter's run (its synthetic root and seed), the training split's faces recorded in the
-    chapter's provenance as ``synthetic train``."""
-    grids = synthetic_grids(sets, study.synthetic_root, max_per_class=max_per_class, seed=study.seed)
-    if grids.train is not None:
-        study.record_samples({"synthetic train": grids.train})
-    return grids
+def study_grids(study: Study, sets: TestSets, *, test_split: str = "test", max_per_class: int | None = None) -> SyntheticGrids:
+    """The chapter's :class:`SyntheticGrids`: ``sets``' synthetic faces (``synthetic_scored_splits``: every grid, as RQ1
+    scores them) for the models that never saw synthetic faces, and the ``test_split`` faces alone (as RQ2 scores them, at
+    most ``max_per_class`` per emotion, seeded; recorded in the chapter's provenance as ``synthetic test``) for the others."""
+    scored = sets["synthetic"]
+    splits = set(scored["split"].astype(str)) if "split" in scored.columns else {test_split}
+    if splits <= {test_split}:
+        return SyntheticGrids(scored)
+    test = test_sets({}, study.synthetic_root, synthetic_split=test_split, max_per_class=max_per_class, seed=study.seed)["synthetic"]
+    study.record_samples({"synthetic test": test})
+    return SyntheticGrids(test, scored)
 
 
 def real_trained(networks: Mapping[tuple[str, str], Classifier]) -> dict[str, Classifier]:

@@ -17,9 +17,9 @@ from fercore.core.present import present
 from fercore.explain.cam import CamLayer, CamReport
 from fercore.faces.regions import REGIONS
 from fercore.inference import Inference, InferenceCache
-from fercore.studies import Arms, Study, grid_sets, labelcheck, rq3, rq3_null, rq3_tests
+from fercore.studies import Arms, Study, data, grid_sets, labelcheck, rq3, rq3_null, rq3_tests
 from fercore.studies.data import TestSets
-from fercore.studies.regimes import FINETUNED, REAL
+from fercore.studies.regimes import CONTROL, FINETUNED, REAL
 
 EMOTIONS = ("Happiness", "Sadness")
 
@@ -132,23 +132,33 @@ def test_tables_name_the_grids_each_row_used():
     assert "used, null" in exclusions.columns and len(exclusions.columns) <= 10
 
 
-def test_synthetic_grids_give_every_grid_to_models_trained_on_real_only(tmp_path):
-    test = pd.DataFrame({"path": ["t0.png", "t1.png"], "label": [3, 3], "source": ["gt", "gt"], "domain": "synthetic"})
-    train = pd.DataFrame({"path": ["r0.png"], "label": [3], "source": ["gr"], "domain": "synthetic"})
-    grids = grid_sets.SyntheticGrids(test, train)
-    assert grids.used(REAL) == grid_sets.ALL_GRIDS and grids.used(FINETUNED) == grid_sets.TEST_GRIDS
-    assert grids.faces(REAL)["path"].tolist() == ["t0.png", "t1.png", "r0.png"] and len(grids.faces(FINETUNED)) == 2
-    assert grid_sets.SyntheticGrids(test).used(REAL) == grid_sets.TEST_GRIDS  # no training split: the test grids
+def test_synthetic_grids_give_every_grid_to_models_that_never_saw_synthetic_faces(tmp_path):
+    """The pooled set RQ1 scores (train and test) for the models trained on real and the real-faces control, the test
+    split as RQ2 scores it for the others, one cached pass each; with only the test split scored, the test grids for all."""
+    root = tmp_path / "synthetic"
+    for split, n in (("test", 4), ("train", 3)):
+        for i in range(n):
+            path = root / split / "happiness" / f"{split}{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pattern_image(24, 24, seed=10 * n + i).save(path)
+    study = Study(Chapter(tmp_path / "run", "rq3", show=False), {}, {}, str(root), InferenceCache(tmp_path / "inference"))
+    pooled = data.test_sets({}, root, synthetic_split=["train", "test"])
+    grids = grid_sets.study_grids(study, pooled)
+    assert grids.used(REAL) == grids.used(CONTROL) == grid_sets.ALL_GRIDS and grids.used(FINETUNED) == grid_sets.TEST_GRIDS
+    assert len(grids.faces(REAL)) == 7 and set(grids.faces(FINETUNED)["split"]) == {"test"} and len(grids.faces(FINETUNED)) == 4
+    assert grids.faces(FINETUNED).equals(data.test_sets({}, root)["synthetic"])  # the very sample table RQ2 scores: its cached pass
+    assert "synthetic test" in study.chapter.provenance["samples"]
+    only_test = grid_sets.study_grids(study, data.test_sets({}, root))
+    assert only_test.every is None and only_test.used(REAL) == grid_sets.TEST_GRIDS
     calls = []
 
     def run(model, samples):
-        calls.append(list(samples["path"]))
+        calls.append(sorted(samples["split"]))
         n = len(samples)
         return Inference(list(samples["path"]), np.zeros((n, 8)), np.zeros((n, 2)), [""] * n, None, ("a",), False)
 
-    assert grids.inference(run, None, FINETUNED).paths == ["t0.png", "t1.png"] and calls == [["t0.png", "t1.png"]]
-    joined = grids.inference(run, None, REAL)  # the test pass (shared with RQ1's cache) and the training split's, joined
-    assert calls[1:] == [["t0.png", "t1.png"], ["r0.png"]] and joined.paths == ["t0.png", "t1.png", "r0.png"]
+    assert len(grids.inference(run, None, REAL).paths) == 7 and len(grids.inference(run, None, FINETUNED).paths) == 4
+    assert calls == [["test"] * 4 + ["train"] * 3, ["test"] * 4]  # one pass each, the same tables as RQ1's and RQ2's
 
 
 def test_confirmed_faces_side_by_side(tmp_path):
@@ -197,7 +207,8 @@ def test_explain_regimes_explains_null_faces_beside_the_grids_each_regime_uses(t
             return image.convert("L").convert("RGB")
 
     results, _ = rq3.explain_regimes(study, sets, Arms({"fer": Grey()}, {}), {("m", REAL): tiny_model, ("m", FINETUNED): tiny_model},
-                                     per_class=2, grids=grid_sets.SyntheticGrids(test, train), null=null, progress=False)
+                                     per_class=2, grids=grid_sets.SyntheticGrids(test, pd.concat([test, train], ignore_index=True)), null=null,
+                                     progress=False)
     assert [(s.regime, s.arm, s.grids) for s in results] == [(REAL, "raw", grid_sets.ALL_GRIDS), (REAL, "matched", grid_sets.ALL_GRIDS),
                                                              (FINETUNED, "raw", grid_sets.TEST_GRIDS), (FINETUNED, "matched", grid_sets.TEST_GRIDS)]
     for s in results:

@@ -174,7 +174,8 @@ def test_embed_regimes_gives_every_grid_to_the_real_trained_model_and_runs_the_n
                            "prompt_emotion": pd.concat([test, train])["emotion"], "usable": True})
     check = labelcheck.LabelCheck(joined.assign(confirmed=np.arange(len(joined)) % 4 != 0), "sheet.csv")
     done = rq4.embed_regimes(study, sets, Arms({"fer": Grey()}, {}), {("m", REAL): tiny_model, ("m", FINETUNED): tiny_model},
-                             tsne=False, permutations=50, grids=grid_sets.SyntheticGrids(test, train), null=null, labels=check)
+                             tsne=False, permutations=50, grids=grid_sets.SyntheticGrids(test, pd.concat([test, train], ignore_index=True)), null=null,
+                             labels=check)
     assert [(g.regime, g.arm, g.grid_set) for g in done.gaps] == [(REAL, "raw", grid_sets.ALL_GRIDS), (REAL, "matched", grid_sets.ALL_GRIDS),
                                                                    (FINETUNED, "raw", grid_sets.TEST_GRIDS), (FINETUNED, "matched", grid_sets.TEST_GRIDS)]
     assert [g.groups_synthetic for g in done.gaps] == [8, 8, 4, 4]  # every grid doubles the real-trained model's grids
