@@ -15,6 +15,7 @@ maps are re-tested, not recomputed) and shown beside those on all kept faces.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -97,35 +98,43 @@ def show_null(chapter: Chapter, studies: Sequence[RegionStudy], null: NullFaces 
                          "CSV keeps the grids each row used, the null grids and the excess's median MDE.")
 
 
-def confirmed_study(s: RegionStudy, check: LabelCheck) -> tuple[pd.DataFrame, pd.DataFrame | None, int]:
-    """``s``'s tests again on the synthetic faces the person confirmed (real and null faces unchanged): real - synthetic,
-    the excess (None without a null arm), and the confirmed synthetic faces in the region statistics."""
+class Narrowed(NamedTuple):
+    """A study's tests on some of its synthetic faces (real and null faces unchanged)."""
+
+    tests: pd.DataFrame  # real - synthetic
+    excess: pd.DataFrame | None  # synthetic - null (None without a null arm)
+    faces: int  # synthetic faces in the region statistics
+
+
+def _narrowed(s: RegionStudy, keep: set[str]) -> Narrowed:
     table = s.report.table
-    synthetic = table[table["domain"] == "synthetic"]
-    kept = set(check.confirmed(synthetic)["path"].astype(str))
-    narrowed = table[(table["domain"] != "synthetic") | table["path"].astype(str).isin(kept)]
-    emotions = [c for c in CLASSES if c in set(s.tests["emotion"])]
-    tests = compare_emotions(narrowed, real=s.real_domain, emotions=emotions)
+    narrowed = table[(table["domain"] != "synthetic") | table["path"].astype(str).isin(keep)]
+    tests = compare_emotions(narrowed, real=s.real_domain, emotions=[c for c in CLASSES if c in set(s.tests["emotion"])])
     excess = excess_tests(narrowed, emotions=[c for c in CLASSES if c in set(s.excess["emotion"])]) if s.excess is not None else None
-    used = narrowed[(narrowed["domain"] == "synthetic") & (narrowed["excluded"].fillna("") == "")]
-    return tests, excess, len(used)
+    return Narrowed(tests, excess, int(((narrowed["domain"] == "synthetic") & (narrowed["excluded"].fillna("") == "")).sum()))
+
+
+def confirmed_study(s: RegionStudy, check: LabelCheck) -> tuple[Narrowed, Narrowed]:
+    """``s``'s tests again on the synthetic faces on the label sheet (the faces a person saw: with every grid scored and a
+    sheet of the test split, both sides then come from the same grids) and on those whose label the person confirmed."""
+    synthetic = s.report.table[s.report.table["domain"] == "synthetic"]
+    on_sheet = check.on_sheet(synthetic)
+    return (_narrowed(s, set(on_sheet["path"].astype(str))), _narrowed(s, set(check.confirmed(on_sheet)["path"].astype(str))))
 
 
 def confirmed_table(studies: Sequence[RegionStudy], check: LabelCheck) -> pd.DataFrame:
-    """Per study, side by side on all kept synthetic faces and on the confirmed ones: the synthetic faces in the region
-    statistics, the Holm-significant real - synthetic pairs and the largest tested difference (and, with a null arm,
-    the Holm-significant pairs of the excess in the CSV)."""
+    """Per study, side by side on the synthetic faces the sheet holds (all kept) and on the confirmed ones: the synthetic
+    faces in the region statistics, the Holm-significant real - synthetic pairs and the largest tested difference (and,
+    with a null arm, the Holm-significant pairs of the excess in the CSV)."""
     rows = []
     for s in studies:
-        tests, excess, n = confirmed_study(s, check)
-        used = s.report.table
-        all_faces = int(((used["domain"] == "synthetic") & (used["excluded"].fillna("") == "")).sum())
-        big, small = _largest(s.tests), _largest(tests)
+        every, confirmed = confirmed_study(s, check)
+        big, small = _largest(every.tests), _largest(confirmed.tests)
         rows.append({"model": s.model, "regime": s.regime, "real_set": s.real_set, "arm": s.arm, "grid_set": s.grids,
-                     "n_all": all_faces, "n_confirmed": n, "sig_all": _significant(s.tests), "sig_confirmed": _significant(tests),
-                     "largest_all": big["difference"] if big is not None else np.nan,
+                     "n_all": every.faces, "n_confirmed": confirmed.faces, "sig_all": _significant(every.tests),
+                     "sig_confirmed": _significant(confirmed.tests), "largest_all": big["difference"] if big is not None else np.nan,
                      "largest_confirmed": small["difference"] if small is not None else np.nan,
-                     "excess_all": _significant(s.excess), "excess_confirmed": _significant(excess)})
+                     "excess_all": _significant(every.excess), "excess_confirmed": _significant(confirmed.excess)})
     table = _indexed(rows, ["model", "regime", "real_set", "arm"])
     return declare(table, points=["largest_all", "largest_confirmed"],
                    show=["n_all", "n_confirmed", "sig_all", "sig_confirmed", "largest_all", "largest_confirmed"],
@@ -141,8 +150,8 @@ def show_confirmed(chapter: Chapter, studies: Sequence[RegionStudy], check: Labe
     if not check.checked or not studies:
         return None
     return chapter.table(confirmed_table(studies, check), "confirmed_faces",
-                         "Per model, regime, real set and arm, on all kept synthetic faces and on those whose prompt label a "
-                         "person confirmed (blind label sheet), the same maps re-tested: synthetic faces in the region "
+                         "Per model, regime, real set and arm, on all kept synthetic faces the label sheet holds and on those "
+                         "whose prompt label a person confirmed (blind sheet), the same maps re-tested: synthetic faces in the region "
                          "statistics, (emotion, region) pairs with Holm p < 0.05 (real - synthetic) and the largest tested "
                          "difference; the CSV adds the grids each row used and the excess over the null arm.")
 

@@ -224,18 +224,26 @@ def null_gap(feats: np.ndarray, faces: pd.DataFrame, gap: DomainGap, *, classes:
 
 
 def confirmed_gap(feats: np.ndarray, faces: pd.DataFrame, check: LabelCheck, gap: DomainGap, *, classes: list[str],
-                  permutations: int = 999, seed: int = 0) -> DomainGap | None:
-    """``gap`` again with the synthetic faces narrowed to those whose label the person confirmed (real faces unchanged);
-    None (logged) when no class keeps faces on both sides."""
+                  permutations: int = 999, seed: int = 0) -> tuple[DomainGap, DomainGap] | None:
+    """``gap`` on the synthetic faces the label sheet holds (``gap`` itself where it holds them all) and on those whose label
+    the person confirmed, real faces unchanged (with every grid scored and a sheet of the test split, both sides then
+    come from the same grids); None (logged) when no class keeps faces on both sides."""
     faces = faces.reset_index(drop=True)
-    kept = set(check.confirmed(faces[faces["domain"] == "synthetic"])["path"].astype(str))
-    rows = ((faces["domain"] == "real") | faces["path"].astype(str).isin(kept)).to_numpy()
-    try:
-        return domain_gap(feats[rows], faces[rows], model=gap.model, regime=gap.regime, real_set=gap.real_set, arm=gap.arm, classes=classes,
-                          permutations=permutations, seed=seed, grid_set=gap.grid_set)
-    except ValueError as error:
-        log.warning("%s, %s, %s, %s: no domain gap on confirmed faces: %s", gap.model, gap.regime, gap.real_set, gap.arm, error)
-        return None
+    synthetic = faces[faces["domain"] == "synthetic"]
+    on_sheet = check.on_sheet(synthetic)
+    out = []
+    for kept in (set(on_sheet["path"].astype(str)), set(check.confirmed(on_sheet)["path"].astype(str))):
+        if not out and len(kept) == len(synthetic):
+            out.append(gap)
+            continue
+        rows = ((faces["domain"] == "real") | faces["path"].astype(str).isin(kept)).to_numpy()
+        try:
+            out.append(domain_gap(feats[rows], faces[rows], model=gap.model, regime=gap.regime, real_set=gap.real_set, arm=gap.arm,
+                                  classes=classes, permutations=permutations, seed=seed, grid_set=gap.grid_set))
+        except ValueError as error:
+            log.warning("%s, %s, %s, %s: no domain gap on the sheet's faces: %s", gap.model, gap.regime, gap.real_set, gap.arm, error)
+            return None
+    return out[0], out[1]
 
 
 class Embedded(NamedTuple):
@@ -243,7 +251,7 @@ class Embedded(NamedTuple):
 
     gaps: list[DomainGap]
     null: list[NullGap]
-    confirmed: list[DomainGap]
+    confirmed: list[tuple[DomainGap, DomainGap]]  # (the faces the label sheet holds, the confirmed ones) per gap
 
 
 def embed_regimes(session: Study, sets: TestSets, arms: Arms, networks: Mapping[tuple[str, str], Classifier], *, tsne: bool = True,

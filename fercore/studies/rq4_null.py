@@ -94,18 +94,13 @@ CONFIRMED_TITLES = {"model": "model", "regime": "regime", "real_set": "real set"
                     "auc_p_all": "probe p (all)", "auc_p_confirmed": "probe p (confirmed)"}
 
 
-def confirmed_table(gaps: Sequence[DomainGap], confirmed: Sequence[DomainGap]) -> pd.DataFrame:
-    """Per (model, regime, real set, arm), side by side on all kept synthetic faces and on the confirmed ones: the faces in
-    the class-balanced sample, the probe AUC and the MMD's p (the probe's p-values in the CSV); blank where the confirmed
-    faces leave no class to compare."""
-    narrowed = {(g.model, g.regime, g.real_set, g.arm): g for g in confirmed}
-    rows = []
-    for g in gaps:
-        c = narrowed.get((g.model, g.regime, g.real_set, g.arm))
-        rows.append({"model": g.model, "regime": g.regime, "real_set": g.real_set, "arm": g.arm, "grid_set": g.grid_set,
-                     "n_all": g.n_synthetic, "n_confirmed": c.n_synthetic if c else 0, "auc_all": g.auc, "auc_confirmed": c.auc if c else np.nan,
-                     "mmd_p_all": g.mmd_p, "mmd_p_confirmed": c.mmd_p if c else np.nan, "auc_p_all": g.auc_p,
-                     "auc_p_confirmed": c.auc_p if c else np.nan})
+def confirmed_table(pairs: Sequence[tuple[DomainGap, DomainGap]]) -> pd.DataFrame:
+    """Per (model, regime, real set, arm), side by side on the synthetic faces the label sheet holds (all kept) and on the
+    confirmed ones (:func:`fercore.studies.rq4.confirmed_gap`): the faces in the class-balanced sample, the probe AUC and the
+    MMD's p (the probe's p-values and the grids used in the CSV)."""
+    rows = [{"model": g.model, "regime": g.regime, "real_set": g.real_set, "arm": g.arm, "grid_set": g.grid_set,
+             "n_all": g.n_synthetic, "n_confirmed": c.n_synthetic, "auc_all": g.auc, "auc_confirmed": c.auc, "mmd_p_all": g.mmd_p,
+             "mmd_p_confirmed": c.mmd_p, "auc_p_all": g.auc_p, "auc_p_confirmed": c.auc_p} for g, c in pairs]
     table = frame(rows, CONFIRMED_TITLES, index=KEYS)
     return declare(table, p=["MMD p (all)", "MMD p (confirmed)", "probe p (all)", "probe p (confirmed)"],
                    decimals={"AUC (all)": 3, "AUC (confirmed)": 3},
@@ -113,22 +108,23 @@ def confirmed_table(gaps: Sequence[DomainGap], confirmed: Sequence[DomainGap]) -
                    titles={"n synthetic (all kept)": "n synth. (all)"})
 
 
-def show_confirmed(chapter: Chapter, gaps: Sequence[DomainGap], confirmed: Sequence[DomainGap], check: LabelCheck) -> pd.DataFrame | None:
+def show_confirmed(chapter: Chapter, confirmed: Sequence[tuple[DomainGap, DomainGap]], check: LabelCheck) -> pd.DataFrame | None:
     """With a filled label sheet, the ``confirmed_faces`` table (:func:`confirmed_table`); without one nothing (the chapter's
     opening line already says the synthetic labels are unchecked)."""
-    if not check.checked or not gaps:
+    if not check.checked or not confirmed:
         return None
-    return chapter.table(confirmed_table(gaps, confirmed), "confirmed_faces",
-                         "Domain gap per model, regime, real set and arm on all kept synthetic faces beside the faces whose prompt "
-                         "label a person confirmed (blind label sheet): synthetic faces in the class-balanced sample, the probe's "
-                         "AUC and the MMD test's p (grid swaps); the CSV adds the probe's p and the grids each row used.")
+    return chapter.table(confirmed_table(confirmed), "confirmed_faces",
+                         "Domain gap per model, regime, real set and arm on the synthetic faces the label sheet holds (all kept) "
+                         "beside the faces whose prompt label a person confirmed (blind sheet): synthetic faces in the "
+                         "class-balanced sample, the probe's AUC and the MMD test's p (grid swaps); the CSV adds the probe's p "
+                         "and the grids each row used.")
 
 
-def show(chapter: Chapter, gaps: Sequence[DomainGap], nulls: Sequence[NullGap], confirmed: Sequence[DomainGap], null: NullFaces | None,
+def show(chapter: Chapter, nulls: Sequence[NullGap], confirmed: Sequence[tuple[DomainGap, DomainGap]], null: NullFaces | None,
          check: LabelCheck) -> None:
     """The chapter's null-arm section (:func:`show_null`) and, with a filled label sheet, the confirmed faces (:func:`show_confirmed`)."""
     show_null(chapter, nulls, null)
-    show_confirmed(chapter, gaps, confirmed, check)
+    show_confirmed(chapter, confirmed, check)
 
 
 def glue_values(nulls: Sequence[NullGap]) -> dict[str, str]:

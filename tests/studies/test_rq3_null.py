@@ -162,19 +162,22 @@ def test_synthetic_grids_give_every_grid_to_models_that_never_saw_synthetic_face
 
 
 def test_confirmed_faces_side_by_side(tmp_path):
-    """A sheet on which the person confirmed only the synthetic faces of grids 0-2: the tests are re-run on those
-    (real and null faces unchanged) and shown beside all kept faces."""
+    """A sheet that holds the synthetic faces of grids 0-3 only (as a sheet of the test split beside every grid scored),
+    on which the person confirmed grids 0-2: the tests are re-run on the sheet's faces (all kept) and on the confirmed
+    ones (real and null faces unchanged), side by side."""
     table = three_arms(np.random.default_rng(4), synthetic_mouth=0.2)
     s = region_study(table)
     synthetic = table[table["domain"] == "synthetic"]
+    synthetic = synthetic[synthetic["group"].str[-1].astype(int) < 4]
     joined = pd.DataFrame({"path": synthetic["path"], "source": synthetic["group"], "prompt_emotion": synthetic["emotion"],
                            "confirmed": synthetic["group"].str[-1].astype(int) < 3, "usable": True})
     check = labelcheck.LabelCheck(joined, str(tmp_path / "label_sheet.csv"))
-    tests, excess, n = rq3_null.confirmed_study(s, check)
-    assert n == 24 and set(tests["grids"].dropna()) == {3} and set(excess["grids_null"].dropna()) == {6}
+    every, confirmed = rq3_null.confirmed_study(s, check)
+    assert (every.faces, confirmed.faces) == (32, 24) and set(every.tests["grids"].dropna()) == {4}
+    assert set(confirmed.tests["grids"].dropna()) == {3} and set(confirmed.excess["grids_null"].dropna()) == {6}
     side = rq3_null.confirmed_table([s], check)
     row = side.loc[("B0", REAL, "fer", "raw")]
-    assert (row["n_all"], row["n_confirmed"]) == (48, 24) and row["sig_all"] >= 1 and len(present(side).columns) <= 10
+    assert (row["n_all"], row["n_confirmed"]) == (32, 24) and row["sig_all"] >= 1 and len(present(side).columns) <= 10
     chapter = Chapter(tmp_path, "rq3", show=False)
     assert rq3_null.show_confirmed(chapter, [s], check) is not None and (tmp_path / "rq3" / "tables" / "confirmed_faces.csv").is_file()
     assert rq3_null.show_confirmed(chapter, [s], labelcheck.LabelCheck()) is None

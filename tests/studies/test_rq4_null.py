@@ -116,18 +116,21 @@ def test_confirmed_faces_side_by_side(tmp_path):
     joined = pd.DataFrame({"path": synthetic["path"], "source": synthetic["source"], "prompt_emotion": synthetic["emotion"],
                            "confirmed": synthetic["source"].str[-1].astype(int) < 2, "usable": True})
     check = labelcheck.LabelCheck(joined, str(tmp_path / "label_sheet.csv"))
-    narrowed = rq4.confirmed_gap(feats, table, check, gap, classes=list(EMOTIONS), permutations=200)
+    every, narrowed = rq4.confirmed_gap(feats, table, check, gap, classes=list(EMOTIONS), permutations=200)
+    assert every is gap  # the sheet holds every synthetic face: all kept is the gap itself
     assert narrowed.groups_synthetic == 4 and narrowed.n_synthetic == 60 and gap.n_synthetic == 120 and narrowed.auc > 0.9
-    side = rq4_null.confirmed_table([gap], [narrowed])
+    side = rq4_null.confirmed_table([(every, narrowed)])
     row = side.loc[("m", REAL, "fer", "raw")]
     assert (row["n synthetic (all kept)"], row["n (confirmed)"]) == (120, 60) and len(present(side).columns) == 10
     chapter = Chapter(tmp_path, "rq4", show=False)
-    assert rq4_null.show_confirmed(chapter, [gap], [narrowed], check) is not None
+    assert rq4_null.show_confirmed(chapter, [(every, narrowed)], check) is not None
     assert (tmp_path / "rq4" / "tables" / "confirmed_faces.csv").is_file()
-    assert rq4_null.show_confirmed(chapter, [gap], [], labelcheck.LabelCheck()) is None
+    assert rq4_null.show_confirmed(chapter, [(every, narrowed)], labelcheck.LabelCheck()) is None
+    part = labelcheck.LabelCheck(joined[joined["source"].str[-1] != "3"], "x.csv")  # a sheet without grid 3 of each emotion
+    every, narrowed = rq4.confirmed_gap(feats, table, part, gap, classes=list(EMOTIONS), permutations=200)
+    assert every is not gap and every.groups_synthetic == 6 and narrowed.groups_synthetic == 4
     nobody = labelcheck.LabelCheck(joined.assign(confirmed=False), "x.csv")
     assert rq4.confirmed_gap(feats, table, nobody, gap, classes=list(EMOTIONS), permutations=200) is None
-    assert np.isnan(rq4_null.confirmed_table([gap], []).loc[("m", REAL, "fer", "raw"), "AUC (confirmed)"])
 
 
 def test_the_excess_test_keeps_its_level_when_synthetic_and_null_grids_are_alike():
@@ -180,6 +183,7 @@ def test_embed_regimes_gives_every_grid_to_the_real_trained_model_and_runs_the_n
                                                                    (FINETUNED, "raw", grid_sets.TEST_GRIDS), (FINETUNED, "matched", grid_sets.TEST_GRIDS)]
     assert [g.groups_synthetic for g in done.gaps] == [8, 8, 4, 4]  # every grid doubles the real-trained model's grids
     assert len(done.null) == 4 and {n.excess_pairs for n in done.null} == {4} and {n.null_grids for n in done.null} == {4}
-    assert len(done.confirmed) == 4 and all(c.n_synthetic <= g.n_synthetic for c, g in zip(done.confirmed, done.gaps, strict=True))
-    assert done.confirmed[2].n_synthetic < done.gaps[2].n_synthetic  # the test grids alone: a quarter of their faces unconfirmed
+    assert len(done.confirmed) == 4 and all(every is g and c.n_synthetic <= g.n_synthetic
+                                            for (every, c), g in zip(done.confirmed, done.gaps, strict=True))
+    assert done.confirmed[2][1].n_synthetic < done.gaps[2].n_synthetic  # the test grids alone: a quarter of their faces unconfirmed
     assert (tmp_path / "run" / "rq4" / "figures" / "pca_fer.png").is_file()  # real, synthetic and null points on the map
