@@ -28,13 +28,19 @@ class Arms:
 
     transforms: dict[str, MatchedFormat]
     formats: dict[str, SetFormat]
+    null_transforms: dict[str, MatchedFormat] = field(default_factory=dict)  # the null arm's faces to each real set's format
 
-    def transform(self, real_set: str, arm: str) -> MatchedFormat | None:
-        """None for the raw arm; the transform to ``real_set``'s format for the matched arm."""
+    def transform(self, real_set: str, arm: str, source: str = "synthetic") -> MatchedFormat | None:
+        """None for the raw arm; for the matched arm, the transform that brings ``source``'s faces (``synthetic``, or
+        ``null``: the null arm, matched from its own measured format like the synthetic faces from theirs) to ``real_set``'s format."""
         if arm == RAW:
             return None
         if arm != MATCHED:
             raise ValueError(f"arm must be {RAW!r} or {MATCHED!r}, not {arm!r}")
+        if source == "null":
+            if real_set not in self.null_transforms:
+                raise KeyError(f"no null arm was measured for {real_set}: call Study.matched_arms with the null set among the sets")
+            return self.null_transforms[real_set]
         return self.transforms[real_set]
 
     def table(self):
@@ -47,6 +53,7 @@ class Arms:
 from fercore.core.present import declare
 from fercore.core.provenance import model_record, sample_record
 from fercore.faces import matched_arms
+from fercore.faces.matching import match_transform
 from fercore.studies.regimes import ModelSpec
 
 
@@ -86,12 +93,14 @@ class Study:
             name, weights, arch=model.arch, image_size=model.image_size, regime=regime)
 
     def matched_arms(self, sets: TestSets, *, limit: int = 200) -> Arms:
-        """For every real set, the transform that brings the synthetic test faces to its format and
-        framing (:mod:`fercore.faces.matching`), measured on at most ``limit`` images of each set;
+        """For every real set, the transform that brings the synthetic test faces (and the null arm's, when ``sets``
+        holds ``null``) to its format and framing (:mod:`fercore.faces.matching`), measured on at most ``limit`` images of each set;
         ``formats.json`` and the face detections are kept in the run folder's ``matching/``."""
-        transforms, formats = matched_arms({name: sets[name] for name in [*real_names(sets), "synthetic"]},
-                                           out=self.run_dir / "matching", limit=limit, seed=self.seed)
-        return Arms(transforms, formats)
+        names = [*real_names(sets), "synthetic", *(["null"] if "null" in sets else [])]
+        transforms, formats = matched_arms({name: sets[name] for name in names}, out=self.run_dir / "matching", limit=limit, seed=self.seed)
+        transforms.pop("null", None)  # the synthetic faces are matched to real sets only
+        nulls = {real: match_transform(formats["null"], formats[real], real) for real in transforms} if "null" in formats else {}
+        return Arms(transforms, formats, nulls)
 
     def inference_with(self, transform: ImageTransform | None) -> InferenceCache:
         """The run's inference cache with ``transform`` applied to every image first (a matched arm)."""
