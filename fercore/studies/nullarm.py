@@ -252,3 +252,12 @@ def with_null(sets: TestSets, arm: NullArm) -> TestSets:
     source_classes = sorted({c for n in names for c in sets.classes[n]})
     classes = labels.class_set(sets.classes["synthetic"], within=source_classes)
     return TestSets({**sets, NULL: arm.faces}, {**sets.classes, NULL: classes}, sets.duplicates)
+
+
+def add_null_arm(study: Study, sets: TestSets, models: Mapping[str, Classifier], *, n_grids: int | None = None,
+                 enabled: bool = True) -> tuple[TestSets, NullArm]:
+    """:func:`null_set` and :func:`with_null` in one call, the null faces' sample table recorded with the chapter's others."""
+    arm = null_set(study, sets, models, n_grids=n_grids, enabled=enabled)
+    if arm.built:
+        study.record_samples({NULL: arm.faces})
+    return with_null(sets, arm), arm
