@@ -30,8 +30,7 @@ import pandas as pd
 from fercore.core import labels
 from fercore.core.files import write_csv, write_json
 from fercore.data import NoUnseenFacesError, face_table
-from fercore.grids import ExtractOptions, QualityThresholds, extract_grids, parse_layout
-from fercore.grids.compose import emotion_grids, write_grids
+from fercore.grids import ExtractOptions, QualityThresholds, emotion_grids, extract_grids, parse_layout, write_grids
 from fercore.models import Classifier
 from fercore.studies.data import TestSets, real_names
 from fercore.studies.session import Study

@@ -110,7 +110,7 @@ def excess_table(rows: list[NullExcess]) -> pd.DataFrame:
     return declare(table, percent=["bal. acc. real", "bal. acc. synthetic", "bal. acc. null"],
                    points=["gap vs synthetic", "gap vs null", "excess over null"], p=["p"],
                    ci={"excess over null": ("95% low", "95% high")}, decimals={"df": 1, "se": 3}, show=SHOWN,
-                   titles={"excess over null": "excess [95% CI]"})
+                   titles={"excess over null": "excess"})
 
 
 def comparison(row: NullExcess) -> Comparison:

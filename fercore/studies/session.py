@@ -52,8 +52,7 @@ class Arms:
         return declare(table[list(keep)].rename(columns=keep), percent=["grey share", "landmarks found"])
 from fercore.core.present import declare
 from fercore.core.provenance import model_record, sample_record
-from fercore.faces import matched_arms
-from fercore.faces.matching import match_transform
+from fercore.faces import match_transform, matched_arms
 from fercore.studies.regimes import ModelSpec
 
 

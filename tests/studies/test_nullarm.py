@@ -1,0 +1,198 @@
+"""The null arm (issue 30, item 2): real faces composed into grids of one emotion in the synthetic set's layout,
+extracted like the synthetic faces, built once per run folder; refused without unseen faces; and RQ1's excess over
+it. Fast: small constructed faces, extraction with the synthetic set's recorded options (no detector)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from fercore.core.labels import CLASSES
+from fercore.core.present import present
+from fercore.data import NoUnseenFacesError
+from fercore.grids.compose import emotion_grids
+from fercore.studies import nullarm, rq1_null
+from fercore.studies.data import TestSets, real_names
+from fercore.studies.scoring import SetScore
+
+EMOTIONS = ["Happiness", "Sadness", "Anger"]
+
+
+def faces(folder: Path, per_emotion: int, emotions=EMOTIONS, split: str = "holdout") -> pd.DataFrame:
+    """``per_emotion`` distinct 24 px faces of each emotion under ``folder/<split>/<emotion>/`` as a sample table."""
+    rows = []
+    for e, emotion in enumerate(emotions):
+        (folder / split / emotion.lower()).mkdir(parents=True, exist_ok=True)
+        for i in range(per_emotion):
+            path = folder / split / emotion.lower() / f"{i:03d}.png"
+            rng = np.random.default_rng(1000 * e + i)
+            Image.fromarray(rng.integers(40, 220, (24, 24, 3), dtype=np.uint8)).save(path)
+            rows.append({"path": str(path), "emotion": emotion, "split": split, "dataset": "real"})
+    return pd.DataFrame(rows)
+
+
+def synthetic_root(folder: Path, grids: dict[str, int], rows: int = 2, cols: int = 3, size: int = 240) -> tuple[Path, pd.DataFrame]:
+    """A synthetic extraction folder: manifest.csv with cell boxes of ``rows`` x ``cols`` grids of ``size`` px and the
+    options it was extracted with (cell crops, no detector, 32 px faces); and its scored test faces."""
+    cells, samples = [], []
+    for emotion, n in grids.items():
+        for g in range(n):
+            source = f"/raw/test/{emotion}_{g}.png"
+            for r in range(rows):
+                for c in range(cols):
+                    cells.append({"source": source, "split": "test", "row": r, "col": c, "x1": (c + 1) * size // cols,
+                                  "y1": (r + 1) * size // rows, "layout": f"{rows}x{cols}"})
+                    samples.append({"path": f"{source}_{r}{c}.png", "emotion": emotion, "source": source})
+    folder.mkdir(parents=True)
+    pd.DataFrame(cells).to_csv(folder / "manifest.csv", index=False)
+    (folder / ".grids").mkdir()
+    (folder / ".grids" / "options.json").write_text(json.dumps({"layout": f"{rows}x{cols}", "detector": "none", "face_size": 32,
+                                                                 "crop": "cell", "framing": "", "thresholds": {}}))
+    return folder, pd.DataFrame(samples)
+
+
+def study(tmp_path: Path, unseen: pd.DataFrame | Exception, synthetic: Path, seed: int = 0) -> SimpleNamespace:
+    def unseen_real_faces(models):
+        if isinstance(unseen, Exception):
+            raise unseen
+        return unseen
+    return SimpleNamespace(run_dir=tmp_path / "run", seed=seed, synthetic_root=str(synthetic), unseen_real_faces=unseen_real_faces)
+
+
+def test_grids_hold_one_emotion_each_and_never_reuse_a_face(tmp_path):
+    table = faces(tmp_path, 14)
+    composites, placed = emotion_grids(table, {"Happiness": 2, "Sadness": 1, "Anger": 3}, rows=2, cols=3, size=120, seed=1)
+    # Anger has 14 faces: two full grids of 6, not three
+    assert sorted(composites) == ["grid_anger_000.png", "grid_anger_001.png", "grid_happiness_000.png", "grid_happiness_001.png",
+                                  "grid_sadness_000.png"]
+    assert placed.groupby("file")["emotion"].nunique().eq(1).all() and placed.groupby("file").size().eq(6).all()
+    assert placed["face"].is_unique and len(placed) == 30
+    emotion_of = dict(zip(table["path"], table["emotion"]))
+    assert all(emotion_of[f] == e for f, e in zip(placed["face"], placed["emotion"]))
+    grid = composites["grid_sadness_000.png"]
+    assert grid.image.shape == (120, 120, 3) and (grid.rows, grid.cols) == (2, 3) and grid.kinds == ["face"] * 6
+
+
+def test_the_design_is_read_from_the_synthetic_set(tmp_path):
+    root, synthetic = synthetic_root(tmp_path / "syn", {"Happiness": 3, "Sadness": 2, "Anger": 1})
+    design = nullarm.synthetic_design(root, synthetic)
+    assert (design.rows, design.cols, design.width, design.height) == (2, 3, 240, 240)
+    assert design.grids == {"Anger": 1, "Happiness": 3, "Sadness": 2}
+    options = design.extract_options()
+    assert (options.detector, options.face_size, options.crop) == ("none", 32, "cell")
+    assert nullarm.synthetic_design(root, synthetic, n_grids=12).grids == {"Anger": 2, "Happiness": 6, "Sadness": 4}
+    with pytest.raises(ValueError, match="null_grids"):
+        nullarm.synthetic_design(root, synthetic, n_grids=0)
+
+
+@pytest.fixture
+def built(tmp_path):
+    real = faces(tmp_path / "real", 20)
+    root, synthetic = synthetic_root(tmp_path / "syn", {"Happiness": 2, "Sadness": 2, "Anger": 1})
+    synthetic = synthetic.groupby("emotion").head(10).reset_index(drop=True)  # scored faces capped like max_per_class
+    sets = TestSets({"real": real.assign(domain="real"), "synthetic": synthetic}, {"real": EMOTIONS, "synthetic": list(CLASSES[:7])})
+    s = study(tmp_path, real, root)
+    return s, sets, nullarm.null_set(s, sets, {}), real
+
+
+def test_null_set_builds_grids_like_the_synthetic_sets_and_extracts_them(built):
+    s, sets, arm, real = built
+    folder = Path(s.run_dir) / "null"
+    assert arm.built and arm.reason == "" and not arm.reused and arm.folder == str(folder)
+    assert arm.grids_per_emotion == {"Anger": 1, "Happiness": 2, "Sadness": 2} and arm.grids == 5
+    assert arm.faces_from == "real/holdout" and arm.sources == ("real",)
+    assert len(list((folder / "raw" / "test").glob("*.png"))) == 5
+    assert {"path", "emotion", "source", "domain", "dataset"} <= set(arm.faces.columns)
+    assert (arm.faces["domain"] == "null").all() and (arm.faces["dataset"] == "null").all()
+    # capped at the synthetic set's faces per emotion (10, 10, 6)
+    assert arm.faces["emotion"].value_counts().to_dict() == {"Happiness": 10, "Sadness": 10, "Anger": 6}
+    assert arm.faces.groupby("source")["emotion"].nunique().eq(1).all()
+    assert all(str(p).startswith(str(folder)) and Path(p).is_file() for p in arm.faces["path"])
+    assert all(Image.open(p).size == (32, 32) for p in arm.faces["path"][:5])  # the synthetic set's face_size
+    used = pd.read_csv(folder / "faces_used.csv")
+    assert used["face"].is_unique and set(used["face"]) <= set(real["path"])
+    assert not list(folder.parent.glob(".null-partial-*"))
+    assert "5 2x3 grids of 240x240 px" in arm.line() and "real/holdout" in arm.line()
+
+
+def test_a_finished_build_is_reused_and_another_is_refused(built, tmp_path):
+    s, sets, arm, real = built
+    record = Path(s.run_dir) / "null" / "build.json"
+    stamp = record.stat().st_mtime_ns
+    again = nullarm.null_set(s, sets, {})
+    assert again.reused and record.stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(again.faces, arm.faces)
+    with pytest.raises(nullarm.NullArmError, match="built from other inputs"):
+        nullarm.null_set(study(tmp_path, real, s.synthetic_root, seed=1), sets, {})
+    record.unlink()
+    with pytest.raises(nullarm.NullArmError, match="no finished null-arm build"):
+        nullarm.null_set(s, sets, {})
+
+
+def test_without_unseen_faces_the_arm_is_refused_with_the_message(tmp_path):
+    root, synthetic = synthetic_root(tmp_path / "syn", {"Happiness": 1})
+    sets = TestSets({"synthetic": synthetic}, {"synthetic": ["Happiness"]})
+    message = "no real faces are left that no model trained or selected on: set a split aside"
+    arm = nullarm.null_set(study(tmp_path, NoUnseenFacesError(message), root), sets, {})
+    assert not arm.built and arm.reason == message and arm.line() == f"No null arm in this run: {message}"
+    assert nullarm.with_null(sets, arm) is sets
+    assert not (tmp_path / "run" / "null").exists()
+    off = nullarm.null_set(study(tmp_path, faces(tmp_path / "real", 10), root), sets, {}, enabled=False)
+    assert not off.built and "null_arm = False" in off.reason
+    few = nullarm.null_set(study(tmp_path, faces(tmp_path / "few", 3), root), sets, {})  # 3 faces: no 2x3 grid
+    assert not few.built and "too few unseen real faces" in few.reason
+
+
+def test_with_null_adds_the_set_on_the_shared_classes_and_real_names_skip_it(built):
+    _, sets, arm, _ = built
+    both = nullarm.with_null(sets, arm)
+    assert list(both) == ["real", "synthetic", "null"] and both.classes["null"] == ["Anger", "Happiness", "Sadness"]
+    assert real_names(both) == ["real"]
+    assert real_names({"fer": 0, "synthetic": 0, "null": 0, "null matched to fer": 0, "synthetic matched to fer": 0}) == ["fer"]
+
+
+def preds(recall: dict[int, float], grids: int, per_grid: int, prefix: str, seed: int) -> pd.DataFrame:
+    """A predictions table: per class, ``grids`` grids of ``per_grid`` faces, each answered right with that class's recall."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c, p in recall.items():
+        for g in range(grids):
+            for i in range(per_grid):
+                right = rng.random() < p
+                guess = c if right else (c + 1 + rng.integers(2)) % 3
+                row = {"path": f"{prefix}{c}_{g}_{i}.png", "label": CLASSES[c], "pred": CLASSES[guess]}
+                row |= {f"logit_{k}": (2.0 if j == guess else 0.0) for j, k in enumerate(CLASSES)}
+                rows.append(row | {"source": f"{prefix}grid{c}_{g}"})
+    return pd.DataFrame(rows)
+
+
+def score(name: str, table: pd.DataFrame) -> SetScore:
+    return SetScore("m", "real", name, list(CLASSES[:3]), table, {})
+
+
+def test_the_excess_is_the_difference_of_the_two_gaps_and_the_table_fits_the_page(built):
+    _, _, arm, _ = built
+    real = score("fer", preds({0: 0.8, 1: 0.7, 2: 0.6}, 1, 60, "r", 0).drop(columns="source"))  # each real face its own cluster
+    synthetic = score("synthetic", preds({0: 0.5, 1: 0.4, 2: 0.3}, 6, 20, "s", 1))
+    null = score("null", preds({0: 0.75, 1: 0.65, 2: 0.55}, 6, 18, "n", 2))
+    row = rq1_null.null_excess(real, synthetic, null)
+    assert row.excess == pytest.approx(row.gap_synthetic - row.gap_null)
+    assert row.excess == pytest.approx(row.balanced_null - row.balanced_synthetic)
+    assert (row.grids_synthetic, row.grids_null, row.min_grids, row.classes) == (18, 18, 6, 3)
+    assert 0.15 < row.excess < 0.35 and row.low > 0 and row.p_value < 0.01
+    scores = {("m", "fer"): real, ("m", "synthetic"): synthetic, ("m", "null"): null}
+    rows = rq1_null.null_excesses(scores, ["fer"])
+    assert [r.arm for r in rows] == ["raw"]
+    shown = present(rq1_null.excess_table(rows))
+    assert list(shown.columns) == ["model", "real set", "arm", "gap vs synthetic (pp)", "gap vs null (pp)", "excess (pp) [95% CI]", "p"]
+    assert len(shown.columns) <= 10
+    glued = rq1_null.glue_values(rows, arm)
+    assert glued["rq1_m_fer_excess_raw"] == pytest.approx(100 * row.excess) and glued["rq1_null_grids"] == 5.0
+    lines = rq1_null.findings(rows, arm)
+    assert lines[0] == arm.line() and "excess over the null" in lines[1]
