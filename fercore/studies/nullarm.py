@@ -214,11 +214,12 @@ def _faces(folder: Path) -> pd.DataFrame:
 
 
 def null_set(study: Study, sets: TestSets, models: Mapping[str, Classifier], *, n_grids: int | None = None, enabled: bool = True,
-             workers: int = 1) -> NullArm:
+             workers: int | None = None) -> NullArm:
     """The run's null arm (built once into ``<run_dir>/null/``, reused by every chapter), or a :class:`NullArm` without
     faces saying why: turned off, or no real faces outside what ``models`` saw (the
     :class:`~fercore.data.NoUnseenFacesError` message). The kept faces of each emotion are capped at the synthetic test
-    set's count of that emotion (seeded), so both arms have the same design."""
+    set's count of that emotion (seeded), so both arms have the same design. ``workers``: extraction threads (default:
+    the run's DataLoader workers)."""
     if not enabled:
         return NullArm(None, "turned off (null_arm = False)")
     try:
@@ -230,6 +231,7 @@ def null_set(study: Study, sets: TestSets, models: Mapping[str, Classifier], *, 
     design = synthetic_design(study.synthetic_root, synthetic, n_grids)
     folder = Path(study.run_dir) / NULL
     try:
+        workers = workers or max(1, int(getattr(getattr(study, "inference", None), "workers", None) or 1))
         faces, reused = build_null_faces(unseen, design, folder, seed=study.seed, workers=workers)
     except NoUnseenFacesError as err:
         return NullArm(None, str(err))

@@ -51,7 +51,7 @@ def test_the_excess_over_the_null_holds_zero_for_the_null_and_finds_a_planted_sh
     real = val[(rank >= 2 * need) & (rank < 2 * need + 50)].assign(domain="real", dataset="fer2013")
     design = nullarm.NullDesign(6, 6, 1024, 1024, {e: GRIDS_PER_EMOTION for e in EMOTIONS},
                                 {k: v for k, v in vars(ExtractOptions()).items() if k != "thresholds"}, "test")
-    arms = [nullarm.build_null_faces(half, design, tmp_path / f"arm{i}", seed=i)[0] for i, half in enumerate(halves)]
+    arms = [nullarm.build_null_faces(half, design, tmp_path / f"arm{i}", seed=i, workers=2)[0] for i, half in enumerate(halves)]
     for faces in arms:
         assert faces["source"].nunique() == 6 * GRIDS_PER_EMOTION and faces.groupby("source")["emotion"].nunique().eq(1).all()
         assert len(faces) >= 0.85 * 6 * need  # most cells give a kept face
