@@ -196,3 +196,42 @@ def test_the_excess_is_the_difference_of_the_two_gaps_and_the_table_fits_the_pag
     assert glued["rq1_m_fer_excess_raw"] == pytest.approx(100 * row.excess) and glued["rq1_null_grids"] == 5.0
     lines = rq1_null.findings(rows, arm)
     assert lines[0] == arm.line() and "excess over the null" in lines[1]
+
+
+def test_the_null_faces_are_matched_from_their_own_format_and_scored_beside_the_synthetic_ones(built, tiny_model):
+    from fercore.faces import MatchedFormat
+    from fercore.inference import InferenceCache
+    from fercore.studies.scoring import matched_name, score_matched
+    from fercore.studies.session import MATCHED, RAW, Arms
+
+    _, sets, arm, real = built
+    to_synthetic, to_null = MatchedFormat("real", 0.0, 0.0, 1.0, 16, 1.0), MatchedFormat("real", 0.1, 0.1, 0.8, 24, 0.0)
+    arms = Arms({"real": to_synthetic}, {}, {"real": to_null})
+    assert arms.transform("real", MATCHED) is to_synthetic and arms.transform("real", MATCHED, source="null") is to_null
+    assert arms.transform("real", RAW, source="null") is None
+    with pytest.raises(KeyError, match="null arm"):
+        Arms({"real": to_synthetic}, {}).transform("real", MATCHED, source="null")
+    both = nullarm.with_null(TestSets({"real": real, "synthetic": arm.faces.assign(domain="synthetic")},
+                                      {"real": EMOTIONS, "synthetic": EMOTIONS}), arm)
+    scores = score_matched({"tiny": tiny_model}, both, arms, InferenceCache(None, workers=0, progress=False), regime="real", n_boot=20)
+    assert sorted(scores) == [("tiny", "null matched to real"), ("tiny", "synthetic matched to real")]
+    assert matched_name("real", "null") == "null matched to real"
+    assert len(scores[("tiny", "null matched to real")].preds) == len(arm.faces)
+
+
+def test_the_chapter_shows_the_line_and_the_table_only_with_a_built_arm(built, tmp_path):
+    from fercore.book import Chapter
+
+    _, _, arm, _ = built
+    real = score("fer", preds({0: 0.8, 1: 0.7, 2: 0.6}, 1, 60, "r", 0).drop(columns="source"))
+    scores = {("m", "fer"): real, ("m", "synthetic"): score("synthetic", preds({0: 0.5, 1: 0.4, 2: 0.3}, 3, 20, "s", 1)),
+              ("m", "null"): score("null", preds({0: 0.5, 1: 0.4, 2: 0.3}, 3, 20, "n", 2))}
+    chapter = Chapter(tmp_path / "book", "rq1", show=False)
+    rows = rq1_null.show_null_excess(chapter, scores, ["fer"], arm)
+    table = pd.read_csv(tmp_path / "book" / "rq1" / "tables" / "excess_over_null.csv")
+    assert len(rows) == 1 and table["excess over null"].iloc[0] == pytest.approx(rows[0].excess)
+    off = nullarm.NullArm(None, "turned off (null_arm = False)")
+    assert rq1_null.show_null_excess(Chapter(tmp_path / "off", "rq1", show=False), scores, ["fer"], off) == []
+    assert not (tmp_path / "off" / "rq1" / "tables" / "excess_over_null.csv").exists()
+    assert rq1_null.findings([], off) == ["No null arm in this run: turned off (null_arm = False)"]
+    assert rq1_null.record([], off)["null_arm"]["built"] is False
