@@ -263,11 +263,13 @@ def write_grids(folder: str | Path, composites: Mapping[str, Composite | np.ndar
 
 def emotion_grids(samples: pd.DataFrame, per_emotion: Mapping[str, int], *, rows: int = 6, cols: int = 6, size: int = 1024,
                   width: int | None = None, height: int | None = None, seed: int = 0, prefix: str = "grid",
-                  **compose: Any) -> tuple[dict[str, Composite], pd.DataFrame]:
+                  fill_short: bool = False, **compose: Any) -> tuple[dict[str, Composite], pd.DataFrame]:
     """Grids of one emotion each, as a generator returns them, from real faces: for every emotion of ``per_emotion``,
     that many ``rows`` x ``cols`` grids of ``width`` x ``height`` (default ``size`` square) px, each filled with
     faces of that emotion of ``samples`` (``path``, ``emotion``) drawn without replacement (seeded), so no face
-    appears twice. An emotion with too few faces gets as many full grids as its faces fill. ``compose`` passes
+    appears twice. An emotion with too few faces gets as many full grids as its faces fill, or with ``fill_short``
+    all its grids (at most one per face), its faces shared out evenly and the other cells left blank (backdrop
+    only, as a generator's rejected cell: extraction finds no face there). ``compose`` passes
     :func:`compose_portraits` settings (default: faces filling 90 % of their cell on a lightly textured backdrop).
     Returns ``{file name: composite}`` and a table with one row per face placed: ``file``, ``emotion``, ``cell``
     (row-major), ``face`` (its path)."""
@@ -282,11 +284,16 @@ def emotion_grids(samples: pd.DataFrame, per_emotion: Mapping[str, int], *, rows
     for emotion, wanted in per_emotion.items():
         pool = samples.loc[samples["emotion"] == emotion, "path"].astype(str).to_numpy()
         pool = pool[rng.permutation(len(pool))]
-        for g in range(min(int(wanted), len(pool) // per_grid)):
-            paths = pool[g * per_grid:(g + 1) * per_grid]
+        short = fill_short and len(pool) < int(wanted) * per_grid
+        n = min(int(wanted), len(pool)) if short else min(int(wanted), len(pool) // per_grid)
+        sizes = [len(pool) // n + (g < len(pool) % n) for g in range(n)] if short else [per_grid] * n
+        for g, start in enumerate(np.r_[0, np.cumsum(sizes)[:-1]].astype(int) if n else []):
+            paths = pool[start:start + sizes[g]]
             name = f"{prefix}_{emotion.lower()}_{g:03d}.png"
             faces = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+            blank = tuple(sorted(rng.choice(per_grid, per_grid - len(paths), replace=False).tolist()))
             composites[name] = compose_portraits(faces, rows, cols, size=size, width=width, height=height, shuffle=False,
-                                                 seed=int(rng.integers(2**31)), **settings)
-            placed += [{"file": name, "emotion": emotion, "cell": i, "face": p} for i, p in enumerate(paths)]
+                                                 blank=blank, seed=int(rng.integers(2**31)), **settings)
+            cells = [i for i in range(per_grid) if i not in blank]
+            placed += [{"file": name, "emotion": emotion, "cell": i, "face": p} for i, p in zip(cells, paths, strict=True)]
     return composites, pd.DataFrame(placed, columns=["file", "emotion", "cell", "face"])

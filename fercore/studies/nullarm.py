@@ -91,9 +91,10 @@ class NullArm:
             return f"No null arm in this run: {self.reason}"
         d = self.design
         layout = f"{d.rows}x{d.cols} grids of {d.width}x{d.height} px" if d else "grids"
-        return (f"Null arm: {len(self.faces)} kept faces from {self.grids} {layout} composed of real faces no model trained or "
-                f"selected on ({self.faces_from}), one emotion per grid as many grids per emotion as the synthetic test set, "
-                f"extracted like the synthetic faces{' (reused from this run folder)' if self.reused else ''}.")
+        return (f"Null arm: {len(self.faces)} kept faces ({len(self.faces) / max(self.grids, 1):.1f} per grid) from {self.grids} "
+                f"{layout} composed of real faces no model trained or selected on ({self.faces_from}), one emotion per grid, "
+                f"as many grids per emotion as the synthetic test set, extracted like the synthetic faces"
+                f"{' (reused from this run folder)' if self.reused else ''}.")
 
     def record(self) -> dict[str, Any]:
         """What ``chapter.json`` keeps."""
@@ -168,10 +169,10 @@ def build_null_faces(unseen: pd.DataFrame, design: NullDesign, folder: str | Pat
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-partial-", dir=folder.parent))
     try:
         composites, placed = emotion_grids(unseen, design.grids, rows=design.rows, cols=design.cols, width=design.width,
-                                           height=design.height, seed=seed, prefix="null")
+                                           height=design.height, seed=seed, prefix="null", fill_short=True)
         if not composites:
-            raise NoUnseenFacesError(f"too few unseen real faces for one {design.rows}x{design.cols} grid of any emotion "
-                                     f"({unseen['emotion'].value_counts().to_dict()}); set more faces aside")
+            raise NoUnseenFacesError(f"no unseen real faces of the synthetic set's emotions ({', '.join(design.grids)}); "
+                                     "set faces of those emotions aside")
         write_grids(work / "raw" / "test", composites, emotion=dict(zip(placed["file"], placed["emotion"], strict=True)),
                     gender="", layout=f"{design.rows}x{design.cols}")
         write_csv(work / "faces_used.csv", placed)

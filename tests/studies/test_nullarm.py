@@ -79,6 +79,18 @@ def test_grids_hold_one_emotion_each_and_never_reuse_a_face(tmp_path):
     assert grid.image.shape == (120, 120, 3) and (grid.rows, grid.cols) == (2, 3) and grid.kinds == ["face"] * 6
 
 
+def test_short_emotions_keep_their_grids_with_blank_cells(tmp_path):
+    table = faces(tmp_path, 14)
+    composites, placed = emotion_grids(table, {"Anger": 3, "Happiness": 1}, rows=2, cols=3, size=120, seed=1, fill_short=True)
+    assert placed.groupby("file").size().to_dict() == {"grid_anger_000.png": 5, "grid_anger_001.png": 5, "grid_anger_002.png": 4,
+                                                        "grid_happiness_000.png": 6}
+    assert placed["face"].is_unique
+    for name, grid in composites.items():
+        used = placed.loc[placed["file"] == name, "cell"].tolist()
+        assert [i for i, kind in enumerate(grid.kinds) if kind == "face"] == used
+        assert all(kind == "blank" for i, kind in enumerate(grid.kinds) if i not in used)
+
+
 def test_the_design_is_read_from_the_synthetic_set(tmp_path):
     root, synthetic = synthetic_root(tmp_path / "syn", {"Happiness": 3, "Sadness": 2, "Anger": 1})
     design = nullarm.synthetic_design(root, synthetic)
@@ -145,8 +157,8 @@ def test_without_unseen_faces_the_arm_is_refused_with_the_message(tmp_path):
     assert not (tmp_path / "run" / "null").exists()
     off = nullarm.null_set(study(tmp_path, faces(tmp_path / "real", 10), root), sets, {}, enabled=False)
     assert not off.built and "null_arm = False" in off.reason
-    few = nullarm.null_set(study(tmp_path, faces(tmp_path / "few", 3), root), sets, {})  # 3 faces: no 2x3 grid
-    assert not few.built and "too few unseen real faces" in few.reason
+    other = nullarm.null_set(study(tmp_path, faces(tmp_path / "other", 8, emotions=["Fear"]), root), sets, {})
+    assert not other.built and "no unseen real faces of the synthetic set's emotions (Happiness)" in other.reason
 
 
 def test_with_null_adds_the_set_on_the_shared_classes_and_real_names_skip_it(built):
