@@ -223,12 +223,15 @@ def null_set(study: Study, sets: TestSets, models: Mapping[str, Classifier], *, 
     the run's DataLoader workers)."""
     if not enabled:
         return NullArm(None, "turned off (null_arm = False)")
+    reported = [sets[name] for name in real_names(sets)]
+    splits = sorted({"test", *(str(s) for table in reported if "split" in table.columns for s in table["split"].unique())})
     try:
-        unseen = study.unseen_real_faces(models)
+        unseen = study.unseen_real_faces(models, exclude_splits=tuple(splits))  # never the real test faces the chapter reports
     except NoUnseenFacesError as err:
         return NullArm(None, str(err))
     synthetic = sets["synthetic"]
-    unseen = unseen[unseen["emotion"].isin(set(synthetic["emotion"]))].reset_index(drop=True)
+    tested = {str(p) for table in reported for p in table["path"]}
+    unseen = unseen[unseen["emotion"].isin(set(synthetic["emotion"])) & ~unseen["path"].astype(str).isin(tested)].reset_index(drop=True)
     design = synthetic_design(study.synthetic_root, synthetic, n_grids)
     folder = Path(study.run_dir) / NULL
     try:

@@ -58,10 +58,10 @@ def synthetic_root(folder: Path, grids: dict[str, int], rows: int = 2, cols: int
 
 
 def study(tmp_path: Path, unseen: pd.DataFrame | Exception, synthetic: Path, seed: int = 0) -> SimpleNamespace:
-    def unseen_real_faces(models):
+    def unseen_real_faces(models, exclude_splits=("test",)):
         if isinstance(unseen, Exception):
             raise unseen
-        return unseen
+        return unseen[~unseen["split"].isin(exclude_splits)]
     return SimpleNamespace(run_dir=tmp_path / "run", seed=seed, synthetic_root=str(synthetic), unseen_real_faces=unseen_real_faces)
 
 
@@ -108,8 +108,9 @@ def built(tmp_path):
     real = faces(tmp_path / "real", 20)
     root, synthetic = synthetic_root(tmp_path / "syn", {"Happiness": 2, "Sadness": 2, "Anger": 1})
     synthetic = synthetic.groupby("emotion").head(10).reset_index(drop=True)  # scored faces capped like max_per_class
-    sets = TestSets({"real": real.assign(domain="real"), "synthetic": synthetic}, {"real": EMOTIONS, "synthetic": list(CLASSES[:7])})
-    s = study(tmp_path, real, root)
+    tested = faces(tmp_path / "real", 4, split="test")  # the real test set the chapter reports
+    sets = TestSets({"real": tested.assign(domain="real"), "synthetic": synthetic}, {"real": EMOTIONS, "synthetic": list(CLASSES[:7])})
+    s = study(tmp_path, pd.concat([real, tested], ignore_index=True), root)
     return s, sets, nullarm.null_set(s, sets, {}), real
 
 
@@ -159,6 +160,14 @@ def test_without_unseen_faces_the_arm_is_refused_with_the_message(tmp_path):
     assert not off.built and "null_arm = False" in off.reason
     other = nullarm.null_set(study(tmp_path, faces(tmp_path / "other", 8, emotions=["Fear"]), root), sets, {})
     assert not other.built and "no unseen real faces of the synthetic set's emotions (Happiness)" in other.reason
+
+
+def test_the_reported_real_test_split_is_never_drawn(tmp_path):
+    real = faces(tmp_path / "real", 12, split="val")
+    root, synthetic = synthetic_root(tmp_path / "syn", {"Happiness": 1})
+    sets = TestSets({"real": real.assign(domain="real"), "synthetic": synthetic}, {"real": EMOTIONS, "synthetic": ["Happiness"]})
+    arm = nullarm.null_set(study(tmp_path, real, root), sets, {})  # the only unseen split is the one reported as real test set
+    assert not arm.built and "synthetic set's emotions" in arm.reason
 
 
 def test_with_null_adds_the_set_on_the_shared_classes_and_real_names_skip_it(built):
