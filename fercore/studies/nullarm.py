@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from fercore.core import labels
 from fercore.core.files import write_csv, write_json
@@ -91,10 +92,10 @@ class NullArm:
             return f"No null arm in this run: {self.reason}"
         d = self.design
         layout = f"{d.rows}x{d.cols} grids of {d.width}x{d.height} px" if d else "grids"
-        return (f"Null arm: {len(self.faces)} kept faces ({len(self.faces) / max(self.grids, 1):.1f} per grid) from {self.grids} "
-                f"{layout} composed of real faces no model trained or selected on ({self.faces_from}), one emotion per grid, "
-                f"as many grids per emotion as the synthetic test set, extracted like the synthetic faces"
-                f"{' (reused from this run folder)' if self.reused else ''}.")
+        return (f"Null arm: {len(self.faces)} faces scored ({len(self.faces) / max(self.grids, 1):.1f} per grid, as many per emotion "
+                f"as the synthetic test set) from {self.grids} {layout} composed of real faces no model trained or selected on "
+                f"({self.faces_from}), one emotion per grid, as many grids per emotion as the synthetic test set, extracted like "
+                f"the synthetic faces{' (reused from this run folder)' if self.reused else ''}.")
 
     def record(self) -> dict[str, Any]:
         """What ``chapter.json`` keeps."""
@@ -117,8 +118,7 @@ def synthetic_design(synthetic_root: str | Path, synthetic: pd.DataFrame, n_grid
         try:
             cells = cells[pd.to_numeric(cells["row"], errors="coerce") >= 0]  # not the rows of grids that failed
             rows, cols = parse_layout(str(cells["layout"].mode().iloc[0]))
-            extent = cells.groupby("source")[["x1", "y1"]].max()
-            width, height = int(extent["x1"].median()), int(extent["y1"].median())
+            width, height = _grid_size(cells)
             read_from = f"{manifest}"
         except (KeyError, IndexError, ValueError) as err:
             log.warning("%s: no regular layout or cell boxes (%s); the null grids use 6x6 at 1024 px", manifest, err)
@@ -130,6 +130,22 @@ def synthetic_design(synthetic_root: str | Path, synthetic: pd.DataFrame, n_grid
     if n_grids is not None:
         grids = _share_out(grids, int(n_grids))
     return NullDesign(rows, cols, width, height, grids, options, read_from)
+
+
+def _grid_size(cells: pd.DataFrame, look: int = 20) -> tuple[int, int]:
+    """The median (width, height) of the synthetic grids: read from (up to ``look``) grid files where they are still there,
+    else the extent of their cell boxes."""
+    sizes = []
+    for source in cells["source"].dropna().astype(str).unique()[:look]:
+        try:
+            with Image.open(source) as image:
+                sizes.append(image.size)
+        except OSError:
+            continue
+    if not sizes:
+        extent = cells.groupby("source")[["x1", "y1"]].max()
+        return int(extent["x1"].median()), int(extent["y1"].median())
+    return int(np.median([w for w, _ in sizes])), int(np.median([h for _, h in sizes]))
 
 
 def _share_out(grids: Mapping[str, int], total: int) -> dict[str, int]:

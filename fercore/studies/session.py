@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,8 @@ from fercore.models import Classifier
 from fercore.studies import regimes
 from fercore.studies.data import TestSets, real_names, test_sets
 from fercore.studies.labelcheck import LabelCheck, label_check
+
+log = logging.getLogger(__name__)
 
 #: The two arms of every real-vs-synthetic comparison.
 RAW, MATCHED = "raw", "matched"
@@ -52,7 +55,7 @@ class Arms:
         return declare(table[list(keep)].rename(columns=keep), percent=["grey share", "landmarks found"])
 from fercore.core.present import declare
 from fercore.core.provenance import model_record, sample_record
-from fercore.faces import match_transform, matched_arms
+from fercore.faces import match_transform, matched_arms, measure_format
 from fercore.studies.regimes import ModelSpec
 
 
@@ -95,10 +98,14 @@ class Study:
         """For every real set, the transform that brings the synthetic test faces (and the null arm's, when ``sets``
         holds ``null``) to its format and framing (:mod:`fercore.faces.matching`), measured on at most ``limit`` images of each set;
         ``formats.json`` and the face detections are kept in the run folder's ``matching/``."""
-        names = [*real_names(sets), "synthetic", *(["null"] if "null" in sets else [])]
-        transforms, formats = matched_arms({name: sets[name] for name in names}, out=self.run_dir / "matching", limit=limit, seed=self.seed)
-        transforms.pop("null", None)  # the synthetic faces are matched to real sets only
-        nulls = {real: match_transform(formats["null"], formats[real], real) for real in transforms} if "null" in formats else {}
+        transforms, formats = matched_arms({name: sets[name] for name in [*real_names(sets), "synthetic"]},
+                                           out=self.run_dir / "matching", limit=limit, seed=self.seed)
+        if "null" not in sets:
+            return Arms(transforms, formats)
+        formats["null"] = measure_format(sets["null"], cache_dir=self.run_dir / "matching" / "faces", limit=limit, seed=self.seed)
+        nulls = {real: match_transform(formats["null"], formats[real], real) for real in transforms}
+        for real, arm in nulls.items():
+            log.info("null-arm faces matched to %s: %s", real, arm.name)
         return Arms(transforms, formats, nulls)
 
     def inference_with(self, transform: ImageTransform | None) -> InferenceCache:
