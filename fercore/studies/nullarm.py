@@ -106,8 +106,9 @@ class NullArm:
 
 def synthetic_design(synthetic_root: str | Path, synthetic: pd.DataFrame, n_grids: int | None = None) -> NullDesign:
     """The synthetic test set's layout (the manifest's most common ``layout``), grid size (median extent of its cell boxes),
-    extraction options (``.grids/options.json``) and grids per emotion (distinct ``source`` of the scored faces; a face
-    without one counts as a grid of its own), or with ``n_grids`` that total in the same proportions."""
+    extraction options (``.grids/options.json``) and grids per emotion (distinct ``source`` of the kept faces of the
+    split ``synthetic`` comes from, all of them, so every chapter asks for the same grids; a face without one counts as
+    a grid of its own), or with ``n_grids`` that total in the same proportions."""
     root = Path(synthetic_root)
     rows, cols = DEFAULT_LAYOUT
     width, height = DEFAULT_SIZE
@@ -124,12 +125,24 @@ def synthetic_design(synthetic_root: str | Path, synthetic: pd.DataFrame, n_grid
             log.warning("%s: no regular layout or cell boxes (%s); the null grids use 6x6 at 1024 px", manifest, err)
     recorded = root / ".grids" / "options.json"
     options = json.loads(recorded.read_text()) if recorded.is_file() else json.loads(json.dumps(asdict(ExtractOptions()), default=str))
-    groups = synthetic["source"].fillna(synthetic["path"]) if "source" in synthetic.columns else synthetic["path"]
-    per = synthetic.assign(_grid=groups.astype(str)).groupby("emotion")["_grid"].nunique()
+    whole = _whole_split(root, synthetic)
+    groups = whole["source"].fillna(whole["path"]) if "source" in whole.columns else whole["path"]
+    per = whole.assign(_grid=groups.astype(str)).groupby("emotion")["_grid"].nunique()
     grids = {str(e): int(n) for e, n in per.items() if n > 0}
     if n_grids is not None:
         grids = _share_out(grids, int(n_grids))
     return NullDesign(rows, cols, width, height, grids, options, read_from)
+
+
+def _whole_split(root: Path, synthetic: pd.DataFrame) -> pd.DataFrame:
+    """Every kept face of the synthetic test split(s) (not only the faces a chapter scores), so every chapter of a run
+    asks for the same null grids; the scored faces where the split cannot be read."""
+    if not (root / "manifest.csv").is_file() or "split" not in synthetic.columns:
+        return synthetic
+    try:
+        return pd.concat([face_table(root, str(split)) for split in synthetic["split"].dropna().unique()], ignore_index=True)
+    except (ValueError, FileNotFoundError):
+        return synthetic
 
 
 def _grid_size(cells: pd.DataFrame, look: int = 20) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from fercore.core.labels import CLASSES
 from fercore.core.present import present
-from fercore.data import NoUnseenFacesError
+from fercore.data import NoUnseenFacesError, face_table
 from fercore.grids.compose import emotion_grids
 from fercore.studies import nullarm, rq1_null
 from fercore.studies.data import TestSets, real_names
@@ -40,21 +40,23 @@ def faces(folder: Path, per_emotion: int, emotions=EMOTIONS, split: str = "holdo
 def synthetic_root(folder: Path, grids: dict[str, int], rows: int = 2, cols: int = 3, size: int = 240) -> tuple[Path, pd.DataFrame]:
     """A synthetic extraction folder: manifest.csv with cell boxes of ``rows`` x ``cols`` grids of ``size`` px and the
     options it was extracted with (cell crops, no detector, 32 px faces); and its scored test faces."""
-    cells, samples = [], []
+    cells = []
     for emotion, n in grids.items():
+        (folder / "test" / emotion.lower()).mkdir(parents=True)
         for g in range(n):
-            source = f"/raw/test/{emotion}_{g}.png"
+            source = f"/raw/test/{emotion}_{g}.png"  # the grid files are gone: the size comes from the cell boxes
             for r in range(rows):
                 for c in range(cols):
+                    path = f"test/{emotion.lower()}/{emotion}_{g}_r{r}c{c}.png"
+                    Image.fromarray(np.full((8, 8, 3), 10 * g + r + c, np.uint8)).save(folder / path)
                     cells.append({"source": source, "split": "test", "row": r, "col": c, "x1": (c + 1) * size // cols,
-                                  "y1": (r + 1) * size // rows, "layout": f"{rows}x{cols}"})
-                    samples.append({"path": f"{source}_{r}{c}.png", "emotion": emotion, "source": source})
-    folder.mkdir(parents=True)
+                                  "y1": (r + 1) * size // rows, "layout": f"{rows}x{cols}", "emotion": emotion, "kept": True,
+                                  "path": path})
     pd.DataFrame(cells).to_csv(folder / "manifest.csv", index=False)
     (folder / ".grids").mkdir()
     (folder / ".grids" / "options.json").write_text(json.dumps({"layout": f"{rows}x{cols}", "detector": "none", "face_size": 32,
                                                                  "crop": "cell", "framing": "", "thresholds": {}}))
-    return folder, pd.DataFrame(samples)
+    return folder, face_table(folder, "test")
 
 
 def study(tmp_path: Path, unseen: pd.DataFrame | Exception, synthetic: Path, seed: int = 0) -> SimpleNamespace:
@@ -99,6 +101,8 @@ def test_the_design_is_read_from_the_synthetic_set(tmp_path):
     options = design.extract_options()
     assert (options.detector, options.face_size, options.crop) == ("none", 32, "cell")
     assert nullarm.synthetic_design(root, synthetic, n_grids=12).grids == {"Anger": 2, "Happiness": 6, "Sadness": 4}
+    # a chapter scoring a few faces of each emotion asks for the same grids: those of the whole split
+    assert nullarm.synthetic_design(root, synthetic.groupby("emotion").head(2)).grids == design.grids
     with pytest.raises(ValueError, match="null_grids"):
         nullarm.synthetic_design(root, synthetic, n_grids=0)
 
