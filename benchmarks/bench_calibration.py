@@ -19,7 +19,8 @@ import pandas as pd
 
 from fercore.analysis.harness import Design, calibrate, table_text
 
-CHAPTERS = ["gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "null-excess-cr2", "bootstrap-widened"]
+CHAPTERS = ["gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "null-excess-cr2", "replicate-mean-r3", "replicate-mean-r5",
+            "bootstrap-widened"]
 REPLACED = ["gap-wald-bootstrap", "bootstrap-percentile"]
 
 
@@ -41,6 +42,7 @@ def main() -> None:
     replaced = [Design(g, 0.2, 100) for g in grids if g > 1]
     tables.append(calibrate(["gap-wald-bootstrap"], replaced, max(200, args.reps // 4), seed=args.seed))
     tables.append(calibrate(["bootstrap-percentile"], replaced, args.reps // 2, seed=args.seed))
+    tables.append(calibrate(["single-checkpoint"], replaced, args.reps // 2, seed=args.seed))
     table = pd.concat(tables, ignore_index=True)
     print(table_text(table))
     accept = table[table["procedure"].isin(CHAPTERS) & table["grids"].isin([2, 4, 8]) & (table["icc"] == 0.2) & (table["n_real"] == 100)]

@@ -52,6 +52,7 @@ from fercore.analysis.power import (
     write_mde_figure,
 )
 from fercore.analysis.prior import PriorAdjusted, adjust_logits, balanced_accuracy, estimate_training_prior, prior_adjusted
+from fercore.analysis.replicates import ReplicateContrast, replicate_contrast
 from fercore.analysis.uncertainty import (
     grouped_domain_auc,
     sample_groups,
@@ -107,6 +108,8 @@ __all__ = [
     "plots",
     "power",
     "prior_adjusted",
+    "ReplicateContrast",
+    "replicate_contrast",
     "PriorAdjusted",
     "recalibrate",
     "Recalibration",

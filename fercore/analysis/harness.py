@@ -27,11 +27,13 @@ from scipy import stats
 from scipy.special import expit, logit
 
 from fercore.analysis.clustered import contrast_from_totals, percentile_interval
+from fercore.analysis.replicates import combine
 
 #: Acceptance bar of the harness.
 MAX_FPR, MIN_COVERAGE = 0.07, 0.92
 #: Procedures :func:`calibrate` knows.
-PROCEDURES = ("gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "null-excess-cr2", "bootstrap-widened", "bootstrap-percentile", "gap-wald-bootstrap")
+PROCEDURES = ("gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "null-excess-cr2", "replicate-mean-r3", "replicate-mean-r5",
+              "bootstrap-widened", "bootstrap-percentile", "gap-wald-bootstrap", "single-checkpoint")
 
 
 def logit_sd(icc: float) -> float:
@@ -162,6 +164,43 @@ def run_null_excess_cr2(rng: np.random.Generator, d: Design, reps: int, alpha: f
     return _from_contrast(contrast_from_totals(sums, counts, cell, weights), alpha)
 
 
+def run_replicate_mean(rng: np.random.Generator, d: Design, reps: int, replicates: int, alpha: float = 0.05, *,
+                       share: float = 0.5, grid_sd: float = 0.05, seed_sd: float = 0.03, shared: float = 0.7,
+                       single: bool = False) -> dict:
+    """RQ2's replicate-mean change (:func:`fercore.analysis.replicates.combine`) under the null, conditional on the
+    training grids. ``d.grids`` training grids per class, each with an effect v_g ~ N(0, grid_sd^2) on the fine-tuned
+    model's recall (centred within its class: these grids, on average over draws, change nothing); each replicate
+    draws ``share`` of them per class without replacement (at least one) and adds a seed effect ~ N(0, seed_sd^2).
+    ``d.n_real`` real test faces per class with recall q_i = expit(logit(mu_c) + w_i) (w_i at ``d.icc``) before, and
+    q_i + delta_rc 4 q_i (1 - q_i) after replicate r (so the expected change is exactly zero); a face's answers
+    share one uniform draw with probability ``shared`` (the same face tends to be right in every run). ``single``: the
+    procedure replicates replaced, the paired CR2 test of one checkpoint's change (replicate 0) read as the effect of
+    fine-tuning."""
+    k, n, g = d.classes, d.n_real, d.grids
+    q = expit(logit(class_accuracies(k))[None, :, None] + rng.normal(0.0, logit_sd(d.icc), (reps, k, n)))
+    v = rng.normal(0.0, grid_sd, (reps, k, g))
+    v -= v.mean(-1, keepdims=True)
+    take = max(1, int(round(share * g)))
+    order = np.argsort(rng.random((reps, k, replicates, g)), axis=-1)[..., :take]
+    delta = np.take_along_axis(np.broadcast_to(v[:, :, None, :], order.shape[:-1] + (g,)), order, -1).mean(-1)
+    delta = np.clip(delta + rng.normal(0.0, seed_sd, delta.shape), -0.25, 0.25)  # (reps, k, R)
+    u = rng.random((reps, k, n))
+    before = (u < q).astype(np.float64)
+    fresh = rng.random((reps, k, replicates, n))
+    u_after = np.where(rng.random(fresh.shape) < shared, u[:, :, None, :], fresh)
+    p_after = q[:, :, None, :] + delta[..., None] * 4 * q[:, :, None, :] * (1 - q[:, :, None, :])
+    after = (u_after < p_after).astype(np.float64)  # (reps, k, R, n)
+    cell = np.repeat(np.arange(k), n)
+    if single:
+        return _from_contrast(contrast_from_totals((after[:, :, 0] - before).reshape(reps, -1), np.ones(k * n), cell,
+                                                   np.full(k, 1 / k)), alpha)
+    per_face = (after.mean(2) - before).reshape(reps, -1)
+    test = contrast_from_totals(per_face, np.ones(k * n), cell, np.full(k, 1 / k))
+    runs = after.mean(-1).mean(1) - before.mean(-1).mean(1)[:, None]  # (reps, R): each run's balanced change
+    r = combine(test["estimate"], test["se"] ** 2, test["df"], [runs.var(1, ddof=1)], [replicates])
+    return _from_contrast(r, alpha)
+
+
 def run_bootstrap(rng: np.random.Generator, d: Design, reps: int, n_boot: int = 200, widen: bool = True) -> dict:
     """Stratified cluster-bootstrap interval of one synthetic set's balanced accuracy (the resampling
     behind the macro-F1 and ECE intervals), widened for few clusters (:func:`~fercore.analysis.clustered.widening`)
@@ -207,7 +246,11 @@ def run_gap_wald_bootstrap(rng: np.random.Generator, d: Design, reps: int, alpha
 
 
 RUNNERS = {"gap-cr2": run_gap_cr2, "paired-cr2": run_paired_cr2, "balanced-cr2": run_balanced_cr2, "factor-cr2": run_factor_cr2,
-           "null-excess-cr2": run_null_excess_cr2, "bootstrap-widened": run_bootstrap,
+           "null-excess-cr2": run_null_excess_cr2,
+           "replicate-mean-r3": lambda rng, d, reps: run_replicate_mean(rng, d, reps, 3),
+           "replicate-mean-r5": lambda rng, d, reps: run_replicate_mean(rng, d, reps, 5),
+           "single-checkpoint": lambda rng, d, reps: run_replicate_mean(rng, d, reps, 1, single=True),
+           "bootstrap-widened": run_bootstrap,
            "bootstrap-percentile": lambda rng, d, reps: run_bootstrap(rng, d, reps, widen=False), "gap-wald-bootstrap": run_gap_wald_bootstrap}
 
 

@@ -2,8 +2,10 @@
 
 Nothing is downloaded. ``make_demo_data(out)`` writes, deterministically for a seed:
 
-* ``real/{train,test}/<emotion>/*.jpg``: "real-style" faces: muted or grey, noisy, blurred,
-  unevenly lit, JPEG-compressed, natural expression intensity (like FER2013 / AffectNet);
+* ``real/{train,test,holdout}/<emotion>/*.jpg``: "real-style" faces: muted or grey, noisy, blurred,
+  unevenly lit, JPEG-compressed, natural expression intensity (like FER2013 / AffectNet); the demo models train and
+  select on ``train`` only, so ``holdout`` holds real faces no model saw: the source of RQ2's real-faces control and of
+  the null arm (real faces sent down the grid path) in RQ1, RQ3 and RQ4;
 * ``synthetic/raw_grids/{train,test}/*.png`` + ``grids.csv``: "synthetic" 1024x1024 images
   holding a 6x6 grid of vivid, clean, exaggerated faces of one emotion and one gender each,
   as a text-to-image generator would make them; each grid has an intensity word, a prompt template
@@ -38,8 +40,10 @@ from fercore.synthetic import build_prompt
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 7  # 7: the grids vary intensity word, template and generator (drawing style), two test grids per (emotion, gender); 6: brows above the eyes and mouth corners below the nose (human limits; they crossed before); 5: human-proportioned mouths (0.8 IOD, was 1.2); 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
+DEMO_VERSION = 8  # 8: real/holdout/, faces no demo model trains on (the control and the null arm); 7: the grids vary intensity word, template and generator (drawing style), two test grids per (emotion, gender); 6: brows above the eyes and mouth corners below the nose (human limits; they crossed before); 5: human-proportioned mouths (0.8 IOD, was 1.2); 4: two train grids per (emotion, gender), for grouped CV; 3: geometry/ (the drawn positions)
 GENDERS = ("female", "male")
+#: The random stream of each real split's faces (train and test keep the streams of earlier versions: same faces).
+REAL_SPLIT_STREAMS = {"train": 0, "test": 1, "holdout": 2}
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class DemoSpec:
     seed: int = 0
     real_train_per_class: int = 100
     real_test_per_class: int = 25
+    real_holdout_per_class: int = 72  # never trained on: two null grids of 36 faces per emotion, or the control's faces
     real_size: int = 96
     synthetic_train_grids_per_cell: int = 2  # grids per (emotion, gender) in train: 4 per emotion, so grouped CV folds keep each
     synthetic_test_genders: tuple[str, ...] = GENDERS
@@ -80,12 +85,13 @@ def _write_real(out: Path, spec: DemoSpec, progress: bool) -> int:
     geometry = []
     jobs = [
         (split, emotion, i)
-        for split, n in (("train", spec.real_train_per_class), ("test", spec.real_test_per_class))
+        for split, n in (("train", spec.real_train_per_class), ("test", spec.real_test_per_class),
+                         ("holdout", spec.real_holdout_per_class))
         for emotion in CLASSES
         for i in range(n)
     ]
     for split, emotion, i in tqdm(jobs, desc="demo real faces", disable=not progress):
-        rng = np.random.default_rng([spec.seed, 1, split == "test", CLASSES.index(emotion), i])
+        rng = np.random.default_rng([spec.seed, 1, REAL_SPLIT_STREAMS[split], CLASSES.index(emotion), i])
         gender = GENDERS[int(rng.integers(2))]
         face, parts = draw_face_with_parts(
             rng, emotion, gender, spec.real_size, intensity=rng.uniform(0.4, 1.0), vivid=False, zoom=1.3, jitter=0.6

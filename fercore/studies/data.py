@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,10 @@ class TestSets(dict):
         self.duplicates = dict(duplicates or {})
 
 
-def _drop_train_twins(test: pd.DataFrame, reference: pd.DataFrame | None, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _drop_train_twins(test: pd.DataFrame, reference: pd.DataFrame | None, name: str, note: str = "no train split to compare with"
+                      ) -> tuple[pd.DataFrame, dict[str, Any]]:
     kept, report = drop_test_duplicates(test, {f"{name} train": reference} if reference is not None else {},
-                                        note="" if reference is not None else "no train split to compare with")
+                                        note="" if reference is not None else note)
     log.info("%s: %s", name, report.line())
     return kept, report.to_json()
 
@@ -46,15 +47,17 @@ def test_sets(
     synthetic_root: str | Path,
     *,
     real_split: str = "test",
-    synthetic_split: str = "test",
+    synthetic_split: str | Sequence[str] = "test",
     max_per_class: int | None = None,
     seed: int = 0,
     keep_duplicates: bool = False,
 ) -> TestSets:
     """``{name: samples}`` for each real dataset and ``synthetic``, each with a ``domain`` column
     (``real`` / ``synthetic``) and ``dataset`` (its name), and at most ``max_per_class`` images per
-    emotion (seeded). Unless ``keep_duplicates``, test images with a pixel-identical twin in the
-    same data set's ``train`` split, or duplicated with another label, are dropped first."""
+    emotion (seeded). ``synthetic_split`` may name several splits (``["train", "test"]``: every grid, for models that
+    never trained on synthetic faces); their faces are pooled, each keeping its ``split``. Unless ``keep_duplicates``,
+    test images with a pixel-identical twin in the same data set's ``train`` split (not when ``train`` is scored itself),
+    or duplicated with another label, are dropped first."""
     sets, classes, duplicates = {}, {}, {}
     for name, root in real_roots.items():
         test = discover(root, [real_split])
@@ -63,16 +66,37 @@ def test_sets(
             test, duplicates[name] = _drop_train_twins(test, reference, name)
         sets[name] = per_class_subset(test, max_per_class, seed=seed).assign(domain="real", dataset=name)
         classes[name] = dataset_classes(root)
-    synthetic = face_table(synthetic_root, synthetic_split)
+    splits = synthetic_splits(synthetic_split)
+    synthetic = pd.concat([face_table(synthetic_root, split).assign(split=split) for split in splits], ignore_index=True)
     if not keep_duplicates:
         try:
-            reference = face_table(synthetic_root, "train") if synthetic_split != "train" else None
+            reference = face_table(synthetic_root, "train") if "train" not in splits else None
         except (ValueError, FileNotFoundError):
             reference = None
-        synthetic, duplicates["synthetic"] = _drop_train_twins(synthetic, reference, "synthetic")
+        note = "train is scored itself" if "train" in splits else "no train split to compare with"
+        synthetic, duplicates["synthetic"] = _drop_train_twins(synthetic, reference, "synthetic", note)
     sets["synthetic"] = per_class_subset(synthetic, max_per_class, seed=seed).assign(domain="synthetic", dataset="synthetic")
     classes["synthetic"] = dataset_classes(synthetic_root)
     return TestSets(sets, classes, duplicates)
+
+
+def synthetic_splits(split: str | Sequence[str]) -> list[str]:
+    """The synthetic splits to score, as a list without repeats (a string is one split); refuses an empty one."""
+    splits = [split] if isinstance(split, str) else list(dict.fromkeys(str(s) for s in split))
+    if not splits or not all(splits):
+        raise ValueError(f"no synthetic split to score ({split!r}): name one, e.g. 'test', or ['train', 'test'] for every grid")
+    return splits
+
+
+def split_line(samples: pd.DataFrame, name: str = "synthetic") -> str:
+    """Which splits (and how many source grids) a scored set's faces come from, for a chapter line or a table note."""
+    if "split" not in samples.columns:
+        return f"{name}: {len(samples)} faces"
+    parts = []
+    for split, part in samples.groupby("split", sort=True):
+        grids = f", {part['source'].nunique()} grids" if "source" in part.columns else ""
+        parts.append(f"{split} ({len(part)} faces{grids})")
+    return f"{name}: " + " + ".join(parts)
 
 
 def duplicate_table(sets: TestSets) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +35,23 @@ class GenderPoint:
     arm: str = "growing"  # growing | fixed | full
     share: float = math.nan  # % of the training faces of the other gender (of women for the full set)
     selection: str = ""  # how the run chose its weights: a validation epoch, or none (too few grids)
+    replicates: int = 1  # runs of the whole study pooled here (seed + r); accuracy and macro-F1 are their means
+    accuracy_sd: float = math.nan  # SD of the accuracy between replicates (NaN with one)
+
+
+def pooled(replicates: Sequence[list[GenderPoint]]) -> list[GenderPoint]:
+    """The study run ``len(replicates)`` times as one: per (arm, base, p, test part) the mean accuracy and macro-F1 and
+    the SD of the accuracy between replicates (the first replicate's sizes and selection)."""
+    if len(replicates) == 1:
+        return list(replicates[0])
+    key = (lambda p: (p.arm, p.base, p.percent if not math.isnan(p.percent) else -1.0, p.test_on))
+    out = []
+    for point in replicates[0]:
+        same = [q for run in replicates for q in run if key(q) == key(point)]
+        acc = [q.accuracy for q in same]
+        out.append(replace(point, accuracy=float(sum(acc) / len(acc)), macro_f1=float(sum(q.macro_f1 for q in same) / len(same)),
+                           replicates=len(same), accuracy_sd=float(pd.Series(acc).std(ddof=1))))
+    return out
 
 
 def run(config, train_faces: pd.DataFrame, test_faces: pd.DataFrame, percents: Sequence[float], out: str | Path) -> list[GenderPoint]:
@@ -46,16 +63,18 @@ def run(config, train_faces: pd.DataFrame, test_faces: pd.DataFrame, percents: S
 
 def chapter_study(session: Study, real_models: Mapping[str, Classifier], model: str, train_faces: pd.DataFrame,
                   test_faces: pd.DataFrame, recipe: Recipe, percents: Sequence[float], *, seed: int = 0, workers: int = 2,
-                  device: str = "auto", progress: bool = True, enabled: bool = True) -> list[GenderPoint]:
+                  device: str = "auto", progress: bool = True, enabled: bool = True, replicates: int = 1) -> list[GenderPoint]:
     """The study for ``model`` (fine-tuning ``recipe``) in the chapter's ``gender/`` folder: every run
     (:func:`run`), its table and its figure shown in the chapter. Nothing (``[]``) when not
-    ``enabled`` or the training faces carry no gender label."""
+    ``enabled`` or the training faces carry no gender label. ``replicates``: the whole study run that often (seed + r;
+    replicate r >= 1 in ``gender-rep<r>/``), pooled by :func:`pooled` (the figure shows replicate 0)."""
     if not enabled or "gender" not in train_faces.columns:
         return []
     chapter = session.chapter
     config = train_config(session.specs[model], real_models[model], FINETUNED, recipe, seed=seed, workers=workers, device=device,
                           progress=progress, experiment="rq2-gender")
-    points = run(config, train_faces, test_faces, percents, chapter.path("gender"))
+    points = pooled([run(replace(config, seed=seed + r), train_faces, test_faces, percents,
+                         chapter.path("gender" if r == 0 else f"gender-rep{r}")) for r in range(max(1, replicates))])
     chapter.table(table(points), "gender_splits",
                   "Every run of the gender study: arm, base gender, share of the other gender, training and test faces, "
                   "accuracy and macro-F1.", index=False)
@@ -67,11 +86,15 @@ def chapter_study(session: Study, real_models: Mapping[str, Classifier], model: 
 
 TITLES = {"arm": "arm", "base": "base gender", "percent": "p (% other added)", "share": "% other in training",
           "n_train": "training faces", "test_on": "tested on", "n_test": "test faces", "accuracy": "accuracy",
-          "macro_f1": "macro-F1", "selection": "selection"}
+          "macro_f1": "macro-F1", "selection": "selection", "replicates": "replicates", "accuracy_sd": "accuracy sd between replicates"}
 
 
 def table(points: list[GenderPoint]) -> pd.DataFrame:
-    return declare(frame(points, TITLES), percent=["accuracy", "macro-F1"], decimals={"% other in training": 1})
+    shown = [t for t in TITLES.values() if t not in ("replicates", "accuracy sd between replicates")]
+    if points and points[0].replicates > 1:
+        shown = [t for t in shown if t != "selection"] + ["accuracy sd between replicates"]
+    return declare(frame(points, TITLES), percent=["accuracy", "macro-F1", "accuracy sd between replicates"],
+                   decimals={"% other in training": 1}, show=shown, titles={"accuracy sd between replicates": "sd reps"})
 
 
 def _accuracy(points: list[GenderPoint], arm: str, base: str, test_on: str, percent: float) -> GenderPoint:
@@ -106,6 +129,10 @@ def findings(points: list[GenderPoint]) -> list[str]:
     if full:
         parts = ", ".join(f"{pct(p.accuracy)} on {p.test_on}" for p in full)
         out.append(f"Trained on all {full[0].n_train} training faces: {parts} test faces.")
+    if points:
+        runs = points[0].replicates
+        out.append("The gender study ran once in this run (gender_replicates = 1): its spread between seeds is not measured."
+                   if runs == 1 else f"The gender study ran {runs} times (seed + r); accuracies are means over the runs.")
     unselected = {_set_name(p) for p in points if p.selection.startswith("none")}
     if unselected:
         runs = {_set_name(p) for p in points}

@@ -50,6 +50,12 @@ class LabelCheck:
         """The rows of ``samples`` whose face the person confirmed."""
         return confirmed_faces(samples, self._need())
 
+    def on_sheet(self, samples: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``samples`` whose face is on the sheet (the faces a person saw, confirmed or not): the "all kept"
+        side of a comparison with the confirmed faces, so both sides come from the same grids."""
+        seen = {str(Path(p).resolve()) for p in self._need()["path"]}
+        return samples[[str(Path(p).resolve()) in seen for p in samples["path"]]].reset_index(drop=True)
+
     def _need(self) -> pd.DataFrame:
         if self.joined is None:
             raise ValueError("no filled label sheet: set the label_sheet parameter (docs/label-sheet.md)")
@@ -128,13 +134,14 @@ class ConfirmedScore:
 
 
 def confirmed_scores(scores: Mapping[tuple[str, str], SetScore], check: LabelCheck) -> list[ConfirmedScore]:
-    """Accuracy and balanced accuracy of every synthetic set of ``scores`` on all its faces and on the confirmed ones
-    (the same predictions, the confirmed rows kept)."""
+    """Accuracy and balanced accuracy of every synthetic set of ``scores`` on all its faces the sheet holds and on the
+    confirmed ones (the same predictions, the confirmed rows kept)."""
     rows = []
     for (model, test_set), score in scores.items():
         if not test_set.startswith("synthetic"):
             continue
         preds = score.preds[score.preds["error"] == ""] if "error" in score.preds.columns else score.preds
+        preds = check.on_sheet(preds)  # a set scored on more grids than the sheet holds (train and test): the sheet's faces
         kept = check.confirmed(preds)
         figures = []
         for part in (preds, kept):

@@ -5,8 +5,10 @@ Real faces that no evaluated model trained or selected on (:meth:`Study.unseen_r
 of one emotion each, in the synthetic test set's layout and grid size (:func:`fercore.grids.compose.emotion_grids`),
 as many grids per emotion as the synthetic test set has (or ``n_grids`` in all, shared out in the same
 proportions), then extracted by the same path and options as the synthetic faces (:func:`fercore.grids.extract_grids`)
-into ``<run_dir>/null/``. The build is written atomically and recorded (``build.json``), so every chapter of a run
-(RQ1, RQ3, RQ4) reuses it; a folder built from other inputs is refused with what to do. :func:`with_null` adds the
+into ``<run_dir>/null/<key>/``, ``key`` a hash of what the build is made from (the unseen faces, the design, the
+extraction options, the seed). The build is written atomically and recorded (``build.json``), so every chapter of a run
+(RQ1, RQ3, RQ4) that asks for the same null arm reuses it, and one asking for another gets its own; a folder that does
+not hold the finished build its name says is refused with what to do. :func:`with_null` adds the
 faces as the test set ``null``; they are scored and matched like the synthetic ones (:mod:`.scoring`,
 :class:`~fercore.studies.session.Arms`).
 """
@@ -93,8 +95,8 @@ class NullArm:
         d = self.design
         layout = f"{d.rows}x{d.cols} grids of {d.width}x{d.height} px" if d else "grids"
         return (f"Null arm: {len(self.faces)} faces scored ({len(self.faces) / max(self.grids, 1):.1f} per grid, as many per emotion "
-                f"as the synthetic test set) from {self.grids} {layout} composed of real faces no model trained or selected on "
-                f"({self.faces_from}), one emotion per grid, as many grids per emotion as the synthetic test set, extracted like "
+                f"as the synthetic faces) from {self.grids} {layout} composed of real faces no model trained or selected on "
+                f"({self.faces_from}), one emotion per grid, as many grids per emotion as the synthetic faces scored, extracted like "
                 f"the synthetic faces{' (reused from this run folder)' if self.reused else ''}.")
 
     def record(self) -> dict[str, Any]:
@@ -180,7 +182,8 @@ def _source(faces: pd.DataFrame) -> str:
     return ", ".join(pairs)
 
 
-def _key(design: NullDesign, faces: pd.DataFrame, seed: int) -> str:
+def build_key(design: NullDesign, faces: pd.DataFrame, seed: int) -> str:
+    """A hash of what a null-arm build is made from: the design (not where it was read), the unseen faces' paths, the seed."""
     content = {"design": asdict(design) | {"read_from": ""}, "faces": sorted(faces["path"].astype(str)), "seed": seed}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -191,7 +194,7 @@ def build_null_faces(unseen: pd.DataFrame, design: NullDesign, folder: str | Pat
     faces and manifest, ``faces_used.csv``, ``build.json``), atomically; a finished build with the same inputs is
     reused. Returns (the kept faces' sample table, reused). Raises :class:`NullArmError` for a folder built otherwise."""
     folder = Path(folder)
-    key = _key(design, unseen, seed)
+    key = build_key(design, unseen, seed)
     if folder.exists():
         return _reuse(folder, key), True
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -245,7 +248,7 @@ def _faces(folder: Path) -> pd.DataFrame:
 
 def null_set(study: Study, sets: TestSets, models: Mapping[str, Classifier], *, n_grids: int | None = None, enabled: bool = True,
              workers: int | None = None) -> NullArm:
-    """The run's null arm (built once into ``<run_dir>/null/``, reused by every chapter), or a :class:`NullArm` without
+    """The run's null arm (built once into ``<run_dir>/null/<key>/``, reused by every chapter asking for the same), or a :class:`NullArm` without
     faces saying why: turned off, or no real faces outside what ``models`` saw (the
     :class:`~fercore.data.NoUnseenFacesError` message). The kept faces of each emotion are capped at the synthetic test
     set's count of that emotion (seeded), so both arms have the same design. ``workers``: extraction threads (default:
@@ -265,6 +268,7 @@ def null_set(study: Study, sets: TestSets, models: Mapping[str, Classifier], *, 
     folder = Path(study.run_dir) / NULL
     try:
         workers = workers or max(1, int(getattr(getattr(study, "inference", None), "workers", None) or 1))
+        folder = folder / build_key(design, unseen, study.seed)[:12]
         faces, reused = build_null_faces(unseen, design, folder, seed=study.seed, workers=workers)
     except NoUnseenFacesError as err:
         return NullArm(None, str(err))

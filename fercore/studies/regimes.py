@@ -7,10 +7,12 @@ up to three regimes:
 
 * **trained on real**: the given weights (HSEmotion's B0 / B2, trained on AffectNet);
 * **fine-tuned on synthetic**: those weights fine-tuned on the synthetic training faces (RQ2);
-* **trained on synthetic only**: the backbone (or nothing) trained on synthetic faces alone (RQ2).
+* **trained on synthetic only**: the backbone (or nothing) trained on synthetic faces alone (RQ2);
+* **fine-tuned on real (control)**: the given weights fine-tuned with the same recipe on as many real faces that no
+  model saw (RQ2's control, :mod:`fercore.studies.rq2_replicates`).
 
-RQ2 trains the last two into ``<run>/models/<model>/<regime>/``; RQ3 and RQ4 find them there
-by model name.
+RQ2 trains them into ``<run>/models/<model>/<regime>/`` (a replicated regime's first replicate; replicate r >= 1 in
+``<regime>-rep<r>/``, :func:`replicate_dir`); RQ3 and RQ4 find the first there by model name.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ log = logging.getLogger(__name__)
 REAL = "trained on real"
 FINETUNED = "fine-tuned on synthetic"
 SYNTHETIC_ONLY = "trained on synthetic only"
+CONTROL = "fine-tuned on real (control)"
 REGIMES: tuple[str, ...] = (REAL, FINETUNED, SYNTHETIC_ONLY)
-TRAINED_IN_RUN: tuple[str, ...] = (FINETUNED, SYNTHETIC_ONLY)
+TRAINED_IN_RUN: tuple[str, ...] = (FINETUNED, SYNTHETIC_ONLY, CONTROL)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,13 @@ def regime_dir(output_dir: str | Path, model: str, regime: str) -> Path:
     return Path(output_dir) / "models" / slug(model) / slug(regime)
 
 
+def replicate_dir(output_dir: str | Path, model: str, regime: str, replicate: int) -> Path:
+    """Replicate ``replicate`` of a replicated regime: the first is :func:`regime_dir` (the checkpoint RQ3 and RQ4
+    load), replicate r >= 1 its sibling ``<regime>-rep<r>/``."""
+    base = regime_dir(output_dir, model, regime)
+    return base if replicate == 0 else base.with_name(f"{base.name}-rep{replicate}")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a regime is trained: epochs in all, of which ``head_epochs`` train the head alone."""
@@ -138,9 +148,9 @@ def train_config(spec: ModelSpec, real: Classifier, regime: str, recipe: Recipe,
     gives the architecture and input size).
 
     Fine-tuned on synthetic: from the given weights, the seed's recipe (SAM at lr 1e-4, the head
-    alone first, then everything). Trained on synthetic only: from ``spec.backbone`` (its emotion
-    head, if any, replaced by a fresh one) or from scratch, on the same data."""
-    if regime == FINETUNED:
+    alone first, then everything); the control (fine-tuned on real) the same from the same weights. Trained on
+    synthetic only: from ``spec.backbone`` (its emotion head, if any, replaced by a fresh one) or from scratch."""
+    if regime in (FINETUNED, CONTROL):
         weights, trust, head = spec.weights, spec.trust_pickle, "load"
     elif regime == SYNTHETIC_ONLY:
         weights, trust, head = spec.backbone, spec.trust_pickle, "fresh"

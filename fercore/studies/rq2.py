@@ -34,6 +34,7 @@ from fercore.core.present import declare
 from fercore.models import Classifier, load_model
 from fercore.studies.common import frame, pct, slug
 from fercore.studies.data import TestSets
+from fercore.studies.labelcheck import confirmed_scores, confirmed_table
 from fercore.studies.data import training_faces as data_training_faces
 from fercore.studies.regimes import (
     FINETUNED,
@@ -250,6 +251,16 @@ def show_changes(chapter: Chapter, changes: list[ModelChange]) -> None:
                   "came from).")
 
 
+def show_confirmed(chapter: Chapter, check, *groups: Scores) -> None:
+    """With a filled label sheet (``check``: :class:`~fercore.studies.labelcheck.LabelCheck`), the trained regimes'
+    scores on the synthetic test faces, all kept beside those the person confirmed; without one nothing (the chapter
+    opens with the line that the labels are unchecked)."""
+    if check.checked:
+        rows = confirmed_scores({(f"{s.model} · {s.regime}", s.test_set): s for scores in groups for s in scores.values()}, check)
+        chapter.table(confirmed_table(rows), "confirmed_faces", "Each trained regime on the synthetic test faces: all kept "
+                      "faces beside the faces whose prompt label a person confirmed (blind label sheet).")
+
+
 def accuracy_frame(*groups: Scores) -> pd.DataFrame:
     """Accuracy per (model, test set) (rows) and regime (columns), for a grouped bar chart."""
     records = {}
@@ -283,6 +294,19 @@ class CrossValidation:
     accuracy_sd: float
     macro_f1_mean: float
     macro_f1_sd: float
+    replicates: int = 1  # runs of the whole CV (seed + r: other folds, other initial draws)
+    replicate_sd: float = float("nan")  # SD of the replicates' mean accuracy (NaN with one)
+
+
+def pooled_cv(runs: Sequence[CrossValidation]) -> CrossValidation:
+    """Replicates of one model's CV as one: the mean over replicates of the fold means and SDs, every fold kept, and
+    the SD between the replicates' mean accuracies."""
+    if len(runs) == 1:
+        return runs[0]
+    mean = (lambda name: float(np.mean([getattr(r, name) for r in runs])))
+    return CrossValidation(runs[0].model, runs[0].k, runs[0].grouped_by, tuple(f for r in runs for f in r.folds), mean("accuracy_mean"),
+                           mean("accuracy_sd"), mean("macro_f1_mean"), mean("macro_f1_sd"), len(runs),
+                           float(np.std([r.accuracy_mean for r in runs], ddof=1)))
 
 
 def cross_validate(spec: ModelSpec, real: Classifier, recipe: Recipe, train_faces: pd.DataFrame, out: str | Path, *, k: int = 3,
@@ -300,11 +324,14 @@ def cross_validate(spec: ModelSpec, real: Classifier, recipe: Recipe, train_face
 
 
 CV_TITLES = {"model": "model", "k": "folds", "grouped_by": "grouped by", "accuracy_mean": "accuracy mean",
-             "accuracy_sd": "accuracy sd", "macro_f1_mean": "macro-F1 mean", "macro_f1_sd": "macro-F1 sd"}
+             "accuracy_sd": "accuracy sd", "macro_f1_mean": "macro-F1 mean", "macro_f1_sd": "macro-F1 sd", "replicates": "replicates",
+             "replicate_sd": "accuracy sd between replicates"}
 
 
 def cv_table(rows: list[CrossValidation]) -> pd.DataFrame:
-    return declare(frame(rows, CV_TITLES, index="model"), percent=["accuracy mean", "accuracy sd", "macro-F1 mean", "macro-F1 sd"])
+    return declare(frame(rows, CV_TITLES, index="model"), percent=["accuracy mean", "accuracy sd", "macro-F1 mean", "macro-F1 sd",
+                                                                    "accuracy sd between replicates"],
+                   titles={"accuracy sd between replicates": "sd between replicates"})
 
 
 def findings(finetuned: list[ModelChange], synthetic_only: Scores, cv: list[CrossValidation], n_train: int) -> list[str]:
@@ -397,9 +424,18 @@ def regime_models(real_models: Mapping[str, Classifier], checkpoints: Mapping[tu
 
 
 def cv_notes(results: Sequence[CrossValidation]) -> list[str]:
-    """A line for each cross-validation fold that could select no epoch (too few grids to validate on)."""
-    return [f"{result.model}, fold {fold.fold}: selection {fold.selection}" for result in results for fold in result.folds
-            if fold.selection.startswith("none")]
+    """A line for each cross-validation fold that could select no epoch (too few grids to validate on), and one saying
+    how often the CV ran (once: its spread between seeds is not measured)."""
+    lines = [f"{result.model}, fold {fold.fold}: selection {fold.selection}" for result in results for fold in result.folds
+             if fold.selection.startswith("none")]
+    runs = max((r.replicates for r in results), default=0)
+    if runs == 1:
+        lines.append("The grouped cross-validation ran once in this run (cv_replicates = 1): how its mean moves with another "
+                     "seed and another fold split is not measured.")
+    elif runs > 1:
+        lines.append(f"The grouped cross-validation ran {runs} times (seed + r: other folds and initial draws); the tables give "
+                     "the mean over the replicates and the SD between them.")
+    return lines
 
 
 def trained_models(session: Study, train_models: Sequence[str] | None) -> tuple[list[str], dict[str, Classifier]]:
@@ -417,10 +453,10 @@ def training_faces(session: Study, split: str = "train", max_per_class: int | No
 
 
 def record(changes: list[ModelChange], synthetic_only: Scores, cv: list[CrossValidation], n_train: int, points: list,
-           glued: Mapping[str, float | str]) -> dict:
-    """What ``chapter.json`` keeps of RQ2."""
+           glued: Mapping[str, float | str], replicates: Sequence = ()) -> dict:
+    """What ``chapter.json`` keeps of RQ2 (``replicates``: the replicate-mean effects, :mod:`fercore.studies.rq2_replicates`)."""
     return {"changes": changes, "synthetic_only": [s.summary() for s in synthetic_only.values()], "cv": cv, "n_train": n_train,
-            "gender": points, "glued": dict(glued)}
+            "gender": points, "glued": dict(glued), "replicates": list(replicates)}
 
 
 def show_accuracy(chapter: Chapter, regime_accuracy: pd.DataFrame) -> str:
@@ -431,7 +467,12 @@ def show_accuracy(chapter: Chapter, regime_accuracy: pd.DataFrame) -> str:
 
 def cross_validate_all(session: Study, names: Sequence[str], real_models: Mapping[str, Classifier], recipes: Mapping[str, Recipe],
                        train_faces: pd.DataFrame, *, k: int = 3, seed: int = 0, workers: int = 2, device: str = "auto",
-                       progress: bool = True) -> list[CrossValidation]:
-    """:func:`cross_validate` of the synthetic-only regime for every model of ``names``, into the chapter's ``cv/<model>/``."""
-    return [cross_validate(session.specs[n], real_models[n], recipes[SYNTHETIC_ONLY], train_faces, session.chapter.path("cv", slug(n)),
-                           k=k, seed=seed, workers=workers, device=device, progress=progress) for n in names]
+                       progress: bool = True, replicates: int = 1) -> list[CrossValidation]:
+    """:func:`cross_validate` of the synthetic-only regime for every model of ``names``, into the chapter's ``cv/<model>/``;
+    ``replicates`` runs of it (seed + r; replicate r >= 1 in ``cv/<model>-rep<r>/``) pooled by :func:`pooled_cv`."""
+    def one(name: str, r: int) -> CrossValidation:
+        folder = session.chapter.path("cv", slug(name) if r == 0 else f"{slug(name)}-rep{r}")
+        return cross_validate(session.specs[name], real_models[name], recipes[SYNTHETIC_ONLY], train_faces, folder, k=k, seed=seed + r,
+                              workers=workers, device=device, progress=progress)
+
+    return [pooled_cv([one(n, r) for r in range(max(1, replicates))]) for n in names]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,8 @@ class Study:
         """The suite run folder (the notebook's ``output_dir``)."""
         return self.chapter.output_dir
 
-    def test_sets(self, *, real_split: str = "test", synthetic_split: str = "test", max_per_class: int | None = None) -> TestSets:
+    def test_sets(self, *, real_split: str = "test", synthetic_split: str | Sequence[str] = "test",
+                  max_per_class: int | None = None) -> TestSets:
         """Every real test set and the synthetic one (:func:`fercore.studies.data.test_sets`)."""
         sets = test_sets(self.real_roots, self.synthetic_root, real_split=real_split, synthetic_split=synthetic_split,
                          max_per_class=max_per_class, seed=self.seed)

@@ -60,3 +60,20 @@ def test_the_simulated_null_is_exact():
     u = rng.normal(0, 0.9, 400_000)
     brute = [np.mean(1 / (1 + np.exp(-(np.log(m / (1 - m)) + u)))) for m in mu]
     np.testing.assert_allclose(marginal(mu, 0.9), brute, atol=2e-3)
+
+
+REPLICATE_CELLS = [Design(g, 0.2, 100) for g in (1, 2, 4, 8)]
+
+
+@pytest.mark.parametrize("procedure", ["replicate-mean-r3", "replicate-mean-r5"])
+def test_the_replicate_mean_change_keeps_level_and_coverage(procedure):
+    """RQ2's effect of fine-tuning (mean over R replicates, between-replicate plus CR2 test variance) at 1-8 training
+    grids per class: testable everywhere (the replicates give the variance) and within the bar."""
+    table = calibrate([procedure], REPLICATE_CELLS, 1000, seed=27)
+    assert (table["testable"] == 1.0).all()
+    assert (table["fpr"] <= MAX_FPR).all() and (table["coverage"] >= MIN_COVERAGE).all(), table[["grids", "fpr", "coverage"]]
+
+
+def test_the_harness_flags_one_checkpoint_read_as_the_effect_of_fine_tuning():
+    table = calibrate(["single-checkpoint"], REPLICATE_CELLS[1:3], 1000, seed=27)
+    assert (table["fpr"] > 0.1).all() and not table["meets"].any(), table[["grids", "fpr", "coverage"]]

@@ -53,7 +53,8 @@ def thesis_run(demo_root, tmp_path_factory):
     overrides = [f"models={json.dumps(models)}", f"real_roots={json.dumps({'fer2013': str(base / 'fer2013'), 'affectnet': str(demo_root / 'real')})}",
                  f"synthetic_root={demo_root / 'synthetic' / 'processed'}", "max_per_class=6", "workers=0", "batch_size=32",
                  "02.epochs=1", "02.head_epochs=0", "02.synthetic_only_epochs=1", "02.synthetic_only_head_epochs=0", "02.cv_folds=2",
-                 "02.gender_percents=[0,100]", "02.gender_epochs=1", "02.max_train_per_class=20", "03.cam_per_class=2",
+                 "02.gender_percents=[0,100]", "02.gender_epochs=1", "02.max_train_per_class=20",
+                 "02.replicates=2", "02.cv_replicates=2", "02.gender_replicates=1", "03.cam_per_class=2",
                  "04.permutations=20", "04.tsne=false"]
     params = SuiteParams.from_yaml(REPO / "configs" / "suite_thesis.yaml", overrides)
     params.results_dir, params.notebooks_dir = str(base / "results"), str(REPO / "notebooks")
@@ -92,6 +93,12 @@ def test_the_thesis_parameter_file_runs_with_two_models_and_two_real_sets(thesis
                                                                                ("B2", "affectnet"), ("B2", "fer2013")]
     cv = pd.read_csv(run_dir / "rq2" / "tables" / "synthetic_only_cv.csv")
     assert cv["model"].tolist() == ["B0", "B2"] and (cv["folds"] == 2).all() and (cv["grouped by"] == "source").all()
+    assert (cv["replicates"] == 2).all()
+    effects = pd.read_csv(run_dir / "rq2" / "tables" / "replicate_effects.csv")  # two replicates and the control (fer2013/train: unseen)
+    arms = ("fine-tuned on synthetic", "fine-tuned on real (control)", "synthetic − control")
+    assert set(zip(effects["model"], effects["test set"], effects["arm"], strict=True)) == {
+        (m, s, a) for m in ("B0", "B2") for s in ("fer2013", "affectnet") for a in arms}
+    assert (effects["runs"] == 2).all() and (run_dir / "models" / "b2" / "fine-tuned_on_real_control-rep1" / "checkpoint.pt").is_file()
     b0_scratch = torch.load(run_dir / "models" / "b0" / "trained_on_synthetic_only" / "checkpoint.pt", weights_only=True)
     assert b0_scratch["config"]["weights"].endswith("state_vggface2_enet0_new.pt")  # B0 starts from its backbone
     b2_scratch = torch.load(run_dir / "models" / "b2" / "trained_on_synthetic_only" / "checkpoint.pt", weights_only=True)

@@ -36,6 +36,9 @@ def test_demo_layout_and_counts(demo_root):
     counts = class_counts(real)
     assert (counts.loc["train"] == spec.real_train_per_class).all()
     assert (counts.loc["test"] == spec.real_test_per_class).all()
+    assert (counts.loc["holdout"] == spec.real_holdout_per_class).all()
+    train, holdout = (sorted(real.loc[real["split"] == s, "path"])[:5] for s in ("train", "holdout"))
+    assert not any(np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))) for a, b in zip(train, holdout, strict=True))
     assert Image.open(real["path"].iloc[0]).size == (spec.real_size, spec.real_size)
     for split, expected in (("train", 32), ("test", 32)):
         folder = demo_root / "synthetic" / "raw_grids" / split
@@ -62,7 +65,7 @@ def test_demo_data_is_reused_and_guarded(demo_root):
     before = stamp.stat().st_mtime_ns
     grid = next((demo_root / "synthetic" / "raw_grids" / "train").glob("*.png"))
     grid_before = grid.stat().st_mtime_ns
-    assert D.make_demo_data(demo_root, progress=False)["real_images"] == 1000
+    assert D.make_demo_data(demo_root, progress=False)["real_images"] == 8 * (100 + 25 + 72)
     assert stamp.stat().st_mtime_ns == before and grid.stat().st_mtime_ns == grid_before
     with pytest.raises(FileExistsError, match="other settings"):
         D.make_demo_data(demo_root, D.DemoSpec(seed=1), progress=False)  # other settings: refused
@@ -99,7 +102,7 @@ def test_drawn_parts_are_where_the_pupils_are():
 def test_demo_data_records_the_drawn_geometry(demo_root):
     spec = D.DemoSpec()
     real = pd.read_csv(demo_root / "geometry" / "real.csv")
-    assert len(real) == 8 * (spec.real_train_per_class + spec.real_test_per_class)
+    assert len(real) == 8 * (spec.real_train_per_class + spec.real_test_per_class + spec.real_holdout_per_class)
     assert all((demo_root / "real" / p).is_file() for p in real["path"])
     cells = pd.read_csv(demo_root / "geometry" / "synthetic.csv")
     assert len(cells) == 64 * spec.grid_rows * spec.grid_cols and set(cells["split"]) == {"train", "test"}
@@ -107,7 +110,7 @@ def test_demo_data_records_the_drawn_geometry(demo_root):
     eye_y = (cells["left_eye_y"] + cells["right_eye_y"]) / 2
     row_top = np.array(demo.edges(demo.GRID_SIZE, spec.grid_rows))[cells["row"]]
     assert ((eye_y - row_top) / (demo.GRID_SIZE / spec.grid_rows)).between(0.25, 0.6).all()  # eyes inside their own cell
-    assert json.loads((demo_root / "demo.json").read_text())["version"] == D.DEMO_VERSION == 7
+    assert json.loads((demo_root / "demo.json").read_text())["version"] == D.DEMO_VERSION == 8
 
 
 def test_demo_grid_factors_are_balanced_within_each_emotion():

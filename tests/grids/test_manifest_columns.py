@@ -80,6 +80,23 @@ def test_sample_tables_and_scored_predictions_keep_the_grid_columns(extracted, t
         assert set(faces.batch) == {row["batch"]} and set(faces.prompt) == {row["prompt"]}
 
 
+def test_every_grid_is_scored_when_both_splits_are_asked_for(extracted):
+    """Models that never trained on synthetic faces are scored on train and test grids alike (issue 30, item 5): the
+    pooled set keeps each face's split, checks no train twins (train is scored itself) and says which grids it used."""
+    out, manifest = extracted
+    kept = manifest[manifest.kept].groupby("split").size()  # the quality checks drop a few pattern cells
+    test_only = studies.data.test_sets({}, out)["synthetic"]
+    sets = studies.data.test_sets({}, out, synthetic_split=["train", "test", "train"])
+    pooled = sets["synthetic"]
+    assert sorted(pooled.split.unique()) == ["test", "train"] and len(pooled) == kept.sum() > len(test_only) == kept["test"]
+    assert pooled.source.nunique() == 4 and set(pooled[pooled.split == "test"].path) == set(test_only.path)
+    assert sets.duplicates["synthetic"]["note"] == "train is scored itself"
+    line = studies.data.split_line(pooled)
+    assert line == f"synthetic: test ({kept['test']} faces, 2 grids) + train ({kept['train']} faces, 2 grids)", line
+    with pytest.raises(ValueError, match="no synthetic split to score"):
+        studies.data.test_sets({}, out, synthetic_split=[])
+
+
 def test_a_rerun_over_records_of_before_gets_the_grid_columns(extracted, tmp_path):
     """Records are per cell; the grid columns come from grids.csv at every run, so older records get them too."""
     out, manifest = extracted

@@ -42,6 +42,9 @@ def test_confirmed_scores_beside_all_kept(tmp_path):
               ("m", "real"): SetScore("m", "trained on real", "real", list(CLASSES), preds, {})}
     (row,) = labelcheck.confirmed_scores(scores, check)  # real sets are left out
     assert (row.n_all, row.n_confirmed) == (24, 20)
+    off_sheet = preds.assign(path=[f"{p}.train.png" for p in preds["path"]], pred=preds["label"])  # train grids, not on the sheet
+    pooled = {("m", "synthetic"): SetScore("m", "trained on real", "synthetic", list(CLASSES), pd.concat([preds, off_sheet]), {})}
+    assert labelcheck.confirmed_scores(pooled, check) == [row]  # "all kept" means the faces the person saw
     assert row.accuracy_all == pytest.approx(21 / 24) and row.accuracy_confirmed == pytest.approx(1.0)
     assert row.balanced_all == pytest.approx((9 / 12 + 1) / 2)
     chapter = Chapter(tmp_path / "run", "rq1", show=False)

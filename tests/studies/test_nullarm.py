@@ -120,7 +120,7 @@ def built(tmp_path):
 
 def test_null_set_builds_grids_like_the_synthetic_sets_and_extracts_them(built):
     s, sets, arm, real = built
-    folder = Path(s.run_dir) / "null"
+    (folder,) = (Path(s.run_dir) / "null").iterdir()  # <run_dir>/null/<key>/
     assert arm.built and arm.reason == "" and not arm.reused and arm.folder == str(folder)
     assert arm.grids_per_emotion == {"Anger": 1, "Happiness": 2, "Sadness": 2} and arm.grids == 5
     assert arm.faces_from == "real/holdout" and arm.sources == ("real",)
@@ -138,15 +138,20 @@ def test_null_set_builds_grids_like_the_synthetic_sets_and_extracts_them(built):
     assert "5 2x3 grids of 240x240 px" in arm.line() and "real/holdout" in arm.line()
 
 
-def test_a_finished_build_is_reused_and_another_is_refused(built, tmp_path):
+def test_a_finished_build_is_reused_another_built_beside_it_and_an_inconsistent_one_refused(built, tmp_path):
     s, sets, arm, real = built
-    record = Path(s.run_dir) / "null" / "build.json"
+    record = Path(arm.folder) / "build.json"
     stamp = record.stat().st_mtime_ns
-    again = nullarm.null_set(s, sets, {})
-    assert again.reused and record.stat().st_mtime_ns == stamp
+    again = nullarm.null_set(s, sets, {})  # another chapter of the run asking for the same null arm
+    assert again.reused and again.folder == arm.folder and record.stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(again.faces, arm.faces)
-    with pytest.raises(nullarm.NullArmError, match="built from other inputs"):
-        nullarm.null_set(study(tmp_path, real, s.synthetic_root, seed=1), sets, {})
+    other = nullarm.null_set(study(tmp_path, s.unseen_real_faces(None, ()), s.synthetic_root, seed=1), sets, {})
+    assert not other.reused and other.folder != arm.folder and len(list((Path(s.run_dir) / "null").iterdir())) == 2
+    with pytest.raises(nullarm.NullArmError, match="built from other inputs"):  # a folder holding another build
+        nullarm.build_null_faces(real, other.design, arm.folder, seed=5)
+    next(Path(arm.folder, "faces", "test").rglob("*.png")).unlink()
+    with pytest.raises(nullarm.NullArmError, match="face files of the manifest are missing"):
+        nullarm.null_set(s, sets, {})
     record.unlink()
     with pytest.raises(nullarm.NullArmError, match="no finished null-arm build"):
         nullarm.null_set(s, sets, {})
