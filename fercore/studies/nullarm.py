@@ -95,7 +95,8 @@ class NullArm:
         d = self.design
         layout = f"{d.rows}x{d.cols} grids of {d.width}x{d.height} px" if d else "grids"
         asked = sum(d.grids.values()) if d else self.grids
-        short = [f"{e} {self.grids_per_emotion.get(e, 0)} of {n}" for e, n in (d.grids.items() if d else []) if self.grids_per_emotion.get(e, 0) < n]
+        built = self.grids_per_emotion
+        short = [f"{e} {built.get(e, 0)} of {n}" for e, n in (d.grids.items() if d else []) if built.get(e, 0) < n]
         shortfall = (f" Fewer grids than the {asked} asked for ({', '.join(short)}): the unseen real faces fill no more full grids; "
                      "set more faces aside or lower null_grids." if short else "")
         return (f"Null arm: {len(self.faces)} faces scored ({len(self.faces) / max(self.grids, 1):.1f} per grid, as many per emotion "
@@ -252,11 +253,11 @@ def _faces(folder: Path) -> pd.DataFrame:
 
 def null_set(study: Study, sets: TestSets, models: Mapping[str, Classifier], *, n_grids: int | None = None, enabled: bool = True,
              workers: int | None = None) -> NullArm:
-    """The run's null arm (built once into ``<run_dir>/null/<key>/``, reused by every chapter asking for the same), or a :class:`NullArm` without
-    faces saying why: turned off, or no real faces outside what ``models`` saw (the
-    :class:`~fercore.data.NoUnseenFacesError` message). The kept faces of each emotion are capped at the synthetic test
-    set's count of that emotion (seeded), so both arms have the same design. ``workers``: extraction threads (default:
-    the run's DataLoader workers)."""
+    """The run's null arm (built once into ``<run_dir>/null/<key>/``, reused by every chapter asking for the same), or a
+    :class:`NullArm` without faces saying why: turned off, or no real faces outside what ``models`` saw (the
+    :class:`~fercore.data.NoUnseenFacesError` message). The real test splits ``sets`` reports are never drawn. The kept
+    faces of each emotion are capped at the synthetic set's count of that emotion (seeded), so both arms have the same
+    design. ``workers``: extraction threads (default: the run's DataLoader workers)."""
     if not enabled:
         return NullArm(None, "turned off (null_arm = False)")
     reported = [sets[name] for name in real_names(sets)]
