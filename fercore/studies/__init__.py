@@ -10,6 +10,8 @@
   comparison (``RAW``: the faces as they come; ``MATCHED``: synthetic faces in the real set's format).
 * :mod:`.labelcheck`: whether a person checked the synthetic labels (a line in every chapter), and with a filled
   label sheet the prompt-person agreement and the scores on confirmed faces.
+* :mod:`.nullarm`: the null arm, real faces no model saw sent down the synthetic faces' path (composed into grids,
+  extracted, matched), built once per run folder; :mod:`.rq1_null` RQ1's excess over it.
 * :mod:`.parameters`: the notebook parameters all four chapters share, declared once.
 * :mod:`.rq1` real-trained models on synthetic faces; :mod:`.rq2` fine-tuning on synthetic
   faces and the synthetic-only regime; :mod:`.gender` the gender-split study; :mod:`.rq3`
@@ -22,7 +24,7 @@ author writes lives in the notebooks, with the numbers glued in (:func:`glue_num
 
 from __future__ import annotations
 
-from fercore.studies import data, gender, labelcheck, parameters, regimes, rq1, rq2, rq3, rq4, scoring
+from fercore.studies import data, gender, labelcheck, nullarm, parameters, regimes, rq1, rq1_null, rq2, rq3, rq4, scoring
 from fercore.studies.common import glue_numbers, slug
 from fercore.studies.session import MATCHED, RAW, Arms, Study, open_study
 
@@ -35,10 +37,12 @@ __all__ = [
     "gender",
     "glue_numbers",
     "labelcheck",
+    "nullarm",
     "open_study",
     "parameters",
     "regimes",
     "rq1",
+    "rq1_null",
     "rq2",
     "rq3",
     "rq4",
