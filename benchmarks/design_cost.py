@@ -79,12 +79,12 @@ def main() -> None:
     params = yaml.safe_load(Path(args.params).read_text())
     p = {**params.get("parameters", {}), **params["notebooks"]["02"]}
     faces = args.grids * args.faces_per_grid * args.kept
-    train_faces, test_grids = faces * args.train_share, round(args.grids * (1 - args.train_share))
+    train_faces = faces * args.train_share
     parts = training_images(p, train_faces)
     before = parts.pop("before the replicates: one fine-tuning run")
     extra_checkpoints = 2 * p["replicates"] - 1 if p.get("control", True) else p["replicates"] - 1
     null = params["parameters"].get("null_arm", True)
-    null_grids = params["parameters"].get("null_grids") or test_grids
+    null_grids = params["parameters"].get("null_grids") or args.grids  # None: as many as the synthetic grids RQ1 scores (all)
     print(f"thesis scale: {args.grids} grids, {faces:.0f} kept faces, {train_faces:.0f} training faces; {args.params}")
     print(f"added training runs: B0 {added_runs(p, True)} (with the gender study's), B2 {added_runs(p, False)}")
     print(f"RQ2 trains per model (images through the network): {', '.join(f'{k} {v:,.0f}' for k, v in parts.items())}")
