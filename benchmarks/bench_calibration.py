@@ -19,7 +19,8 @@ import pandas as pd
 
 from fercore.analysis.harness import Design, calibrate, table_text
 
-CHAPTERS = ["gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "replicate-mean-r3", "replicate-mean-r5", "bootstrap-widened"]
+CHAPTERS = ["gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "null-excess-cr2", "replicate-mean-r3", "replicate-mean-r5",
+            "bootstrap-widened"]
 REPLACED = ["gap-wald-bootstrap", "bootstrap-percentile"]
 
 

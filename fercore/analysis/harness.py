@@ -32,8 +32,8 @@ from fercore.analysis.replicates import combine
 #: Acceptance bar of the harness.
 MAX_FPR, MIN_COVERAGE = 0.07, 0.92
 #: Procedures :func:`calibrate` knows.
-PROCEDURES = ("gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "replicate-mean-r3", "replicate-mean-r5", "bootstrap-widened",
-              "bootstrap-percentile", "gap-wald-bootstrap", "single-checkpoint")
+PROCEDURES = ("gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "null-excess-cr2", "replicate-mean-r3", "replicate-mean-r5",
+              "bootstrap-widened", "bootstrap-percentile", "gap-wald-bootstrap", "single-checkpoint")
 
 
 def logit_sd(icc: float) -> float:
@@ -139,6 +139,31 @@ def run_factor_cr2(rng: np.random.Generator, d: Design, reps: int, alpha: float 
     return _from_contrast(contrast_from_totals(sums, np.full(len(cell), float(d.faces)), cell, weights), alpha)
 
 
+def matched_logits(p: np.ndarray, sd: float) -> np.ndarray:
+    """Per class, the median logit whose population recall under grid effects of SD ``sd`` is ``p`` (:func:`marginal` inverted)."""
+    from scipy.optimize import brentq
+
+    return np.array([brentq(lambda m, t=t: marginal(np.array([expit(m)]), sd)[0] - t, -12.0, 12.0) for t in p])
+
+
+def run_null_excess_cr2(rng: np.random.Generator, d: Design, reps: int, alpha: float = 0.05) -> dict:
+    """RQ1's excess over the null arm (:mod:`fercore.studies.rq1_null`) under the null: per class, ``d.grids`` synthetic
+    grids of ``d.faces`` faces (ICC ``d.icc``) and as many null grids of real faces, which hold fewer kept faces (85 %)
+    and a weaker grid effect (ICC / 4), with the same population recall per class. The excess (gap vs synthetic - gap
+    vs null: the real faces cancel) is the class-balanced null - synthetic difference, grids as clusters in both arms
+    (CR2, Satterthwaite t)."""
+    sd_null, faces_null = logit_sd(d.icc / 4), max(1, int(round(0.85 * d.faces)))
+    target = marginal(class_accuracies(d.classes), logit_sd(d.icc))
+    mu_null = matched_logits(target, sd_null)[None, :, None]
+    null = rng.binomial(faces_null, expit(mu_null + rng.normal(0.0, sd_null, (reps, d.classes, d.grids)))).astype(np.float64)
+    sums = np.concatenate([null.reshape(reps, -1), _synthetic(rng, d, reps).reshape(reps, -1)], axis=1)
+    per_arm = np.repeat(np.arange(d.classes), d.grids)
+    cell = np.r_[per_arm, d.classes + per_arm]
+    counts = np.r_[np.full(len(per_arm), float(faces_null)), np.full(len(per_arm), float(d.faces))]
+    weights = np.r_[np.full(d.classes, 1 / d.classes), np.full(d.classes, -1 / d.classes)]
+    return _from_contrast(contrast_from_totals(sums, counts, cell, weights), alpha)
+
+
 def run_replicate_mean(rng: np.random.Generator, d: Design, reps: int, replicates: int, alpha: float = 0.05, *,
                        share: float = 0.5, grid_sd: float = 0.05, seed_sd: float = 0.03, shared: float = 0.7,
                        single: bool = False) -> dict:
@@ -221,6 +246,7 @@ def run_gap_wald_bootstrap(rng: np.random.Generator, d: Design, reps: int, alpha
 
 
 RUNNERS = {"gap-cr2": run_gap_cr2, "paired-cr2": run_paired_cr2, "balanced-cr2": run_balanced_cr2, "factor-cr2": run_factor_cr2,
+           "null-excess-cr2": run_null_excess_cr2,
            "replicate-mean-r3": lambda rng, d, reps: run_replicate_mean(rng, d, reps, 3),
            "replicate-mean-r5": lambda rng, d, reps: run_replicate_mean(rng, d, reps, 5),
            "single-checkpoint": lambda rng, d, reps: run_replicate_mean(rng, d, reps, 1, single=True),

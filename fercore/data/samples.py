@@ -180,7 +180,7 @@ def load_samples(path: str | Path) -> pd.DataFrame:
     table = table.assign(path=_check_paths(table, path))
     if "gender" in table.columns:
         try:
-            table = table.assign(gender=[canonical_gender(g) for g in table["gender"].fillna("")])
+            table = table.assign(gender=[canonical_gender(g) for g in table["gender"].astype(object).fillna("")])
         except UnknownLabelError as err:
             raise ValueError(f"{path}: {err}") from None
     return table.reset_index(drop=True)

@@ -18,7 +18,7 @@ from fercore.faces.detection import (
     mtcnn_available,
 )
 from fercore.faces.framing import framing_measures, framing_stats, framing_table
-from fercore.faces.matching import MatchedFormat, SetFormat, format_table, matched_arms, measure_format
+from fercore.faces.matching import MatchedFormat, SetFormat, format_table, match_transform, matched_arms, measure_format
 from fercore.faces.regions import COLOURS, REGIONS, TITLES, label_map, region_shares
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "label_map",
     "LANDMARKS",
     "make_face_detector",
+    "match_transform",
     "matched_arms",
     "MatchedFormat",
     "measure_format",

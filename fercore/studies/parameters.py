@@ -44,6 +44,8 @@ SHARED: tuple[Parameter, ...] = (
     Parameter("output_dir", "results/suite/interactive", "the suite runner sets this to its run folder"),
     Parameter("label_sheet", None, "filled label sheet (fercore label-sheet; docs/label-sheet.md); None: synthetic labels unchecked"),
     Parameter("label_key", None, "its key file (None: <sheet folder>-key/label_key.csv)"),
+    Parameter("null_arm", True, "real faces no model saw, composed into grids and extracted like the synthetic faces; False: off"),
+    Parameter("null_grids", None, "null grids in all (None: as many per emotion as the synthetic grids the chapter scores)"),
 )
 
 

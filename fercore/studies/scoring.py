@@ -117,22 +117,25 @@ def score_matched(
     out: str | Path | None = None,
 ) -> Scores:
     """Each model on the synthetic test faces matched to each real set's format (:class:`~fercore.studies.session.Arms`),
-    keyed ``(model, matched_name(real set))``."""
+    keyed ``(model, matched_name(real set))``; and, when ``sets`` holds the null arm, on its faces matched likewise
+    (``matched_name(real set, "null")``)."""
     from dataclasses import replace
 
     scores: Scores = {}
+    sources = ["synthetic", *(["null"] if "null" in sets else [])]
     for name, model in models.items():
-        for real in real_names(sets):
-            set_name = matched_name(real)
-            matched_run = replace(run, transform=arms.transform(real, "matched"))
-            scores[(name, set_name)] = _score(model, name, regime, set_name, sets["synthetic"], sets.classes["synthetic"], matched_run,
-                                              n_boot, seed, out)
+        for source in sources:
+            for real in real_names(sets):
+                set_name = matched_name(real, source)
+                matched_run = replace(run, transform=arms.transform(real, "matched", source=source))
+                scores[(name, set_name)] = _score(model, name, regime, set_name, sets[source], sets.classes[source], matched_run,
+                                                  n_boot, seed, out)
     return scores
 
 
-def matched_name(real_set: str) -> str:
-    """The name of the synthetic test set matched to ``real_set``'s format."""
-    return f"synthetic matched to {real_set}"
+def matched_name(real_set: str, source: str = "synthetic") -> str:
+    """The name of the ``source`` test set (synthetic faces, or the null arm) matched to ``real_set``'s format."""
+    return f"{source} matched to {real_set}"
 
 
 def _score(model: Classifier, name: str, regime: str, set_name: str, samples: pd.DataFrame, classes: list[str], run: InferenceCache,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,8 @@ from fercore.studies import regimes
 from fercore.studies.data import TestSets, real_names, test_sets
 from fercore.studies.labelcheck import LabelCheck, label_check
 
+log = logging.getLogger(__name__)
+
 #: The two arms of every real-vs-synthetic comparison.
 RAW, MATCHED = "raw", "matched"
 
@@ -28,13 +31,19 @@ class Arms:
 
     transforms: dict[str, MatchedFormat]
     formats: dict[str, SetFormat]
+    null_transforms: dict[str, MatchedFormat] = field(default_factory=dict)  # the null arm's faces to each real set's format
 
-    def transform(self, real_set: str, arm: str) -> MatchedFormat | None:
-        """None for the raw arm; the transform to ``real_set``'s format for the matched arm."""
+    def transform(self, real_set: str, arm: str, source: str = "synthetic") -> MatchedFormat | None:
+        """None for the raw arm; for the matched arm, the transform that brings ``source``'s faces (``synthetic``, or
+        ``null``: the null arm, matched from its own measured format like the synthetic faces from theirs) to ``real_set``'s format."""
         if arm == RAW:
             return None
         if arm != MATCHED:
             raise ValueError(f"arm must be {RAW!r} or {MATCHED!r}, not {arm!r}")
+        if source == "null":
+            if real_set not in self.null_transforms:
+                raise KeyError(f"no null arm was measured for {real_set}: call Study.matched_arms with the null set among the sets")
+            return self.null_transforms[real_set]
         return self.transforms[real_set]
 
     def table(self):
@@ -46,7 +55,7 @@ class Arms:
         return declare(table[list(keep)].rename(columns=keep), percent=["grey share", "landmarks found"])
 from fercore.core.present import declare
 from fercore.core.provenance import model_record, sample_record
-from fercore.faces import matched_arms
+from fercore.faces import match_transform, matched_arms, measure_format
 from fercore.studies.regimes import ModelSpec
 
 
@@ -87,12 +96,18 @@ class Study:
             name, weights, arch=model.arch, image_size=model.image_size, regime=regime)
 
     def matched_arms(self, sets: TestSets, *, limit: int = 200) -> Arms:
-        """For every real set, the transform that brings the synthetic test faces to its format and
-        framing (:mod:`fercore.faces.matching`), measured on at most ``limit`` images of each set;
+        """For every real set, the transform that brings the synthetic test faces (and the null arm's, when ``sets``
+        holds ``null``) to its format and framing (:mod:`fercore.faces.matching`), measured on at most ``limit`` images of each set;
         ``formats.json`` and the face detections are kept in the run folder's ``matching/``."""
         transforms, formats = matched_arms({name: sets[name] for name in [*real_names(sets), "synthetic"]},
                                            out=self.run_dir / "matching", limit=limit, seed=self.seed)
-        return Arms(transforms, formats)
+        if "null" not in sets:
+            return Arms(transforms, formats)
+        formats["null"] = measure_format(sets["null"], cache_dir=self.run_dir / "matching" / "faces", limit=limit, seed=self.seed)
+        nulls = {real: match_transform(formats["null"], formats[real], real) for real in transforms}
+        for real, arm in nulls.items():
+            log.info("null-arm faces matched to %s: %s", real, arm.name)
+        return Arms(transforms, formats, nulls)
 
     def inference_with(self, transform: ImageTransform | None) -> InferenceCache:
         """The run's inference cache with ``transform`` applied to every image first (a matched arm)."""

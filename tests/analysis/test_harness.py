@@ -11,7 +11,7 @@ from fercore.analysis.harness import MAX_FPR, MIN_COVERAGE, Design, calibrate, m
 
 ACCEPTANCE = [Design(g, 0.2, 100) for g in (2, 4, 8)]
 OTHER = [Design(g, icc, n) for g in (2, 4, 8) for icc, n in ((0.05, 100), (0.05, 300), (0.2, 300))]
-CHAPTER_PROCEDURES = ["gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "bootstrap-widened"]
+CHAPTER_PROCEDURES = ["gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "null-excess-cr2", "bootstrap-widened"]
 
 
 @pytest.mark.parametrize("procedure", CHAPTER_PROCEDURES)
@@ -28,9 +28,21 @@ def test_other_cells_stay_near_nominal():
     assert (table["fpr"] <= 0.09).all() and (table["coverage"] >= 0.90).all(), table
 
 
-def test_one_grid_per_class_has_no_test_and_fails_the_bar():
-    table = calibrate(["gap-cr2"], [Design(1, 0.2, 100)], 100, seed=27)
+@pytest.mark.parametrize("procedure", ["gap-cr2", "null-excess-cr2"])
+def test_one_grid_per_class_has_no_test_and_fails_the_bar(procedure):
+    table = calibrate([procedure], [Design(1, 0.2, 100)], 100, seed=27)
     assert table.loc[0, "testable"] == 0.0 and not table.loc[0, "meets"]
+
+
+def test_the_null_arm_simulated_has_the_synthetic_arms_recall():
+    """The null grids' median logits give the synthetic grids' population recall under their own, weaker grid effect."""
+    from fercore.analysis.harness import class_accuracies, logit_sd, marginal, matched_logits
+    from scipy.special import expit
+
+    target = marginal(class_accuracies(7), logit_sd(0.2))
+    mu = matched_logits(target, logit_sd(0.05))
+    assert np.allclose(marginal(expit(mu), logit_sd(0.05)), target, atol=1e-9)
+    assert not np.allclose(expit(mu), class_accuracies(7), atol=1e-3)  # a real adjustment, not the identity
 
 
 def test_the_harness_flags_the_old_wald_from_bootstrap_gap_test():
