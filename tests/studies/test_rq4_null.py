@@ -3,19 +3,22 @@ both sides, every grid for models trained on real, and the gap on the faces whos
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import pattern_image
+from PIL import Image
 
 from fercore.analysis import domain_tests
 from fercore.book import Chapter
 from fercore.core.labels import CLASSES
 from fercore.core.present import present
+from fercore.data import face_table
 from fercore.inference import InferenceCache
-from fercore.studies import Arms, Study, grid_sets, labelcheck, rq4, rq4_null
+from fercore.studies import Arms, Study, grid_sets, labelcheck, nullarm, rq4, rq4_null
 from fercore.studies.data import TestSets
 from fercore.studies.regimes import FINETUNED, REAL
 
@@ -187,3 +190,59 @@ def test_embed_regimes_gives_every_grid_to_the_real_trained_model_and_runs_the_n
                                             for (every, c), g in zip(done.confirmed, done.gaps, strict=True))
     assert done.confirmed[2][1].n_synthetic < done.gaps[2].n_synthetic  # the test grids alone: a quarter of their faces unconfirmed
     assert (tmp_path / "run" / "rq4" / "figures" / "pca_fer.png").is_file()  # real, synthetic and null points on the map
+
+
+def test_the_runs_null_arm_goes_through_rq4_matched_from_its_own_format(tmp_path, tiny_model):
+    """A null arm built by :func:`fercore.studies.nullarm.null_set` (real faces no model saw, composed into grids in the
+    synthetic layout and extracted) through the RQ4 loop: a null row per regime and arm, the null faces matched by the
+    transform measured from their own format (``Arms.null_transforms``), not the synthetic faces'."""
+    emotions = ["Anger", "Happiness"]
+    rows = []
+    for split, n in (("holdout", 30), ("test", 12)):
+        for e, emotion in enumerate(emotions):
+            for i in range(n):
+                path = tmp_path / "real" / split / emotion.lower() / f"{i:03d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.random.default_rng(1000 * e + i + 50 * (split == "test")).integers(40, 220, (24, 24, 3), dtype=np.uint8)).save(path)
+                rows.append({"path": str(path), "emotion": emotion, "label": CLASSES.index(emotion), "split": split, "dataset": "real"})
+    real = pd.DataFrame(rows)
+    root, cells = tmp_path / "syn", []
+    for emotion in emotions:
+        (root / "test" / emotion.lower()).mkdir(parents=True)
+        for g in range(3):
+            for r in range(2):
+                for c in range(3):
+                    path = f"test/{emotion.lower()}/{emotion}_{g}_r{r}c{c}.png"
+                    Image.fromarray(np.random.default_rng(7 * g + r + 3 * c).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(root / path)
+                    cells.append({"source": f"/raw/test/{emotion}_{g}.png", "split": "test", "row": r, "col": c, "x1": (c + 1) * 80,
+                                  "y1": (r + 1) * 120, "layout": "2x3", "emotion": emotion, "kept": True, "path": path})
+    pd.DataFrame(cells).to_csv(root / "manifest.csv", index=False)
+    (root / ".grids").mkdir()
+    (root / ".grids" / "options.json").write_text(json.dumps({"layout": "2x3", "detector": "none", "face_size": 32, "crop": "cell",
+                                                               "framing": "", "thresholds": {}}))
+    synthetic = face_table(root, "test").assign(domain="synthetic", dataset="synthetic")
+    tested = real[real["split"] == "test"].assign(domain="real", dataset="fer").reset_index(drop=True)
+    sets = TestSets({"fer": tested, "synthetic": synthetic}, {"fer": emotions, "synthetic": emotions})
+    unseen = real[real["split"] == "holdout"].reset_index(drop=True)
+    builder = SimpleNamespace(run_dir=tmp_path / "run", seed=0, synthetic_root=str(root),
+                              unseen_real_faces=lambda models, exclude_splits=("test",): unseen)
+    arm = nullarm.null_set(builder, sets, {})
+    assert arm.built and arm.grids == 6, arm.reason
+    calls = {"synthetic": 0, "null": 0}
+
+    class Named:
+        def __init__(self, name):
+            self.name = name
+
+        def __call__(self, image):
+            calls[self.name] += 1
+            return image
+
+    study = Study(Chapter(tmp_path / "run", "rq4", show=False), {}, {"fer": str(tmp_path / "real")}, str(root),
+                  InferenceCache(tmp_path / "inference", workers=0, progress=False))
+    done = rq4.embed_regimes(study, nullarm.with_null(sets, arm), Arms({"fer": Named("synthetic")}, {}, {"fer": Named("null")}),
+                             {("m", REAL): tiny_model, ("m", FINETUNED): tiny_model}, tsne=False, permutations=20, null=arm)
+    assert [(n.regime, n.arm) for n in done.null] == [(REAL, "raw"), (REAL, "matched"), (FINETUNED, "raw"), (FINETUNED, "matched")]
+    assert {n.excess_pairs for n in done.null} == {6} and {n.null_grids for n in done.null} == {6}
+    assert calls["null"] >= len(arm.faces) and calls["synthetic"] >= len(synthetic)  # each side through its own transform
+    assert "Null arm:" in grid_sets.null_line(arm) and rq4_null.show_null(study.chapter, done.null, arm) is not None
