@@ -77,3 +77,50 @@ def compose(faces: list[np.ndarray], rows: int, cols: int, *, size: int = 1024, 
 def recovered(true_boxes, found_boxes, threshold: float = 0.5) -> float:
     """Share of true boxes matched by some found box at IoU >= threshold."""
     return float(np.mean([max((iou(t, f) for f in found_boxes), default=0.0) >= threshold for t in true_boxes]))
+
+
+def pattern_faces(root, name: str, domain: str, emotions, grids: int | None, per: int, size: int):
+    """A sample table of pattern images for the chapters' loops (RQ3, RQ4): ``per * (grids or 2)`` faces per emotion in
+    ``root/name/``, clustered into ``grids`` source grids per emotion (None: no ``source``, a real set's faces)."""
+    import pandas as pd
+    from conftest import pattern_image
+
+    from fercore.core.labels import CLASSES
+
+    rows = []
+    for e, emotion in enumerate(emotions):
+        for i in range(per * (grids or 2)):
+            path = root / name / f"{emotion}{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pattern_image(size, size, seed=1000 * ["real", "test", "train", "null"].index(name) + len(rows) + 100 * e).save(path)
+            rows.append({"path": str(path), "label": CLASSES.index(emotion), "emotion": emotion, "domain": domain,
+                         "dataset": "fer" if domain == "real" else domain, **({"source": f"{name}-{emotion}-{i % grids}"} if grids else {})})
+    return pd.DataFrame(rows)
+
+
+class Grey:
+    """A matched-arm transform for tests: every image in grey."""
+
+    name = "grey"
+
+    def __call__(self, image):
+        return image.convert("L").convert("RGB")
+
+
+def chapter_loop_inputs(root, chapter: str, emotions, *, per: int, size: int):
+    """What RQ3's and RQ4's loops take, on pattern images: a real set ``fer``, synthetic test and train faces of two
+    grids per emotion, null faces of two grids, the test sets and a :class:`~fercore.studies.Study` in ``root/run``."""
+    from types import SimpleNamespace
+
+    from fercore.book import Chapter
+    from fercore.inference import InferenceCache
+    from fercore.studies import Study
+    from fercore.studies.data import TestSets
+
+    real, test, train = (pattern_faces(root, n, d, emotions, g, per, size) for n, d, g in
+                         (("real", "real", None), ("test", "synthetic", 2), ("train", "synthetic", 2)))
+    null = pattern_faces(root, "null", "null", emotions, 2, per, size)
+    sets = TestSets({"fer": real, "synthetic": test}, {"fer": list(emotions), "synthetic": list(emotions)})
+    study = Study(Chapter(root / "run", chapter, show=False), {}, {"fer": str(root)}, str(root),
+                  InferenceCache(root / "inference", workers=0, progress=False))
+    return SimpleNamespace(real=real, test=test, train=train, null=null, sets=sets, study=study)

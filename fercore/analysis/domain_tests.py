@@ -56,8 +56,7 @@ def balanced_design(synthetic: np.ndarray, classes: np.ndarray, groups: np.ndarr
     a random block of as many real faces of its class. ``groups`` names each synthetic face's grid."""
     synthetic, classes, groups = np.asarray(synthetic, dtype=bool), np.asarray(classes), np.asarray(groups)
     rng = np.random.default_rng(seed)
-    rows, is_syn, klass, pair = [], [], [], []
-    p = 0
+    parts: tuple[list, list, list, list] = ([], [], [], [])
     for c in sorted(set(classes[synthetic].tolist()) & set(classes[~synthetic].tolist()), key=str):
         real = rng.permutation(np.flatnonzero(~synthetic & (classes == c)))
         grids = [np.flatnonzero(synthetic & (classes == c) & (groups == g)) for g in sorted(set(groups[synthetic & (classes == c)].tolist()), key=str)]
@@ -69,15 +68,10 @@ def balanced_design(synthetic: np.ndarray, classes: np.ndarray, groups: np.ndarr
                 break
             block = real[start:start + size]
             start += size
-            chosen = rng.choice(members, size, replace=False)
-            rows += [chosen, block]
-            is_syn += [np.ones(size, bool), np.zeros(size, bool)]
-            klass += [np.full(size, c, dtype=object)] * 2
-            pair += [np.full(2 * size, p)]
-            p += 1
-    if p == 0:
+            _add_pair(parts, rng.choice(members, size, replace=False), block, c)
+    if not parts[3]:
         raise ValueError("no class holds both real and synthetic faces: nothing to compare")
-    return Design(np.concatenate(rows), np.concatenate(is_syn), np.concatenate(klass), np.concatenate(pair), p)
+    return _design(parts)
 
 
 def grid_pair_design(synthetic: np.ndarray, classes: np.ndarray, groups: np.ndarray, *, seed: int = 0) -> Design:
@@ -88,8 +82,7 @@ def grid_pair_design(synthetic: np.ndarray, classes: np.ndarray, groups: np.ndar
     exchangeable (:func:`mmd_grid_test`, :func:`probe_grid_test`). ``groups`` names each face's grid on both sides."""
     synthetic, classes, groups = np.asarray(synthetic, dtype=bool), np.asarray(classes), np.asarray(groups)
     rng = np.random.default_rng(seed)
-    rows, is_syn, klass, pair = [], [], [], []
-    p = 0
+    parts: tuple[list, list, list, list] = ([], [], [], [])
     for c in sorted(set(classes[synthetic].tolist()) & set(classes[~synthetic].tolist()), key=str):
         sides = []
         for side in (synthetic, ~synthetic):
@@ -97,14 +90,26 @@ def grid_pair_design(synthetic: np.ndarray, classes: np.ndarray, groups: np.ndar
             sides.append([np.flatnonzero(side & (classes == c) & (groups == names[i])) for i in rng.permutation(len(names))])
         for a, b in zip(*sides, strict=False):
             size = min(len(a), len(b))
-            rows += [rng.choice(a, size, replace=False), rng.choice(b, size, replace=False)]
-            is_syn += [np.ones(size, bool), np.zeros(size, bool)]
-            klass += [np.full(size, c, dtype=object)] * 2
-            pair += [np.full(2 * size, p)]
-            p += 1
-    if p == 0:
+            _add_pair(parts, rng.choice(a, size, replace=False), rng.choice(b, size, replace=False), c)
+    if not parts[3]:
         raise ValueError("no class holds grids on both sides: nothing to compare")
-    return Design(np.concatenate(rows), np.concatenate(is_syn), np.concatenate(klass), np.concatenate(pair), p)
+    return _design(parts)
+
+
+def _add_pair(parts: tuple[list, list, list, list], first: np.ndarray, second: np.ndarray, klass) -> None:
+    """Append one pair (the first side's rows, the second side's, equally many) to ``parts`` (rows, first-side flags,
+    classes, pair ids)."""
+    rows, is_first, classes, pairs = parts
+    size = len(first)
+    rows += [first, second]
+    is_first += [np.ones(size, bool), np.zeros(size, bool)]
+    classes += [np.full(size, klass, dtype=object)] * 2
+    pairs.append(np.full(2 * size, len(pairs)))
+
+
+def _design(parts: tuple[list, list, list, list]) -> Design:
+    rows, is_first, classes, pairs = parts
+    return Design(np.concatenate(rows), np.concatenate(is_first), np.concatenate(classes), np.concatenate(pairs), len(pairs))
 
 
 def labellings(pairs: int, *, draws: int = 999, seed: int = 0) -> np.ndarray:

@@ -9,16 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import pattern_image
+from gridkit import Grey, chapter_loop_inputs
 from scipy import stats
 
 from fercore.book import Chapter
-from fercore.core.labels import CLASSES
 from fercore.core.present import present
 from fercore.explain.cam import CamLayer, CamReport
 from fercore.faces.regions import REGIONS
 from fercore.inference import Inference, InferenceCache
 from fercore.studies import Arms, Study, data, grid_sets, labelcheck, rq3, rq3_null, rq3_tests
-from fercore.studies.data import TestSets
 from fercore.studies.regimes import CONTROL, FINETUNED, REAL
 
 EMOTIONS = ("Happiness", "Sadness")
@@ -187,27 +186,9 @@ def test_explain_regimes_explains_null_faces_beside_the_grids_each_regime_uses(t
     """The chapter's loop on small images through a tiny network: every study explains the real, synthetic and null
     faces (``per_class`` of each per emotion; the real-trained model's synthetic faces from every grid), matched arm
     included, and says which grids it used."""
-    def table(name: str, domain: str, grids: int | None, per: int = 3) -> pd.DataFrame:
-        rows = []
-        for e, emotion in enumerate(EMOTIONS):
-            for i in range(per * (grids or 2)):
-                path = tmp_path / name / f"{emotion}{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                pattern_image(48, 48, seed=1000 * ["real", "test", "train", "null"].index(name) + len(rows) + 100 * e).save(path)
-                rows.append({"path": str(path), "label": CLASSES.index(emotion), "emotion": emotion, "domain": domain,
-                             "dataset": "fer" if domain == "real" else domain, **({"source": f"{name}-{emotion}-{i % grids}"} if grids else {})})
-        return pd.DataFrame(rows)
-
-    real, test, train = table("real", "real", None), table("test", "synthetic", 2), table("train", "synthetic", 2)
-    null = SimpleNamespace(faces=table("null", "null", 2), reason="", grids=4)
-    sets = TestSets({"fer": real, "synthetic": test}, {"fer": list(EMOTIONS), "synthetic": list(EMOTIONS)})
-    study = Study(Chapter(tmp_path / "run", "rq3", show=False), {}, {"fer": str(tmp_path)}, str(tmp_path),
-                  InferenceCache(tmp_path / "inference", workers=0, progress=False))
-    class Grey:
-        name = "grey"
-
-        def __call__(self, image):
-            return image.convert("L").convert("RGB")
+    inputs = chapter_loop_inputs(tmp_path, "rq3", EMOTIONS, per=3, size=48)
+    real, test, train, sets, study = inputs.real, inputs.test, inputs.train, inputs.sets, inputs.study
+    null = SimpleNamespace(faces=inputs.null, reason="", grids=4)
 
     results, _ = rq3.explain_regimes(study, sets, Arms({"fer": Grey()}, {}), {("m", REAL): tiny_model, ("m", FINETUNED): tiny_model},
                                      per_class=2, grids=grid_sets.SyntheticGrids(test, pd.concat([test, train], ignore_index=True)), null=null,

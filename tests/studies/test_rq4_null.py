@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import pattern_image
+from gridkit import Grey, chapter_loop_inputs
 from PIL import Image
 
 from fercore.analysis import domain_tests
@@ -153,28 +153,9 @@ def test_embed_regimes_gives_every_grid_to_the_real_trained_model_and_runs_the_n
     """The chapter's loop on small images through a tiny network: the model trained on real is embedded on the test and
     the training split's grids, the fine-tuned one on the test grids; every (regime, arm) has its null row and, with a
     sheet, its confirmed-faces gap; the null faces go through the same cached passes (matched like the synthetic ones)."""
-    def table(name: str, domain: str, grids: int | None, per: int = 6) -> pd.DataFrame:
-        rows = []
-        for e, emotion in enumerate(EMOTIONS):
-            for i in range(per * (grids or 2)):
-                path = tmp_path / name / f"{emotion}{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                pattern_image(40, 40, seed=1000 * ["real", "test", "train", "null"].index(name) + len(rows) + 100 * e).save(path)
-                rows.append({"path": str(path), "label": CLASSES.index(emotion), "emotion": emotion, "domain": domain, "dataset": "fer" if domain == "real" else domain,
-                             **({"source": f"{name}-{emotion}-{i % grids}"} if grids else {})})
-        return pd.DataFrame(rows)
-
-    real, test, train = table("real", "real", None), table("test", "synthetic", 2), table("train", "synthetic", 2)
-    null = SimpleNamespace(faces=table("null", "null", 2).drop(columns="domain"), reason="", grids=4)
-    sets = TestSets({"fer": real, "synthetic": test}, {"fer": list(EMOTIONS), "synthetic": list(EMOTIONS)})
-    study = Study(Chapter(tmp_path / "run", "rq4", show=False), {}, {"fer": str(tmp_path)}, str(tmp_path),
-                  InferenceCache(tmp_path / "inference", workers=0, progress=False))
-
-    class Grey:
-        name = "grey"
-
-        def __call__(self, image):
-            return image.convert("L").convert("RGB")
+    inputs = chapter_loop_inputs(tmp_path, "rq4", EMOTIONS, per=6, size=40)
+    real, test, train, sets, study = inputs.real, inputs.test, inputs.train, inputs.sets, inputs.study
+    null = SimpleNamespace(faces=inputs.null.drop(columns="domain"), reason="", grids=4)
 
     joined = pd.DataFrame({"path": pd.concat([test, train])["path"], "source": pd.concat([test, train])["source"],
                            "prompt_emotion": pd.concat([test, train])["emotion"], "usable": True})
