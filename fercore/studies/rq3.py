@@ -285,8 +285,9 @@ def exclusion_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:
             row[f"zero_{label}"] = int((part["excluded"] == "zero map").sum())
         rows.append(row)
     table = _indexed(rows, ["model", "regime", "real_set", "arm"])
-    return declare(table, titles={"used_real": "used, real", "zero_real": "zero maps, real", "used_synthetic": "used, synthetic",
-                                  "zero_synthetic": "zero maps, synthetic", "used_null": "used, null", "zero_null": "zero maps, null"})
+    titles = {f"{kind}_{label}": f"{title}, {label}" for label in ("real", "synthetic", *([NULL] if nulls else []))
+              for kind, title in (("used", "used"), ("zero", "zero maps"))}
+    return declare(table, titles=titles)
 
 
 def summary_table(studies: Sequence[RegionStudy]) -> pd.DataFrame:

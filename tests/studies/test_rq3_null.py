@@ -129,6 +129,9 @@ def test_tables_name_the_grids_each_row_used():
     assert values["rq3_landmark_rate_fer_raw_null"] == 1.0 and values["rq3_landmark_rate_fer_raw_synthetic_all_grids"] == 1.0
     exclusions = present(rq3.exclusion_table([real, tuned]))
     assert "used, null" in exclusions.columns and len(exclusions.columns) <= 10
+    without = present(rq3.exclusion_table([region_study(table, null=False)]))  # no study ran the null arm: no null columns
+    assert list(without.columns)[-4:] == ["used, real", "zero maps, real", "used, synthetic", "zero maps, synthetic"]
+    assert not any("null" in c for c in without.columns)
 
 
 def test_synthetic_grids_give_every_grid_to_models_that_never_saw_synthetic_faces(tmp_path):
