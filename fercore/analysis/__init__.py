@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fercore.analysis import domain_power, domain_tests, grid_level, harness, plots, power
+from fercore.analysis.agreement import kappa_codes, kappa_from_counts
 from fercore.analysis.calibration import (
     Recalibration,
     apply_temperature,
@@ -19,6 +20,7 @@ from fercore.analysis.clustered import (
     bootstrap_ece,
     bootstrap_macro_f1,
     linear_contrast,
+    percentile_interval,
     score_intervals,
     stratified_weights,
 )
@@ -93,6 +95,8 @@ __all__ = [
     "holm",
     "icc_anova",
     "ICCEstimate",
+    "kappa_codes",
+    "kappa_from_counts",
     "linear_contrast",
     "macro_f1",
     "mcnemar",
@@ -120,6 +124,7 @@ __all__ = [
     "score_intervals",
     "save",
     "softmax",
+    "percentile_interval",
     "stratified_weights",
     "verdict",
     "write_mde_figure",

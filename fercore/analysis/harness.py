@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
+from fercore.analysis.agreement import kappa_from_counts
 from fercore.analysis.clustered import contrast_from_totals, percentile_interval
 from fercore.analysis.replicates import combine
 
@@ -33,7 +34,7 @@ from fercore.analysis.replicates import combine
 MAX_FPR, MIN_COVERAGE = 0.07, 0.92
 #: Procedures :func:`calibrate` knows.
 PROCEDURES = ("gap-cr2", "paired-cr2", "balanced-cr2", "factor-cr2", "null-excess-cr2", "replicate-mean-r3", "replicate-mean-r5",
-              "bootstrap-widened", "bootstrap-percentile", "gap-wald-bootstrap", "single-checkpoint")
+              "bootstrap-widened", "bootstrap-percentile", "gap-wald-bootstrap", "single-checkpoint", "kappa-bootstrap", "kappa-percentile")
 
 
 def logit_sd(icc: float) -> float:
@@ -245,13 +246,51 @@ def run_gap_wald_bootstrap(rng: np.random.Generator, d: Design, reps: int, alpha
     return _summary(reject, covered)
 
 
+def run_kappa_bootstrap(rng: np.random.Generator, d: Design, reps: int, n_boot: int = 200, agree: float = 0.8,
+                        widen: bool = True) -> dict:
+    """The label sheet's Cohen's kappa (prompt against person, :func:`fercore.synthetic.label_agreement`): ``d.grids``
+    grids of ``d.faces`` faces per prompt emotion; the person reads a face as its prompt with probability
+    expit(logit(``agree``) + u_g) (grid effect u_g at ``d.icc``), else as one of the other emotions at random, so both
+    codings have uniform margins and the population kappa is (m - 1/K) / (1 - 1/K), m the mean agreement. The interval
+    is the stratified grid bootstrap's percentile interval widened for few grids (``widen`` False: the plain percentile
+    interval it replaced): coverage of the population kappa, and 'rejection' = the interval misses it."""
+    counts, truth = kappa_data(rng, d, reps, agree)
+    k, g = d.classes, d.grids
+    estimate = kappa_from_counts(counts.sum(2))
+    w = np.moveaxis(rng.multinomial(g, np.full(g, 1 / g), size=(n_boot, reps, k)), 0, 1).astype(np.float64)  # (reps, boot, k, g)
+    draws = kappa_from_counts(np.einsum("rbcg,rcge->rbce", w, counts))
+    if widen:
+        low, high = percentile_interval(estimate, draws, [g] * k)
+    else:
+        low, high = np.nanquantile(draws, [0.025, 0.975], axis=-1) if g > 1 else (np.full(reps, np.nan),) * 2
+    low, high = np.maximum(low, -1.0), np.minimum(high, 1.0)  # kappa's range, as the label sheet clips it
+    covered = (low <= truth) & (high >= truth)
+    return _summary(~covered, covered, np.isfinite(low))
+
+
+def kappa_data(rng: np.random.Generator, d: Design, reps: int, agree: float = 0.8) -> tuple[np.ndarray, float]:
+    """Per data set, prompt emotion and grid, how many faces the person read as each emotion ``(reps, K, G, K)``, and
+    the population kappa (:func:`run_kappa_bootstrap`'s model)."""
+    k, g = d.classes, d.grids
+    m = marginal(np.array([agree]), logit_sd(d.icc))[0]
+    truth = (m - 1 / k) / (1 - 1 / k)
+    right = rng.binomial(d.faces, expit(logit(agree) + rng.normal(0.0, logit_sd(d.icc), (reps, k, g))))
+    wrong = rng.multinomial(d.faces - right.reshape(-1), np.full(k - 1, 1 / (k - 1))).reshape(reps, k, g, k - 1)
+    counts = np.zeros((reps, k, g, k))  # per grid: how many of its faces the person read as each emotion
+    for c in range(k):
+        counts[:, c, :, c] = right[:, c]
+        counts[:, c, :, [e for e in range(k) if e != c]] = np.moveaxis(wrong[:, c], -1, 0)
+    return counts, float(truth)
+
+
 RUNNERS = {"gap-cr2": run_gap_cr2, "paired-cr2": run_paired_cr2, "balanced-cr2": run_balanced_cr2, "factor-cr2": run_factor_cr2,
            "null-excess-cr2": run_null_excess_cr2,
            "replicate-mean-r3": lambda rng, d, reps: run_replicate_mean(rng, d, reps, 3),
            "replicate-mean-r5": lambda rng, d, reps: run_replicate_mean(rng, d, reps, 5),
            "single-checkpoint": lambda rng, d, reps: run_replicate_mean(rng, d, reps, 1, single=True),
            "bootstrap-widened": run_bootstrap,
-           "bootstrap-percentile": lambda rng, d, reps: run_bootstrap(rng, d, reps, widen=False), "gap-wald-bootstrap": run_gap_wald_bootstrap}
+           "bootstrap-percentile": lambda rng, d, reps: run_bootstrap(rng, d, reps, widen=False), "gap-wald-bootstrap": run_gap_wald_bootstrap,
+           "kappa-bootstrap": run_kappa_bootstrap, "kappa-percentile": lambda rng, d, reps: run_kappa_bootstrap(rng, d, reps, widen=False)}
 
 
 def calibrate(procedures: Iterable[str], designs: Iterable[Design], reps: int | dict[Design, int], *, seed: int = 0) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 from sklearn.metrics import cohen_kappa_score
 
-from fercore.analysis import stratified_weights
+from fercore.analysis import kappa_codes, percentile_interval, stratified_weights
 from fercore.core.files import check_output, write_csv, write_image
 from fercore.core.labels import CLASSES, UnknownLabelError, accepted_names, canonical_gender, canonical_name
 from fercore.data import load_rgb, load_samples
@@ -173,8 +173,9 @@ def _problems(table: pd.DataFrame, faces: set[int], sheet: Path) -> list[str]:
 @dataclass(frozen=True)
 class LabelAgreement:
     """Prompt against person on the usable faces: for one emotion (one-vs-rest Cohen's kappa), or ``"all"`` (Cohen's
-    kappa over every emotion); interval: 2.5 and 97.5 percentiles of a bootstrap of whole source grids within each
-    prompt emotion."""
+    kappa over every emotion); interval: the 2.5 and 97.5 percentiles of a bootstrap of whole source grids within each
+    prompt emotion, widened for few grids (:func:`fercore.analysis.clustered.percentile_interval`; none where an emotion
+    has one grid); its coverage is checked by the calibration harness (``kappa-bootstrap``)."""
 
     emotion: str
     faces: int  # prompted with this emotion (all: every face)
@@ -195,23 +196,6 @@ def _kappa(prompt: np.ndarray, person: np.ndarray, emotion: str | None) -> float
     return float(cohen_kappa_score(prompt, person))
 
 
-def kappa_codes(a: np.ndarray, b: np.ndarray, k: int, weights: np.ndarray | None = None) -> float | np.ndarray:
-    """Cohen's kappa of two integer codings in ``0 .. k-1`` from their confusion matrix (the bootstrap's fast path;
-    equal to :func:`sklearn.metrics.cohen_kappa_score`, tested); NaN where chance agreement is 1. ``weights``: how often
-    each row counts, one row of weights per bootstrap draw (``(draws, n)``: one kappa per draw)."""
-    if len(a) == 0:
-        return float("nan") if weights is None or np.ndim(weights) == 1 else np.full(len(weights), np.nan)
-    cells = np.asarray(a) * k + np.asarray(b)
-    w = np.ones((1, len(cells))) if weights is None else np.atleast_2d(weights)
-    counts = w @ (cells[:, None] == np.arange(k * k)[None, :])  # (draws, k*k) weighted confusion counts
-    table = (counts / counts.sum(axis=1, keepdims=True)).reshape(-1, k, k)
-    expected = np.einsum("di,di->d", table.sum(axis=2), table.sum(axis=1))
-    observed = np.trace(table, axis1=1, axis2=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        kappa = np.where(expected >= 1 - 1e-12, np.nan, (observed - expected) / (1 - expected))
-    return float(kappa[0]) if weights is None or np.ndim(weights) == 1 else kappa
-
-
 def label_agreement(joined: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> list[LabelAgreement]:
     """:class:`LabelAgreement` per prompt emotion and overall (last) from :func:`read_label_sheet`'s table."""
     usable = joined[joined["usable"]].reset_index(drop=True)
@@ -219,6 +203,7 @@ def label_agreement(joined: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) 
     prompt, person = usable["prompt_emotion"].to_numpy(), usable["person_emotion"].to_numpy()
     emotions = [c for c in CLASSES if c in set(joined["prompt_emotion"])]
     weights = stratified_weights(groups, prompt, n_boot, np.random.default_rng(seed))  # whole grids within each prompt emotion
+    per_emotion = pd.Series(groups).groupby(prompt).nunique().tolist()  # grids per prompt emotion: the interval's widening
     names = sorted(set(prompt) | set(person))
     a, b = (np.searchsorted(names, x).astype(int) for x in (prompt, person))
     rows = []
@@ -230,7 +215,8 @@ def label_agreement(joined: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) 
             code = names.index(emotion) if emotion in names else -1
             boots = kappa_codes((a == code).astype(int), (b == code).astype(int), 2, weights)
         boots = boots[np.isfinite(boots)]
-        low, high = (np.percentile(boots, [2.5, 97.5]) if len(boots) >= 20 and np.isfinite(point) else (np.nan, np.nan))
+        low, high = (percentile_interval(point, boots, per_emotion) if len(boots) >= 20 and np.isfinite(point) else (np.nan, np.nan))
+        low, high = max(low, -1.0), min(high, 1.0)  # the widening may reach past kappa's range (NaN stays NaN)
         mine = joined if emotion is None else joined[joined["prompt_emotion"] == emotion]
         held = usable if emotion is None else usable[usable["prompt_emotion"] == emotion]
         rows.append(LabelAgreement(emotion or "all", len(mine), int(mine["usable"].sum()), int(mine["confirmed"].sum()),

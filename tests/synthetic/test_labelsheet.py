@@ -102,7 +102,7 @@ def test_cli_writes_and_reads_a_sheet(manifest, tmp_path, capsys):
 
 
 def test_fast_kappa_equals_sklearn():
-    from fercore.synthetic.labelsheet import kappa_codes
+    from fercore.analysis import kappa_codes
 
     rng = np.random.default_rng(0)
     for k in (2, 5):
