@@ -119,7 +119,7 @@ def chapter_loop_inputs(root, chapter: str, emotions, *, per: int, size: int):
 
     real, test, train = (pattern_faces(root, n, d, emotions, g, per, size) for n, d, g in
                          (("real", "real", None), ("test", "synthetic", 2), ("train", "synthetic", 2)))
-    null = pattern_faces(root, "null", "null", emotions, 2, per, size)
+    null = pattern_faces(root, "null", "null arm", emotions, 2, per, size)
     sets = TestSets({"fer": real, "synthetic": test}, {"fer": list(emotions), "synthetic": list(emotions)})
     study = Study(Chapter(root / "run", chapter, show=False), {}, {"fer": str(root)}, str(root),
                   InferenceCache(root / "inference", workers=0, progress=False))

@@ -133,10 +133,14 @@ def examples(sets: Mapping[str, pd.DataFrame], per_set: int = 8, seed: int = 0) 
     return images, titles
 
 
+#: The null arm's test-set name, ``domain`` and ``dataset`` (two words: pandas reads a bare "null" in a CSV as missing).
+NULL_ARM = "null arm"
+
+
 def real_names(sets: Mapping[str, pd.DataFrame]) -> list[str]:
     """Every real test set's name, in the parameter file's order (every analysis runs for each): not the synthetic
     faces, nor the null arm (real faces sent down the synthetic path, :mod:`fercore.studies.nullarm`)."""
-    return [name for name in sets if name not in ("synthetic", "null") and not name.startswith(("synthetic ", "null "))]
+    return [name for name in sets if name not in ("synthetic", NULL_ARM) and not name.startswith(("synthetic ", f"{NULL_ARM} "))]
 
 
 def training_faces(synthetic_root: str | Path, split: str = "train", max_per_class: int | None = None, seed: int = 0) -> pd.DataFrame:

@@ -7,7 +7,7 @@
   (:data:`TEST_GRIDS`, :data:`ALL_GRIDS`).
 * **The null arm** (item 2): real faces no evaluated model trained or selected on, composed into grids in the
   synthetic set's layout and extracted by the same path (:mod:`fercore.studies.nullarm`). RQ3 and RQ4 take it
-  as :class:`NullFaces` (its ``faces`` table with ``domain == "null"`` and a ``source`` grid per face, or None and
+  as :class:`NullFaces` (its ``faces`` table with ``domain == "null arm"`` and a ``source`` grid per face, or None and
   the ``reason`` the arm is off) and compare real with null beside real with synthetic.
 """
 
@@ -22,14 +22,14 @@ import pandas as pd
 from fercore.core.labels import CLASSES
 from fercore.inference import ImageTransform, Inference, InferenceCache
 from fercore.models import Classifier
-from fercore.studies.data import TestSets, test_sets
+from fercore.studies.data import NULL_ARM, TestSets, test_sets
 from fercore.studies.regimes import CONTROL, REAL
 from fercore.studies.session import MATCHED, Arms, Study
 
 #: The grids a row used: the synthetic test split only, or every split (a model that never saw synthetic faces).
 TEST_GRIDS, ALL_GRIDS = "test grids", "test + train grids"
 #: The null arm's ``domain`` value.
-NULL = "null"
+NULL = NULL_ARM
 #: The regimes whose models never saw a synthetic face: explained and embedded on every synthetic grid.
 NEVER_SYNTHETIC: tuple[str, ...] = (REAL, CONTROL)
 
@@ -37,7 +37,7 @@ NEVER_SYNTHETIC: tuple[str, ...] = (REAL, CONTROL)
 class NullFaces(Protocol):
     """What RQ3 and RQ4 read of the null arm (:class:`fercore.studies.nullarm.NullArm`)."""
 
-    faces: pd.DataFrame | None  # path, label, emotion, source (null grid), domain == "null", dataset == "null"; None: off
+    faces: pd.DataFrame | None  # path, label, emotion, source (null grid), domain == dataset == "null arm"; None: off
     reason: str  # "" when built, else why the arm is off or refused
     grids: int
 

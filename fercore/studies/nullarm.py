@@ -35,13 +35,13 @@ from fercore.core.files import write_csv, write_json
 from fercore.data import NoUnseenFacesError, face_table
 from fercore.grids import ExtractOptions, QualityThresholds, emotion_grids, extract_grids, parse_layout, write_grids
 from fercore.models import Classifier
-from fercore.studies.data import TestSets, real_names
+from fercore.studies.data import NULL_ARM, TestSets, real_names
 from fercore.studies.session import Study
 
 log = logging.getLogger(__name__)
 
-#: The test-set key of the null arm, and its folder in the run folder.
-NULL = "null"
+#: The test-set key of the null arm (its ``domain`` and ``dataset`` too), and its folder in the run folder.
+NULL, FOLDER = NULL_ARM, "null"
 #: The design used when the synthetic set does not record its own (no manifest with cell boxes).
 DEFAULT_LAYOUT, DEFAULT_SIZE = (6, 6), (1024, 1024)
 
@@ -71,7 +71,7 @@ class NullDesign:
 
 @dataclass
 class NullArm:
-    """The null arm of a run: its faces (a sample table like the synthetic test set's, ``domain`` and ``dataset`` "null",
+    """The null arm of a run: its faces (a sample table like the synthetic test set's, ``domain`` and ``dataset`` "null arm",
     ``source`` its grid) or None with the ``reason`` it is off or refused."""
 
     faces: pd.DataFrame | None
@@ -270,7 +270,7 @@ def null_set(study: Study, sets: TestSets, models: Mapping[str, Classifier], *, 
     tested = {str(p) for table in reported for p in table["path"]}
     unseen = unseen[unseen["emotion"].isin(set(synthetic["emotion"])) & ~unseen["path"].astype(str).isin(tested)].reset_index(drop=True)
     design = synthetic_design(study.synthetic_root, synthetic, n_grids)
-    folder = Path(study.run_dir) / NULL
+    folder = Path(study.run_dir) / FOLDER
     try:
         workers = workers or max(1, int(getattr(getattr(study, "inference", None), "workers", None) or 1))
         folder = folder / build_key(design, unseen, study.seed)[:12]

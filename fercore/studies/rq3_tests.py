@@ -23,6 +23,7 @@ from fercore.analysis import Comparison, finding, grid_level, holm, power
 from fercore.faces import REGIONS
 from fercore.faces import TITLES as REGION_TITLES
 from fercore.studies.common import ALPHA
+from fercore.studies.data import NULL_ARM
 
 #: Fewest synthetic grids of an emotion for a test; with fewer the rows are descriptive.
 MIN_GRIDS = 2
@@ -86,13 +87,13 @@ EXCESS_COLUMNS = ["emotion", "region", "n_synthetic", "n_null", "grids_synthetic
                   "difference", "low", "high", "se", "df", "mde", "density_synthetic", "density_null", "test", "p_value", "p_holm"]
 
 
-def null_tests(table: pd.DataFrame, *, real: str, emotions: Sequence[str], null: str = "null", min_faces: int = MIN_FACES) -> pd.DataFrame:
+def null_tests(table: pd.DataFrame, *, real: str, emotions: Sequence[str], null: str = NULL_ARM, min_faces: int = MIN_FACES) -> pd.DataFrame:
     """Real minus null mean share per (emotion, region): :func:`compare_emotions` with the null arm's faces (real faces
     composed into grids and extracted like the synthetic ones, clustered by their null grid) in the synthetic faces' place."""
     return compare_emotions(table, real=real, emotions=emotions, synthetic=null, min_faces=min_faces)
 
 
-def excess_tests(table: pd.DataFrame, *, emotions: Sequence[str], synthetic: str = "synthetic", null: str = "null",
+def excess_tests(table: pd.DataFrame, *, emotions: Sequence[str], synthetic: str = "synthetic", null: str = NULL_ARM,
                  min_faces: int = MIN_FACES) -> pd.DataFrame:
     """The excess of the synthetic faces over the null arm per (emotion, region): (real - null) - (real - synthetic)
     = synthetic - null mean share, both sides means of grid means, Welch's t on the grid means (each side clustered by

@@ -29,7 +29,7 @@ from fercore.grids import grid_columns
 from fercore.inference import InferenceCache, prediction_table, write_predictions
 from fercore.models import Classifier
 from fercore.studies.common import frame, slug
-from fercore.studies.data import TestSets, real_names
+from fercore.studies.data import NULL_ARM, TestSets, real_names
 
 
 @dataclass
@@ -118,11 +118,11 @@ def score_matched(
 ) -> Scores:
     """Each model on the synthetic test faces matched to each real set's format (:class:`~fercore.studies.session.Arms`),
     keyed ``(model, matched_name(real set))``; and, when ``sets`` holds the null arm, on its faces matched likewise
-    (``matched_name(real set, "null")``)."""
+    (``matched_name(real set, "null arm")``)."""
     from dataclasses import replace
 
     scores: Scores = {}
-    sources = ["synthetic", *(["null"] if "null" in sets else [])]
+    sources = ["synthetic", *([NULL_ARM] if NULL_ARM in sets else [])]
     for name, model in models.items():
         for source in sources:
             for real in real_names(sets):

@@ -16,7 +16,7 @@ from fercore.faces import MatchedFormat, SetFormat, format_table
 from fercore.inference import ImageTransform, InferenceCache
 from fercore.models import Classifier
 from fercore.studies import regimes
-from fercore.studies.data import TestSets, real_names, test_sets
+from fercore.studies.data import NULL_ARM, TestSets, real_names, test_sets
 from fercore.studies.labelcheck import LabelCheck, label_check
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Arms:
             return None
         if arm != MATCHED:
             raise ValueError(f"arm must be {RAW!r} or {MATCHED!r}, not {arm!r}")
-        if source == "null":
+        if source == NULL_ARM:
             if real_set not in self.null_transforms:
                 raise KeyError(f"no null arm was measured for {real_set}: call Study.matched_arms with the null set among the sets")
             return self.null_transforms[real_set]
@@ -101,10 +101,10 @@ class Study:
         ``formats.json`` and the face detections are kept in the run folder's ``matching/``."""
         transforms, formats = matched_arms({name: sets[name] for name in [*real_names(sets), "synthetic"]},
                                            out=self.run_dir / "matching", limit=limit, seed=self.seed)
-        if "null" not in sets:
+        if NULL_ARM not in sets:
             return Arms(transforms, formats)
-        formats["null"] = measure_format(sets["null"], cache_dir=self.run_dir / "matching" / "faces", limit=limit, seed=self.seed)
-        nulls = {real: match_transform(formats["null"], formats[real], real) for real in transforms}
+        formats[NULL_ARM] = measure_format(sets[NULL_ARM], cache_dir=self.run_dir / "matching" / "faces", limit=limit, seed=self.seed)
+        nulls = {real: match_transform(formats[NULL_ARM], formats[real], real) for real in transforms}
         for real, arm in nulls.items():
             log.info("null-arm faces matched to %s: %s", real, arm.name)
         return Arms(transforms, formats, nulls)

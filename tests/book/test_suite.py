@@ -225,7 +225,7 @@ def test_demo_suite_runs_every_chapter_with_figures(demo_suite, demo_root):
     landmarks = pd.read_csv(run_dir / "rq3" / "tables" / "landmarks.csv")
     pairs = set(zip(landmarks["synthetic faces"], landmarks["domain"], strict=True))  # the null arm's faces too, where it ran
     assert {(a, d) for a in ("raw", "matched") for d in ("real", "synthetic")} <= pairs <= {(a, d) for a in ("raw", "matched")
-                                                                                           for d in ("real", "synthetic", "null")}
+                                                                                           for d in ("real", "synthetic", "null arm")}
     assert set(landmarks["synthetic grids"]) == {"test grids", "test + train grids"}  # every grid for the models trained on real
     assert ((landmarks["rate"] > 0) & (landmarks["rate"] <= 1)).all()
     layers = pd.read_csv(run_dir / "rq3" / "tables" / "layers.csv")

@@ -47,9 +47,10 @@ def thesis_run(demo_root, tmp_path_factory):
     torch.save(backbone.state_dict(), base / "state_vggface2_enet0_new.pt")
     torch.save(create_model("test_efficientnet").state_dict(), base / "enet_b2_8.pt")
     models = {"B0": {"weights": str(base / "enet_b0_8_best_afew.pt"), "arch": "test_efficientnet", "image_size": 32,
-                     "trust_pickle": True, "backbone": str(base / "state_vggface2_enet0_new.pt")},
+                     "trust_pickle": True, "backbone": str(base / "state_vggface2_enet0_new.pt"), "seen": ["affectnet:train"]},
               "B2": {"weights": str(base / "enet_b2_8.pt"), "arch": "test_efficientnet", "image_size": 40, "trust_pickle": True,
-                     "backbone": None}}
+                     "backbone": None, "seen": ["affectnet:train"]}}  # as the thesis file declares HSEmotion's: the control and
+    # the null arm draw from the faces outside them (fer2013 train and holdout, affectnet holdout)
     overrides = [f"models={json.dumps(models)}", f"real_roots={json.dumps({'fer2013': str(base / 'fer2013'), 'affectnet': str(demo_root / 'real')})}",
                  f"synthetic_root={demo_root / 'synthetic' / 'processed'}", "max_per_class=6", "workers=0", "batch_size=32",
                  "02.epochs=1", "02.head_epochs=0", "02.synthetic_only_epochs=1", "02.synthetic_only_head_epochs=0", "02.cv_folds=2",
@@ -73,7 +74,8 @@ def test_the_thesis_parameter_file_runs_with_two_models_and_two_real_sets(thesis
     run_dir, _ = thesis_run
     assert_every_chapter_finished(run_dir)
     summary = pd.read_csv(run_dir / "rq1" / "tables" / "summary.csv")
-    sets = ("fer2013", "affectnet", "synthetic", "synthetic matched to fer2013", "synthetic matched to affectnet")
+    sets = ("fer2013", "affectnet", "synthetic", "synthetic matched to fer2013", "synthetic matched to affectnet", "null arm",
+            "null arm matched to fer2013", "null arm matched to affectnet")
     assert sorted(zip(summary["model"], summary["test set"], strict=True)) == sorted((m, s) for m in ("B0", "B2") for s in sets)
     assert summary.set_index(["model", "test set"]).loc[("B0", "fer2013"), "classes"] == 7  # FER2013 on its 7 classes
     compared = pd.read_csv(run_dir / "rq1" / "tables" / "real_vs_synthetic.csv")
@@ -99,6 +101,10 @@ def test_the_thesis_parameter_file_runs_with_two_models_and_two_real_sets(thesis
     assert set(zip(effects["model"], effects["test set"], effects["arm"], strict=True)) == {
         (m, s, a) for m in ("B0", "B2") for s in ("fer2013", "affectnet") for a in arms}
     assert (effects["runs"] == 2).all() and (run_dir / "models" / "b2" / "fine-tuned_on_real_control-rep1" / "checkpoint.pt").is_file()
+    null = pd.read_csv(run_dir / "rq1" / "tables" / "excess_over_null.csv")  # the null arm in the thesis file: on
+    assert set(zip(null["model"], null["real set"], null["arm"], strict=True)) == {
+        (m, s, a) for m in ("B0", "B2") for s in ("fer2013", "affectnet") for a in ("raw", "matched")}
+    assert null["excess over null"].notna().all() and (null["grids null"] > 0).all()
     b0_scratch = torch.load(run_dir / "models" / "b0" / "trained_on_synthetic_only" / "checkpoint.pt", weights_only=True)
     assert b0_scratch["config"]["weights"].endswith("state_vggface2_enet0_new.pt")  # B0 starts from its backbone
     b2_scratch = torch.load(run_dir / "models" / "b2" / "trained_on_synthetic_only" / "checkpoint.pt", weights_only=True)
@@ -132,11 +138,13 @@ def test_each_network_sees_each_image_set_once(thesis_run):
     notebooks = list(dict.fromkeys(calls["pid"]))  # kernels in the order the notebooks ran
     assert len(notebooks) == 4
     rq1, rq2, rq3, rq4 = (calls[calls["pid"] == pid] for pid in notebooks)
-    # two models on three test sets and on the synthetic set matched to each of the two real sets, all computed in RQ1
-    assert not rq1["cached"].any() and len(rq1) == 2 * (3 + 2) and (rq1["transform"] != "none").sum() == 4
+    # two models on four test sets (two real, synthetic, the null arm) and on the synthetic and the null faces matched to
+    # each of the two real sets, all computed in RQ1
+    assert not rq1["cached"].any() and len(rq1) == 2 * (4 + 4) and (rq1["transform"] != "none").sum() == 2 * 4, rq1
     assert rq2["cached"].astype(bool).sum() >= 6  # RQ2's "before" scores come from RQ1's passes
-    # RQ3 computes only the matched passes of the regimes RQ2 trained (2 models x 2 regimes x 2 real sets); RQ4 reads them all
+    # RQ3 computes only what RQ1 and RQ2 did not: for the regimes RQ2 trained (2 models x 2 regimes), the synthetic faces
+    # matched to each real set (2), and the null faces raw (1) and matched to each real set (2); RQ4 reads them all
     fresh = rq3[~rq3["cached"].astype(bool)]
-    assert (fresh["transform"] != "none").all() and len(fresh) == 2 * 2 * 2, fresh
+    assert len(fresh) == 2 * 2 * (2 + 1 + 2) and (fresh["transform"] == "none").sum() == 2 * 2, fresh
     assert rq4["cached"].all()
     assert (forwards["kind"] == "grad-cam").any()

@@ -126,7 +126,7 @@ def test_null_set_builds_grids_like_the_synthetic_sets_and_extracts_them(built):
     assert arm.faces_from == "real/holdout" and arm.sources == ("real",)
     assert len(list((folder / "raw" / "test").glob("*.png"))) == 5
     assert {"path", "emotion", "source", "domain", "dataset"} <= set(arm.faces.columns)
-    assert (arm.faces["domain"] == "null").all() and (arm.faces["dataset"] == "null").all()
+    assert (arm.faces["domain"] == "null arm").all() and (arm.faces["dataset"] == "null arm").all()
     # capped at the synthetic set's faces per emotion (10, 10, 6)
     assert arm.faces["emotion"].value_counts().to_dict() == {"Happiness": 10, "Sadness": 10, "Anger": 6}
     assert arm.faces.groupby("source")["emotion"].nunique().eq(1).all()
@@ -182,9 +182,9 @@ def test_the_reported_real_test_split_is_never_drawn(tmp_path):
 def test_with_null_adds_the_set_on_the_shared_classes_and_real_names_skip_it(built):
     _, sets, arm, _ = built
     both = nullarm.with_null(sets, arm)
-    assert list(both) == ["real", "synthetic", "null"] and both.classes["null"] == ["Anger", "Happiness", "Sadness"]
+    assert list(both) == ["real", "synthetic", "null arm"] and both.classes["null arm"] == ["Anger", "Happiness", "Sadness"]
     assert real_names(both) == ["real"]
-    assert real_names({"fer": 0, "synthetic": 0, "null": 0, "null matched to fer": 0, "synthetic matched to fer": 0}) == ["fer"]
+    assert real_names({"fer": 0, "synthetic": 0, "null arm": 0, "null arm matched to fer": 0, "synthetic matched to fer": 0}) == ["fer"]
 
 
 def preds(recall: dict[int, float], grids: int, per_grid: int, prefix: str, seed: int) -> pd.DataFrame:
@@ -210,13 +210,13 @@ def test_the_excess_is_the_difference_of_the_two_gaps_and_the_table_fits_the_pag
     _, _, arm, _ = built
     real = score("fer", preds({0: 0.8, 1: 0.7, 2: 0.6}, 1, 60, "r", 0).drop(columns="source"))  # each real face its own cluster
     synthetic = score("synthetic", preds({0: 0.5, 1: 0.4, 2: 0.3}, 6, 20, "s", 1))
-    null = score("null", preds({0: 0.75, 1: 0.65, 2: 0.55}, 6, 18, "n", 2))
+    null = score("null arm", preds({0: 0.75, 1: 0.65, 2: 0.55}, 6, 18, "n", 2))
     row = rq1_null.null_excess(real, synthetic, null)
     assert row.excess == pytest.approx(row.gap_synthetic - row.gap_null)
     assert row.excess == pytest.approx(row.balanced_null - row.balanced_synthetic)
     assert (row.grids_synthetic, row.grids_null, row.min_grids, row.classes) == (18, 18, 6, 3)
     assert 0.15 < row.excess < 0.35 and row.low > 0 and row.p_value < 0.01
-    scores = {("m", "fer"): real, ("m", "synthetic"): synthetic, ("m", "null"): null}
+    scores = {("m", "fer"): real, ("m", "synthetic"): synthetic, ("m", "null arm"): null}
     rows = rq1_null.null_excesses(scores, ["fer"])
     assert [r.arm for r in rows] == ["raw"]
     shown = present(rq1_null.excess_table(rows))
@@ -237,16 +237,16 @@ def test_the_null_faces_are_matched_from_their_own_format_and_scored_beside_the_
     _, sets, arm, real = built
     to_synthetic, to_null = MatchedFormat("real", 0.0, 0.0, 1.0, 16, 1.0), MatchedFormat("real", 0.1, 0.1, 0.8, 24, 0.0)
     arms = Arms({"real": to_synthetic}, {}, {"real": to_null})
-    assert arms.transform("real", MATCHED) is to_synthetic and arms.transform("real", MATCHED, source="null") is to_null
-    assert arms.transform("real", RAW, source="null") is None
+    assert arms.transform("real", MATCHED) is to_synthetic and arms.transform("real", MATCHED, source="null arm") is to_null
+    assert arms.transform("real", RAW, source="null arm") is None
     with pytest.raises(KeyError, match="null arm"):
-        Arms({"real": to_synthetic}, {}).transform("real", MATCHED, source="null")
+        Arms({"real": to_synthetic}, {}).transform("real", MATCHED, source="null arm")
     both = nullarm.with_null(TestSets({"real": real, "synthetic": arm.faces.assign(domain="synthetic")},
                                       {"real": EMOTIONS, "synthetic": EMOTIONS}), arm)
     scores = score_matched({"tiny": tiny_model}, both, arms, InferenceCache(None, workers=0, progress=False), regime="real", n_boot=20)
-    assert sorted(scores) == [("tiny", "null matched to real"), ("tiny", "synthetic matched to real")]
-    assert matched_name("real", "null") == "null matched to real"
-    assert len(scores[("tiny", "null matched to real")].preds) == len(arm.faces)
+    assert sorted(scores) == [("tiny", "null arm matched to real"), ("tiny", "synthetic matched to real")]
+    assert matched_name("real", "null arm") == "null arm matched to real"
+    assert len(scores[("tiny", "null arm matched to real")].preds) == len(arm.faces)
 
 
 def test_the_chapter_shows_the_line_and_the_table_only_with_a_built_arm(built, tmp_path):
@@ -255,7 +255,7 @@ def test_the_chapter_shows_the_line_and_the_table_only_with_a_built_arm(built, t
     _, _, arm, _ = built
     real = score("fer", preds({0: 0.8, 1: 0.7, 2: 0.6}, 1, 60, "r", 0).drop(columns="source"))
     scores = {("m", "fer"): real, ("m", "synthetic"): score("synthetic", preds({0: 0.5, 1: 0.4, 2: 0.3}, 3, 20, "s", 1)),
-              ("m", "null"): score("null", preds({0: 0.5, 1: 0.4, 2: 0.3}, 3, 20, "n", 2))}
+              ("m", "null arm"): score("null arm", preds({0: 0.5, 1: 0.4, 2: 0.3}, 3, 20, "n", 2))}
     chapter = Chapter(tmp_path / "book", "rq1", show=False)
     rows = rq1_null.show_null_excess(chapter, scores, ["fer"], arm)
     table = pd.read_csv(tmp_path / "book" / "rq1" / "tables" / "excess_over_null.csv")

@@ -56,11 +56,11 @@ def test_the_excess_over_the_null_holds_zero_for_the_null_and_finds_a_planted_sh
         assert faces["source"].nunique() == 6 * GRIDS_PER_EMOTION and faces.groupby("source")["emotion"].nunique().eq(1).all()
         assert len(faces) >= 0.85 * 6 * need  # most cells give a kept face
     assert not set(arms[0]["path"]) & set(arms[1]["path"])
-    sets = TestSets({"fer2013": real, "synthetic": arms[1].assign(domain="synthetic"), "null": arms[0].assign(domain="null")},
-                    {name: EMOTIONS for name in ("fer2013", "synthetic", "null")})
+    sets = TestSets({"fer2013": real, "synthetic": arms[1].assign(domain="synthetic"), "null arm": arms[0].assign(domain="null arm")},
+                    {name: EMOTIONS for name in ("fer2013", "synthetic", "null arm")})
     scores = score_models({"small": fer2013_small_model}, sets, InferenceCache(tmp_path / "inference", workers=0, progress=False),
                           regime="real", n_boot=50)
-    real_score, synthetic, null = (scores[("small", s)] for s in ("fer2013", "synthetic", "null"))
+    real_score, synthetic, null = (scores[("small", s)] for s in ("fer2013", "synthetic", "null arm"))
     assert 0.2 < null.metrics["balanced_accuracy"] < 0.9  # real signal (chance: 1/6)
 
     same = rq1_null.null_excess(real_score, synthetic, null)

@@ -126,9 +126,9 @@ def test_tables_name_the_grids_each_row_used():
     landmarks = rq3.landmark_table([real, tuned])
     assert set(landmarks.index.get_level_values("synthetic grids")) == {grid_sets.ALL_GRIDS, grid_sets.TEST_GRIDS}
     values = rq3.glue_values([real, tuned])
-    assert values["rq3_landmark_rate_fer_raw_null"] == 1.0 and values["rq3_landmark_rate_fer_raw_synthetic_all_grids"] == 1.0
+    assert values["rq3_landmark_rate_fer_raw_null_arm"] == 1.0 and values["rq3_landmark_rate_fer_raw_synthetic_all_grids"] == 1.0
     exclusions = present(rq3.exclusion_table([real, tuned]))
-    assert "used, null" in exclusions.columns and len(exclusions.columns) <= 10
+    assert "used, null arm" in exclusions.columns and len(exclusions.columns) <= 10
     without = present(rq3.exclusion_table([region_study(table, null=False)]))  # no study ran the null arm: no null columns
     assert list(without.columns)[-4:] == ["used, real", "zero maps, real", "used, synthetic", "zero maps, synthetic"]
     assert not any("null" in c for c in without.columns)

@@ -105,7 +105,7 @@ def test_null_table_fits_the_page_and_an_arm_that_is_off_shows_its_reason(tmp_pa
     assert "in 0 of 1 model, regime, real-set and arm combinations" in sentence and f"between {null.auc_difference:+.3f} and" in sentence
     assert "did not run" in rq4_null.glue_values([])["rq4_null_sentence"]
     named = grid_sets.null_faces(SimpleNamespace(faces=pd.DataFrame({"path": ["a"], "emotion": ["Fear"], "source": ["n0"]}), reason="", grids=1))
-    assert named[["label", "domain", "dataset"]].iloc[0].tolist() == [3, "null", "null"]  # a class index beside the name, as sample tables hold
+    assert named[["label", "domain", "dataset"]].iloc[0].tolist() == [3, "null arm", "null arm"]  # a class index beside the name, as sample tables hold
 
 
 def test_confirmed_faces_side_by_side(tmp_path):
@@ -209,7 +209,7 @@ def test_the_runs_null_arm_goes_through_rq4_matched_from_its_own_format(tmp_path
                               unseen_real_faces=lambda models, exclude_splits=("test",): unseen)
     arm = nullarm.null_set(builder, sets, {})
     assert arm.built and arm.grids == 6, arm.reason
-    calls = {"synthetic": 0, "null": 0}
+    calls = {"synthetic": 0, "null arm": 0}
 
     class Named:
         def __init__(self, name):
@@ -221,9 +221,9 @@ def test_the_runs_null_arm_goes_through_rq4_matched_from_its_own_format(tmp_path
 
     study = Study(Chapter(tmp_path / "run", "rq4", show=False), {}, {"fer": str(tmp_path / "real")}, str(root),
                   InferenceCache(tmp_path / "inference", workers=0, progress=False))
-    done = rq4.embed_regimes(study, nullarm.with_null(sets, arm), Arms({"fer": Named("synthetic")}, {}, {"fer": Named("null")}),
+    done = rq4.embed_regimes(study, nullarm.with_null(sets, arm), Arms({"fer": Named("synthetic")}, {}, {"fer": Named("null arm")}),
                              {("m", REAL): tiny_model, ("m", FINETUNED): tiny_model}, tsne=False, permutations=20, null=arm)
     assert [(n.regime, n.arm) for n in done.null] == [(REAL, "raw"), (REAL, "matched"), (FINETUNED, "raw"), (FINETUNED, "matched")]
     assert {n.excess_pairs for n in done.null} == {6} and {n.null_grids for n in done.null} == {6}
-    assert calls["null"] >= len(arm.faces) and calls["synthetic"] >= len(synthetic)  # each side through its own transform
+    assert calls["null arm"] >= len(arm.faces) and calls["synthetic"] >= len(synthetic)  # each side through its own transform
     assert "Null arm:" in grid_sets.null_line(arm) and rq4_null.show_null(study.chapter, done.null, arm) is not None
