@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fercore.analysis import arrays, prior_adjusted, replicate_contrast, sample_groups
+from fercore.analysis import arrays, equivalence, prior_adjusted, replicate_contrast, sample_groups
 from fercore.book import Chapter
 from fercore.core.present import declare
 from fercore.data import NoUnseenFacesError
@@ -232,8 +232,10 @@ def _interval(row: ReplicateEffect) -> str:
     return f"{100 * row.change:+.1f} points ({interval}, {row.runs} run(s))"
 
 
-def effect_findings(rows: list[ReplicateEffect]) -> list[str]:
-    """Per model and real set: the effect of fine-tuning on synthetic faces, of the control, and which helped more."""
+def effect_findings(rows: list[ReplicateEffect], margin: float = 5.0) -> list[str]:
+    """Per model and real set: the effect of fine-tuning on synthetic faces, of the control, and which helped more: more
+    or less where the interval of synthetic − control excludes 0, *equivalent* only where a TOST against ±``margin``
+    points rejects (the replicate-mean t with its df), else not distinguishable at this design."""
     out = []
     for (model, test_set), part in pd.DataFrame([vars(r) | {"row": r} for r in rows]).groupby(["model", "test_set"], sort=False):
         by_arm = {r.arm: r for r in part["row"]}
@@ -244,7 +246,11 @@ def effect_findings(rows: list[ReplicateEffect]) -> list[str]:
             if diff.low > 0 or diff.high < 0:
                 verdict = "synthetic faces help more than real ones" if diff.change > 0 else "synthetic faces help less than real ones"
             else:
-                verdict = "no difference between synthetic and real faces is detectable at this design"
+                se = (diff.high - diff.low) / (2 * diff.t_quantile) if diff.t_quantile > 0 else float("nan")
+                p_eq = equivalence(diff.change, se, diff.df, margin / 100) if np.isfinite(se) and se > 0 else float("nan")
+                verdict = (f"synthetic and real faces help equally within ±{margin:g} points (TOST p = {p_eq:.3g})" if p_eq < 0.05 else
+                           f"which helps more is not distinguishable at this design (the interval holds 0; the TOST against "
+                           f"±{margin:g} points does not reject{'' if np.isnan(p_eq) else f', p = {p_eq:.3g}'})")
             words.append(f"synthetic − control {_interval(diff)}: {verdict}")
         out.append("; ".join(words) + ".")
     return out
@@ -272,7 +278,7 @@ def _t(df: int) -> float:
     return float(stats.t.ppf(0.975, df))
 
 
-def show_effects(chapter: Chapter, rows: list[ReplicateEffect], replicated: Replicated) -> list[str]:
+def show_effects(chapter: Chapter, rows: list[ReplicateEffect], replicated: Replicated, margin: float = 5.0) -> list[str]:
     """The chapter's replicate table, the control's state and the width line; returns the findings."""
     if replicated.skipped:
         chapter.note(f"The control regime (fine-tuned on real faces) did not run: {replicated.skipped}")
@@ -285,7 +291,7 @@ def show_effects(chapter: Chapter, rows: list[ReplicateEffect], replicated: Repl
                       "and synthetic minus control; 95% interval from the between-replicate and the test-sampling variance "
                       "(t with the quantile shown), the SD of the runs' changes and the mean prior-adjusted accuracy change.")
     chapter.remark(width_line(rows))
-    return effect_findings(rows)
+    return effect_findings(rows, margin)
 
 
 def glue_values(rows: list[ReplicateEffect], replicated: Replicated) -> dict[str, float | str]:
@@ -323,7 +329,8 @@ def train_all(session: Study, names: Sequence[str], real_models: Mapping[str, Cl
 
 
 def show(session: Study, sets: TestSets, real_models: Mapping[str, Classifier], replicated: Replicated, *,
-         seed: int = 0) -> tuple[list[ReplicateEffect], list[str]]:
-    """:func:`score_replicates` and :func:`show_effects`: the rows and the findings."""
+         seed: int = 0, margin: float = 5.0) -> tuple[list[ReplicateEffect], list[str]]:
+    """:func:`score_replicates` and :func:`show_effects`: the rows and the findings (``margin``: the equivalence margin in
+    points, the notebook's ``equivalence_margin``)."""
     rows = score_replicates(session, sets, real_models, replicated, seed=seed)
-    return rows, show_effects(session.chapter, rows, replicated)
+    return rows, show_effects(session.chapter, rows, replicated, margin)

@@ -213,7 +213,8 @@ def test_demo_suite_runs_every_chapter_with_figures(demo_suite, demo_root):
     assert {"bal. acc. change", "MDE (80% power)"} <= set(pd.read_csv(run_dir / "rq2" / "tables" / "finetuned_vs_original.csv").columns)
     summary = pd.read_csv(run_dir / "rq1" / "tables" / "summary.csv")  # both demo models on every test set
     assert sorted(zip(summary["model"], summary["test set"], strict=True)) == sorted(
-        (m, s) for m in ("resnet10t", "tiny-enet") for s in ("demo-real", "synthetic", "synthetic matched to demo-real"))
+        (m, s) for m in ("resnet10t", "tiny-enet") for s in ("demo-real", "synthetic", "synthetic matched to demo-real", "null arm",
+                                                             "null arm matched to demo-real"))  # the null arm: data/demo/real/holdout
     compared = pd.read_csv(run_dir / "rq1" / "tables" / "real_vs_synthetic.csv")
     assert len(compared) == 4 and set(compared["synthetic faces"]) == {"raw", "matched"}
     regimes = {(m, r, a) for m in ("resnet10t", "tiny-enet") for r in ("trained on real", "fine-tuned on synthetic", "trained on synthetic only")

@@ -68,6 +68,17 @@ def test_the_effect_table_fits_the_page_and_the_findings_say_which_helped_more()
     assert "synthetic faces help more than real ones" in line and "+7.0 points" in line
     assert "4 degrees" not in reps.width_line(rows) and "2 degrees of freedom" in reps.width_line(rows)
     assert "ran once" in reps.width_line([effect(FINETUNED, runs=1)])
+    from fercore.analysis import equivalence
+
+    wide = effect(reps.DIFFERENCE, change=0.01, low=-0.05, high=0.07)  # holds 0, reaches past ±5 points: no verdict
+    (line,) = reps.effect_findings(rows[:2] + [wide])
+    assert "not distinguishable at this design" in line and "no difference" not in line
+    narrow = effect(reps.DIFFERENCE, change=0.0, low=-0.01, high=0.01)  # inside ±5 points: equivalent by the TOST
+    (line,) = reps.effect_findings(rows[:2] + [narrow])
+    p_eq = equivalence(0.0, 0.02 / (2 * 2.78), 4.0, 0.05)
+    assert p_eq < 0.05 and f"help equally within ±5 points (TOST p = {p_eq:.3g})" in line
+    (line,) = reps.effect_findings(rows[:2] + [narrow], margin=0.5)  # a margin the interval does not fit in
+    assert "not distinguishable" in line
 
 
 def _write(root, split, per_class, start):
