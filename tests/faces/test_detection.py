@@ -319,8 +319,9 @@ def test_the_demo_suite_writes_one_framing_table(demo_suite):
     """RQ1 of a suite run holds the framing table: MTCNN's rows, labelled, and the drawn reference rows."""
     run_dir, _ = demo_suite
     table = pd.read_csv(run_dir / "rq1" / "tables" / "framing.csv").set_index("set")
-    assert list(table.index) == ["demo-real", "demo-real (drawn)", "synthetic", "synthetic (drawn)"]
-    assert set(table.loc[["demo-real", "synthetic"], "detector"]) == {"mtcnn"}
+    # the null arm's faces are the holdout's, cut again from composed grids: MTCNN's row only (no drawn positions)
+    assert list(table.index) == ["demo-real", "demo-real (drawn)", "synthetic", "synthetic (drawn)", "null arm"]
+    assert set(table.loc[["demo-real", "synthetic", "null arm"], "detector"]) == {"mtcnn"}
     assert set(table.loc[["demo-real (drawn)", "synthetic (drawn)"], "detector"]) == {D.DRAWN}
     assert (table.loc[["demo-real (drawn)", "synthetic (drawn)"], "landmark_rate"] == 1.0).all()
     assert table.loc["demo-real", "landmark_rate"] < 0.8 < table.loc["synthetic (drawn)", "landmark_rate"]

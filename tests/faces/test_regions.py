@@ -33,7 +33,7 @@ def test_every_demo_face_has_its_drawn_features_in_their_own_regions(demo_root):
             got = R.label_points(landmarks, points)
             faces += 1
             wrong += [(name, row.get("path", row.get("file")), e, g) for e, g in zip(expected, got, strict=True) if e != g]
-    assert faces == 1000 + 64 * 36  # 1,000 real-style faces, 64 grids of 36 cells (demo version 7)
+    assert faces == 8 * (100 + 25 + 72) + 64 * 36  # real-style train, test and holdout faces, 64 grids of 36 cells (version 8)
     assert wrong == [], f"{len(wrong)} drawn points outside their region, e.g. {wrong[:5]}"
 
 
